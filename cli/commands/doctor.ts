@@ -1,0 +1,61 @@
+import { spawnSync } from 'node:child_process';
+import { ALL_KEYS, keyPresent } from '../../core/keys.ts';
+import { connectRedis, readManagedInfo } from '../../core/storage/redis.ts';
+import type { CommandContext } from '../io.ts';
+import type { ProgramHandle } from '../program.ts';
+
+export function registerDoctor({ program, act }: ProgramHandle, ctx: CommandContext): void {
+  program.command('doctor')
+    .description('check config, data directory, keys, ClickHouse and Redis; exits non-zero naming what is wrong')
+    .action(act(async () => ctx.withPlatform({ store: true }, async (p) => {
+      const problems: string[] = [];
+      const line = (k: string, v: string) => ctx.io.out(`${(k + ':').padEnd(18)}${v}\n`);
+      line('config', p.runtime.configPath ?? '(none: built-in defaults)');
+      line('data dir', p.runtime.dataDir);
+      line('blocklists', p.runtime.blocklistsDir);
+      try {
+        line('clickhouse', `${await p.store.version()} (${p.store.embedded ? 'embedded chdb' : `server ${p.runtime.clickhouseUrl}`})`);
+      } catch (e) {
+        problems.push(`ClickHouse does not answer: ${(e as Error).message}`);
+        line('clickhouse', 'NOT REACHABLE');
+      }
+      // Redis: the running one (inside the primary, or REDIS_URL), else the installed binary.
+      const url = p.redisUrl || p.runtime.redisUrl || (readManagedInfo(p.runtime.dataDir) ? `redis://127.0.0.1:${readManagedInfo(p.runtime.dataDir)!.port}` : '');
+      if (url) {
+        const r = p.redis ?? connectRedis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+        try {
+          const info = await r.info('server');
+          const v = /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
+          line('redis', `${v} (${p.runtime.redisUrl ? 'REDIS_URL' : 'managed redis-server'} at ${url.replace(/\/\/[^@]*@/, '//***@')})`);
+        } catch (e) {
+          problems.push(`Redis at ${url} does not answer: ${(e as Error).message}`);
+          line('redis', 'NOT REACHABLE');
+        } finally {
+          if (r !== p.redis) r.disconnect();
+        }
+      } else {
+        const v = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
+        if (v.status === 0) line('redis', `${/v=(\S+)/.exec(v.stdout)?.[1] ?? '?'} (managed redis-server, started by \`fairwatch start\`)`);
+        else {
+          problems.push('redis-server is not installed: run `sudo apt-get install -y redis-server`, or set REDIS_URL');
+          line('redis', 'MISSING');
+        }
+      }
+      for (const k of ALL_KEYS) {
+        const st = keyPresent(p.runtime.dataDir, k, p.env);
+        line(`key ${k}`, st.present ? `present (${st.source})` : `MISSING (${st.source})`);
+        if (!st.present) problems.push(`key ${k} is missing at ${st.source}`);
+        if (!st.modeOk) problems.push(`key file ${st.source} is readable by others: chmod 600 it`);
+      }
+      const users = await p.users.list();
+      const directors = users.filter((u) => u.role === 'director' && !u.disabled).length;
+      line('users', `${users.length} (${directors} active director${directors === 1 ? '' : 's'})`);
+      if (directors === 0) problems.push('no active director: create one with `fairwatch users add --role director …` or the console setup link');
+      if (problems.length) {
+        for (const pr of problems) ctx.io.err(`problem: ${pr}\n`);
+        return 1;
+      }
+      ctx.io.out('ok\n');
+      return 0;
+    })));
+}

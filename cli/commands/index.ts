@@ -1,0 +1,12 @@
+import type { CommandContext } from '../io.ts';
+import type { ProgramHandle } from '../program.ts';
+import { registerDoctor } from './doctor.ts';
+import { registerRoles } from './roles.ts';
+import { registerUsers } from './users.ts';
+
+// One line per command module; each role's commands live beside the others here.
+export function registerCommands(h: ProgramHandle, ctx: CommandContext): void {
+  registerRoles(h, ctx);
+  registerUsers(h, ctx);
+  registerDoctor(h, ctx);
+}

@@ -1,0 +1,52 @@
+import type { Platform } from '../core/platform.ts';
+
+/** Where a command writes, and its standard input (read once, cached so it can be forwarded). */
+export interface CommandIO {
+  out(text: string): void;
+  err(text: string): void;
+  readStdin(): Promise<string>;
+}
+
+/** How a command reaches the store: opened here, or the running primary's own (control socket). */
+export interface CommandContext {
+  io: CommandIO;
+  /** true when the command runs inside the process that owns the data directory */
+  insidePrimary: boolean;
+  /** runs `fn` with an open platform (store + Redis as asked) and returns its exit code */
+  withPlatform(needs: { store?: boolean; redis?: boolean }, fn: (p: Platform) => Promise<number>): Promise<number>;
+}
+
+/** Thrown by a command to end with a one-line message and an exit code. */
+export class CommandFailure extends Error {
+  constructor(message: string, readonly exitCode = 1) {
+    super(message);
+  }
+}
+
+export function processIO(): CommandIO {
+  let cached: Promise<string> | null = null;
+  return {
+    out: (t) => process.stdout.write(t),
+    err: (t) => process.stderr.write(t),
+    readStdin: () => {
+      cached ??= (async () => {
+        if (process.stdin.isTTY) return '';
+        const chunks: Buffer[] = [];
+        for await (const c of process.stdin) chunks.push(c as Buffer);
+        return Buffer.concat(chunks).toString('utf8');
+      })();
+      return cached;
+    },
+  };
+}
+
+export function bufferIO(stdin: string): CommandIO & { stdout: string; stderr: string } {
+  const io = {
+    stdout: '',
+    stderr: '',
+    out(t: string) { io.stdout += t; },
+    err(t: string) { io.stderr += t; },
+    readStdin: async () => stdin,
+  };
+  return io;
+}

@@ -1,0 +1,49 @@
+import { Command, CommanderError } from 'commander';
+import { CommandFailure, type CommandContext } from './io.ts';
+import { registerCommands } from './commands/index.ts';
+
+// Builds the command tree for one invocation. The same tree runs in the CLI process and inside the
+// running primary (control socket), so output and exit codes are the same either way.
+
+export type Action = (...args: any[]) => Promise<number>;
+
+export interface ProgramHandle {
+  program: Command;
+  /** wraps a command body so its exit code is recorded */
+  act(fn: Action): (...args: any[]) => Promise<void>;
+}
+
+export async function runArgv(argv: string[], ctx: CommandContext): Promise<number> {
+  let exitCode = 0;
+  const program = new Command('fairwatch')
+    .description('fairwatch: web-usage monitoring proxy and log analyser')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => ctx.io.out(s), writeErr: (s) => ctx.io.err(s) })
+    .showHelpAfterError('(run with --help for usage)');
+  const handle: ProgramHandle = {
+    program,
+    act: (fn) => async (...args: any[]) => {
+      exitCode = await fn(...args);
+    },
+  };
+  registerCommands(handle, ctx);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // help and version exit 0; usage errors 2 (commander already printed the message)
+      return e.exitCode === 0 ? 0 : 2;
+    }
+    if (e instanceof CommandFailure) {
+      ctx.io.err(`fairwatch: ${e.message}\n`);
+      return e.exitCode;
+    }
+    const err = e as Error & { code?: string };
+    if (typeof err.code === 'string' && err.code.startsWith('FW_')) {
+      ctx.io.err(`fairwatch: ${err.message}\n`);
+      return err.code === 'FW_CONFIG' || err.code === 'FW_USER_INVALID' ? 2 : 1;
+    }
+    throw e;
+  }
+  return exitCode;
+}

@@ -1,0 +1,2 @@
+// Importing a role module registers it in ROLES (cli/roles.ts). One line per built role.
+export {};

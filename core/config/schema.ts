@@ -1,0 +1,191 @@
+import { z } from 'zod';
+import { isValidCidr } from '../net/cidr.ts';
+
+// The whole configuration shape. Every object is strict so a misspelt key is an error that names
+// it, never a silently ignored setting. Defaults encode a typical UK charity; see
+// fairwatch.example.yaml for the commented version.
+
+const cidr = z.string().refine(isValidCidr, { message: 'expected a CIDR such as 192.168.1.0/24 or an IP address' });
+const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected a time as HH:MM (24-hour)');
+const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date as YYYY-MM-DD');
+const port = z.number().int().min(1).max(65535);
+/** a listening port; 0 picks a free one (tests) */
+const listenPort = z.number().int().min(0).max(65535);
+const timezone = z.string().refine((tz) => {
+  try {
+    new Intl.DateTimeFormat('en-GB', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}, { message: 'expected an IANA time zone such as Europe/London' });
+
+export const organisationSchema = z.strictObject({
+  name: z.string().min(1).default('Our organisation'),
+  timezone: timezone.default('Europe/London'),
+  /** shown on staff pages; an https URL or a path under the console */
+  logoUrl: z.string().optional(),
+  /** where the full acceptable-use policy lives, linked from every page */
+  policyUrl: z.string().optional(),
+  /** who staff contact with questions (shown on the transparency page) */
+  contact: z.string().default('your manager or the director'),
+}).prefault({});
+
+export const proxySchema = z.strictObject({
+  bind: z.string().default('127.0.0.1'),
+  port: listenPort.default(3128),
+  /** worker processes sharing the listener; 0 = one per CPU */
+  workers: z.number().int().min(0).max(64).default(0),
+  clientNetworks: z.array(cidr).default(['127.0.0.0/8']),
+  /** CIDRs or host names reachable although private or loopback */
+  allowDestinations: z.array(z.string().min(1)).default([]),
+  connectPorts: z.array(port).default([443]),
+  /** X-Forwarded-For leaks the client address to every site: off unless asked for */
+  forwardedFor: z.boolean().default(false),
+  idleTimeoutSeconds: z.number().int().min(1).default(300),
+  upstreamTimeoutSeconds: z.number().int().min(1).default(30),
+  maxHeaderBytes: z.number().int().min(1024).max(1_048_576).default(16_384),
+}).prefault({});
+
+export const identitySchema = z.strictObject({
+  /** unidentified clients here get the `guests` group */
+  guestNetworks: z.array(cidr).default([]),
+  /** unidentified clients here are sent to the console sign-in page */
+  signInNetworks: z.array(cidr).default([]),
+  /** hours a sign-in binds the client address to the person */
+  signInHours: z.number().min(0.25).max(24).default(8),
+  /** client IP → user name, for fixed desktops */
+  ipUsers: z.record(z.string().refine((s) => isValidCidr(s) && !s.includes('/'), { message: 'expected an IP address as the key' }), z.string().min(1)).default({}),
+  /** a successful Basic check is remembered this long (argon2 verify is deliberately slow) */
+  authCacheSeconds: z.number().int().min(0).max(3600).default(300),
+}).prefault({});
+
+export const retentionSchema = z.strictObject({
+  eventsDays: z.number().int().min(1).max(3650).default(90),
+  rollupsDays: z.number().int().min(1).max(3650).default(396),
+  reportsDays: z.number().int().min(1).max(3650).default(730),
+  /** query strings carry personal data: off by default */
+  storeQueryStrings: z.boolean().default(false),
+}).prefault({});
+
+export const pipelineSchema = z.strictObject({
+  stream: z.string().min(1).default('fairwatch:events'),
+  batchRows: z.number().int().min(1).max(1_000_000).default(20_000),
+  batchMs: z.number().int().min(10).max(60_000).default(1000),
+  spoolMaxMB: z.number().int().min(1).default(1024),
+}).prefault({});
+
+export const consoleSchema = z.strictObject({
+  bind: z.string().default('127.0.0.1'),
+  port: listenPort.default(8080),
+  /** the address staff browsers use to reach the console (block-page links); default http://bind:port */
+  publicUrl: z.string().url().optional(),
+  sessionIdleMinutes: z.number().int().min(1).default(30),
+  sessionMaxHours: z.number().int().min(1).default(12),
+  /** a second director (or the DPO) must approve before an investigation opens */
+  fourEyes: z.boolean().default(false),
+  smtp: z.strictObject({
+    url: z.string().min(1),
+    from: z.string().min(3),
+    to: z.array(z.string().min(3)).min(1),
+  }).optional(),
+}).prefault({});
+
+const band = z.strictObject({ start: hhmm, end: hhmm });
+
+export const timeSchema = z.strictObject({
+  /** 1 = Monday … 7 = Sunday */
+  workingDays: z.array(z.number().int().min(1).max(7)).default([1, 2, 3, 4, 5]),
+  workingHours: band.default({ start: '09:00', end: '17:00' }),
+  breaks: z.array(band).default([{ start: '12:30', end: '13:30' }]),
+  /** dates treated as out of hours all day */
+  bankHolidays: z.array(isoDate).default([]),
+}).prefault({});
+
+export const bandName = z.enum(['working', 'break', 'out-of-hours']);
+export const actionName = z.enum(['allow', 'block', 'warn', 'quota', 'log']);
+
+export const ruleSchema = z.strictObject({
+  /** group names, or ['*'] for everyone */
+  groups: z.array(z.string().min(1)).min(1).default(['*']),
+  categories: z.array(z.string().min(1)).min(1),
+  /** bands the rule applies in; default all */
+  bands: z.array(bandName).min(1).default(['working', 'break', 'out-of-hours']),
+  action: actionName,
+  /** the policy sentence this rule enforces, shown on block pages and in reports */
+  clause: z.string().min(1),
+  /** warn: minutes a "continue" allows the category */
+  continueMinutes: z.number().int().min(1).max(1440).optional(),
+  /** quota: minutes per day per category */
+  quotaMinutesPerDay: z.number().int().min(1).max(1440).optional(),
+});
+
+export const groupSchema = z.strictObject({
+  description: z.string().default(''),
+  /** e.g. software-download */
+  permissions: z.array(z.string().min(1)).default([]),
+});
+
+export const policySchema = z.strictObject({
+  groups: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'group names are lower case letters, digits, - and _'), groupSchema)
+    .default({ staff: { description: 'Employees', permissions: [] }, volunteers: { description: 'Volunteers', permissions: [] }, managers: { description: 'Managers', permissions: [] }, guests: { description: 'Visitors on the guest network', permissions: [] }, it: { description: 'IT support', permissions: ['software-download'] } }),
+  /** group of a user created without --group */
+  defaultGroup: z.string().default('staff'),
+  time: timeSchema,
+  /** plain-words names for categories shown to staff (category directory name → label) */
+  categoryLabels: z.record(z.string(), z.string()).default({}),
+  rules: z.array(ruleSchema).default([]),
+  defaultAction: actionName.default('allow'),
+  defaultClause: z.string().default('Internet use for work is allowed; personal use in breaks and outside working hours is fine.'),
+  /** executables and installers need the software-download permission */
+  softwareDownloads: z.strictObject({
+    clause: z.string().default('Software may not be downloaded or installed without permission.'),
+    extensions: z.array(z.string()).default(['exe', 'msi', 'dmg', 'pkg', 'apk', 'bat', 'cmd', 'ps1', 'vbs', 'jar', 'iso']),
+  }).prefault({}),
+  /** uploads larger than this are flagged in the event (and blocked when blockLargeUploads) */
+  largeUploadMB: z.number().min(0.001).default(25),
+  blockLargeUploads: z.boolean().default(false),
+}).prefault({});
+
+export const aupSchema = z.strictObject({
+  version: z.string().min(1).default('1'),
+  text: z.string().min(1).default(
+    'I have read the organisation\'s internet and email policy. I understand that all internet activity through this ' +
+    'network, including sites visited or attempted and material transmitted or received, is recorded and may be used by ' +
+    'management, and that breaches of the policy may lead to disciplinary action.'),
+}).prefault({});
+
+export const analyserSchema = z.strictObject({
+  /** node-cron expressions in organisation.timezone */
+  schedules: z.strictObject({
+    nightlyAudit: z.string().default('15 1 * * *'),
+    weeklyAudit: z.string().default('30 1 * * 1'),
+    monthlyAudit: z.string().default('45 1 1 * *'),
+    spotCheck: z.string().default('0 2 * * 1'),
+  }).prefault({}),
+  spotCheckSampleSize: z.number().int().min(1).max(1000).default(5),
+  spotCheckWindowHours: z.number().int().min(1).max(168).default(8),
+  /** minutes of silence that end a browsing session when estimating time online */
+  sessionGapMinutes: z.number().min(1).max(120).default(5),
+  /** minimum minutes credited to a session, however short */
+  sessionMinimumMinutes: z.number().min(0).max(60).default(1),
+  /** share of working time online for personal categories that a spot check flags */
+  personalUseThresholdPercent: z.number().min(0).max(100).default(20),
+}).prefault({});
+
+export const configSchema = z.strictObject({
+  organisation: organisationSchema,
+  proxy: proxySchema,
+  identity: identitySchema,
+  retention: retentionSchema,
+  pipeline: pipelineSchema,
+  console: consoleSchema,
+  policy: policySchema,
+  aup: aupSchema,
+  analyser: analyserSchema,
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type Rule = z.infer<typeof ruleSchema>;
+export type BandName = z.infer<typeof bandName>;
+export type ActionName = z.infer<typeof actionName>;

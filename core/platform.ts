@@ -1,0 +1,111 @@
+import type { Redis } from 'ioredis';
+import { loadConfig, runtimeFromEnv, type LoadedConfig, type Runtime } from './config/load.ts';
+import type { Config } from './config/schema.ts';
+import { Pseudonymiser } from './identity/pseudonym.ts';
+import { UserDirectory } from './identity/users.ts';
+import { ensureKeys, loadKey } from './keys.ts';
+import { createLogger, type Logger } from './log.ts';
+import { Store } from './storage/clickhouse.ts';
+import { DataDirLock, prepareDataDir } from './storage/datadir.ts';
+import { migrate } from './storage/migrations.ts';
+import { connectRedis, ManagedRedis } from './storage/redis.ts';
+
+// What every role stands on: config, keys, the store, Redis. Opened once per process by the role or
+// command that needs it; closed in reverse order. Proxy workers open only Redis (they never touch
+// ClickHouse), so `store: false` there.
+
+export interface PlatformOptions {
+  role: string;
+  loaded?: LoadedConfig;
+  env?: NodeJS.ProcessEnv;
+  /** open ClickHouse (and run migrations) */
+  store?: boolean;
+  /** connect to Redis (starting the managed server when REDIS_URL is unset and we own the data dir) */
+  redis?: boolean;
+  /** in a child process: Redis URL handed down by the primary */
+  redisUrl?: string;
+  /** serve CLI commands on this socket (recorded in the lock file) */
+  controlSocket?: string;
+}
+
+export class Platform {
+  readonly log: Logger;
+  private closers: Array<() => Promise<void> | void> = [];
+  store!: Store;
+  redis!: Redis;
+  managedRedis: ManagedRedis | null = null;
+  lock: DataDirLock | null = null;
+  users!: UserDirectory;
+  pseudonyms!: Pseudonymiser;
+  redisUrl = '';
+
+  private constructor(readonly config: Config, readonly runtime: Runtime, readonly role: string, readonly env: NodeJS.ProcessEnv) {
+    this.log = createLogger(role);
+  }
+
+  static async open(opts: PlatformOptions): Promise<Platform> {
+    const env = opts.env ?? process.env;
+    const loaded = opts.loaded ?? loadConfig(runtimeFromEnv(env), env);
+    const p = new Platform(loaded.config, loaded.runtime, opts.role, env);
+    try {
+      await p.init(opts);
+    } catch (e) {
+      await p.close();
+      throw e;
+    }
+    return p;
+  }
+
+  /** Whether this process must own the data directory (embedded engine or managed Redis). */
+  static needsLock(runtime: Runtime, opts: Pick<PlatformOptions, 'store' | 'redis' | 'redisUrl'>): boolean {
+    return Boolean((opts.store && !runtime.clickhouseUrl) || (opts.redis && !runtime.redisUrl && !opts.redisUrl));
+  }
+
+  private async init(opts: PlatformOptions): Promise<void> {
+    const { runtime } = this;
+    prepareDataDir(runtime.dataDir);
+    if (Platform.needsLock(runtime, opts)) {
+      this.lock = DataDirLock.acquire(runtime.dataDir, opts.role, opts.controlSocket);
+      this.closers.push(() => this.lock?.release());
+    }
+    ensureKeys(runtime.dataDir, this.env);
+    this.pseudonyms = new Pseudonymiser(loadKey(runtime.dataDir, 'pseudonym', this.env));
+    if (opts.redis) {
+      let url = opts.redisUrl ?? runtime.redisUrl;
+      if (!url) {
+        this.managedRedis = await ManagedRedis.start(runtime.dataDir);
+        const managed = this.managedRedis;
+        this.closers.push(() => managed.stop());
+        url = managed.url;
+      }
+      this.redisUrl = url;
+      this.redis = connectRedis(url);
+      const redis = this.redis;
+      this.closers.push(() => { redis.disconnect(); });
+    }
+    if (opts.store) {
+      this.store = await Store.open({ clickhouseUrl: runtime.clickhouseUrl, dataDir: runtime.dataDir });
+      const store = this.store;
+      this.closers.push(() => store.close());
+      await migrate(this.store, this.config.retention);
+      this.users = new UserDirectory(this.store);
+    }
+  }
+
+  /** Registers a shutdown step; steps run in reverse order of registration. */
+  onClose(fn: () => Promise<void> | void): void {
+    this.closers.push(fn);
+  }
+
+  async close(): Promise<void> {
+    const steps = this.closers.reverse();
+    this.closers = [];
+    for (const step of steps) {
+      try {
+        await step();
+      } catch (e) {
+        this.log.warn({ err: (e as Error).message }, 'shutdown step failed');
+      }
+    }
+  }
+}

@@ -1,0 +1,96 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
+
+// One way to ClickHouse for every role: @clickhouse/client over HTTP when CLICKHOUSE_URL is set,
+// otherwise the same client over the in-process chdb engine.
+//
+// Quirk, measured on chdb 3.4: settings passed with one call stay set on the embedded session for
+// the calls after it (an insert_deduplication_token silently deduplicated the next, unrelated
+// insert). Every call therefore goes through `Store`, which passes the same explicit set of
+// "sticky" settings on each call, so no call inherits another's.
+
+export interface StoreOptions {
+  clickhouseUrl: string | null;
+  dataDir: string;
+  database?: string;
+}
+
+const STICKY_DEFAULTS: ClickHouseSettings = {
+  insert_deduplication_token: '',
+};
+
+export class Store {
+  readonly embedded: boolean;
+  readonly database: string;
+  private closed = false;
+
+  private constructor(readonly client: ClickHouseClient, embedded: boolean, database: string) {
+    this.embedded = embedded;
+    this.database = database;
+  }
+
+  static async open(opts: StoreOptions): Promise<Store> {
+    const database = opts.database ?? 'fairwatch';
+    if (opts.clickhouseUrl) {
+      const client = createClient({ url: opts.clickhouseUrl, request_timeout: 60_000, clickhouse_settings: { date_time_input_format: 'best_effort' } });
+      return new Store(client, false, database);
+    }
+    const path = join(opts.dataDir, 'clickhouse');
+    mkdirSync(path, { recursive: true, mode: 0o700 });
+    // Loaded lazily: the 500 MB engine library is only mapped by the process that owns the store.
+    const { createChdbConnection } = await import('chdb/connection');
+    const client = createClient({ connection: createChdbConnection({ path }) as never });
+    return new Store(client, true, database);
+  }
+
+  private settings(extra?: ClickHouseSettings): ClickHouseSettings {
+    return { ...STICKY_DEFAULTS, ...extra };
+  }
+
+  /** Runs a statement that returns no rows (DDL, ALTER, INSERT … SELECT). */
+  async command(query: string, params?: Record<string, unknown>, settings?: ClickHouseSettings): Promise<void> {
+    await this.client.command({ query, query_params: params, clickhouse_settings: this.settings(settings) });
+  }
+
+  /** Runs a SELECT and returns its rows as objects. Values are bound server-side, never spliced. */
+  async rows<T = Record<string, unknown>>(query: string, params?: Record<string, unknown>, settings?: ClickHouseSettings): Promise<T[]> {
+    const rs = await this.client.query({
+      query,
+      query_params: params,
+      format: 'JSONEachRow',
+      clickhouse_settings: this.settings({ output_format_json_quote_64bit_integers: 0, ...settings }),
+    });
+    return rs.json<T>();
+  }
+
+  async one<T = Record<string, unknown>>(query: string, params?: Record<string, unknown>): Promise<T | undefined> {
+    return (await this.rows<T>(query, params))[0];
+  }
+
+  /**
+   * Inserts rows. `dedupToken` makes a retried insert of the same batch a no-op (the tables that
+   * need it carry non_replicated_deduplication_window); without it a fresh empty token is sent so
+   * an earlier call's token cannot leak into this one.
+   */
+  async insert(table: string, values: readonly object[], dedupToken = ''): Promise<void> {
+    if (values.length === 0) return;
+    await this.client.insert({
+      table: table.includes('.') ? table : `${this.database}.${table}`,
+      values: values as object[],
+      format: 'JSONEachRow',
+      clickhouse_settings: this.settings({ insert_deduplication_token: dedupToken, date_time_input_format: 'best_effort' }),
+    });
+  }
+
+  async version(): Promise<string> {
+    const row = await this.one<{ v: string }>('SELECT version() AS v');
+    return row?.v ?? 'unknown';
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.client.close();
+  }
+}

@@ -1,0 +1,81 @@
+#!/usr/bin/env node
+// Installs what a fresh machine lacks before `npm run up`, `npm test` or `npm run bench` run:
+// npm packages (when node_modules is missing or older than package-lock.json) and the Debian
+// packages the chosen task needs. Plain JavaScript on purpose: it runs before tsx is installed.
+//
+//   node scripts/ensure-deps.mjs            # for `up`: npm packages + redis-server
+//   node scripts/ensure-deps.mjs --test     # also chromium and curl (browser and client tests)
+//   node scripts/ensure-deps.mjs --bench    # also squid, apache2-utils (ab), sarg
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const args = new Set(process.argv.slice(2));
+
+function fail(message) {
+  process.stderr.write(`fairwatch: ${message}\n`);
+  process.exit(1);
+}
+
+const [major] = process.versions.node.split('.').map(Number);
+if (major < 20) fail(`Node.js ${process.versions.node} is too old: install Node.js 20 or newer.`);
+
+function run(cmd, cmdArgs, opts = {}) {
+  const r = spawnSync(cmd, cmdArgs, { stdio: 'inherit', cwd: root, ...opts });
+  return r.status === 0;
+}
+
+function onPath(bin) {
+  for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/usr/bin', '/sbin'])) {
+    if (dir && existsSync(join(dir, bin))) return true;
+  }
+  return false;
+}
+
+// --- npm packages -------------------------------------------------------------------------
+const lockPath = join(root, 'package-lock.json');
+const stampPath = join(root, 'node_modules', '.fairwatch-deps');
+const lockHash = existsSync(lockPath)
+  ? createHash('sha256').update(readFileSync(lockPath)).digest('hex')
+  : 'no-lock';
+const installed = existsSync(stampPath) ? readFileSync(stampPath, 'utf8').trim() : '';
+if (installed !== lockHash) {
+  process.stderr.write('fairwatch: installing npm packages (first run or package-lock.json changed)…\n');
+  const ok = existsSync(lockPath)
+    ? run('npm', ['ci', '--no-audit', '--no-fund'])
+    : run('npm', ['install', '--no-audit', '--no-fund']);
+  if (!ok) fail('npm could not install the packages (see above). Check the registry is reachable, then run the command again.');
+  writeFileSync(stampPath, lockHash + '\n');
+}
+
+// --- Debian packages ---------------------------------------------------------------------
+/** binary → Debian package that provides it */
+const wanted = new Map();
+if (!process.env.REDIS_URL) wanted.set('redis-server', 'redis-server');
+if (args.has('--test')) {
+  wanted.set('chromium', 'chromium');
+  wanted.set('curl', 'curl');
+}
+if (args.has('--bench')) {
+  wanted.set('squid', 'squid');
+  wanted.set('ab', 'apache2-utils');
+  wanted.set('sarg', 'sarg');
+  wanted.set('curl', 'curl');
+}
+const missing = [...wanted].filter(([bin]) => !onPath(bin)).map(([, pkg]) => pkg);
+if (missing.length > 0) {
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (!isRoot || !onPath('apt-get')) {
+    fail(`missing ${missing.join(', ')}: run \`sudo apt-get install -y ${missing.join(' ')}\`` +
+      (missing.includes('redis-server') ? ' (or set REDIS_URL to an existing Redis)' : '') + ', then try again.');
+  }
+  process.stderr.write(`fairwatch: installing ${missing.join(', ')} with apt-get…\n`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  if (!run('apt-get', ['update', '-qq'], { env })) fail('apt-get update failed (see above).');
+  if (!run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { env })) {
+    fail(`apt-get could not install ${missing.join(', ')} (see above).`);
+  }
+}

@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config';
+
+// Tests start real redis-server processes and the embedded ClickHouse engine (one per process and
+// data directory), so files run in separate forks and never share a data directory.
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts', 'core/**/*.test.ts', 'proxy/**/*.test.ts', 'analyser/**/*.test.ts', 'dashboards/**/*.test.ts', 'cli/**/*.test.ts'],
+    pool: 'forks',
+    maxWorkers: 2,
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    reporters: ['default'],
+  },
+});
