@@ -1,0 +1,42 @@
+// The interface between the proxy and the policy engine. The engine is a pure function over an
+// in-memory snapshot: no I/O, microseconds per call. Per-person state that lives in Redis (warn
+// "continue" grants, quota minutes used, director-approved exceptions) is looked up by the caller
+// from its local cache and passed in, so `decide` itself never waits.
+
+export type PolicyAction = 'allow' | 'block' | 'warn' | 'quota' | 'log';
+
+export interface DecisionInput {
+  /** normalised user name, or null for an unidentified guest */
+  user: string | null;
+  group: string;
+  method: string;
+  scheme: 'http' | 'https';
+  host: string;
+  port: number;
+  /** path without the query string ('' for CONNECT) */
+  path: string;
+  at: Date;
+}
+
+export interface Decision {
+  action: PolicyAction;
+  /** matched category directory name, '' when none matched */
+  category: string;
+  /** which rule decided: e.g. 'local-deny', 'exception:<id>', 'local-allow', 'rule:3', 'default' */
+  rule: string;
+  /** the policy clause shown to staff and in reports */
+  reason: string;
+  /** warn: minutes a "continue" allows the category */
+  continueMinutes?: number;
+  /** quota: minutes per day allowed for the category */
+  quotaMinutesPerDay?: number;
+}
+
+export interface PolicyEngine {
+  decide(input: DecisionInput): Decision;
+}
+
+/** Until a policy is loaded: everything allowed, recorded under the 'default' rule. */
+export const allowAll: PolicyEngine = {
+  decide: () => ({ action: 'allow', category: '', rule: 'default', reason: '' }),
+};
