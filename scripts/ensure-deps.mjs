@@ -38,17 +38,18 @@ function onPath(bin) {
 // --- npm packages -------------------------------------------------------------------------
 const lockPath = join(root, 'package-lock.json');
 const stampPath = join(root, 'node_modules', '.fairwatch-deps');
-const lockHash = existsSync(lockPath)
+const currentLockHash = () => existsSync(lockPath)
   ? createHash('sha256').update(readFileSync(lockPath)).digest('hex')
   : 'no-lock';
+const lockHash = currentLockHash();
 const installed = existsSync(stampPath) ? readFileSync(stampPath, 'utf8').trim() : '';
 if (installed !== lockHash) {
   process.stderr.write('fairwatch: installing npm packages (first run or package-lock.json changed)…\n');
-  const ok = existsSync(lockPath)
-    ? run('npm', ['ci', '--no-audit', '--no-fund'])
-    : run('npm', ['install', '--no-audit', '--no-fund']);
+  // `npm install` rather than `npm ci`: it follows the lock file too, and npm ci refuses a lock
+  // that lacks other platforms' optional packages (chdb ships one engine package per platform).
+  const ok = run('npm', ['install', '--no-audit', '--no-fund']);
   if (!ok) fail('npm could not install the packages (see above). Check the registry is reachable, then run the command again.');
-  writeFileSync(stampPath, lockHash + '\n');
+  writeFileSync(stampPath, currentLockHash() + '\n');
 }
 
 // --- Debian packages ---------------------------------------------------------------------
