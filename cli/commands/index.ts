@@ -1,5 +1,6 @@
 import type { CommandContext } from '../io.ts';
 import type { ProgramHandle } from '../program.ts';
+import { registerAudit } from './audit.ts';
 import { registerDoctor } from './doctor.ts';
 import { registerRoles } from './roles.ts';
 import { registerUsers } from './users.ts';
@@ -9,4 +10,5 @@ export function registerCommands(h: ProgramHandle, ctx: CommandContext): void {
   registerRoles(h, ctx);
   registerUsers(h, ctx);
   registerDoctor(h, ctx);
+  registerAudit(h, ctx);
 }
