@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { loadConfig, runtimeFromEnv, type LoadedConfig, type Runtime } from './config/load.ts';
+import { ConfigError, loadConfig, runtimeFromEnv, type LoadedConfig, type Runtime } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { Pseudonymiser } from './identity/pseudonym.ts';
 import { UserDirectory } from './identity/users.ts';
@@ -7,6 +7,7 @@ import { ensureKeys, loadKey } from './keys.ts';
 import { createLogger, type Logger } from './log.ts';
 import { Store } from './storage/clickhouse.ts';
 import { DataDirLock, prepareDataDir } from './storage/datadir.ts';
+import type { Topology } from './storage/ddl.ts';
 import { migrate } from './storage/migrations.ts';
 import { connectRedis, ManagedRedis } from './storage/redis.ts';
 
@@ -84,12 +85,18 @@ export class Platform {
       this.closers.push(() => { redis.disconnect(); });
     }
     if (opts.store) {
+      if (this.config.storage.cluster && !runtime.clickhouseUrl) throw new ConfigError('storage.cluster: a cluster needs CLICKHOUSE_URL (the embedded engine is one server)');
       this.store = await Store.open({ clickhouseUrl: runtime.clickhouseUrl, dataDir: runtime.dataDir });
       const store = this.store;
       this.closers.push(() => store.close());
-      await migrate(this.store, this.config.retention);
+      await migrate(this.store, this.config.retention, this.topology);
       this.users = new UserDirectory(this.store);
     }
+  }
+
+  /** One server (or embedded) unless `storage.cluster` names a ClickHouse cluster. */
+  get topology(): Topology {
+    return this.config.storage.cluster ? { kind: 'cluster', cluster: this.config.storage.cluster } : { kind: 'single' };
   }
 
   /** Registers a shutdown step; steps run in reverse order of registration. */

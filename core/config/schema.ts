@@ -173,6 +173,29 @@ export const analyserSchema = z.strictObject({
   personalUseThresholdPercent: z.number().min(0).max(100).default(20),
 }).prefault({});
 
+/** Deployment: how the store is laid out, where metrics are served, what the PAC file says. */
+export const storageSchema = z.strictObject({
+  /** ClickHouse cluster name (remote_servers): Replicated* tables + Distributed tables; unset = one server or embedded */
+  cluster: z.string().regex(/^[A-Za-z0-9_]+$/, 'expected a cluster name from remote_servers (letters, digits, _)').optional(),
+}).prefault({});
+
+export const metricsSchema = z.strictObject({
+  /** Prometheus /metrics (and /healthz) for each role process; unset = not served */
+  port: listenPort.optional(),
+  bind: z.string().default('127.0.0.1'),
+}).prefault({});
+
+export const pacSchema = z.strictObject({
+  /** host:port of each proxy browsers should use, in order; default proxy.bind:proxy.port */
+  proxies: z.array(z.string().regex(/^[A-Za-z0-9.:[\]-]+:\d{1,5}$/, 'expected host:port, e.g. proxy1.example.org:3128')).default([]),
+  /** reached without the proxy: host names, *.domain patterns, or CIDRs (IP-literal URLs only) */
+  bypass: z.array(z.string().min(1)).default([]),
+  /** spread sites across the proxies (each keeps the others as fallback) */
+  spread: z.boolean().default(true),
+  /** when every proxy is down, go direct (unfiltered, unrecorded): off, as the policy requires recording */
+  directFallback: z.boolean().default(false),
+}).prefault({});
+
 export const configSchema = z.strictObject({
   organisation: organisationSchema,
   proxy: proxySchema,
@@ -183,6 +206,9 @@ export const configSchema = z.strictObject({
   policy: policySchema,
   aup: aupSchema,
   analyser: analyserSchema,
+  storage: storageSchema,
+  metrics: metricsSchema,
+  pac: pacSchema,
 });
 
 export type Config = z.infer<typeof configSchema>;
