@@ -3,8 +3,10 @@ import type { Store } from './clickhouse.ts';
 import { createDatabase, createTable, storageTable, type TableSpec, type Topology } from './ddl.ts';
 import {
   DB, EVENTS_TTL, REPORTS_TTL, aupAcceptancesTable, auditLogTable, authorisationsTable, eventsTable,
-  migrationsTable, reportsTable, usersTable,
+  importLedgerTable, migrationsTable, reportRunsTable, reportsTable, rollupDomainsTable, rollupOrgTable, rollupPersonTable,
+  ROLLUP_TTL, usersTable,
 } from './tables.ts';
+import { rollupViews } from './rollup-views.ts';
 
 // Versioned, idempotent migrations. Each is a list of statements; the runner records the versions it
 // applied in fairwatch.schema_migrations and skips them next time. Every statement is itself
@@ -43,6 +45,19 @@ export const MIGRATIONS: Migration[] = [
       aupAcceptancesTable,
       usersTable,
     ),
+  },
+  {
+    version: 30,
+    name: 'analyser rollups: hourly per pseudonym, organisation-wide and per domain, with materialized views',
+    statements: (ctx) => [
+      ...tables(ctx, rollupPersonTable(ctx.retention.rollupsDays), rollupOrgTable(ctx.retention.rollupsDays), rollupDomainsTable(ctx.retention.rollupsDays)),
+      ...rollupViews(ctx.db, ctx.topology),
+    ],
+  },
+  {
+    version: 31,
+    name: 'analyser report runs and squid import ledger',
+    statements: (ctx) => tables(ctx, reportRunsTable, importLedgerTable),
   },
 ];
 
@@ -98,6 +113,9 @@ export async function applyRetention(store: Store, retention: RetentionDays, top
   const wanted: Array<[string, string]> = [
     [storageTable('events', topology), EVENTS_TTL(retention.eventsDays)],
     [storageTable('reports', topology), REPORTS_TTL(retention.reportsDays)],
+    [storageTable('rollup_person_hourly', topology), ROLLUP_TTL(retention.rollupsDays)],
+    [storageTable('rollup_org_hourly', topology), ROLLUP_TTL(retention.rollupsDays)],
+    [storageTable('rollup_domains_hourly', topology), ROLLUP_TTL(retention.rollupsDays)],
   ];
   const changed: string[] = [];
   for (const [table, ttl] of wanted) {

@@ -159,3 +159,118 @@ export const migrationsTable: TableSpec = {
   engine: 'MergeTree',
   orderBy: 'version',
 };
+
+// ---- analyser (migrations 30–39): rollups, report runs, import ledger ----
+
+export const ROLLUP_TTL = (days: number) => `toDate(hour) + toIntervalDay(${days})`;
+
+/**
+ * Per pseudonym × group × category × action and hour. Hourly rather than daily so report periods
+ * can follow local midnight in any whole-hour time zone (a UTC day would cut a London summer day at
+ * 01:00). `minutes` holds the minutes of the hour that saw a request, so time online is estimated
+ * from the rollup (sessions at minute resolution) without scanning raw events.
+ */
+export function rollupPersonTable(rollupsDays: number): TableSpec {
+  return {
+    name: 'rollup_person_hourly',
+    columns: [
+      ['hour', "DateTime('UTC')"],
+      ['user_pseudonym', 'String'],
+      ['user_group', 'LowCardinality(String)'],
+      ['category', 'LowCardinality(String)'],
+      ['action', 'LowCardinality(String)'],
+      ['requests', 'SimpleAggregateFunction(sum, UInt64)'],
+      ['bytes_up', 'SimpleAggregateFunction(sum, UInt64)'],
+      ['bytes_down', 'SimpleAggregateFunction(sum, UInt64)'],
+      ['executables', 'SimpleAggregateFunction(sum, UInt64)'],
+      ['large_uploads', 'SimpleAggregateFunction(sum, UInt64)'],
+      ['large_upload_bytes', 'SimpleAggregateFunction(sum, UInt64)'],
+      ['exceptions_used', 'SimpleAggregateFunction(sum, UInt64)'],
+      ['minutes', 'AggregateFunction(groupUniqArray, UInt8)'],
+    ],
+    engine: 'AggregatingMergeTree',
+    partitionBy: 'toYYYYMM(hour)',
+    orderBy: '(hour, user_pseudonym, user_group, category, action)',
+    ttl: ROLLUP_TTL(rollupsDays),
+    shardBy: 'cityHash64(user_pseudonym)',
+  };
+}
+
+/** Hourly, organisation-wide (no pseudonyms): group × category × action. */
+export function rollupOrgTable(rollupsDays: number): TableSpec {
+  return {
+    name: 'rollup_org_hourly',
+    columns: [
+      ['hour', "DateTime('UTC')"],
+      ['user_group', 'LowCardinality(String)'],
+      ['category', 'LowCardinality(String)'],
+      ['action', 'LowCardinality(String)'],
+      ['requests', 'SimpleAggregateFunction(sum, UInt64)'],
+      ['bytes_up', 'SimpleAggregateFunction(sum, UInt64)'],
+      ['bytes_down', 'SimpleAggregateFunction(sum, UInt64)'],
+      ['people', 'AggregateFunction(uniq, String)'],
+    ],
+    engine: 'AggregatingMergeTree',
+    partitionBy: 'toYYYYMM(hour)',
+    orderBy: '(hour, user_group, category, action)',
+    ttl: ROLLUP_TTL(rollupsDays),
+  };
+}
+
+/** Hourly per category × host × action (no pseudonyms): top domains per category. */
+export function rollupDomainsTable(rollupsDays: number): TableSpec {
+  return {
+    name: 'rollup_domains_hourly',
+    columns: [
+      ['hour', "DateTime('UTC')"],
+      ['category', 'LowCardinality(String)'],
+      ['host', 'String'],
+      ['action', 'LowCardinality(String)'],
+      ['requests', 'SimpleAggregateFunction(sum, UInt64)'],
+      ['bytes_down', 'SimpleAggregateFunction(sum, UInt64)'],
+      ['executables', 'SimpleAggregateFunction(sum, UInt64)'],
+    ],
+    engine: 'AggregatingMergeTree',
+    partitionBy: 'toYYYYMM(hour)',
+    orderBy: '(hour, category, host, action)',
+    ttl: ROLLUP_TTL(rollupsDays),
+  };
+}
+
+/** One row per scheduled or on-demand report run (a later row for the same run_id wins). */
+export const reportRunsTable: TableSpec = {
+  name: 'report_runs',
+  columns: [
+    ['run_id', 'UUID'],
+    /** nightly-audit | weekly-audit | monthly-audit | spot-check | on-demand-… */
+    ['job', 'LowCardinality(String)'],
+    ['period_from', "DateTime64(3, 'UTC')"],
+    ['period_to', "DateTime64(3, 'UTC')"],
+    /** scheduled | catch-up | on-demand | baseline */
+    ['trigger', 'LowCardinality(String)'],
+    /** running | ok | failed | skipped */
+    ['status', 'LowCardinality(String)'],
+    ['report_id', 'String'],
+    ['runner', 'String'],
+    ['error', 'String'],
+    ['started_at', "DateTime64(3, 'UTC')"],
+    ['updated_at', "DateTime64(3, 'UTC')"],
+  ],
+  engine: 'ReplacingMergeTree(updated_at)',
+  orderBy: '(job, period_from, run_id)',
+};
+
+/** Squid log import ledger: one row per imported batch, keyed by the hash of its lines. */
+export const importLedgerTable: TableSpec = {
+  name: 'import_ledger',
+  columns: [
+    ['batch_hash', 'String'],
+    ['source', 'String'],
+    ['first_line', 'UInt64'],
+    ['last_line', 'UInt64'],
+    ['events', 'UInt64'],
+    ['imported_at', "DateTime64(3, 'UTC')"],
+  ],
+  engine: 'ReplacingMergeTree(imported_at)',
+  orderBy: 'batch_hash',
+};

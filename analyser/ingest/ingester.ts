@@ -1,0 +1,246 @@
+import { hostname } from 'node:os';
+import type { Redis } from 'ioredis';
+import type { PipelineConfig } from '../../core/events/stream-sink.ts';
+import { pipelineMetrics as m } from '../../core/events/metrics.ts';
+import { createLogger, type Logger } from '../../core/log.ts';
+import type { Store } from '../../core/storage/clickhouse.ts';
+import { parseEventRow, type EventRow } from './event-row.ts';
+import { batchToken, safeTrimId, type GroupState } from './stream-ids.ts';
+
+// The ingester (issue 4): Redis stream → ClickHouse `events`, exactly once.
+//
+// - Reads as a consumer of a group, so several ingesters can share one stream.
+// - A batch closes at pipeline.batchRows entries or pipeline.batchMs after its first entry.
+// - The insert carries a de-duplication token derived from the batch's stream ids: a retried insert
+//   of the same entries is dropped by ClickHouse instead of doubling them.
+// - XACK only after the insert succeeded. While ClickHouse fails, the same batch is retried with
+//   backoff (up to pipeline.retryMaxSeconds apart); nothing further is read, so the stream grows
+//   and nothing is dropped.
+// - Entries a dead ingester left pending longer than pipeline.claimIdleSeconds are claimed
+//   (XAUTOCLAIM). The dead one may have inserted them without acknowledging, and the claimed set
+//   need not match its batch, so for claimed entries the event ids already stored are skipped.
+// - The stream is trimmed only below the smallest id some group still needs.
+
+export interface IngesterOptions {
+  store: Store;
+  /** any client; the ingester makes its own connection (a blocking read holds one) */
+  redis: Redis;
+  pipeline: PipelineConfig;
+  group?: string;
+  consumer?: string;
+  log?: Logger;
+  /** fault injection for tests: runs after an insert succeeded, before its XACK */
+  afterInsert?: (ids: readonly string[]) => void | Promise<void>;
+  /** how often the stream is trimmed below what every group acknowledged */
+  trimEveryMs?: number;
+}
+
+type Entry = [id: string, fields: string[]];
+
+export const DEFAULT_GROUP = 'ingest';
+const TRIM_EVERY_MS = 5000;
+const UUIDS_PER_QUERY = 2000;
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function field(fields: string[], name: string): string | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+  return undefined;
+}
+
+export class Ingester {
+  readonly group: string;
+  readonly consumer: string;
+  readonly stream: string;
+  private readonly conn: Redis;
+  private readonly log: Logger;
+  private stopping = false;
+  private loop: Promise<void> | null = null;
+  private lastTrim = 0;
+  private nextClaim = 0;
+  /** for stats and tests */
+  stored = 0;
+  batches = 0;
+  failures = 0;
+
+  constructor(private readonly opts: IngesterOptions) {
+    this.stream = opts.pipeline.stream;
+    this.group = opts.group ?? DEFAULT_GROUP;
+    this.consumer = opts.consumer ?? `${hostname()}-${process.pid}-${Date.now().toString(36)}`;
+    this.log = opts.log ?? createLogger('ingest');
+    this.conn = opts.redis.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true });
+    this.conn.on('error', () => {});
+  }
+
+  /** Creates the consumer group (reading from the start of the stream) and starts the loop. */
+  async start(): Promise<void> {
+    await this.ensureGroup();
+    this.loop = this.run().catch((e) => {
+      this.log.error({ err: (e as Error).message }, 'ingester stopped on an unexpected error');
+    });
+  }
+
+  /** Finishes the batch in hand (unless ClickHouse is failing: then it stays pending) and stops. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.loop;
+    this.conn.disconnect();
+  }
+
+  private async ensureGroup(): Promise<void> {
+    try {
+      await this.conn.xgroup('CREATE', this.stream, this.group, '0', 'MKSTREAM');
+    } catch (e) {
+      if (!String((e as Error).message).includes('BUSYGROUP')) throw e;
+    }
+  }
+
+  private async run(): Promise<void> {
+    const { batchRows, batchMs } = this.opts.pipeline;
+    while (!this.stopping) {
+      try {
+        const claimed = await this.claim();
+        if (claimed.length) {
+          await this.ingest(claimed, true);
+          continue;
+        }
+        const batch: Entry[] = [];
+        let opened = 0;
+        while (!this.stopping && batch.length < batchRows) {
+          const wait = opened ? opened + batchMs - Date.now() : batchMs;
+          if (opened && wait <= 0) break;
+          const res = (await this.conn.xreadgroup('GROUP', this.group, this.consumer, 'COUNT', batchRows - batch.length,
+            'BLOCK', Math.max(1, Math.min(wait, 1000)), 'STREAMS', this.stream, '>')) as Array<[string, Entry[]]> | null;
+          const got = res?.[0]?.[1] ?? [];
+          if (got.length && !opened) opened = Date.now();
+          for (const e of got) batch.push(e);
+          if (!opened && Date.now() >= this.nextClaim) break; // idle: look for dead consumers' entries
+        }
+        if (batch.length) await this.ingest(batch, false);
+        await this.maybeTrim();
+      } catch (e) {
+        if (this.stopping) break;
+        const msg = (e as Error).message;
+        if (msg.includes('NOGROUP')) await this.ensureGroup().catch(() => {});
+        else this.log.warn({ err: msg }, 'ingester: Redis error, retrying');
+        await sleep(500);
+      }
+    }
+  }
+
+  /** Entries of dead consumers, idle longer than pipeline.claimIdleSeconds. */
+  private async claim(): Promise<Entry[]> {
+    if (Date.now() < this.nextClaim) return [];
+    const idleMs = this.opts.pipeline.claimIdleSeconds * 1000;
+    this.nextClaim = Date.now() + Math.max(250, idleMs / 2);
+    const out: Entry[] = [];
+    let cursor = '0-0';
+    for (let i = 0; i < 100 && out.length < this.opts.pipeline.batchRows; i++) {
+      const [next, entries] = (await this.conn.xautoclaim(this.stream, this.group, this.consumer, idleMs, cursor,
+        'COUNT', Math.min(1000, this.opts.pipeline.batchRows - out.length))) as [string, Array<Entry | null>, string[]?];
+      for (const e of entries) if (e) out.push(e);
+      cursor = next;
+      if (cursor === '0-0') break;
+    }
+    if (out.length) {
+      m.claimed.inc(out.length);
+      this.log.warn({ entries: out.length }, 'claimed events a stopped ingester left unacknowledged');
+      this.nextClaim = 0; // there may be more
+    }
+    return out;
+  }
+
+  /** Insert (retrying until it succeeds or we are stopped), then acknowledge. */
+  private async ingest(batch: Entry[], claimed: boolean): Promise<void> {
+    const ids = batch.map((e) => e[0]);
+    let rows: EventRow[] = [];
+    const rejected: Array<{ id: string; raw: string; error: string }> = [];
+    for (const [id, fields] of batch) {
+      const raw = field(fields, 'e');
+      const p = parseEventRow(raw);
+      if (p.ok) rows.push(p.row);
+      else rejected.push({ id, raw: raw ?? '', error: p.error });
+    }
+    const token = batchToken(this.stream, ids);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        if (claimed) rows = await this.withoutStored(rows);
+        const started = performance.now();
+        await this.opts.store.insert('events', rows, token);
+        m.insertSeconds.observe((performance.now() - started) / 1000);
+        break;
+      } catch (e) {
+        this.failures++;
+        m.insertFailures.inc();
+        const wait = Math.min(this.opts.pipeline.retryMaxSeconds * 1000, 100 * 2 ** Math.min(attempt, 16)) * (0.75 + Math.random() * 0.5);
+        if (attempt === 0 || attempt % 10 === 0) {
+          this.log.warn({ err: (e as Error).message, events: rows.length, attempt: attempt + 1, retryInMs: Math.round(wait) }, 'ClickHouse insert failed: keeping the batch and retrying');
+        }
+        if (this.stopping) return; // stays pending: claimed by the next ingester
+        // still ours: reset the entries' idle time so a live peer does not claim them meanwhile
+        await this.conn.xclaim(this.stream, this.group, this.consumer, 0, ...ids, 'JUSTID').catch(() => {});
+        await sleep(wait);
+        if (this.stopping) return;
+      }
+    }
+    if (this.opts.afterInsert) await this.opts.afterInsert(ids);
+    if (rejected.length) await this.deadLetter(rejected);
+    await this.conn.xack(this.stream, this.group, ...ids);
+    this.stored += rows.length;
+    this.batches++;
+    m.stored.inc(rows.length);
+  }
+
+  /** Drops rows whose event_id is already stored (claimed entries a dead ingester may have inserted). */
+  private async withoutStored(rows: EventRow[]): Promise<EventRow[]> {
+    if (rows.length === 0) return rows;
+    const seen = new Set<string>();
+    const times = rows.map((r) => Date.parse(r.ts as string));
+    const from = new Date(Math.min(...times)).toISOString().replace('Z', '');
+    const to = new Date(Math.max(...times)).toISOString().replace('Z', '');
+    for (let i = 0; i < rows.length; i += UUIDS_PER_QUERY) {
+      const ids = rows.slice(i, i + UUIDS_PER_QUERY).map((r) => r.event_id as string);
+      const found = await this.opts.store.rows<{ id: string }>(
+        `SELECT DISTINCT toString(event_id) AS id FROM ${this.opts.store.database}.events
+         WHERE ts >= toDateTime64({from:String}, 3, 'UTC') AND ts <= toDateTime64({to:String}, 3, 'UTC') AND event_id IN {ids:Array(UUID)}`,
+        { from, to, ids });
+      for (const f of found) seen.add(f.id.toLowerCase());
+    }
+    if (seen.size) this.log.info({ skipped: seen.size }, 'claimed events already stored by the stopped ingester: not inserted again');
+    return seen.size ? rows.filter((r) => !seen.has((r.event_id as string).toLowerCase())) : rows;
+  }
+
+  private async deadLetter(rejected: Array<{ id: string; raw: string; error: string }>): Promise<void> {
+    const tx = this.conn.multi();
+    for (const r of rejected) tx.xadd(`${this.stream}:rejected`, '*', 'id', r.id, 'error', r.error, 'e', r.raw);
+    await tx.exec();
+    m.rejected.inc(rejected.length);
+    this.log.error({ count: rejected.length, first: `${rejected[0]!.id}: ${rejected[0]!.error}`, stream: `${this.stream}:rejected` }, 'stream entries that are not valid events were moved to the dead-letter stream');
+  }
+
+  /** Current group states, for trimming and the lag metric. */
+  async groups(): Promise<GroupState[]> {
+    const raw = (await this.conn.xinfo('GROUPS', this.stream)) as Array<Array<string | number | null>>;
+    const out: GroupState[] = [];
+    for (const g of raw) {
+      const o: Record<string, string | number | null> = {};
+      for (let i = 0; i + 1 < g.length; i += 2) o[String(g[i])] = g[i + 1] ?? null;
+      const pending = Number(o.pending ?? 0);
+      let minPending: string | null = null;
+      if (pending > 0) {
+        const summary = (await this.conn.xpending(this.stream, String(o.name))) as [number, string | null, string | null, unknown];
+        minPending = summary[1];
+      }
+      out.push({ name: String(o.name), pending, minPending, lastDelivered: String(o['last-delivered-id'] ?? '0-0') });
+      if (o.name === this.group) m.lag.set(pending + Number(o.lag ?? 0));
+    }
+    return out;
+  }
+
+  private async maybeTrim(): Promise<void> {
+    if (Date.now() - this.lastTrim < (this.opts.trimEveryMs ?? TRIM_EVERY_MS)) return;
+    this.lastTrim = Date.now();
+    const floor = safeTrimId(await this.groups());
+    if (floor) await this.conn.xtrim(this.stream, 'MINID', '~', floor);
+  }
+}
