@@ -1,2 +1,3 @@
 // Importing a role module registers it in ROLES (cli/roles.ts). One line per built role.
+import '../analyser/ingest/role.ts';
 export {};

@@ -1,7 +1,9 @@
 import type { CommandContext } from '../io.ts';
 import type { ProgramHandle } from '../program.ts';
 import { registerAudit } from './audit.ts';
+import { registerCa } from './ca.ts';
 import { registerDoctor } from './doctor.ts';
+import { registerEvents } from './events.ts';
 import { registerRoles } from './roles.ts';
 import { registerUsers } from './users.ts';
 
@@ -10,5 +12,7 @@ export function registerCommands(h: ProgramHandle, ctx: CommandContext): void {
   registerRoles(h, ctx);
   registerUsers(h, ctx);
   registerDoctor(h, ctx);
+  registerEvents(h, ctx);
   registerAudit(h, ctx);
+  registerCa(h, ctx);
 }

@@ -73,6 +73,12 @@ export const pipelineSchema = z.strictObject({
   batchRows: z.number().int().min(1).max(1_000_000).default(20_000),
   batchMs: z.number().int().min(10).max(60_000).default(1000),
   spoolMaxMB: z.number().int().min(1).default(1024),
+  /** a stream write not answered within this goes to the disk spool instead (browsing never waits) */
+  writeTimeoutMs: z.number().int().min(50).max(60_000).default(1000),
+  /** entries a dead ingester left unacknowledged this long are claimed by a live one */
+  claimIdleSeconds: z.number().int().min(1).max(86_400).default(30),
+  /** longest wait between insert retries while ClickHouse is down */
+  retryMaxSeconds: z.number().int().min(1).max(3600).default(30),
 }).prefault({});
 
 export const consoleSchema = z.strictObject({
@@ -106,6 +112,8 @@ export const bandName = z.enum(['working', 'break', 'out-of-hours']);
 export const actionName = z.enum(['allow', 'block', 'warn', 'quota', 'log']);
 
 export const ruleSchema = z.strictObject({
+  /** a short stable name shown as rule:<id> (default: the rule's position, 1-based) */
+  id: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'rule ids are letters, digits, . _ and -').optional(),
   /** group names, or ['*'] for everyone */
   groups: z.array(z.string().min(1)).min(1).default(['*']),
   categories: z.array(z.string().min(1)).min(1),
@@ -137,10 +145,21 @@ export const policySchema = z.strictObject({
   rules: z.array(ruleSchema).default([]),
   defaultAction: actionName.default('allow'),
   defaultClause: z.string().default('Internet use for work is allowed; personal use in breaks and outside working hours is fine.'),
+  /** shown when a site is on the organisation's own blocklists/local/deny */
+  localDenyClause: z.string().default('This site is blocked by the organisation.'),
+  localAllowClause: z.string().default('This site is allowed by the organisation.'),
   /** executables and installers need the software-download permission */
   softwareDownloads: z.strictObject({
     clause: z.string().default('Software may not be downloaded or installed without permission.'),
     extensions: z.array(z.string()).default(['exe', 'msi', 'dmg', 'pkg', 'apk', 'bat', 'cmd', 'ps1', 'vbs', 'jar', 'iso']),
+    /** response Content-Types that mean an executable or installer whatever the file name */
+    mimeTypes: z.array(z.string()).default([
+      'application/x-msdownload', 'application/x-msdos-program', 'application/x-dosexec', 'application/vnd.microsoft.portable-executable',
+      'application/x-msi', 'application/x-ms-installer', 'application/x-apple-diskimage', 'application/vnd.apple.installer+xml',
+      'application/x-newton-compatible-pkg', 'application/vnd.android.package-archive', 'application/java-archive',
+      'application/x-java-archive', 'application/x-iso9660-image', 'application/x-bat', 'application/x-msbatch',
+      'application/x-powershell', 'application/x-vbscript',
+    ]),
   }).prefault({}),
   /** uploads larger than this are flagged in the event (and blocked when blockLargeUploads) */
   largeUploadMB: z.number().min(0.001).default(25),

@@ -1,0 +1,20 @@
+import { counter, gauge, histogram } from '../metrics.ts';
+
+// Pipeline metrics (issue 4): events in, events stored, stream lag, spool bytes, insert latency.
+// Created lazily through core/metrics so every process that loads this module shares one set.
+
+export const pipelineMetrics = {
+  emitted: counter('fairwatch_events_emitted_total', 'events handed to the sink by the proxy'),
+  streamed: counter('fairwatch_events_streamed_total', 'events written to the Redis stream (live or replayed)'),
+  spooled: counter('fairwatch_events_spooled_total', 'events written to the disk spool because Redis was unreachable or slow'),
+  replayed: counter('fairwatch_events_replayed_total', 'spooled events replayed into the stream'),
+  dropped: counter('fairwatch_events_dropped_total', 'events lost because the spool was full'),
+  spoolBytes: gauge('fairwatch_spool_bytes', 'bytes in the disk spool waiting for Redis'),
+  spoolUsage: gauge('fairwatch_spool_usage_ratio', 'disk spool size as a share of pipeline.spoolMaxMB (warns at 0.8)'),
+  stored: counter('fairwatch_events_stored_total', 'events inserted into ClickHouse and acknowledged'),
+  rejected: counter('fairwatch_events_rejected_total', 'stream entries that were not valid events (moved to the dead-letter stream)'),
+  insertFailures: counter('fairwatch_ingest_insert_failures_total', 'ClickHouse inserts that failed and were retried'),
+  insertSeconds: histogram('fairwatch_ingest_insert_seconds', 'time to insert one batch into ClickHouse', [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]),
+  lag: gauge('fairwatch_stream_lag', 'stream entries not yet acknowledged by the ingester group (pending + not yet read)'),
+  claimed: counter('fairwatch_ingest_claimed_total', 'entries taken over from a dead ingester'),
+};

@@ -1,0 +1,199 @@
+import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from 'node:fs';
+import { open, readFile, rm, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isAlive } from '../storage/redis.ts';
+
+// The disk spool: where a sink puts event batches while Redis is unreachable. Each sink owns one
+// directory `spool/<pid>-<id>`; batches are appended as one JSON line each to numbered segment
+// files, fsynced per batch, and replayed segment by segment in order. A directory whose owner
+// process died (a SIGKILLed proxy worker) is adopted by a live sink by renaming it, which is atomic,
+// so two sinks never replay the same segment.
+
+/** One batch as written to a segment: sink id, batch sequence number, events as JSON text. */
+export interface SpoolBatch {
+  sink: string;
+  seq: number;
+  events: string[];
+}
+
+export interface SegmentContents {
+  batches: SpoolBatch[];
+  /** lines that could not be parsed (a write torn by a crash), as `file:line: reason` */
+  problems: string[];
+}
+
+const SEGMENT_BYTES = 8 << 20;
+const SEG_RE = /^(\d{12})\.seg$/;
+
+/** Sinks alive in this process, so a closed sink's directory can be adopted by a newer one here. */
+const liveHere = new Set<string>();
+
+function ownerAlive(dirName: string): boolean {
+  const owner = dirName.split('~')[0]!;
+  const pid = Number(owner.split('-')[0]);
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  if (pid === process.pid) return liveHere.has(owner);
+  return isAlive(pid);
+}
+
+export function encodeBatch(b: SpoolBatch): string {
+  return `{"s":${JSON.stringify(b.sink)},"q":${b.seq},"e":[${b.events.join(',')}]}\n`;
+}
+
+export function decodeSegment(text: string, file: string): SegmentContents {
+  const batches: SpoolBatch[] = [];
+  const problems: string[] = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (line === '') continue;
+    try {
+      const o = JSON.parse(line) as { s: unknown; q: unknown; e: unknown };
+      if (typeof o.s !== 'string' || typeof o.q !== 'number' || !Array.isArray(o.e)) throw new Error('not a spool batch');
+      batches.push({ sink: o.s, seq: o.q, events: o.e.map((e) => JSON.stringify(e)) });
+    } catch (e) {
+      problems.push(`${file}:${i + 1}: ${(e as Error).message}`);
+    }
+  }
+  return { batches, problems };
+}
+
+export class Spool {
+  readonly dir: string;
+  private fd: FileHandle | null = null;
+  private segNo = 0;
+  private segBytes = 0;
+  private total = 0;
+
+  constructor(readonly root: string, readonly sinkId: string, readonly maxBytes: number) {
+    this.dir = join(root, sinkId);
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    liveHere.add(sinkId);
+    this.total = this.measure();
+  }
+
+  /** Bytes on disk in this sink's directories (its own and the adopted ones). */
+  get bytes(): number {
+    return this.total;
+  }
+
+  private dirs(): string[] {
+    // adopted directories first: they hold older events of a dead sink
+    const adopted = readdirSync(this.root).filter((d) => d.startsWith(`${this.sinkId}~`)).sort();
+    return [...adopted.map((d) => join(this.root, d)), this.dir];
+  }
+
+  private measure(): number {
+    let n = 0;
+    for (const d of this.dirs()) {
+      if (!existsSync(d)) continue;
+      for (const f of readdirSync(d)) if (SEG_RE.test(f)) n += statSync(join(d, f)).size;
+    }
+    return n;
+  }
+
+  /** Takes over spool directories whose owner is gone. Returns how many were adopted. */
+  adoptOrphans(): number {
+    let adopted = 0;
+    let entries: string[];
+    try {
+      entries = readdirSync(this.root);
+    } catch {
+      return 0;
+    }
+    for (const d of entries) {
+      if (d === this.sinkId || d.startsWith(`${this.sinkId}~`) || ownerAlive(d)) continue;
+      try {
+        renameSync(join(this.root, d), join(this.root, `${this.sinkId}~${d.replaceAll('~', '_')}`));
+        adopted++;
+      } catch {
+        /* another sink adopted it first */
+      }
+    }
+    if (adopted) this.total = this.measure();
+    return adopted;
+  }
+
+  /** Appends one batch and fsyncs it. Returns false (nothing written) when the spool is full. */
+  async append(b: SpoolBatch): Promise<boolean> {
+    const line = encodeBatch(b);
+    const size = Buffer.byteLength(line);
+    if (this.total + size > this.maxBytes) return false;
+    if (!this.fd || this.segBytes + size > SEGMENT_BYTES) await this.rotate();
+    await this.fd!.write(line);
+    await this.fd!.datasync();
+    this.segBytes += size;
+    this.total += size;
+    return true;
+  }
+
+  /** Closes the segment being written so replay can take it. */
+  async rotate(): Promise<void> {
+    if (this.fd) {
+      await this.fd.close();
+      this.fd = null;
+    }
+    if (this.segNo === 0) {
+      const existing = readdirSync(this.dir).map((f) => SEG_RE.exec(f)?.[1]).filter(Boolean).map(Number);
+      this.segNo = existing.length ? Math.max(...existing) : 0;
+    }
+    this.segNo++;
+    this.segBytes = 0;
+    this.fd = await open(join(this.dir, `${String(this.segNo).padStart(12, '0')}.seg`), 'a', 0o600);
+  }
+
+  /** Closed segments in replay order (the one being written is closed first, so it is included). */
+  async segments(): Promise<string[]> {
+    if (this.fd && this.segBytes > 0) await this.rotate();
+    const current = this.fd ? join(this.dir, `${String(this.segNo).padStart(12, '0')}.seg`) : '';
+    const out: string[] = [];
+    for (const d of this.dirs()) {
+      if (!existsSync(d)) continue;
+      for (const f of readdirSync(d).filter((f) => SEG_RE.test(f)).sort()) {
+        const p = join(d, f);
+        if (p !== current) out.push(p);
+      }
+    }
+    return out;
+  }
+
+  async read(path: string): Promise<SegmentContents> {
+    return decodeSegment(await readFile(path, 'utf8'), path);
+  }
+
+  /** Removes a replayed segment (and an adopted directory once it is empty). */
+  async remove(path: string): Promise<void> {
+    let size = 0;
+    try {
+      size = statSync(path).size;
+    } catch {
+      /* already gone */
+    }
+    await rm(path, { force: true });
+    this.total = Math.max(0, this.total - size);
+    const dir = join(path, '..');
+    if (dir !== this.dir && readdirSync(dir).filter((f) => SEG_RE.test(f)).length === 0) await rm(dir, { recursive: true, force: true });
+  }
+
+  /** Whether anything is waiting for replay. */
+  get hasData(): boolean {
+    return this.total > 0;
+  }
+
+  async close(): Promise<void> {
+    if (this.fd) {
+      await this.fd.close();
+      this.fd = null;
+    }
+    liveHere.delete(this.sinkId);
+    // An empty directory of a cleanly closed sink is removed; one with events stays for adoption.
+    if (this.total === 0) {
+      try {
+        const left = readdirSync(this.dir).filter((f) => SEG_RE.test(f) && statSync(join(this.dir, f)).size > 0);
+        if (left.length === 0) await rm(this.dir, { recursive: true, force: true });
+      } catch {
+        /* gone */
+      }
+    }
+  }
+}

@@ -1,0 +1,284 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import type { Config } from '../config/schema.ts';
+import { createLogger, type Logger } from '../log.ts';
+import type { AccessEvent, EventSink } from './event.ts';
+import { pipelineMetrics as m } from './metrics.ts';
+import { Spool, type SpoolBatch } from './spool.ts';
+
+// The proxy side of the pipeline (issue 4). emit() only pushes onto an array: browsing never waits.
+// Once per event-loop tick the pending events go to the Redis stream as one MULTI/EXEC of XADDs
+// (pipelined, all-or-nothing), one transaction in flight at a time. A write that fails or is not
+// answered within pipeline.writeTimeoutMs goes to the disk spool instead, and from then on every
+// new batch is spooled too (behind it) until the spool has been replayed, so order is kept.
+//
+// No batch is ever doubled: each transaction also sets `<stream>:sink:<sink id>` to the batch's
+// sequence number, atomically with its XADDs. A timed-out write that Redis did carry out is
+// therefore recognised at replay (its sequence number is not above the mark) and skipped.
+
+export type PipelineConfig = Config['pipeline'];
+
+export interface StreamSinkOptions {
+  /** a Redis URL, or a client whose connection settings are reused (a private connection is made) */
+  redis: string | Redis;
+  /** the data directory: the spool lives in `<dataDir>/spool` */
+  dataDir: string;
+  pipeline: PipelineConfig;
+  log?: Logger;
+}
+
+export interface StreamSink extends EventSink {
+  /** events waiting in memory, and bytes in the spool (for health pages and tests) */
+  stats(): { buffered: number; spoolBytes: number; spooling: boolean };
+  readonly sinkId: string;
+}
+
+/** Events per MULTI: bigger batches are split, so one transaction never holds Redis for long. */
+const MAX_PER_TX = 2000;
+const MARK_TTL_S = 30 * 86_400;
+const REPLAY_RETRY_MS = [100, 250, 500, 1000, 2000];
+
+export const sinkMarkKey = (stream: string, sink: string) => `${stream}:sink:${sink}`;
+
+class TimeoutError extends Error {}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new TimeoutError(`no answer within ${ms} ms`)), ms); }),
+  ]);
+}
+
+export function createStreamSink(opts: StreamSinkOptions): StreamSink {
+  return new RedisStreamSink(opts);
+}
+
+class RedisStreamSink implements StreamSink {
+  readonly sinkId = `${process.pid}-${randomBytes(6).toString('hex')}`;
+  private readonly conn: Redis;
+  private readonly spool: Spool;
+  private readonly log: Logger;
+  private readonly stream: string;
+  private buffer: string[] = [];
+  private seq = 0;
+  private running = false;
+  private scheduled = false;
+  private closed = false;
+  private waiters: Array<() => void> = [];
+  private replayTimer: NodeJS.Timeout | null = null;
+  private replayFailures = 0;
+  private warned = false;
+
+  constructor(private readonly opts: StreamSinkOptions) {
+    this.log = opts.log ?? createLogger('event-sink');
+    this.stream = opts.pipeline.stream;
+    // A private connection: no offline queue and no automatic resend, so a command either reaches
+    // Redis once or fails here (and its batch is spooled) — never sent twice behind our back.
+    const own = {
+      enableOfflineQueue: false,
+      autoResendUnfulfilledCommands: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: (times: number) => Math.min(50 * times, 1000),
+      connectTimeout: Math.max(500, opts.pipeline.writeTimeoutMs),
+      lazyConnect: false,
+    };
+    this.conn = typeof opts.redis === 'string' ? new Redis(opts.redis, own) : opts.redis.duplicate(own);
+    this.conn.on('error', () => {});
+    this.spool = new Spool(join(opts.dataDir, 'spool'), this.sinkId, opts.pipeline.spoolMaxMB * 1024 * 1024);
+    this.spool.adoptOrphans();
+    this.gauge();
+    if (this.spool.hasData) this.scheduleReplay(0);
+    // A queued batch can only be sent once connected; when the connection comes (back), go.
+    this.conn.on('ready', () => this.kick());
+  }
+
+  emit(event: AccessEvent): void {
+    if (this.closed) throw new Error('event sink is closed');
+    this.buffer.push(JSON.stringify(event));
+    m.emitted.inc();
+    this.kick();
+  }
+
+  stats() {
+    return { buffered: this.buffer.length, spoolBytes: this.spool.bytes, spooling: this.spool.hasData };
+  }
+
+  flush(): Promise<void> {
+    if (!this.running && !this.scheduled && this.buffer.length === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.waiters.push(resolve);
+      this.kick();
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    this.closed = true;
+    if (this.replayTimer) clearTimeout(this.replayTimer);
+    this.replayTimer = null;
+    // one last chance to empty the spool while Redis is there, then leave the rest on disk
+    if (this.spool.hasData && this.conn.status === 'ready') {
+      try {
+        await this.replay();
+      } catch {
+        /* stays spooled for the next sink on this data directory */
+      }
+    }
+    await this.spool.close();
+    this.conn.disconnect();
+  }
+
+  private kick(): void {
+    if (this.scheduled || this.running) return;
+    this.scheduled = true;
+    // once per tick: everything emitted during this tick goes in one batch
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.run();
+    });
+  }
+
+  private async run(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      while (this.buffer.length > 0) {
+        const events = this.buffer.splice(0, MAX_PER_TX);
+        const batch: SpoolBatch = { sink: this.sinkId, seq: ++this.seq, events };
+        if (!this.spool.hasData && this.conn.status !== 'ready') await this.firstConnect();
+        if (this.spool.hasData || this.conn.status !== 'ready') {
+          await this.toSpool(batch);
+          this.scheduleReplay();
+          continue;
+        }
+        try {
+          await this.write(batch);
+          m.streamed.inc(events.length);
+        } catch (e) {
+          this.log.warn({ err: (e as Error).message, events: events.length }, 'event stream write failed: spooling to disk');
+          await this.toSpool(batch);
+          this.scheduleReplay();
+        }
+      }
+    } finally {
+      this.running = false;
+      if (this.buffer.length > 0) this.kick();
+      else {
+        const w = this.waiters;
+        this.waiters = [];
+        for (const r of w) r();
+      }
+    }
+  }
+
+  /** Right after start the connection is still being made: wait for it (bounded), not spool. */
+  private async firstConnect(): Promise<void> {
+    if (!['wait', 'connecting', 'connect'].includes(this.conn.status)) return;
+    await new Promise<void>((resolve) => {
+      const done = () => { clearTimeout(t); this.conn.off('ready', done); resolve(); };
+      const t = setTimeout(done, this.opts.pipeline.writeTimeoutMs);
+      this.conn.once('ready', done);
+    });
+  }
+
+  /** One batch to the stream, atomically with the sink's sequence mark. */
+  private async write(b: SpoolBatch): Promise<void> {
+    const tx = this.conn.multi();
+    for (const e of b.events) tx.xadd(this.stream, '*', 'e', e);
+    tx.set(sinkMarkKey(this.stream, b.sink), String(b.seq), 'EX', MARK_TTL_S);
+    const res = await withTimeout(tx.exec(), this.opts.pipeline.writeTimeoutMs);
+    if (!res) throw new Error('transaction aborted');
+    const err = res.find(([e]) => e)?.[0];
+    if (err) throw err;
+  }
+
+  private async toSpool(b: SpoolBatch): Promise<void> {
+    let ok = false;
+    try {
+      ok = await this.spool.append(b);
+    } catch (e) {
+      this.log.error({ err: (e as Error).message, events: b.events.length, dir: this.spool.dir }, 'could not write the event spool: events lost');
+    }
+    if (ok) m.spooled.inc(b.events.length);
+    else {
+      m.dropped.inc(b.events.length);
+      this.log.error({ events: b.events.length, spoolMaxMB: this.opts.pipeline.spoolMaxMB, dir: this.spool.dir }, 'event spool full (pipeline.spoolMaxMB): events lost');
+    }
+    this.gauge();
+  }
+
+  private gauge(): void {
+    const ratio = this.spool.bytes / this.spool.maxBytes;
+    m.spoolBytes.set(this.spool.bytes);
+    m.spoolUsage.set(ratio);
+    if (ratio >= 0.8 && !this.warned) {
+      this.warned = true;
+      this.log.warn({ bytes: this.spool.bytes, spoolMaxMB: this.opts.pipeline.spoolMaxMB, dir: this.spool.dir }, 'event spool above 80% of pipeline.spoolMaxMB: is Redis down?');
+    } else if (ratio < 0.7) this.warned = false;
+  }
+
+  private scheduleReplay(delay?: number): void {
+    if (this.replayTimer || this.closed) return;
+    const ms = delay ?? REPLAY_RETRY_MS[Math.min(this.replayFailures, REPLAY_RETRY_MS.length - 1)]!;
+    this.replayTimer = setTimeout(() => {
+      this.replayTimer = null;
+      void this.replayStep();
+    }, ms);
+    this.replayTimer.unref();
+  }
+
+  private async replayStep(): Promise<void> {
+    if (this.running) {
+      this.scheduleReplay();
+      return;
+    }
+    this.running = true; // the spool and the live path never run at once: that keeps order
+    try {
+      if (this.conn.status !== 'ready') throw new Error(`redis ${this.conn.status}`);
+      this.spool.adoptOrphans();
+      await this.replay();
+      this.replayFailures = 0;
+    } catch (e) {
+      this.replayFailures++;
+      if (this.replayFailures === 1) this.log.warn({ err: (e as Error).message }, 'event spool replay waiting for Redis');
+      // A slow Redis still answers in order on this connection, so the replay's mark check sees a
+      // late write; only a connection that stays silent for several tries is dropped.
+      if (e instanceof TimeoutError && this.replayFailures % 5 === 0) this.conn.disconnect(true);
+    } finally {
+      this.running = false;
+      this.gauge();
+      if (this.spool.hasData) this.scheduleReplay();
+      this.kick();
+    }
+  }
+
+  /** Replays every closed segment in order; each is removed only once all its batches are in. */
+  private async replay(): Promise<void> {
+    for (let round = 0; round < 1000 && this.spool.hasData; round++) {
+      const segs = await this.spool.segments();
+      if (segs.length === 0) break;
+      for (const seg of segs) {
+        const { batches, problems } = await this.spool.read(seg);
+        for (const p of problems) this.log.error({ problem: p }, 'unreadable spool line skipped (torn by a crash before it was synced)');
+        const marks = new Map<string, number>();
+        for (const b of batches) {
+          if (!marks.has(b.sink)) marks.set(b.sink, Number(await withTimeout(this.conn.get(sinkMarkKey(this.stream, b.sink)), this.opts.pipeline.writeTimeoutMs) ?? 0));
+          if (b.seq <= marks.get(b.sink)!) {
+            // its write timed out here but was carried out by Redis: already in the stream
+            this.log.info({ sink: b.sink, seq: b.seq, events: b.events.length }, 'spooled batch already in the stream: skipped');
+            continue;
+          }
+          await this.write(b); // batches hold at most MAX_PER_TX events, so one transaction each
+          marks.set(b.sink, b.seq);
+          m.streamed.inc(b.events.length);
+          m.replayed.inc(b.events.length);
+        }
+        await this.spool.remove(seg);
+        this.gauge();
+      }
+    }
+    if (!this.spool.hasData) this.log.info({ sink: this.sinkId }, 'event spool replayed');
+  }
+}

@@ -1,0 +1,47 @@
+import { randomUUID } from 'node:crypto';
+import type { AccessEvent } from '../../core/events/event.ts';
+import { parseConfig } from '../../core/config/load.ts';
+import type { PipelineConfig } from '../../core/events/stream-sink.ts';
+
+/** A realistic event; `n` goes into the path so tests can check order. */
+export function makeEvent(n: number, over: Partial<AccessEvent> = {}): AccessEvent {
+  return {
+    ts: new Date(Date.UTC(2026, 0, 15, 10, 0, 0) + n).toISOString(),
+    event_id: randomUUID(),
+    user_pseudonym: `u${(n % 50).toString(16).padStart(15, '0')}`,
+    user_group: 'staff',
+    client_pseudonym: 'c000000000000001',
+    method: 'GET',
+    scheme: 'https',
+    host: `site${n % 200}.example`,
+    port: 443,
+    path: `/p/${n}`,
+    status: 200,
+    bytes_up: 512,
+    bytes_down: 20_000 + (n % 1000),
+    duration_ms: 12,
+    content_type: 'text/html',
+    filename: '',
+    category: 'news',
+    action: 'allow',
+    rule: 'default',
+    flags: [],
+    ...over,
+  };
+}
+
+export function pipelineConfig(over: Partial<PipelineConfig> = {}): PipelineConfig {
+  return { ...parseConfig('', 't.yaml').pipeline, ...over };
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Polls `cond` every `everyMs` until it holds; throws naming `what` after `timeoutMs`. */
+export async function waitFor(what: string, cond: () => Promise<boolean> | boolean, timeoutMs = 30_000, everyMs = 50): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await cond()) return;
+    await sleep(everyMs);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}

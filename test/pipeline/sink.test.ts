@@ -1,0 +1,166 @@
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pipelineMetrics } from '../../core/events/metrics.ts';
+import { encodeBatch } from '../../core/events/spool.ts';
+import { createStreamSink } from '../../core/events/stream-sink.ts';
+import { connectRedis, ManagedRedis } from '../../core/storage/redis.ts';
+import { tempDir } from '../helpers/tmp.ts';
+import { makeEvent, pipelineConfig, sleep, waitFor } from './events.ts';
+
+// The proxy side on a real managed redis-server: batching, the disk spool, replay in order, no
+// doubles when a write's answer is lost, the size bound and adoption of a dead sink's spool.
+
+const tmp = tempDir();
+let redis: ManagedRedis;
+let admin: ReturnType<typeof connectRedis>;
+
+beforeAll(async () => {
+  redis = await ManagedRedis.start(tmp.dir);
+  admin = connectRedis(redis.url);
+});
+afterAll(async () => {
+  admin.disconnect();
+  await redis.stop();
+  tmp.cleanup();
+});
+
+async function streamPaths(stream: string): Promise<string[]> {
+  const out: string[] = [];
+  let from = '-';
+  for (let i = 0; i < 1000; i++) {
+    const page = await admin.xrange(stream, from, '+', 'COUNT', 5000);
+    for (const [, f] of page) out.push((JSON.parse(f[1]!) as { path: string }).path);
+    if (page.length < 5000) break;
+    from = `(${page[page.length - 1]![0]}`;
+  }
+  return out;
+}
+
+function captureLog() {
+  const lines: Array<Record<string, unknown>> = [];
+  const dest = new Writable({ write(chunk, _e, cb) { lines.push(JSON.parse(String(chunk)) as Record<string, unknown>); cb(); } });
+  return { log: pino({ level: 'info' }, dest), lines };
+}
+
+describe('stream sink on a real redis-server', () => {
+  it('writes every event once, in emit order, batched per tick; emit never waits', async () => {
+    const stream = 's:basic';
+    const sink = createStreamSink({ redis: redis.url, dataDir: tmp.dir, pipeline: pipelineConfig({ stream }) });
+    let n = 0;
+    for (let round = 0; round < 40; round++) {
+      for (let i = 0; i < 125; i++) sink.emit(makeEvent(n++));
+      await new Promise((r) => setImmediate(r));
+    }
+    await sink.flush();
+    expect(await admin.xlen(stream)).toBe(5000);
+    expect(await streamPaths(stream)).toEqual(Array.from({ length: 5000 }, (_, i) => `/p/${i}`));
+    expect(sink.stats()).toEqual({ buffered: 0, spoolBytes: 0, spooling: false });
+    await sink.close();
+  });
+
+  it('Redis killed mid-load: events go to the spool, then are replayed in order after restart, exact count', async () => {
+    const stream = 's:kill';
+    const { log, lines } = captureLog();
+    const sink = createStreamSink({ redis: redis.url, dataDir: tmp.dir, pipeline: pipelineConfig({ stream, writeTimeoutMs: 300 }), log });
+    const spooledBefore = (await pipelineMetrics.spooled.get()).values[0]?.value ?? 0;
+    let n = 0;
+    for (let round = 0; round < 30; round++) {
+      for (let i = 0; i < 100; i++) sink.emit(makeEvent(n++));
+      await sleep(10);
+      if (round === 8) await redis.kill();
+      if (round === 20) {
+        expect(sink.stats().spooling).toBe(true);
+        expect(readdirSync(join(tmp.dir, 'spool')).length).toBeGreaterThan(0);
+        await redis.restart();
+      }
+    }
+    await sink.flush();
+    await waitFor('the spool to be replayed', () => !sink.stats().spooling, 30_000);
+    const paths = await streamPaths(stream);
+    expect(paths.length).toBe(3000);
+    expect(paths).toEqual(Array.from({ length: 3000 }, (_, i) => `/p/${i}`));
+    expect(((await pipelineMetrics.spooled.get()).values[0]?.value ?? 0) - spooledBefore).toBeGreaterThan(0);
+    expect(lines.some((l) => String(l.msg).includes('spooling to disk') || String(l.msg).includes('replay waiting'))).toBe(true);
+    await sink.close();
+  });
+
+  it('a write whose answer is late is spooled, and not doubled when Redis did carry it out', async () => {
+    const stream = 's:late';
+    const { log, lines } = captureLog();
+    const sink = createStreamSink({ redis: redis.url, dataDir: tmp.dir, pipeline: pipelineConfig({ stream, writeTimeoutMs: 100 }), log });
+    for (let i = 0; i < 200; i++) sink.emit(makeEvent(i));
+    await sink.flush();
+    // writes stall for 600 ms: the next batches time out on our side, yet may still be carried out
+    await admin.client('PAUSE', 600, 'WRITE');
+    for (let round = 0; round < 5; round++) {
+      for (let i = 0; i < 100; i++) sink.emit(makeEvent(200 + round * 100 + i));
+      await sleep(30);
+    }
+    await sink.flush();
+    await waitFor('the spool to be replayed', () => !sink.stats().spooling, 30_000);
+    const paths = await streamPaths(stream);
+    expect(paths).toEqual(Array.from({ length: 700 }, (_, i) => `/p/${i}`));
+    expect(lines.some((l) => l.msg === 'event stream write failed: spooling to disk')).toBe(true);
+    expect(lines.some((l) => l.msg === 'spooled batch already in the stream: skipped')).toBe(true);
+    await sink.close();
+  });
+
+  it('the spool is bounded by pipeline.spoolMaxMB, warns at 80% and counts what it had to drop', async () => {
+    const stream = 's:full';
+    const dir = tempDir();
+    const { log, lines } = captureLog();
+    // a Redis that is not there at all: a port nothing listens on
+    const sink = createStreamSink({ redis: 'redis://127.0.0.1:1', dataDir: dir.dir, pipeline: pipelineConfig({ stream, spoolMaxMB: 1, writeTimeoutMs: 100 }), log });
+    const droppedBefore = (await pipelineMetrics.dropped.get()).values[0]?.value ?? 0;
+    const big = 'x'.repeat(900);
+    for (let round = 0; round < 20; round++) {
+      for (let i = 0; i < 100; i++) sink.emit(makeEvent(round * 100 + i, { path: `/${big}` }));
+      await sink.flush();
+    }
+    const st = sink.stats();
+    expect(st.spoolBytes).toBeLessThanOrEqual(1024 * 1024);
+    expect(st.spoolBytes).toBeGreaterThan(0.8 * 1024 * 1024);
+    expect(lines.some((l) => l.level === 40 && String(l.msg).includes('above 80%'))).toBe(true);
+    expect(lines.some((l) => l.level === 50 && String(l.msg).includes('spool full'))).toBe(true);
+    expect(((await pipelineMetrics.dropped.get()).values[0]?.value ?? 0) - droppedBefore).toBeGreaterThan(0);
+    expect((await pipelineMetrics.spoolUsage.get()).values[0]!.value).toBeGreaterThan(0.8);
+    await sink.close();
+    dir.cleanup();
+  });
+
+  it("a dead worker's spool (and a closed sink's) is adopted and replayed by a live sink; a torn last line is reported", async () => {
+    const stream = 's:adopt';
+    // what a SIGKILLed proxy worker leaves: its directory, named after a pid that no longer exists
+    const dead = join(tmp.dir, 'spool', '999999999-deadbeef0000');
+    mkdirSync(dead, { recursive: true });
+    const evs = Array.from({ length: 50 }, (_, i) => JSON.stringify(makeEvent(i)));
+    writeFileSync(join(dead, '000000000001.seg'),
+      encodeBatch({ sink: '999999999-deadbeef0000', seq: 1, events: evs.slice(0, 25) }) +
+      encodeBatch({ sink: '999999999-deadbeef0000', seq: 2, events: evs.slice(25) }) +
+      '{"s":"999999999-deadbeef0000","q":3,"e":[{"ts"'); // torn by the kill, never synced
+    // a sink that spooled while Redis was away and was closed before it came back
+    await redis.kill();
+    const first = createStreamSink({ redis: redis.url, dataDir: tmp.dir, pipeline: pipelineConfig({ stream, writeTimeoutMs: 100 }) });
+    for (let i = 50; i < 80; i++) first.emit(makeEvent(i));
+    await first.flush();
+    expect(first.stats().spooling).toBe(true);
+    await first.close();
+    await redis.restart();
+    const { log, lines } = captureLog();
+    const second = createStreamSink({ redis: redis.url, dataDir: tmp.dir, pipeline: pipelineConfig({ stream }), log });
+    await waitFor('adopted spools to be replayed', () => !second.stats().spooling, 30_000);
+    const paths = await streamPaths(stream);
+    expect(paths.length).toBe(80);
+    expect(new Set(paths).size).toBe(80);
+    // each sink's events in its own order (order between different sinks carries no meaning)
+    const num = (p: string) => Number(p.slice(3));
+    expect(paths.filter((p) => num(p) < 50)).toEqual(Array.from({ length: 50 }, (_, i) => `/p/${i}`));
+    expect(paths.filter((p) => num(p) >= 50)).toEqual(Array.from({ length: 30 }, (_, i) => `/p/${50 + i}`));
+    expect(lines.some((l) => String(l.problem ?? '').includes('000000000001.seg:3'))).toBe(true);
+    await second.close();
+    expect(readdirSync(join(tmp.dir, 'spool'))).toEqual([]);
+  });
+});
