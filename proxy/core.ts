@@ -1,0 +1,182 @@
+import { networkInterfaces } from 'node:os';
+import type { Config } from '../core/config/schema.ts';
+import type { EventSink } from '../core/events/event.ts';
+import type { Pseudonymiser } from '../core/identity/pseudonym.ts';
+import { CidrSet } from '../core/net/cidr.ts';
+import type { Decision, PolicyEngine } from '../core/policy/types.ts';
+import { defaultResponseHooks, type DecisionContext, type ResponseHooks } from './block-response.ts';
+import type { CredentialStore } from './credentials.ts';
+import { DestinationGuard } from './destination-guard.ts';
+import { EventBuilder } from './event-builder.ts';
+import { Identifier, type Identity } from './identify.ts';
+import { RequestError } from './request-error.ts';
+import { Resolver, type LookupFn } from './resolve.ts';
+
+// What every request path shares: admission, identification, the policy, the destination check.
+// forward.ts, tunnel.ts and upgrade.ts each take one path through these steps.
+
+export interface ProxyServerOptions {
+  config: Config;
+  /** the current policy snapshot (swapped on reload); default allow-all */
+  engine: () => PolicyEngine;
+  sink: EventSink;
+  credentials: CredentialStore;
+  pseudonyms: Pseudonymiser;
+  /** DNS lookup (tests inject one so no real query is made) */
+  lookup?: LookupFn;
+  /** pages answered after a decision; default: the block page for `block`, forward otherwise */
+  hooks?: ResponseHooks;
+}
+
+export interface Target {
+  scheme: 'http' | 'https';
+  host: string;
+  port: number;
+  path: string;
+  query: string;
+  url: string;
+}
+
+export class ProxyCore {
+  readonly config: Config;
+  readonly hooks: ResponseHooks;
+  readonly engine: () => PolicyEngine;
+  readonly clientNetworks: CidrSet;
+  readonly connectPorts: Set<number>;
+  readonly identifier: Identifier;
+  readonly resolver: Resolver;
+  private guard: DestinationGuard;
+  private readonly selfPorts: number[];
+  readonly upstreamTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+
+  constructor(private readonly opts: ProxyServerOptions) {
+    const cfg = opts.config;
+    this.config = cfg;
+    this.engine = opts.engine;
+    this.clientNetworks = new CidrSet(cfg.proxy.clientNetworks);
+    this.connectPorts = new Set(cfg.proxy.connectPorts);
+    this.identifier = new Identifier({ guestNetworks: cfg.identity.guestNetworks, ipUsers: cfg.identity.ipUsers, defaultGroup: cfg.policy.defaultGroup }, opts.credentials);
+    this.resolver = new Resolver(opts.lookup);
+    this.selfPorts = [cfg.proxy.port, cfg.console.port].filter((p) => p > 0);
+    this.guard = this.makeGuard();
+    this.upstreamTimeoutMs = cfg.proxy.upstreamTimeoutSeconds * 1000;
+    this.idleTimeoutMs = cfg.proxy.idleTimeoutSeconds * 1000;
+    const consoleUrl = cfg.console.publicUrl ?? `http://${cfg.console.bind}:${cfg.console.port}`;
+    this.hooks = opts.hooks ?? defaultResponseHooks({ consoleUrl, organisation: cfg.organisation.name });
+  }
+
+  private makeGuard(): DestinationGuard {
+    const local = Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address));
+    return new DestinationGuard({
+      allowDestinations: this.config.proxy.allowDestinations,
+      selfPorts: this.selfPorts,
+      selfAddresses: [...local, this.config.proxy.bind],
+    });
+  }
+
+  /** Once listening: the actual port (0 in the config means "any free one") is part of "itself". */
+  listeningOn(port: number): void {
+    if (!this.selfPorts.includes(port)) {
+      this.selfPorts.push(port);
+      this.guard = this.makeGuard();
+    }
+  }
+
+  beginEvent(socket: import('node:net').Socket, method: string): EventBuilder {
+    return new EventBuilder({ sink: this.opts.sink, pseudonyms: this.opts.pseudonyms, storeQueryStrings: this.config.retention.storeQueryStrings }, socket, method);
+  }
+
+  /** Only configured client networks may use the proxy (not an open proxy). */
+  admit(ev: EventBuilder): void {
+    if (!this.clientNetworks.has(ev.clientIp)) {
+      ev.action = 'denied-client';
+      ev.rule = 'proxy.clientNetworks';
+      throw new RequestError(403, 'FW_CLIENT_DENIED', 'This computer is not on a network allowed to use the proxy (proxy.clientNetworks).', 'client-denied');
+    }
+  }
+
+  /** Identity, or null after marking the event as needing authentication. */
+  async identify(ev: EventBuilder, proxyAuthorization: string | undefined): Promise<Identity | null> {
+    const r = await this.identifier.identify(ev.clientIp, proxyAuthorization);
+    if (r.identity) {
+      ev.identity = r.identity;
+      return r.identity;
+    }
+    ev.action = 'auth-required';
+    if (r.badCredentials) ev.flag('bad-credentials');
+    return null;
+  }
+
+  decide(ev: EventBuilder, identity: Identity, target: Target, method: string): DecisionContext {
+    let decision: Decision;
+    try {
+      decision = this.engine().decide({
+        user: identity.user, group: identity.group, method, scheme: target.scheme,
+        host: target.host, port: target.port, path: target.path, at: new Date(),
+      });
+    } catch (e) {
+      // A policy bug must not stop browsing or go unrecorded.
+      decision = { action: 'allow', category: '', rule: 'policy-error', reason: (e as Error).message };
+      ev.flag('policy-error');
+    }
+    ev.setDecision(decision);
+    return { eventId: ev.id, identity, clientIp: ev.clientIp, decision, target };
+  }
+
+  /** Resolves the host and checks every address; returns the one to dial. */
+  async destination(ev: EventBuilder, target: Target): Promise<string> {
+    const addresses = await this.resolver.resolve(target.host);
+    const verdict = this.guard.check(target.host, target.port, addresses);
+    if (!verdict.ok) {
+      ev.action = 'block';
+      ev.rule = 'destination-guard';
+      throw new RequestError(403, 'FW_DESTINATION_REFUSED', verdict.reason, 'ssrf-refused');
+    }
+    return addresses[0]!;
+  }
+
+  setTarget(ev: EventBuilder, t: Target): void {
+    ev.scheme = t.scheme;
+    ev.host = t.host;
+    ev.port = t.port;
+    ev.path = t.path;
+    ev.query = t.query;
+  }
+}
+
+/** `http://host[:port]/path?q` (absolute-form, RFC 9112 §3.2.2); anything else is a 400. */
+export function parseAbsoluteTarget(raw: string): Target {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new RequestError(400, 'FW_BAD_URI', `"${raw.slice(0, 200)}" is not a valid absolute URL`, 'malformed');
+  }
+  if (url.protocol !== 'http:') {
+    throw new RequestError(400, 'FW_BAD_URI', `only http:// URLs are forwarded as plain requests (got ${url.protocol}); HTTPS goes through CONNECT`, 'malformed');
+  }
+  if (url.username || url.password) {
+    throw new RequestError(400, 'FW_BAD_URI', 'URLs with a user name or password in them are not forwarded', 'malformed');
+  }
+  const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  if (!host) throw new RequestError(400, 'FW_BAD_URI', 'the URL has no host', 'malformed');
+  const port = url.port ? Number(url.port) : 80;
+  return { scheme: 'http', host, port, path: url.pathname || '/', query: url.search.replace(/^\?/, ''), url: `${url.protocol}//${url.host}${url.pathname}` };
+}
+
+/** CONNECT's `host:port` (authority-form, RFC 9112 §3.2.3). */
+export function parseAuthority(raw: string): Target {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^\s/?#@[\]:]+):(\d{1,5})$/.exec(raw);
+  if (!m) throw new RequestError(400, 'FW_BAD_URI', `CONNECT needs host:port, got "${raw.slice(0, 200)}"`, 'malformed');
+  const port = Number(m[2]);
+  if (port < 1 || port > 65535) throw new RequestError(400, 'FW_BAD_URI', `CONNECT port ${m[2]} is out of range`, 'malformed');
+  let host: string;
+  try {
+    // the URL parser normalises numeric and hex IPv4 forms (2130706433 → 127.0.0.1) before the guard
+    host = new URL(`http://${m[1]}/`).hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  } catch {
+    throw new RequestError(400, 'FW_BAD_URI', `CONNECT host "${m[1]!.slice(0, 200)}" is not valid`, 'malformed');
+  }
+  return { scheme: port === 80 ? 'http' : 'https', host, port, path: '', query: '', url: `${host}:${port}` };
+}

@@ -1,0 +1,24 @@
+import { connect, isIP, type Socket } from 'node:net';
+import { RequestError } from './request-error.ts';
+
+// Every outbound connection the proxy makes goes through `dial`, after the destination guard has
+// approved the address. It takes an IP address only (the caller resolved and checked the name), so
+// no lookup can happen behind the guard's back. With FAIRWATCH_DIAL_LOOPBACK_ONLY=1 (set by every
+// proxy test and benchmark) it refuses anything off loopback, so even a broken guard cannot send a
+// packet to the network during a test.
+
+function isLoopback(ip: string): boolean {
+  const plain = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+  return plain === '::1' || (isIP(plain) === 4 && plain.startsWith('127.'));
+}
+
+export function dial(address: string, port: number): Socket {
+  if (isIP(address) === 0) {
+    throw new RequestError(502, 'FW_DIAL_REFUSED', `internal: dial needs an IP address, got "${address}"`);
+  }
+  if (process.env.FAIRWATCH_DIAL_LOOPBACK_ONLY === '1' && !isLoopback(address)) {
+    throw new RequestError(502, 'FW_DIAL_REFUSED', `refusing to connect to ${address}:${port} (FAIRWATCH_DIAL_LOOPBACK_ONLY=1)`, 'dial-refused');
+  }
+  const socket = connect({ host: address, port, allowHalfOpen: true, noDelay: true });
+  return socket;
+}

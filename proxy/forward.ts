@@ -1,0 +1,104 @@
+import { Agent, type ClientRequest, type ClientRequestArgs, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import httpProxy from 'http-proxy';
+import type { ProxyCore } from './core.ts';
+import { parseAbsoluteTarget } from './core.ts';
+import { dial } from './dial.ts';
+import type { EventBuilder } from './event-builder.ts';
+import { responseFilename } from './filename.ts';
+import { stripHopByHop } from './hop-by-hop.ts';
+import { RequestError, upstreamError } from './request-error.ts';
+import { respondError } from './respond.ts';
+
+// Plain HTTP in absolute-form (`GET http://host/path`): admit, identify, decide, check the
+// destination, then stream both ways through http-proxy over a keep-alive pool whose every socket
+// comes from `dial`.
+
+/** A keep-alive pool whose connections are opened by `dial` (to addresses the guard approved). */
+export class DialAgent extends Agent {
+  override createConnection(options: ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
+    try {
+      return dial(String(options.host ?? ''), Number(options.port));
+    } catch (e) {
+      callback?.(e as Error, undefined as never);
+      return undefined;
+    }
+  }
+}
+
+interface Pending {
+  ev: EventBuilder;
+  path: string;
+}
+
+export class Forwarder {
+  readonly proxy: httpProxy;
+  readonly agent: DialAgent;
+  private readonly pending = new WeakMap<IncomingMessage, Pending>();
+
+  constructor(private readonly core: ProxyCore) {
+    this.agent = new DialAgent({ keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo', timeout: core.idleTimeoutMs });
+    this.proxy = httpProxy.createProxyServer({ xfwd: core.config.proxy.forwardedFor, changeOrigin: false, ws: true });
+    this.proxy.on('proxyReq', (proxyReq: ClientRequest) => this.armTimeout(proxyReq));
+    this.proxy.on('proxyRes', (proxyRes: IncomingMessage, req: IncomingMessage) => {
+      stripHopByHop(proxyRes.headers);
+      const p = this.pending.get(req);
+      if (!p) return;
+      const type = String(proxyRes.headers['content-type'] ?? '');
+      p.ev.contentType = type.split(';')[0]!.trim().toLowerCase().slice(0, 128);
+      p.ev.filename = responseFilename(p.path, p.ev.contentType, proxyRes.headers['content-disposition']);
+    });
+  }
+
+  /** Upstream timeout: no byte from the site for upstreamTimeoutSeconds → 504 (or a cut stream). */
+  private armTimeout(proxyReq: ClientRequest): void {
+    proxyReq.setTimeout(this.core.upstreamTimeoutMs, () => {
+      proxyReq.destroy(new RequestError(504, 'FW_UPSTREAM_TIMEOUT', `the site sent nothing for ${this.core.config.proxy.upstreamTimeoutSeconds} s (proxy.upstreamTimeoutSeconds)`, 'upstream-timeout'));
+    });
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const core = this.core;
+    const ev = core.beginEvent(req.socket, req.method ?? '');
+    res.once('close', () => ev.end(res.headersSent ? res.statusCode : 499));
+    try {
+      core.admit(ev);
+      const raw = req.url ?? '';
+      if (raw.startsWith('/')) {
+        if (await core.hooks.originForm(req, res)) {
+          ev.action = 'allow';
+          ev.rule = 'proxy-page';
+          return;
+        }
+        throw new RequestError(400, 'FW_ORIGIN_FORM', 'This address is a web proxy, not a web site: set it as the HTTP proxy in the browser settings and browse as usual.', 'malformed');
+      }
+      const target = parseAbsoluteTarget(raw);
+      core.setTarget(ev, target);
+      const identity = await core.identify(ev, req.headers['proxy-authorization']);
+      if (!identity) throw new RequestError(407, 'FW_AUTH_REQUIRED', 'Sign in with your fairwatch user name and password to use the internet here.');
+      const ctx = core.decide(ev, identity, target, req.method ?? 'GET');
+      if (await core.hooks.http(ctx, req, res)) {
+        if (ctx.eventAction) ev.action = ctx.eventAction;
+        return;
+      }
+      const address = await core.destination(ev, target);
+      if (res.destroyed) return;
+      stripHopByHop(req.headers);
+      // RFC 9112 §3.2.2: the absolute URI's authority replaces any Host the client sent
+      req.headers.host = new URL(target.url).host;
+      req.url = target.path + (target.query ? `?${target.query}` : '');
+      this.pending.set(req, { ev, path: target.path });
+      this.proxy.web(req, res, {
+        target: { protocol: 'http:', host: address, port: target.port } as never,
+        agent: this.agent,
+      }, (err: Error) => respondError(res, ev, upstreamError(err, target.url)));
+    } catch (e) {
+      respondError(res, ev, e);
+    }
+  }
+
+  close(): void {
+    this.agent.destroy();
+    this.proxy.close();
+  }
+}

@@ -1,0 +1,58 @@
+import { CidrSet, normaliseIp } from '../core/net/cidr.ts';
+import { normaliseUsername } from '../core/identity/pseudonym.ts';
+import type { CredentialStore } from './credentials.ts';
+
+// CONTRACT "Proxy behaviour", identification in order: Proxy-Authorization Basic for directory
+// users; the configured IP → user map; guest networks. Anyone else gets 407.
+
+export interface Identity {
+  /** normalised user name; null for a guest */
+  user: string | null;
+  group: string;
+  how: 'basic' | 'ip' | 'guest';
+}
+
+export interface IdentifyConfig {
+  guestNetworks: readonly string[];
+  ipUsers: Readonly<Record<string, string>>;
+  /** the group of an IP-mapped user without a directory record */
+  defaultGroup: string;
+}
+
+export type IdentifyResult = { identity: Identity } | { identity: null; badCredentials: boolean };
+
+export function parseBasic(header: string | undefined): { username: string; password: string } | null {
+  if (!header) return null;
+  const m = /^\s*basic\s+([A-Za-z0-9+/=_-]+)\s*$/i.exec(header);
+  if (!m) return null;
+  const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon <= 0) return null;
+  return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+export class Identifier {
+  private readonly guests: CidrSet;
+  private readonly ipUsers: Map<string, string>;
+
+  constructor(private readonly cfg: IdentifyConfig, private readonly credentials: CredentialStore) {
+    this.guests = new CidrSet(cfg.guestNetworks);
+    this.ipUsers = new Map(Object.entries(cfg.ipUsers).map(([ip, user]) => [normaliseIp(ip).toLowerCase(), normaliseUsername(user)]));
+  }
+
+  async identify(clientIp: string, proxyAuthorization: string | undefined): Promise<IdentifyResult> {
+    const basic = parseBasic(proxyAuthorization);
+    if (basic) {
+      const user = await this.credentials.check(basic.username, basic.password);
+      if (user) return { identity: { user: user.username, group: user.group, how: 'basic' } };
+    }
+    const mapped = this.ipUsers.get(normaliseIp(clientIp).toLowerCase());
+    if (mapped) {
+      const rec = this.credentials.record(mapped);
+      // a disabled account is not browsing from its old desk
+      if (!rec?.disabled) return { identity: { user: mapped, group: rec?.group ?? this.cfg.defaultGroup, how: 'ip' } };
+    }
+    if (this.guests.has(clientIp)) return { identity: { user: null, group: 'guests', how: 'guest' } };
+    return { identity: null, badCredentials: proxyAuthorization !== undefined };
+  }
+}

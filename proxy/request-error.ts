@@ -1,0 +1,44 @@
+// A failure on one request, carrying the status to answer with, so the edge turns any failure into
+// one clear response and one event (apify/proxy-chain's RequestError). Codes are stable strings
+// tests and logs switch on; messages are for people.
+
+export type RequestErrorCode =
+  | 'FW_BAD_URI'
+  | 'FW_ORIGIN_FORM'
+  | 'FW_BAD_METHOD'
+  | 'FW_HEADER_TOO_LARGE'
+  | 'FW_SMUGGLING'
+  | 'FW_MALFORMED'
+  | 'FW_CLIENT_DENIED'
+  | 'FW_AUTH_REQUIRED'
+  | 'FW_PORT_REFUSED'
+  | 'FW_DESTINATION_REFUSED'
+  | 'FW_DNS_FAILED'
+  | 'FW_UPSTREAM_UNREACHABLE'
+  | 'FW_UPSTREAM_TIMEOUT'
+  | 'FW_DIAL_REFUSED';
+
+export class RequestError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: RequestErrorCode,
+    message: string,
+    /** added to the event's flags, e.g. 'ssrf-refused', 'malformed' */
+    readonly flag = '',
+  ) {
+    super(message);
+  }
+}
+
+/** Turns a socket or DNS error from the upstream side into the status the client sees. */
+export function upstreamError(err: unknown, target: string): RequestError {
+  if (err instanceof RequestError) return err;
+  const code = (err as NodeJS.ErrnoException)?.code ?? '';
+  if (code === 'ETIMEDOUT' || code === 'ESOCKETTIMEDOUT') {
+    return new RequestError(504, 'FW_UPSTREAM_TIMEOUT', `${target} did not answer in time`, 'upstream-timeout');
+  }
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'ENODATA') {
+    return new RequestError(502, 'FW_DNS_FAILED', `the name in ${target} could not be found (DNS: ${code})`, 'dns-failed');
+  }
+  return new RequestError(502, 'FW_UPSTREAM_UNREACHABLE', `${target} could not be reached (${code || (err as Error)?.message || 'connection failed'})`, 'upstream-unreachable');
+}

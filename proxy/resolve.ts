@@ -1,0 +1,35 @@
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { isIP } from 'node:net';
+import { RequestError } from './request-error.ts';
+
+// Names are resolved here, once, and the guard checks every address before `dial` uses the first;
+// the socket never resolves the name again (no window for a second, different DNS answer).
+// The lookup is injectable so tests map a name to 10.0.0.5 or 127.0.0.1 without any DNS query.
+
+export type LookupFn = (hostname: string, options: { all: true }, callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void) => void;
+
+const defaultLookup: LookupFn = (hostname, options, callback) => dnsLookup(hostname, options, callback);
+
+export class Resolver {
+  private readonly cache = new Map<string, { addresses: string[]; until: number }>();
+
+  constructor(private readonly lookup: LookupFn = defaultLookup, private readonly ttlMs = 30_000, private readonly timeoutMs = 10_000) {}
+
+  async resolve(host: string): Promise<string[]> {
+    if (isIP(host)) return [host];
+    const now = Date.now();
+    const hit = this.cache.get(host);
+    if (hit && hit.until > now) return hit.addresses;
+    const addresses = await new Promise<string[]>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new RequestError(504, 'FW_DNS_FAILED', `looking up ${host} took too long`, 'dns-failed')), this.timeoutMs);
+      this.lookup(host, { all: true }, (err, list) => {
+        clearTimeout(timer);
+        if (err) reject(new RequestError(502, 'FW_DNS_FAILED', `the name ${host} could not be found (${err.code ?? err.message})`, 'dns-failed'));
+        else resolve(list.map((a) => a.address));
+      });
+    });
+    if (this.cache.size > 10_000) this.cache.clear();
+    this.cache.set(host, { addresses, until: now + this.ttlMs });
+    return addresses;
+  }
+}

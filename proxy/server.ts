@@ -1,0 +1,71 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { handleClientError } from './client-error.ts';
+import { ProxyCore, type ProxyServerOptions } from './core.ts';
+import { Forwarder } from './forward.ts';
+import { handleConnect } from './tunnel.ts';
+import { Upgrader } from './upgrade.ts';
+
+export type { ProxyServerOptions } from './core.ts';
+
+// One proxy listener: the whole proxy in one process. Workers run one each (cluster.ts); tests run
+// one in the test process with a MemorySink.
+
+export interface ProxyServer {
+  readonly server: Server;
+  readonly core: ProxyCore;
+  listen(port?: number, host?: string): Promise<AddressInfo>;
+  close(): Promise<void>;
+}
+
+export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
+  const core = new ProxyCore(opts);
+  const forwarder = new Forwarder(core);
+  const upgrader = new Upgrader(core, forwarder);
+  const cfg = opts.config.proxy;
+  const server = createServer({
+    maxHeaderSize: cfg.maxHeaderBytes,
+    // uploads may take long; the idle timeout below is what ends a stalled client
+    requestTimeout: 0,
+    headersTimeout: 60_000,
+    keepAliveTimeout: 30_000,
+    noDelay: true,
+    insecureHTTPParser: false,
+  });
+  server.timeout = core.idleTimeoutMs;
+  server.on('request', (req, res) => void forwarder.handle(req, res));
+  server.on('connect', (req, socket, head) => void handleConnect(core, req, socket as Socket, head));
+  server.on('upgrade', (req, socket, head) => void upgrader.handle(req, socket as Socket, head));
+  server.on('clientError', (err, socket) => handleClientError(core, err, socket as Socket));
+  const sockets = new Set<Socket>();
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
+  return {
+    server,
+    core,
+    listen(port = cfg.port, host = cfg.bind) {
+      return new Promise((resolve, reject) => {
+        const onError = (e: Error) => reject(e);
+        server.once('error', onError);
+        server.listen(port, host, () => {
+          server.off('error', onError);
+          const addr = server.address() as AddressInfo;
+          core.listeningOn(addr.port);
+          resolve(addr);
+        });
+      });
+    },
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        // tunnels and streams in flight end with the process
+        setTimeout(() => { for (const s of sockets) s.destroy(); }, 2000).unref();
+      });
+      forwarder.close();
+      upgrader.close();
+    },
+  };
+}

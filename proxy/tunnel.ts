@@ -1,0 +1,102 @@
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { ProxyCore } from './core.ts';
+import { parseAuthority } from './core.ts';
+import { dial } from './dial.ts';
+import type { EventBuilder } from './event-builder.ts';
+import { RequestError, upstreamError } from './request-error.ts';
+import { endWhenClosed, respondErrorRaw } from './respond.ts';
+
+// CONNECT host:port: admit, identify, configured ports only, decide, check the destination, then
+// splice the two sockets. Each direction ends on its own (half-close: a client that has finished
+// sending still receives the rest), both close on an error or after the idle timeout.
+
+export async function handleConnect(core: ProxyCore, req: IncomingMessage, client: Socket, head: Buffer): Promise<void> {
+  const ev = core.beginEvent(client, 'CONNECT');
+  client.on('error', () => client.destroy());
+  try {
+    core.admit(ev);
+    const target = parseAuthority(req.url ?? '');
+    core.setTarget(ev, target);
+    const identity = await core.identify(ev, req.headers['proxy-authorization']);
+    if (!identity) throw new RequestError(407, 'FW_AUTH_REQUIRED', 'Sign in with your fairwatch user name and password to use the internet here.');
+    if (!core.connectPorts.has(target.port)) {
+      ev.action = 'block';
+      ev.rule = 'proxy.connectPorts';
+      throw new RequestError(403, 'FW_PORT_REFUSED', `Secure connections are allowed only to port ${[...core.connectPorts].join(', ')} (proxy.connectPorts), not ${target.port}.`, 'port-refused');
+    }
+    const ctx = core.decide(ev, identity, target, 'CONNECT');
+    const answered = await core.hooks.connect(ctx, req, client, head);
+    if (answered !== null) {
+      if (ctx.eventAction) ev.action = ctx.eventAction;
+      endWhenClosed(client, ev, answered);
+      return;
+    }
+    const address = await core.destination(ev, target);
+    if (client.destroyed) {
+      ev.end(499);
+      return;
+    }
+    const upstream = await connectUpstream(core, address, target.port, target.url);
+    if (client.destroyed) {
+      upstream.destroy();
+      ev.end(499);
+      return;
+    }
+    client.write('HTTP/1.1 200 Connection established\r\n\r\n');
+    if (head.length > 0) upstream.write(head);
+    splice(client, upstream, core.idleTimeoutMs, ev);
+  } catch (e) {
+    respondErrorRaw(client, ev, e instanceof RequestError ? e : upstreamError(e, req.url ?? ''));
+  }
+}
+
+function connectUpstream(core: ProxyCore, address: string, port: number, label: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const upstream = dial(address, port);
+    const fail = (err: Error) => {
+      upstream.destroy();
+      reject(upstreamError(err, label));
+    };
+    upstream.setTimeout(core.upstreamTimeoutMs, () => fail(new RequestError(504, 'FW_UPSTREAM_TIMEOUT', `${label} did not accept the connection within ${core.config.proxy.upstreamTimeoutSeconds} s`, 'upstream-timeout')));
+    upstream.once('error', fail);
+    upstream.once('connect', () => {
+      upstream.off('error', fail);
+      upstream.setTimeout(0);
+      resolve(upstream);
+    });
+  });
+}
+
+/** Pipes both ways with half-close; the event ends when both sockets are closed. */
+export function splice(client: Socket, upstream: Socket, idleMs: number, ev: EventBuilder, status = 200): void {
+  let open = 2;
+  const closed = () => {
+    if (--open === 0) ev.end(status);
+  };
+  const kill = () => {
+    client.destroy();
+    upstream.destroy();
+  };
+  client.once('close', closed);
+  upstream.once('close', closed);
+  client.on('error', kill);
+  upstream.on('error', (err) => {
+    ev.flag('upstream-reset');
+    void err;
+    kill();
+  });
+  // Idle: no byte either way on a socket for idleTimeoutSeconds (reads and writes both count).
+  client.setTimeout(idleMs, () => {
+    ev.flag('idle-timeout');
+    kill();
+  });
+  upstream.setTimeout(idleMs, () => {
+    ev.flag('idle-timeout');
+    kill();
+  });
+  // pipe() ends the other side's writing when one side ends (FIN passes through); the sockets
+  // allow half-open, and each closes by itself once it has both received and sent its end
+  client.pipe(upstream);
+  upstream.pipe(client);
+}

@@ -1,0 +1,217 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { connect, type AddressInfo, type Socket } from 'node:net';
+import forge from 'node-forge';
+import { parseConfig } from '../../core/config/load.ts';
+import type { Config } from '../../core/config/schema.ts';
+import { MemorySink, type AccessEvent } from '../../core/events/event.ts';
+import { Pseudonymiser } from '../../core/identity/pseudonym.ts';
+import { allowAll, type PolicyEngine } from '../../core/policy/types.ts';
+import { CredentialStore, type CredentialRecord } from '../../proxy/credentials.ts';
+import type { LookupFn } from '../../proxy/resolve.ts';
+import { createProxyServer, type ProxyServer } from '../../proxy/server.ts';
+
+// Local origins and an in-process proxy for the proxy tests. Everything binds 127.0.0.1, and the
+// dial guard refuses anything else, so no test can send a packet off this machine.
+process.env.FAIRWATCH_DIAL_LOOPBACK_ONLY = '1';
+
+export const KEY = randomBytes(32);
+export const pseudonyms = new Pseudonymiser(KEY);
+
+function listen(server: Server, host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve) => server.listen(0, host, () => resolve((server.address() as AddressInfo).port)));
+}
+
+/** 1 KiB of deterministic bytes. */
+export const SMALL = Buffer.alloc(1024, 'a');
+
+function originHandler(req: IncomingMessage, res: ServerResponse): void {
+  const url = new URL(req.url ?? '/', 'http://origin');
+  switch (url.pathname) {
+    case '/small':
+      res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': SMALL.length });
+      res.end(SMALL);
+      return;
+    case '/page':
+      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+      res.end('<html><body>hello</body></html>');
+      return;
+    case '/files/report.pdf':
+      res.writeHead(200, { 'Content-Type': 'application/pdf' });
+      res.end('%PDF-1.4 fake');
+      return;
+    case '/attachment':
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Disposition': 'attachment; filename="setup tool.exe"' });
+      res.end('MZ');
+      return;
+    case '/echo': {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks);
+        const out = JSON.stringify({ method: req.method, url: req.url, headers: req.headers, bodyLength: body.length, bodySha: createHash('sha256').update(body).digest('hex') });
+        res.writeHead(200, { 'Content-Type': 'application/json', 'Keep-Alive': 'timeout=5', 'X-Hop': 'kept', Connection: 'X-Hop-Only, keep-alive', 'X-Hop-Only': 'should-go' });
+        res.end(out);
+      });
+      return;
+    }
+    case '/download': {
+      // streamed without Content-Length being buffered anywhere: size bytes of a repeated 64 KiB block
+      const size = Number(url.searchParams.get('size') ?? 0);
+      const block = Buffer.alloc(65536, 7);
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': size });
+      let sent = 0;
+      const pump = () => {
+        while (sent < size) {
+          const n = Math.min(block.length, size - sent);
+          sent += n;
+          if (!res.write(n === block.length ? block : block.subarray(0, n))) {
+            res.once('drain', pump);
+            return;
+          }
+        }
+        res.end();
+      };
+      pump();
+      return;
+    }
+    case '/never':
+      // headers never come: the upstream timeout must answer 504
+      return;
+    default:
+      res.writeHead(404, { 'Content-Type': 'text/plain' });
+      res.end('not found');
+  }
+}
+
+/** A tiny WebSocket-style upgrade: answers 101 and echoes raw bytes (enough to test pass-through). */
+function attachUpgrade(server: Server): void {
+  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    const key = String(req.headers['sec-websocket-key'] ?? '');
+    const accept = createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+    if (head.length) socket.write(head);
+    socket.on('data', (d: Buffer) => socket.write(d));
+    socket.on('end', () => socket.end());
+    socket.on('error', () => socket.destroy());
+  });
+}
+
+export interface Origin {
+  port: number;
+  url: string;
+  server: Server;
+  close(): Promise<void>;
+}
+
+export async function startOrigin(): Promise<Origin> {
+  const server = createHttpServer({ keepAliveTimeout: 10_000 }, originHandler);
+  attachUpgrade(server);
+  const port = await listen(server);
+  return { port, url: `http://127.0.0.1:${port}`, server, close: () => closeServer(server) };
+}
+
+export function selfSignedCert(host = 'localhost'): { key: string; cert: string } {
+  const keys = forge.pki.rsa.generateKeyPair(2048);
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = keys.publicKey;
+  cert.serialNumber = '01';
+  cert.validity.notBefore = new Date(Date.now() - 60_000);
+  cert.validity.notAfter = new Date(Date.now() + 86_400_000);
+  const attrs = [{ name: 'commonName', value: host }];
+  cert.setSubject(attrs);
+  cert.setIssuer(attrs);
+  cert.setExtensions([{ name: 'subjectAltName', altNames: [{ type: 2, value: host }, { type: 7, ip: '127.0.0.1' }] }]);
+  cert.sign(keys.privateKey, forge.md.sha256.create());
+  return { key: forge.pki.privateKeyToPem(keys.privateKey), cert: forge.pki.certificateToPem(cert) };
+}
+
+export async function startHttpsOrigin(tls = selfSignedCert()): Promise<Origin & { cert: string }> {
+  const server = createHttpsServer({ key: tls.key, cert: tls.cert }, originHandler) as unknown as Server;
+  const port = await listen(server);
+  return { port, url: `https://127.0.0.1:${port}`, server, cert: tls.cert, close: () => closeServer(server) };
+}
+
+/** A TCP echo server; half-close aware: it answers "bye" after the client's FIN, then ends. */
+export async function startEcho(): Promise<{ port: number; close(): Promise<void>; server: import('node:net').Server }> {
+  const { createServer } = await import('node:net');
+  const server = createServer({ allowHalfOpen: true }, (s) => {
+    s.on('data', (d) => s.write(d));
+    s.on('end', () => s.end('bye'));
+    s.on('error', () => s.destroy());
+  });
+  const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+  return { port, server, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections?.();
+  });
+}
+
+/** Local origins allowed; loopback clients are guests (identification has its own tests). */
+export const DEFAULT_YAML = 'proxy:\n  allowDestinations: ["127.0.0.1"]\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\n';
+
+export interface TestProxy {
+  proxy: ProxyServer;
+  port: number;
+  url: string;
+  sink: MemorySink;
+  credentials: CredentialStore;
+  config: Config;
+  close(): Promise<void>;
+  /** the events once `n` have been emitted (events are emitted when a request ends) */
+  events(n: number, timeoutMs?: number): Promise<AccessEvent[]>;
+}
+
+export async function startProxy(opts: { yaml?: string; lookup?: LookupFn; records?: CredentialRecord[]; engine?: () => PolicyEngine; authCacheMs?: number } = {}): Promise<TestProxy> {
+  const config = parseConfig(opts.yaml ?? DEFAULT_YAML, 'test.yaml');
+  const sink = new MemorySink();
+  const credentials = new CredentialStore(opts.records ?? [], opts.authCacheMs ?? config.identity.authCacheSeconds * 1000);
+  const proxy = createProxyServer({ config, engine: opts.engine ?? (() => allowAll), sink, credentials, pseudonyms, lookup: opts.lookup ?? noDns });
+  const addr = await proxy.listen(0, '127.0.0.1');
+  return {
+    proxy, port: addr.port, url: `http://127.0.0.1:${addr.port}`, sink, credentials, config,
+    close: () => proxy.close(),
+    async events(n, timeoutMs = 5000) {
+      const deadline = Date.now() + timeoutMs;
+      while (sink.events.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      return sink.events.slice();
+    },
+  };
+}
+
+/** The default for tests: a name lookup is an error (no test may reach real DNS). */
+export const noDns: LookupFn = (hostname, _o, cb) => {
+  const err = Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' });
+  cb(err, []);
+};
+
+/** A lookup that answers from a fixed table (a public-looking name → a private address). */
+export function fakeDns(table: Record<string, string>): LookupFn {
+  return (hostname, _o, cb) => {
+    const ip = table[hostname];
+    if (!ip) return noDns(hostname, _o, cb);
+    cb(null, [{ address: ip, family: ip.includes(':') ? 6 : 4 }]);
+  };
+}
+
+/** Sends raw bytes to the proxy and collects everything it answers until it closes (bounded). */
+export function rawExchange(port: number, data: string | Buffer, timeoutMs = 5000): Promise<string> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    let out = '';
+    const timer = setTimeout(() => { s.destroy(); resolve(out); }, timeoutMs);
+    s.on('data', (d) => { out += d.toString('latin1'); });
+    s.on('close', () => { clearTimeout(timer); resolve(out); });
+    s.on('error', () => {});
+    s.write(data);
+  });
+}
+
+export function basic(user: string, password: string): string {
+  return 'Basic ' + Buffer.from(`${user}:${password}`).toString('base64');
+}
