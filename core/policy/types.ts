@@ -16,6 +16,31 @@ export interface DecisionInput {
   /** path without the query string ('' for CONNECT) */
   path: string;
   at: Date;
+  /**
+   * The person's Redis-backed state (exceptions, warn "continue" grants, quota minutes used), from
+   * the caller's in-memory cache (core/policy/person-state.ts). Absent: none of these apply.
+   */
+  state?: PersonState;
+}
+
+/** A director-approved exception for one person: a category or a host (and its subdomains). */
+export interface ExceptionGrant {
+  id: string;
+  userPseudonym: string;
+  category?: string;
+  host?: string;
+  /** epoch milliseconds; the grant lapses at this instant */
+  expiresAt: number;
+  /** why it was granted, as the director wrote it */
+  note?: string;
+}
+
+export interface PersonState {
+  exceptions: readonly ExceptionGrant[];
+  /** category → epoch ms until which a warn "continue" allows it */
+  continues: ReadonlyMap<string, number>;
+  /** category → distinct minutes used today (organisation's day) */
+  quotaMinutesUsed: ReadonlyMap<string, number>;
 }
 
 export interface Decision {
@@ -30,6 +55,14 @@ export interface Decision {
   continueMinutes?: number;
   /** quota: minutes per day allowed for the category */
   quotaMinutesPerDay?: number;
+  /** quota: minutes already used today (from the state passed in) */
+  quotaMinutesUsed?: number;
+  /** true when a quota rule blocked because today's minutes are used up */
+  quotaExhausted?: boolean;
+  /** true when a warn rule allowed because the person chose "continue" recently */
+  continued?: boolean;
+  /** the time band the decision was taken in */
+  band?: 'working' | 'break' | 'out-of-hours';
 }
 
 export interface PolicyEngine {

@@ -1,0 +1,208 @@
+// The compiled form of millions of `domains` entries. A JS Map of strings costs ~100 bytes an
+// entry (5M entries ≈ 500 MB), so entries live as bytes in one pool with an open-addressing hash
+// table of entry numbers. The hash runs over the name *reversed*, so one right-to-left pass over a
+// request host yields the hash of every suffix (a.b.example.com, b.example.com, example.com, com)
+// and a lookup costs one pass plus one probe per label.
+
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
+function nextPow2(n: number): number {
+  let p = 1024;
+  while (p < n) p *= 2;
+  return p;
+}
+
+/** Sets of category numbers, interned so an entry stores one small id. Id 0 is the empty set. */
+export class CategorySets {
+  readonly sets: Uint8Array[] = [new Uint8Array(0)];
+  private byKey = new Map<string, number>([['', 0]]);
+  private unionMemo = new Map<number, number>();
+
+  private singles: number[] = [];
+
+  /** The set holding just `category` (the common case: a name listed once). */
+  single(category: number): number {
+    return (this.singles[category] ??= this.add(0, category));
+  }
+
+  add(setId: number, category: number): number {
+    const memoKey = setId * 256 + category;
+    const memo = this.unionMemo.get(memoKey);
+    if (memo !== undefined) return memo;
+    const cur = this.sets[setId]!;
+    let id = setId;
+    if (!cur.includes(category)) {
+      const next = Uint8Array.from([...cur, category]).sort();
+      const key = next.join(',');
+      let found = this.byKey.get(key);
+      if (found === undefined) {
+        found = this.sets.length;
+        if (found > 0xffff) throw new Error('too many distinct category combinations');
+        this.sets.push(next);
+        this.byKey.set(key, found);
+      }
+      id = found;
+    }
+    this.unionMemo.set(memoKey, id);
+    return id;
+  }
+}
+
+export class DomainTable {
+  constructor(
+    private readonly pool: Buffer,
+    private readonly slots: Int32Array,
+    private readonly offs: Uint32Array,
+    private readonly lens: Uint8Array,
+    /** category-set id per entry */
+    readonly setOf: Uint16Array,
+    readonly count: number,
+  ) {}
+
+  get bytes(): number {
+    return this.pool.byteLength + this.slots.byteLength + this.offs.byteLength + this.lens.byteLength + this.setOf.byteLength;
+  }
+
+  /** Entry number of exactly `name` (already normalised), or -1. */
+  get(name: string): number {
+    let h = FNV_OFFSET;
+    for (let i = name.length - 1; i >= 0; i--) h = Math.imul(h ^ name.charCodeAt(i), FNV_PRIME);
+    return this.probe(h, name, 0);
+  }
+
+  /**
+   * Calls `found(entry)` for every listed suffix of `host` (already normalised), most specific
+   * first. `exactOnly` for IP literals, whose "suffixes" mean nothing.
+   */
+  eachSuffix(host: string, exactOnly: boolean, found: (entry: number) => void): void {
+    let h = FNV_OFFSET;
+    for (let i = host.length - 1; i >= 0; i--) {
+      h = Math.imul(h ^ host.charCodeAt(i), FNV_PRIME);
+      if (i === 0 || (!exactOnly && host.charCodeAt(i - 1) === 46)) {
+        const e = this.probe(h, host, i);
+        if (e >= 0) found(e);
+      }
+    }
+  }
+
+  private probe(h: number, s: string, start: number): number {
+    const mask = (this.slots.length >> 1) - 1;
+    const len = s.length - start;
+    const { slots, lens, offs, pool } = this;
+    for (let slot = (h >>> 0) & mask; ; slot = (slot + 1) & mask) {
+      const e = slots[slot << 1]!;
+      if (e < 0) return -1;
+      if (slots[(slot << 1) + 1] !== h || lens[e] !== len) continue;
+      const off = offs[e]!;
+      let j = 0;
+      while (j < len && pool[off + j] === s.charCodeAt(start + j)) j++;
+      if (j === len) return e;
+    }
+  }
+}
+
+/** Builds a DomainTable; entries are ASCII (normalised) names of at most 253 bytes. */
+export class DomainTableBuilder {
+  private pool: Buffer;
+  private poolLen = 0;
+  private slots: Int32Array;
+  private offs: Uint32Array;
+  private lens: Uint8Array;
+  private setOf: Uint16Array;
+  count = 0;
+
+  constructor(readonly sets: CategorySets, expectedEntries = 1024, expectedBytes = 64 * 1024) {
+    this.pool = Buffer.allocUnsafe(Math.max(expectedBytes, 1024));
+    // slot i holds [entry, full hash] side by side: a probe compares hashes without touching the
+    // entry arrays, so a miss costs about one cache line
+    this.slots = new Int32Array(2 * nextPow2(Math.ceil(expectedEntries * 1.6))).fill(-1);
+    const cap = Math.max(expectedEntries, 1024);
+    this.offs = new Uint32Array(cap);
+    this.lens = new Uint8Array(cap);
+    this.setOf = new Uint16Array(cap);
+  }
+
+  /** Adds bytes buf[start, end) (normalised, ASCII) under `category` (-1: only make sure the entry exists); returns the entry number. */
+  addBytes(buf: Uint8Array, start: number, end: number, category: number): number {
+    let h = FNV_OFFSET;
+    for (let i = end - 1; i >= start; i--) h = Math.imul(h ^ buf[i]!, FNV_PRIME);
+    const len = end - start;
+    const mask = (this.slots.length >> 1) - 1;
+    const { slots, lens, offs } = this;
+    const pool = this.pool;
+    let slot = (h >>> 0) & mask;
+    for (; ; slot = (slot + 1) & mask) {
+      const e = slots[slot << 1]!;
+      if (e < 0) break;
+      if (slots[(slot << 1) + 1] !== h || lens[e] !== len) continue;
+      const off = offs[e]!;
+      let j = 0;
+      while (j < len && pool[off + j] === buf[start + j]) j++;
+      if (j === len) {
+        if (category >= 0) this.setOf[e] = this.sets.add(this.setOf[e]!, category);
+        return e;
+      }
+    }
+    const e = this.count++;
+    if (e >= this.offs.length) this.growEntries();
+    if (this.poolLen + len > this.pool.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(this.pool.length * 2, this.poolLen + len));
+      this.pool.copy(bigger, 0, 0, this.poolLen);
+      this.pool = bigger;
+    }
+    const dst = this.pool;
+    const at = this.poolLen;
+    for (let j = 0; j < len; j++) dst[at + j] = buf[start + j]!;
+    this.offs[e] = at;
+    this.lens[e] = len;
+    this.setOf[e] = category >= 0 ? this.sets.single(category) : 0;
+    this.poolLen += len;
+    this.slots[slot << 1] = e;
+    this.slots[(slot << 1) + 1] = h;
+    if (this.count * 8 > this.slots.length * 3) this.rehash();
+    return e;
+  }
+
+  addString(name: string, category: number): number {
+    const b = Buffer.from(name, 'latin1');
+    return this.addBytes(b, 0, b.length, category);
+  }
+
+  private growEntries(): void {
+    const cap = this.offs.length * 2;
+    const grow = <T extends Uint32Array | Uint8Array | Uint16Array>(a: T, make: (n: number) => T): T => {
+      const b = make(cap);
+      b.set(a);
+      return b;
+    };
+    this.offs = grow(this.offs, (n) => new Uint32Array(n));
+    this.lens = grow(this.lens, (n) => new Uint8Array(n));
+    this.setOf = grow(this.setOf, (n) => new Uint16Array(n));
+  }
+
+  private rehash(): void {
+    const old = this.slots;
+    const slots = new Int32Array(old.length * 2).fill(-1);
+    const mask = (slots.length >> 1) - 1;
+    for (let i = 0; i < old.length; i += 2) {
+      const e = old[i]!;
+      if (e < 0) continue;
+      const h = old[i + 1]!;
+      let slot = (h >>> 0) & mask;
+      while (slots[slot << 1]! >= 0) slot = (slot + 1) & mask;
+      slots[slot << 1] = e;
+      slots[(slot << 1) + 1] = h;
+    }
+    this.slots = slots;
+  }
+
+  /** The finished table, trimmed to size (the builder must not be used afterwards). */
+  finish(): DomainTable {
+    const n = this.count;
+    // copy only when over-allocated by more than an eighth (a copy briefly doubles the memory)
+    const trim = <T extends Uint8Array | Uint16Array | Uint32Array>(a: T, used: number): T => (a.length - used > a.length / 8 ? a.slice(0, used) as T : a);
+    const pool = this.pool.length - this.poolLen > this.pool.length / 8 ? Buffer.from(this.pool.subarray(0, this.poolLen)) : this.pool.subarray(0, this.poolLen);
+    return new DomainTable(pool, this.slots, trim(this.offs, n), trim(this.lens, n), trim(this.setOf, n), n);
+  }
+}

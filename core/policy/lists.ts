@@ -1,0 +1,254 @@
+import { readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CategorySets, DomainTable, DomainTableBuilder } from './domain-table.ts';
+import { parseListLine } from './list-line.ts';
+import { compilePattern } from './safe-pattern.ts';
+
+// Loads a squidGuard / UT1 directory: one folder per category with `domains`, `urls` and
+// `expressions`, plus the organisation's own `local/allow` and `local/deny` (one domain or
+// domain/path per line). A bad line is counted and reported with file:line, never fatal: one typo
+// in a 4-million-line list must not switch filtering off.
+
+export const LOCAL_DENY = 0;
+export const LOCAL_ALLOW = 1;
+
+export interface UrlRule {
+  /** lower-case path prefix without the leading slash */
+  path: string;
+  category: number;
+}
+
+export interface ListProblem {
+  file: string;
+  line: number;
+  why: string;
+}
+
+export interface CategoryStats {
+  name: string;
+  domains: number;
+  urls: number;
+  expressions: number;
+  badLines: number;
+  /** other names (symlinks, alias files) that mean this category */
+  aliases: string[];
+}
+
+export interface CompiledLists {
+  /** index → canonical category name; 0 and 1 are local-deny and local-allow */
+  categories: string[];
+  /** every accepted name (canonical or alias) → index */
+  byName: Map<string, number>;
+  table: DomainTable;
+  sets: CategorySets;
+  urlRules: Map<number, UrlRule[]>;
+  expressions: Array<{ category: number; re: RegExp; source: string }>;
+  stats: {
+    dir: string;
+    categories: CategoryStats[];
+    entries: number;
+    badLines: number;
+    /** the first problems, for logs and `blocklists stats` */
+    problems: ListProblem[];
+    loadMs: number;
+    tableBytes: number;
+  };
+}
+
+export class ListError extends Error {
+  readonly code = 'FW_LISTS';
+}
+
+const MAX_PROBLEMS_SHOWN = 20;
+const CATEGORY_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+function isFastByte(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45 || c === 46 || c === 95;
+}
+
+async function fileOrNull(path: string): Promise<Buffer | null> {
+  try {
+    return await readFile(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'EISDIR') return null;
+    throw e;
+  }
+}
+
+export async function loadLists(dir: string): Promise<CompiledLists> {
+  const started = performance.now();
+  let names: string[];
+  try {
+    names = (await readdir(dir)).sort();
+  } catch (e) {
+    throw new ListError(`blocklists directory ${dir}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : (e as Error).message}`);
+  }
+  const categories = ['local-deny', 'local-allow'];
+  const byName = new Map<string, number>([['local-deny', LOCAL_DENY], ['local-allow', LOCAL_ALLOW]]);
+  const statsByIndex: CategoryStats[] = [];
+  const byRealPath = new Map<string, number>();
+  const aliasFiles: Array<[string, string]> = [];
+  const dirs: Array<{ name: string; path: string; index: number }> = [];
+  let expectedBytes = 0;
+
+  for (const name of names) {
+    if (name === 'local' || name.startsWith('.') || !CATEGORY_NAME.test(name)) continue;
+    const path = join(dir, name);
+    const st = await stat(path).catch(() => null);
+    if (!st) continue;
+    if (st.isFile()) {
+      // a symlink checked out without symlink support: a tiny file holding the target's name
+      if (st.size > 0 && st.size < 64) {
+        const target = (await readFile(path, 'utf8')).trim();
+        if (CATEGORY_NAME.test(target) && names.includes(target)) aliasFiles.push([name, target]);
+      }
+      continue;
+    }
+    if (!st.isDirectory()) continue;
+    const real = await realpath(path);
+    const same = byRealPath.get(real);
+    if (same !== undefined) {
+      byName.set(name, same);
+      continue;
+    }
+    const index = categories.length;
+    if (index > 255) throw new ListError(`${dir}: more than 253 categories`);
+    categories.push(name);
+    byName.set(name, index);
+    byRealPath.set(real, index);
+    dirs.push({ name, path, index });
+    for (const f of ['domains', 'urls']) expectedBytes += (await stat(join(path, f)).catch(() => null))?.size ?? 0;
+  }
+  // symlinked directories resolve by real path above; alias files by name, once all are known
+  for (const [alias, target] of aliasFiles) {
+    const idx = byName.get(target);
+    if (idx !== undefined && !byName.has(alias)) byName.set(alias, idx);
+  }
+
+  const sets = new CategorySets();
+  // UT1 lines average ~17 bytes; sizing up front avoids rehashing millions of entries
+  const builder = new DomainTableBuilder(sets, Math.ceil(expectedBytes / 16) + 1024, expectedBytes + 4096);
+  const urlRules = new Map<number, UrlRule[]>();
+  const expressions: CompiledLists['expressions'] = [];
+  const problems: ListProblem[] = [];
+  let badLines = 0;
+  const bad = (file: string, line: number, why: string) => {
+    badLines++;
+    if (problems.length < MAX_PROBLEMS_SHOWN) problems.push({ file, line, why });
+  };
+
+  const addUrlOrDomain = (file: string, lineNo: number, raw: string, category: number, allowPath: boolean): 'domain' | 'url' | null => {
+    const p = parseListLine(raw, allowPath);
+    if (p.kind === 'skip') return null;
+    if (p.kind === 'bad') {
+      bad(file, lineNo, p.why);
+      return null;
+    }
+    if (p.path === '') {
+      builder.addString(p.host, category);
+      return 'domain';
+    }
+    const e = builder.addString(p.host, -1);
+    let rules = urlRules.get(e);
+    if (!rules) urlRules.set(e, (rules = []));
+    if (!rules.some((r) => r.path === p.path && r.category === category)) rules.push({ path: p.path, category });
+    return 'url';
+  };
+
+  for (const d of dirs) {
+    const st: CategoryStats = { name: d.name, domains: 0, urls: 0, expressions: 0, badLines: 0, aliases: [] };
+    const before = badLines;
+    const domainsFile = join(d.path, 'domains');
+    const buf = await fileOrNull(domainsFile);
+    if (buf) st.domains = addDomainsBuffer(buf, domainsFile, d.index);
+    const urlsFile = join(d.path, 'urls');
+    const ubuf = await fileOrNull(urlsFile);
+    if (ubuf) {
+      const lines = ubuf.toString('utf8').split('\n');
+      for (let i = 0; i < lines.length; i++) {
+        const kind = addUrlOrDomain(urlsFile, i + 1, lines[i]!, d.index, true);
+        if (kind) st.urls++;
+      }
+    }
+    const exprFile = join(d.path, 'expressions');
+    const ebuf = await fileOrNull(exprFile);
+    if (ebuf) {
+      const lines = ebuf.toString('utf8').replace(/^\uFEFF/, '').split('\n');
+      for (let i = 0; i < lines.length; i++) {
+        const src = lines[i]!.replace(/\r$/, '').trim();
+        if (src === '' || src.startsWith('#')) continue;
+        const c = compilePattern(src);
+        if (!c.ok) {
+          bad(exprFile, i + 1, c.why);
+          continue;
+        }
+        expressions.push({ category: d.index, re: c.re, source: src });
+        st.expressions++;
+      }
+    }
+    st.badLines = badLines - before;
+    statsByIndex.push(st);
+  }
+
+  // the organisation's own lists: local/allow and local/deny (optional)
+  const localStats: CategoryStats = { name: 'local', domains: 0, urls: 0, expressions: 0, badLines: 0, aliases: [] };
+  for (const [file, cat] of [['deny', LOCAL_DENY], ['allow', LOCAL_ALLOW]] as const) {
+    const path = join(dir, 'local', file);
+    const b = await fileOrNull(path);
+    if (!b) continue;
+    const before = badLines;
+    const lines = b.toString('utf8').split('\n');
+    for (let i = 0; i < lines.length; i++) {
+      const kind = addUrlOrDomain(path, i + 1, lines[i]!, cat, true);
+      if (kind === 'domain') localStats.domains++;
+      else if (kind === 'url') localStats.urls++;
+    }
+    localStats.badLines += badLines - before;
+  }
+  if (localStats.domains + localStats.urls + localStats.badLines > 0) statsByIndex.unshift(localStats);
+  for (const [name, idx] of byName) {
+    if (idx > LOCAL_ALLOW && categories[idx] !== name) statsByIndex.find((s) => s.name === categories[idx])?.aliases.push(name);
+  }
+
+  const table = builder.finish();
+  return {
+    categories, byName, table, sets, urlRules, expressions,
+    stats: {
+      dir,
+      categories: statsByIndex,
+      entries: table.count,
+      badLines,
+      problems,
+      loadMs: performance.now() - started,
+      tableBytes: table.bytes,
+    },
+  };
+
+  /** The hot loop: plain lower-case lines go straight from the file's bytes into the table. */
+  function addDomainsBuffer(buf: Buffer, file: string, category: number): number {
+    let accepted = 0;
+    let lineNo = 0;
+    let start = 0;
+    const n = buf.length;
+    while (start < n) {
+      let end = buf.indexOf(10, start);
+      if (end < 0) end = n;
+      lineNo++;
+      let e = end;
+      if (e > start && buf[e - 1] === 13) e--;
+      let fast = e > start && e - start <= 253 && buf[start] !== 46 && buf[e - 1] !== 46;
+      for (let i = start; fast && i < e; i++) {
+        const c = buf[i]!;
+        if (!isFastByte(c) || (c === 46 && buf[i + 1] === 46)) fast = false;
+      }
+      if (fast) {
+        builder.addBytes(buf, start, e, category);
+        accepted++;
+      } else if (addUrlOrDomain(file, lineNo, buf.toString('utf8', start, e), category, false)) {
+        accepted++;
+      }
+      start = end + 1;
+    }
+    return accepted;
+  }
+}
