@@ -1,0 +1,75 @@
+import type { Config } from '../config/schema.ts';
+import { html } from './html.ts';
+import { layout, type Page } from './layout.ts';
+import type { Site } from './site.ts';
+import { categoryLabel } from './words.ts';
+
+// What is recorded, why, for how long, and who may see it under what authorisation — generated
+// from the live configuration so it cannot drift from what the system does. It holds no personal
+// data: the same page for everyone.
+
+const BANDS: Record<string, string> = { working: 'working hours', break: 'breaks', 'out-of-hours': 'outside working hours' };
+const DAYS = ['', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'];
+
+function days(n: number): string {
+  if (n % 365 === 0) return `${n / 365} year${n === 365 ? '' : 's'}`;
+  return `${n} day${n === 1 ? '' : 's'}`;
+}
+
+function list(items: string[]): string {
+  if (items.length <= 1) return items.join('');
+  return `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
+}
+
+export function transparencyPage(site: Site, config: Config): Page {
+  const r = config.retention;
+  const t = config.policy.time;
+  const rules = config.policy.rules.filter((x) => x.action === 'block' || x.action === 'warn' || x.action === 'quota');
+  const labels = (cats: string[]) => list([...new Set(cats.map((c) => categoryLabel(config, c)))]);
+  const when = (bands: string[]) => bands.length === 3 ? 'at all times' : `in ${list(bands.map((b) => BANDS[b] ?? b))}`;
+  const body = html`
+<h1>What is recorded and why</h1>
+<p>${site.orgName} provides internet access for work. Its internet and email policy says that every site visited or attempted, and every file sent or received, is recorded. This page explains what that means, from the settings the system is running with now.</p>
+
+<h2>What is recorded</h2>
+<ul>
+<li>For every web request: the time, the site's name and the page's path${r.storeQueryStrings ? ' and the rest of the address (the query string)' : ' (not the rest of the address, which can hold personal details)'}, how much was sent and received, the type and name of any file, the category of the site, and whether it was allowed, warned, blocked or continued after a warning.</li>
+<li>Who and which computer, as <strong>pseudonyms</strong>: codes made from your user name and the computer's address with a secret key kept outside the records. Records do not hold your name or your computer's address.</li>
+<li>The content of pages, messages and forms is <strong>not</strong> recorded. Secure (HTTPS) sites are not opened or read; only a site that is blocked is answered with a block page.</li>
+<li>When you accept the acceptable-use statement, sign in on a shared computer, report an accidental visit or ask for an exception, that is recorded too.</li>
+</ul>
+
+<h2>Why</h2>
+<p>To apply the internet policy (some sites are never acceptable, some only in breaks), to keep the network and the people who use it safe, and to show, when a question is raised, what did and did not happen. The lawful basis is the organisation's legitimate interest in the security and proper use of its systems, as set out in the policy you accept.</p>
+
+<h2>What the policy blocks or warns about</h2>
+${rules.length === 0 ? html`<p>No categories are blocked or warned about at the moment.</p>` : html`<table>
+<thead><tr><th scope="col">Sites</th><th scope="col">When</th><th scope="col">What happens</th><th scope="col">Policy</th></tr></thead>
+<tbody>${rules.map((x) => html`<tr><td>${labels(x.categories)}</td><td>${when(x.bands)}</td><td>${x.action === 'block' ? 'blocked' : x.action === 'warn' ? `a warning page; continuing allows them for ${x.continueMinutes ?? 30} minutes` : `up to ${x.quotaMinutesPerDay ?? 0} minutes a day`}</td><td>${x.clause}</td></tr>`)}</tbody>
+</table>`}
+<p>Working hours are ${t.workingHours.start}–${t.workingHours.end} on ${list(t.workingDays.map((d) => DAYS[d] ?? String(d)))}${t.breaks.length ? html`, with breaks ${list(t.breaks.map((b) => `${b.start}–${b.end}`))}` : ''} (${config.organisation.timezone} time). ${config.policy.softwareDownloads.clause}</p>
+
+<h2>How long it is kept</h2>
+<table>
+<tbody>
+<tr><th scope="row">Records of each visit</th><td>${days(r.eventsDays)}, then deleted automatically</td></tr>
+<tr><th scope="row">Daily and hourly totals</th><td>${days(r.rollupsDays)}</td></tr>
+<tr><th scope="row">Audit and spot-check reports (stored encrypted)</th><td>${days(r.reportsDays)}</td></tr>
+<tr><th scope="row">The log of who looked at what</th><td>kept permanently, so every look can be checked</td></tr>
+</tbody>
+</table>
+
+<h2>Who may see it, and when</h2>
+<ul>
+<li><strong>Nobody watches one person's browsing as a matter of routine.</strong> Routine checks are audits and spot checks of totals and pseudonyms, run by IT support.</li>
+<li>IT support may read a report only when a director has approved their request, for a limited time.</li>
+<li>A director may look at one named person's records only when investigating a specific allegation of misconduct, for a stated time window, and the authorisation expires${config.console.fourEyes ? '; a second director or the data protection officer must approve it first' : ''}.</li>
+<li>Every look, export, approval and refusal is written to a tamper-evident log.</li>
+</ul>
+
+<h2>Your rights</h2>
+<p>You can ask to see the records held about you, and ask questions about this monitoring: contact ${site.contact}. If you reach an unsuitable site by accident, use the "I reached this by accident" button on the block page: the report is recorded with the visit.</p>
+<p class="hint">Acceptable-use statement version ${config.aup.version}.</p>
+`;
+  return layout({ site, title: 'What is recorded and why', body });
+}
