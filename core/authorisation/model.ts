@@ -101,7 +101,7 @@ export function decisionProblem(req: AuthRequest, kind: Exclude<RowKind, 'reques
   if (kind === 'revoke') return status === 'approved' ? null : `request ${req.id} is ${status}, only an active grant can be revoked`;
   if (status !== 'pending') return `request ${req.id} is already ${status}`;
   // Four-eyes: the director who opened an investigation cannot be its second approver.
-  if (req.subject === 'investigation' && req.requester === by) return 'a second director or the DPO must approve an investigation you opened';
+  if (req.subject === 'investigation' && req.details.four_eyes === true && req.requester === by) return 'a second director or the DPO must approve an investigation you opened';
   return null;
 }
 

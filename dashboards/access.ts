@@ -1,0 +1,194 @@
+import type { Context, Hono } from 'hono';
+import { getCookie } from 'hono/cookie';
+import { html } from 'hono/html';
+import type { Role, UserRecord } from '../core/identity/users.ts';
+import { AuthzError } from '../core/authorisation/store.ts';
+import type { ConsoleDeps } from './deps.ts';
+import type { Session } from './security/session.ts';
+import { message, page, type Fragment } from './views/layout.ts';
+
+// Every console route is declared with a rule: who may call it, and whether each attempt goes into
+// the audit chain. The guard applies the rule on the server before the handler runs; handlers then
+// check grants and ownership on the resource itself. The rule list is exported so the security
+// tests walk every route the app has.
+
+export type Who = 'anyone' | 'signed-in' | readonly Role[];
+
+export interface RouteRule {
+  method: 'GET' | 'POST' | 'DELETE';
+  path: string;
+  who: Who;
+  /** audit action written for every attempt, allowed or refused */
+  audit?: string;
+  /** form posts that must not carry the per-session token (sign-in, first-run setup) */
+  noSessionToken?: boolean;
+}
+
+export interface Vars {
+  session: Session | null;
+  sessionId: string | null;
+  user: UserRecord | null;
+  body: Record<string, unknown>;
+}
+export type Env = { Variables: Vars };
+export type Ctx = Context<Env>;
+
+/** An error that carries the status to answer with; thrown anywhere, answered in one place. */
+export class HttpError extends Error {
+  constructor(readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429 | 503, message: string) {
+    super(message);
+  }
+}
+
+export const SESSION_COOKIE = 'fw_session';
+export const SECURE_SESSION_COOKIE = '__Host-fw_session';
+export const REAUTH_MS = 5 * 60_000;
+
+export function isApi(c: Ctx): boolean {
+  return c.req.path.startsWith('/api/');
+}
+
+export async function frame(deps: ConsoleDeps, c: Ctx, title: string, body: Fragment, status = 200) {
+  const s = c.get('session');
+  const user = c.get('user');
+  let pending: number | undefined;
+  if (s && (s.role === 'director' || s.role === 'dpo')) pending = await pendingCount(deps, s);
+  return c.html(page({ title, orgName: deps.config.organisation.name, session: s, username: user?.username, csrf: s?.csrf, pending }, body), status as 200);
+}
+
+/** Requests a director (or the DPO, for investigations opened by someone else) can decide now. */
+export async function pendingCount(deps: ConsoleDeps, s: Session): Promise<number> {
+  const list = await deps.authz.list({ status: 'pending' });
+  return list.filter((r) => canDecide(s, r.subject, r.requester)).length;
+}
+
+export function canDecide(s: Session, subject: string, requester: string): boolean {
+  if (subject === 'investigation') return (s.role === 'director' || s.role === 'dpo') && requester !== s.userId;
+  return s.role === 'director';
+}
+
+export function fail(deps: ConsoleDeps, c: Ctx, status: number, text: string) {
+  if (isApi(c)) return c.json({ error: text }, status as 400);
+  const title = status === 401 ? 'Sign in needed' : status === 403 ? 'Not allowed' : status === 404 ? 'Not found' : 'Something was wrong';
+  const body = html`${message('error', text)}${status === 401 ? html`<p><a href="/login">Sign in</a></p>` : ''}`;
+  return frame(deps, c, title, body, status);
+}
+
+async function readBody(c: Ctx): Promise<Record<string, unknown>> {
+  if (c.req.method === 'GET') return {};
+  const type = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+  const length = Number(c.req.header('content-length') ?? 0);
+  if (length > 64 * 1024) throw new HttpError(413, 'request body is larger than 64 KiB');
+  if (type === 'application/json') {
+    try {
+      const v = await c.req.json() as unknown;
+      if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('not an object');
+      return v as Record<string, unknown>;
+    } catch {
+      throw new HttpError(400, 'request body: expected a JSON object');
+    }
+  }
+  if (type === 'application/x-www-form-urlencoded' || type === 'multipart/form-data') {
+    const form = await c.req.parseBody();
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(form)) if (typeof v === 'string') out[k] = v;
+    return out;
+  }
+  if (c.req.method === 'DELETE' && !type) return {};
+  // anything else (text/plain, a form from a page that is not ours) is refused before it can act
+  throw new HttpError(415, 'content-type: send application/json or a form');
+}
+
+function roleAllowed(who: Who, s: Session): boolean {
+  return who === 'signed-in' || who === 'anyone' || who.includes(s.role);
+}
+
+export class RouteTable {
+  readonly rules: RouteRule[] = [];
+
+  constructor(private readonly app: Hono<Env>, private readonly deps: ConsoleDeps) {}
+
+  add(rule: RouteRule, handler: (c: Ctx) => Response | Promise<Response>): void {
+    if (this.rules.some((r) => r.method === rule.method && r.path === rule.path)) throw new Error(`route ${rule.method} ${rule.path} declared twice`);
+    this.rules.push(rule);
+    const deps = this.deps;
+    const run = async (c: Ctx): Promise<Response> => {
+      const s = c.get('session');
+      if (rule.who !== 'anyone' && !s) throw new HttpError(401, 'sign in first');
+      if (s && !roleAllowed(rule.who, s)) throw new HttpError(403, `your role (${s.role}) may not use this page`);
+      const body = await readBody(c);
+      const isForm = !isApi(c) && c.req.method !== 'GET' && !/json/i.test(c.req.header('content-type') ?? '');
+      if (isForm && !rule.noSessionToken) {
+        if (!s || typeof body._csrf !== 'string' || body._csrf !== s.csrf) throw new HttpError(403, 'the form token is missing or out of date: reload the page and try again');
+      }
+      c.set('body', body);
+      return handler(c);
+    };
+    const wrapped = async (c: Ctx): Promise<Response> => {
+      let res: Response;
+      let reason = '';
+      try {
+        res = await run(c);
+      } catch (e) {
+        const status = e instanceof HttpError || e instanceof AuthzError ? e.status : 500;
+        reason = status === 500 ? 'internal error' : (e as Error).message;
+        if (status === 500) console.error(e);
+        res = await fail(deps, c, status, status === 500 ? 'something went wrong; the error was logged' : reason);
+      }
+      if (rule.audit) {
+        const s = c.get('session');
+        await deps.audit.append({
+          actor: s?.userId ?? 'anonymous', actorRole: s?.role ?? '', action: rule.audit,
+          target: (c.req.param('id') ?? String((res.headers.get('x-fairwatch-target') ?? ''))).slice(0, 100),
+          reason: reason.slice(0, 500), outcome: res.status < 400 ? 'allowed' : `refused-${res.status}`,
+        });
+      }
+      res.headers.delete('x-fairwatch-target');
+      return res;
+    };
+    if (rule.method === 'GET') this.app.get(rule.path, wrapped);
+    else if (rule.method === 'POST') this.app.post(rule.path, wrapped);
+    else this.app.delete(rule.path, wrapped);
+  }
+}
+
+/** Loads the session (and its user) for every request; a disabled account's session ends. */
+export function sessionMiddleware(deps: ConsoleDeps) {
+  return async (c: Ctx, next: () => Promise<void>) => {
+    c.set('session', null);
+    c.set('sessionId', null);
+    c.set('user', null);
+    const id = getCookie(c, deps.tls ? SECURE_SESSION_COOKIE : SESSION_COOKIE) ?? null;
+    const s = await deps.sessions.get(id ?? undefined);
+    if (s && id) {
+      const user = await deps.users.getById(s.userId);
+      if (!user || user.disabled || user.role !== s.role) {
+        await deps.sessions.destroy(id);
+      } else {
+        c.set('session', s);
+        c.set('sessionId', id);
+        c.set('user', user);
+      }
+    }
+    await next();
+  };
+}
+
+export function str(body: Record<string, unknown>, name: string, opts: { required?: boolean; max?: number } = {}): string {
+  const v = body[name];
+  if (v === undefined || v === null || v === '') {
+    if (opts.required) throw new HttpError(400, `${name}: required`);
+    return '';
+  }
+  if (typeof v !== 'string') throw new HttpError(400, `${name}: expected text`);
+  const max = opts.max ?? 2000;
+  if (v.length > max) throw new HttpError(400, `${name}: at most ${max} characters`);
+  return v;
+}
+
+export function int(body: Record<string, unknown>, name: string): number {
+  const v = body[name];
+  const n = typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n)) throw new HttpError(400, `${name}: expected a whole number`);
+  return n;
+}

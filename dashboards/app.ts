@@ -1,0 +1,62 @@
+import { Hono } from 'hono';
+import { csrf } from 'hono/csrf';
+import { secureHeaders } from 'hono/secure-headers';
+import type { ConsoleDeps } from './deps.ts';
+import { fail, HttpError, RouteTable, sessionMiddleware, type Env, type RouteRule } from './access.ts';
+import { directorRoutes } from './routes/director.ts';
+import { investigationRoutes } from './routes/investigations.ts';
+import { itRoutes } from './routes/it.ts';
+import { publicRoutes } from './routes/public.ts';
+import { staffRoutes } from './routes/staff.ts';
+
+// The console: server-rendered pages and the JSON API under /api, one hono app, constructible
+// without a listener (tests call app.request). Every route comes from a RouteTable rule.
+
+export interface ConsoleApp {
+  app: Hono<Env>;
+  rules: readonly RouteRule[];
+}
+
+export function createConsoleApp(deps: ConsoleDeps): ConsoleApp {
+  const app = new Hono<Env>();
+  app.use('*', secureHeaders({
+    // no script at all; styles only from our own sheet; the QR code is a data: image
+    contentSecurityPolicy: {
+      defaultSrc: ["'none'"], styleSrc: ["'self'"], imgSrc: ["'self'", 'data:'], formAction: ["'self'"],
+      frameAncestors: ["'none'"], baseUri: ["'none'"], frameSrc: ["'self'"],
+    },
+    strictTransportSecurity: deps.tls ? 'max-age=31536000' : false,
+    referrerPolicy: 'no-referrer',
+    crossOriginResourcePolicy: 'same-origin',
+  }));
+  app.use('*', async (c, next) => {
+    await next();
+    c.header('cache-control', c.res.headers.get('cache-control') ?? 'no-store');
+  });
+  // Origin / Sec-Fetch-Site check for every form post (hono csrf); the RouteTable adds the
+  // per-session form token, and JSON bodies cannot be sent cross-origin without a CORS preflight
+  // we never answer.
+  app.use('*', csrf());
+  app.use('*', async (c, next) => {
+    const unsafe = !['GET', 'HEAD', 'OPTIONS'].includes(c.req.method);
+    const origin = c.req.header('origin');
+    if (unsafe && ((origin && origin !== new URL(c.req.url).origin) || c.req.header('sec-fetch-site') === 'cross-site')) {
+      return c.text('cross-origin request refused', 403);
+    }
+    await next();
+  });
+  app.use('*', sessionMiddleware(deps));
+  const table = new RouteTable(app, deps);
+  publicRoutes(deps, table);
+  staffRoutes(deps, table);
+  itRoutes(deps, table);
+  directorRoutes(deps, table);
+  investigationRoutes(deps, table);
+  app.notFound((c) => fail(deps, c as never, 404, 'no such page'));
+  app.onError((e, c) => {
+    if (e instanceof HttpError) return fail(deps, c as never, e.status, e.message);
+    console.error(e);
+    return c.text('internal error', 500);
+  });
+  return { app, rules: table.rules };
+}

@@ -1,0 +1,37 @@
+import type { Redis } from 'ioredis';
+import type { AuditLog } from '../core/audit/log.ts';
+import type { GrantException, RevokeException } from '../core/authorisation/exceptions.ts';
+import type { Authorisations } from '../core/authorisation/store.ts';
+import type { Config } from '../core/config/schema.ts';
+import type { Pseudonymiser } from '../core/identity/pseudonym.ts';
+import type { UserDirectory } from '../core/identity/users.ts';
+import type { Decision } from '../core/policy/types.ts';
+import type { Store } from '../core/storage/clickhouse.ts';
+import type { Sessions } from './security/session.ts';
+import type { LoginLimiter } from './security/login-limit.ts';
+
+/** "Why was this blocked": the proxy's own engine, supplied by the role (absent until it is built). */
+export type PolicyTester = (input: { user: string; url: string; at: Date }) => Promise<Decision>;
+
+/** Everything the console needs, so the app is built (and tested) without a listener. */
+export interface ConsoleDeps {
+  config: Config;
+  store: Store;
+  redis: Redis;
+  users: UserDirectory;
+  pseudonyms: Pseudonymiser;
+  reportKey: Buffer;
+  audit: AuditLog;
+  authz: Authorisations;
+  sessions: Sessions;
+  limiter: LoginLimiter;
+  exceptions: { grant: GrantException; revoke: RevokeException };
+  policyTester: PolicyTester | null;
+  /** squidGuard/UT1 list directory, for the list health page */
+  blocklistsDir: string;
+  /** a request arrived: tell the directors (no personal data) */
+  notify: (what: 'request') => Promise<void>;
+  /** cookies get Secure and the __Host- prefix when served over TLS */
+  tls: boolean;
+  now: () => number;
+}

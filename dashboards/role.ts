@@ -1,0 +1,93 @@
+import { serve, type ServerType } from '@hono/node-server';
+import { auditLogFor } from '../core/audit/log.ts';
+import { announceException } from '../core/authorisation/exceptions.ts';
+import { Authorisations } from '../core/authorisation/store.ts';
+import { loadKey } from '../core/keys.ts';
+import type { Platform } from '../core/platform.ts';
+import { ROLES } from '../cli/roles.ts';
+import { createConsoleApp } from './app.ts';
+import type { ConsoleDeps, PolicyTester } from './deps.ts';
+import { smtpNotifier } from './notify.ts';
+import { LoginLimiter } from './security/login-limit.ts';
+import { Sessions } from './security/session.ts';
+import { issueSetupToken } from './security/setup-token.ts';
+
+// The 'console' role: builds the app on the platform and listens on console.bind:console.port
+// (FAIRWATCH_CONSOLE_PORT; 0 picks a free port). On first run, when no director exists, it prints
+// a one-time setup link.
+
+/** The address the console listens on, for links in notification mails. */
+const advertised = { url: '' };
+
+/** Builds the console's dependencies from an open platform (also used by tests). */
+export function consoleDeps(p: Platform, extra: Partial<ConsoleDeps> = {}): ConsoleDeps {
+  const now = extra.now ?? Date.now;
+  const exceptions = announceException(p.redis);
+  return {
+    config: p.config,
+    store: p.store,
+    redis: p.redis,
+    users: p.users,
+    pseudonyms: p.pseudonyms,
+    reportKey: loadKey(p.runtime.dataDir, 'report-master', p.env),
+    audit: auditLogFor(p.store, p.redis),
+    authz: new Authorisations(p.store, p.redis, now),
+    sessions: new Sessions(p.redis, { idleMinutes: p.config.console.sessionIdleMinutes, maxHours: p.config.console.sessionMaxHours }, now),
+    limiter: new LoginLimiter(p.redis),
+    exceptions,
+    policyTester: null,
+    blocklistsDir: p.runtime.blocklistsDir,
+    notify: smtpNotifier(p.config, () => p.config.console.publicUrl ?? advertised.url, (err) => p.log.warn({ err }, 'notification mail failed')),
+    tls: false,
+    now,
+    ...extra,
+  };
+}
+
+/**
+ * The proxy's policy engine for the tester, when the policy module provides one. Until then
+ * (core/policy is built in parallel) the tester page says the engine is not loaded.
+ */
+async function loadPolicyTester(p: Platform): Promise<PolicyTester | null> {
+  try {
+    const modPath = '../core/policy/tester.ts';
+    const mod = await import(modPath) as { createPolicyTester?: (p: Platform) => Promise<PolicyTester> };
+    return mod.createPolicyTester ? await mod.createPolicyTester(p) : null;
+  } catch {
+    return null;
+  }
+}
+
+export async function startConsole(p: Platform, extra: Partial<ConsoleDeps> = {}): Promise<{ url: string; setupUrl: string | null; server: ServerType; stop(): Promise<void> }> {
+  const deps = consoleDeps(p, { policyTester: await loadPolicyTester(p), ...extra });
+  const { app } = createConsoleApp(deps);
+  const { bind, port } = p.config.console;
+  const server = await new Promise<ServerType>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, hostname: bind, port }, () => resolve(s));
+    s.once('error', reject);
+  });
+  const addr = server.address();
+  const bound = typeof addr === 'object' && addr ? addr.port : port;
+  const url = `http://${bind.includes(':') ? `[${bind}]` : bind}:${bound}`;
+  const base = p.config.console.publicUrl?.replace(/\/$/, '') ?? url;
+  advertised.url = base;
+  let setupUrl: string | null = null;
+  const directors = (await p.users.list()).filter((u) => u.role === 'director' && !u.disabled);
+  if (directors.length === 0) setupUrl = `${base}/setup/${await issueSetupToken(p.redis)}`;
+  return {
+    url, setupUrl, server,
+    stop: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+    }),
+  };
+}
+
+ROLES.console = {
+  needs: { store: true, redis: true },
+  async start(p) {
+    const c = await startConsole(p);
+    const summary = `console on ${c.url}` + (c.setupUrl ? `\n  first run: no director yet — open this one-time link within an hour to create one:\n  ${c.setupUrl}` : '');
+    return { summary, stop: c.stop };
+  },
+};

@@ -1,0 +1,137 @@
+import { html, raw } from 'hono/html';
+import { deleteCookie, setCookie } from 'hono/cookie';
+import { generateURI } from 'otplib';
+import QRCode from 'qrcode';
+import { hashPassword, TOTP_ROLES, UserError, verifyPassword, type UserRecord } from '../../core/identity/users.ts';
+import type { ConsoleDeps } from '../deps.ts';
+import { frame, HttpError, isApi, SECURE_SESSION_COOKIE, SESSION_COOKIE, str, type Ctx, type RouteTable } from '../access.ts';
+import { clientIp } from '../security/client-ip.ts';
+import { setupTokenValid, takeSetupToken } from '../security/setup-token.ts';
+import { checkTotp } from '../security/totp.ts';
+import { CSS, message } from '../views/layout.ts';
+
+// Routes anyone may reach: the style sheet, sign-in and sign-out, and the first-run setup page.
+
+const HOME: Record<string, string> = { staff: '/my', it: '/reports', director: '/inbox', dpo: '/inbox' };
+
+let dummyHash: Promise<string> | null = null;
+
+/** The one sign-in check for the form and the API. Every outcome goes into the audit chain. */
+async function signIn(deps: ConsoleDeps, c: Ctx, username: string, password: string, totp: string): Promise<UserRecord> {
+  const ip = clientIp(c);
+  const audit = (actor: string, outcome: string, reason: string) =>
+    deps.audit.append({ actor, actorRole: '', action: 'sign-in', target: '', reason, outcome });
+  const wait = await deps.limiter.lockedFor(username, ip);
+  if (wait > 0) {
+    await audit('anonymous', 'refused-429', 'locked after repeated failures');
+    throw new HttpError(429, `too many failed sign-ins: try again in ${Math.ceil(wait / 60)} minutes`);
+  }
+  const user = await deps.users.get(username).catch(() => null);
+  // an unknown name costs the same argon2 work as a known one, so timing does not reveal accounts
+  dummyHash ??= hashPassword('not a real password, only for timing');
+  const passwordOk = user && !user.disabled ? await verifyPassword(user.passwordHash, password) : (await verifyPassword(await dummyHash, password), false);
+  const needsTotp = user ? TOTP_ROLES.includes(user.role) : false;
+  const totpOk = passwordOk && user && (!needsTotp || await checkTotp(deps.redis, user.userId, user.totpSecret, totp.trim()));
+  if (!user || !passwordOk || !totpOk) {
+    await deps.limiter.failed(username, ip);
+    // the audit row names the account by user_id only; an unknown name is not recorded at all
+    await audit(user?.userId ?? 'anonymous', 'refused-401', passwordOk ? 'wrong or reused authenticator code' : 'wrong user name or password');
+    throw new HttpError(401, needsTotp && passwordOk ? 'the authenticator code was wrong or already used' : 'user name, password or code not recognised');
+  }
+  await deps.limiter.succeeded(username);
+  await audit(user.userId, 'allowed', '');
+  return user;
+}
+
+async function startSession(deps: ConsoleDeps, c: Ctx, user: UserRecord) {
+  const old = c.get('sessionId');
+  if (old) await deps.sessions.destroy(old); // a fresh id at every sign-in: no session fixation
+  const { id, session } = await deps.sessions.create(user.userId, user.role);
+  setCookie(c, deps.tls ? SECURE_SESSION_COOKIE : SESSION_COOKIE, id, {
+    httpOnly: true, sameSite: 'Strict', secure: deps.tls, path: '/', maxAge: deps.config.console.sessionMaxHours * 3600,
+  });
+  return session;
+}
+
+function loginForm(error?: string) {
+  return html`${error ? message('error', error) : ''}
+<form method="post" action="/login">
+<label>User name <input name="username" autocomplete="username" required></label>
+<label>Password <input name="password" type="password" autocomplete="current-password" required></label>
+<label>Authenticator code (IT, directors, DPO) <input name="totp" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9]{6}"></label>
+<button type="submit">Sign in</button></form>`;
+}
+
+export function publicRoutes(deps: ConsoleDeps, t: RouteTable): void {
+  t.add({ method: 'GET', path: '/static/console.css', who: 'anyone' }, (c) => c.body(String(CSS), 200, { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'max-age=3600' }));
+
+  t.add({ method: 'GET', path: '/', who: 'anyone' }, (c) => {
+    const s = c.get('session');
+    return c.redirect(s ? HOME[s.role] ?? '/my' : '/login', 303);
+  });
+
+  t.add({ method: 'GET', path: '/login', who: 'anyone' }, (c) => frame(deps, c, 'Sign in', loginForm()));
+
+  t.add({ method: 'POST', path: '/login', who: 'anyone', noSessionToken: true }, async (c) => {
+    const b = c.get('body');
+    try {
+      const user = await signIn(deps, c, str(b, 'username', { required: true, max: 200 }), str(b, 'password', { required: true, max: 1000 }), str(b, 'totp', { max: 20 }));
+      await startSession(deps, c, user);
+      return c.redirect(HOME[user.role] ?? '/my', 303);
+    } catch (e) {
+      if (e instanceof HttpError && (e.status === 401 || e.status === 429 || e.status === 400)) return frame(deps, c, 'Sign in', loginForm(e.message), e.status);
+      throw e;
+    }
+  });
+
+  t.add({ method: 'POST', path: '/api/session', who: 'anyone' }, async (c) => {
+    const b = c.get('body');
+    const user = await signIn(deps, c, str(b, 'username', { required: true, max: 200 }), str(b, 'password', { required: true, max: 1000 }), str(b, 'totp', { max: 20 }));
+    const s = await startSession(deps, c, user);
+    return c.json({ user_id: user.userId, role: user.role, csrf: s.csrf, expires_idle_minutes: deps.config.console.sessionIdleMinutes });
+  });
+
+  const signOut = async (c: Ctx) => {
+    await deps.sessions.destroy(c.get('sessionId') ?? undefined);
+    deleteCookie(c, deps.tls ? SECURE_SESSION_COOKIE : SESSION_COOKIE, { path: '/', secure: deps.tls });
+    return isApi(c) ? c.json({ ok: true }) : c.redirect('/login', 303);
+  };
+  t.add({ method: 'POST', path: '/logout', who: 'signed-in' }, signOut);
+  t.add({ method: 'DELETE', path: '/api/session', who: 'signed-in' }, signOut);
+
+  t.add({ method: 'GET', path: '/setup/:token', who: 'anyone' }, async (c) => {
+    if (!(await setupTokenValid(deps.redis, c.req.param('token')!))) throw new HttpError(404, 'this setup link is unknown, used or expired');
+    return frame(deps, c, 'Create the first director', html`<p>This link works once. Choose the first director's user name and password;
+the next page shows the authenticator secret once.</p>
+<form method="post" action="/setup/${c.req.param('token')!}">
+<label>User name <input name="username" required></label>
+<label>Password (at least 10 characters) <input name="password" type="password" minlength="10" required></label>
+<button type="submit">Create director</button></form>`);
+  });
+
+  t.add({ method: 'POST', path: '/setup/:token', who: 'anyone', noSessionToken: true, audit: 'setup.first-director' }, async (c) => {
+    const b = c.get('body');
+    const username = str(b, 'username', { required: true, max: 64 });
+    const password = str(b, 'password', { required: true, max: 1000 });
+    if ((await deps.users.list()).some((u) => u.role === 'director')) throw new HttpError(403, 'a director already exists: sign in instead');
+    if (!(await setupTokenValid(deps.redis, c.req.param('token')!))) throw new HttpError(404, 'this setup link is unknown, used or expired');
+    let created;
+    try {
+      created = await deps.users.add({ username, password, role: 'director', group: deps.config.policy.groups.managers ? 'managers' : deps.config.policy.defaultGroup });
+    } catch (e) {
+      if (e instanceof UserError) throw new HttpError(400, e.message.replace(/^--/, ''));
+      throw e;
+    }
+    // consumed only once the account exists, so a typo in the form does not burn the link
+    await takeSetupToken(deps.redis, c.req.param('token')!);
+    const uri = generateURI({ issuer: `fairwatch ${deps.config.organisation.name}`, label: created.user.username, secret: created.totpSecret! });
+    const qr = await QRCode.toDataURL(uri, { margin: 1, width: 240 });
+    c.header('cache-control', 'no-store');
+    c.header('x-fairwatch-target', created.user.userId);
+    return frame(deps, c, 'Director created', html`${message('ok', `Director ${created.user.username} created.`)}
+<p>Add this account to an authenticator app now: scan the code or type the secret. It is shown only this once.</p>
+<p><img src="${qr}" alt="TOTP QR code" width="240" height="240"></p>
+<p>Secret: <code id="totp-secret">${created.totpSecret!}</code></p>
+<p><a href="/login">Sign in</a></p>${raw('')}`);
+  });
+}
