@@ -6,7 +6,7 @@ import { parseAbsoluteTarget } from './core.ts';
 import { dial } from './dial.ts';
 import type { EventBuilder } from './event-builder.ts';
 import { responseFilename } from './filename.ts';
-import { stripHopByHop } from './hop-by-hop.ts';
+import { stripHopByHop, stripHopByHopOutgoing } from './hop-by-hop.ts';
 import { RequestError, upstreamError } from './request-error.ts';
 import { respondError } from './respond.ts';
 
@@ -39,7 +39,11 @@ export class Forwarder {
   constructor(private readonly core: ProxyCore) {
     this.agent = new DialAgent({ keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo', timeout: core.idleTimeoutMs });
     this.proxy = httpProxy.createProxyServer({ xfwd: core.config.proxy.forwardedFor, changeOrigin: false, ws: true });
-    this.proxy.on('proxyReq', (proxyReq: ClientRequest) => this.armTimeout(proxyReq));
+    this.proxy.on('proxyReq', (proxyReq: ClientRequest) => {
+      // stripped here, not on req.headers: http-proxy answers the client's Connection header itself
+      stripHopByHopOutgoing(proxyReq);
+      this.armTimeout(proxyReq);
+    });
     this.proxy.on('proxyRes', (proxyRes: IncomingMessage, req: IncomingMessage) => {
       stripHopByHop(proxyRes.headers);
       const p = this.pending.get(req);
@@ -83,7 +87,6 @@ export class Forwarder {
       }
       const address = await core.destination(ev, target);
       if (res.destroyed) return;
-      stripHopByHop(req.headers);
       // RFC 9112 §3.2.2: the absolute URI's authority replaces any Host the client sent
       req.headers.host = new URL(target.url).host;
       req.url = target.path + (target.query ? `?${target.query}` : '');

@@ -26,3 +26,12 @@ export function stripHopByHop(headers: IncomingHttpHeaders | OutgoingHttpHeaders
   }
   if (keepUpgrade) headers.connection = 'Upgrade';
 }
+
+/** The same on an outgoing request whose headers are already set (http-proxy copies them all). */
+export function stripHopByHopOutgoing(req: { getHeader(n: string): unknown; removeHeader(n: string): void; getHeaderNames(): string[] }): void {
+  const connection = req.getHeader('connection');
+  const named = typeof connection === 'string' ? connection.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean) : [];
+  for (const name of req.getHeaderNames()) {
+    if (HOP_BY_HOP.has(name) || named.includes(name)) req.removeHeader(name);
+  }
+}

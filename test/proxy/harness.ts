@@ -165,6 +165,8 @@ export interface TestProxy {
   close(): Promise<void>;
   /** the events once `n` have been emitted (events are emitted when a request ends) */
   events(n: number, timeoutMs?: number): Promise<AccessEvent[]>;
+  /** the first event matching `pred`, waiting for it (bounded) */
+  find(pred: (e: AccessEvent) => boolean, timeoutMs?: number): Promise<AccessEvent | undefined>;
 }
 
 export async function startProxy(opts: { yaml?: string; lookup?: LookupFn; records?: CredentialRecord[]; engine?: () => PolicyEngine; authCacheMs?: number } = {}): Promise<TestProxy> {
@@ -180,6 +182,14 @@ export async function startProxy(opts: { yaml?: string; lookup?: LookupFn; recor
       const deadline = Date.now() + timeoutMs;
       while (sink.events.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       return sink.events.slice();
+    },
+    async find(pred, timeoutMs = 5000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const hit = sink.events.find(pred);
+        if (hit || Date.now() > deadline) return hit;
+        await new Promise((r) => setTimeout(r, 10));
+      }
     },
   };
 }

@@ -1,0 +1,132 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Redis } from 'ioredis';
+import type { Config } from '../../core/config/schema.ts';
+import { AupGate } from '../../core/identity/aup.ts';
+import type { PageTokens } from '../../core/identity/page-token.ts';
+import type { Pseudonymiser } from '../../core/identity/pseudonym.ts';
+import { pageHeaders, shortBlockPage, StaffPages, type Page, type PageEvent } from '../../core/pages/index.ts';
+import type { LeafMinter } from '../../core/tls/leaf.ts';
+import type { DecisionContext, ResponseHooks } from '../block-response.ts';
+import { rawResponse } from '../pages.ts';
+import { serveBlockOverTls } from './intercept.ts';
+
+// The staff-facing answers of the proxy (ResponseHooks of block-response.ts): the acceptable-use
+// gate, the block page, the warning interstitial, over plain HTTP and — with an organisation CA —
+// over HTTPS by terminating TLS for the blocked host only. An allowed CONNECT returns null here and
+// is spliced by tunnel.ts untouched.
+
+export interface StaffHooksOptions {
+  config: Config;
+  redis: Redis;
+  tokens: PageTokens;
+  pseudonyms: Pseudonymiser;
+  /** the console as browsers reach it (its port may only be known once it listens) */
+  consoleUrl: () => string;
+  /** null without an organisation CA: blocked HTTPS gets CONTRACT's 403 short page */
+  minter: LeafMinter | null;
+  /** the statement gate; default one on `redis` for config.aup.version */
+  aup?: AupGate;
+}
+
+export function staffHooks(opts: StaffHooksOptions): ResponseHooks & { aup: AupGate } {
+  const aup = opts.aup ?? new AupGate(opts.redis, opts.config.aup.version);
+  let pages: StaffPages | null = null;
+  let pagesFor = '';
+  const staffPages = () => {
+    const url = opts.consoleUrl();
+    if (!pages || pagesFor !== url) {
+      pages = new StaffPages(opts.config, opts.tokens, url);
+      pagesFor = url;
+    }
+    return pages;
+  };
+
+  const pageEvent = (ctx: DecisionContext): PageEvent => ({
+    eventId: ctx.eventId,
+    at: new Date(),
+    url: ctx.target.scheme === 'https' && !ctx.target.url.includes('://') ? `https://${ctx.target.host}${ctx.target.port === 443 ? '' : `:${ctx.target.port}`}/` : ctx.target.url,
+    host: ctx.target.host,
+    // guests have no person: their pages are bound to the device
+    userPseudonym: ctx.identity.user ? opts.pseudonyms.user(ctx.identity.user) : opts.pseudonyms.client(ctx.clientIp),
+    group: ctx.identity.group,
+  });
+
+  /** Guests are not asked (no person to record an acceptance for); everyone else once per version. */
+  const needsAup = async (ctx: DecisionContext): Promise<boolean> => {
+    if (!ctx.identity.user) return false;
+    const who = opts.pseudonyms.user(ctx.identity.user);
+    if (aup.knownAccepted(who)) return false;
+    try {
+      return !(await aup.accepts(who));
+    } catch {
+      // Redis away: browsing never stops on storage; the gate asks again when it is back
+      return false;
+    }
+  };
+
+  const writePage = (res: ServerResponse, page: Page) => {
+    res.writeHead(page.status, pageHeaders(page));
+    res.end(page.html);
+  };
+
+  /** 200, then TLS as the blocked host, then `page` for every request on that connection. */
+  const overTls = (socket: Duplex, head: Buffer, host: string, page: () => Page): number => {
+    socket.write('HTTP/1.1 200 Connection established\r\n\r\n');
+    serveBlockOverTls(socket, head, {
+      host, minter: opts.minter!,
+      handler: (req: IncomingMessage, res: ServerResponse) => {
+        req.resume();
+        writePage(res, page());
+      },
+    });
+    return 200;
+  };
+
+  return {
+    aup,
+    async http(ctx, _req, res) {
+      const pages = staffPages();
+      if (await needsAup(ctx)) {
+        ctx.eventAction = 'aup';
+        ctx.decision = { ...ctx.decision, rule: 'aup' };
+        res.writeHead(302, { Location: pages.aupLocation(pageEvent(ctx)), 'Cache-Control': 'no-store', 'Content-Length': 0 });
+        res.end();
+        return true;
+      }
+      const d = ctx.decision;
+      if (d.action === 'block') {
+        writePage(res, pages.block(pageEvent(ctx), d));
+        return true;
+      }
+      if (d.action === 'warn') {
+        writePage(res, pages.warn(pageEvent(ctx), d));
+        return true;
+      }
+      return false;
+    },
+
+    async connect(ctx, _req, socket, head) {
+      const pages = staffPages();
+      const ev = pageEvent(ctx);
+      const d = ctx.decision;
+      const gate = await needsAup(ctx);
+      if (gate) ctx.eventAction = 'aup';
+      if (!gate && d.action !== 'block' && d.action !== 'warn') return null;
+      if (!opts.minter) {
+        // No CA: a warning cannot be shown inside TLS, and browsing must not stop for one.
+        if (!gate && d.action === 'warn') return null;
+        const why = gate ? `accept the acceptable-use statement first: ${pages.aupLocation(ev)}` : d.reason;
+        socket.end(rawResponse(403, 'Forbidden', shortBlockPage(ctx.target.host, why, ctx.eventId)));
+        return 403;
+      }
+      if (gate) return overTls(socket, head, ctx.target.host, () => pages.aupRequired(ev));
+      if (d.action === 'block') return overTls(socket, head, ctx.target.host, () => pages.block(ev, d));
+      return overTls(socket, head, ctx.target.host, () => pages.warn(ev, d));
+    },
+
+    originForm() {
+      return false;
+    },
+  };
+}
