@@ -22,13 +22,15 @@ export interface LayoutInput {
   formOrigins?: string[];
 }
 
-export function buildCsp(site: Site, formOrigins: string[] = []): string {
+export const STAFF_CSS_PATH = '/static/staff.css';
+
+export function buildCsp(site: Site, formOrigins: string[] = [], mode: 'inline' | 'link' = 'inline'): string {
   const consoleOrigin = originOf(site.consoleUrl);
   const logoOrigin = site.logoUrl ? originOf(site.logoUrl) : null;
   const forms = [...new Set([consoleOrigin, ...formOrigins.map(originOf)].filter((o): o is string => !!o))];
   return [
     "default-src 'none'",
-    `style-src '${PAGE_CSS_HASH}'`,
+    mode === 'inline' ? `style-src '${PAGE_CSS_HASH}'` : `style-src ${consoleOrigin ?? "'self'"}`,
     `img-src ${logoOrigin ?? "'none'"}`,
     `form-action 'self'${forms.length ? ' ' + forms.join(' ') : ''}`,
     "base-uri 'none'",
@@ -45,7 +47,7 @@ export function layout(input: LayoutInput): Page {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <title>${input.title} – ${site.orgName}</title>
-<style>${raw(PAGE_CSS)}</style>
+${!site.linkedStyle ? html`<style>${raw(PAGE_CSS)}</style>` : html`<link rel="stylesheet" href="${site.consoleUrl}${STAFF_CSS_PATH}">`}
 </head>
 <body>
 <header class="org">${site.logoUrl ? html`<img src="${safeHref(site.logoUrl)}" alt="">` : ''}<span class="name">${site.orgName}</span></header>
@@ -58,7 +60,7 @@ ${input.body}
 </body>
 </html>
 `;
-  return { status: input.status ?? 200, title: input.title, html: doc.text, csp: buildCsp(site, input.formOrigins) };
+  return { status: input.status ?? 200, title: input.title, html: doc.text, csp: buildCsp(site, input.formOrigins, site.linkedStyle ? 'link' : 'inline') };
 }
 
 /** Response headers for a page: no caching (tokens), no referrer (tokens in URLs), no framing. */

@@ -12,6 +12,12 @@ export interface Site {
   policyUrl?: string;
   /** the console as staff browsers reach it, without a trailing slash */
   consoleUrl: string;
+  /**
+   * How the stylesheet arrives: inline (a <style> allowed by its hash) for pages the proxy serves on
+   * a site's own origin, where the console may be unreachable or plain HTTP under HTTPS; linked
+   * (the console's /static/staff.css) for pages the console serves under its own policy.
+   */
+  linkedStyle?: boolean;
 }
 
 export function consoleUrlFromConfig(config: Config, listeningPort?: number): string {

@@ -4,8 +4,10 @@ import { displayUrl } from './block.ts';
 import { formatWhen, staffUrl, type Site } from './site.ts';
 
 // The warning interstitial: the site is allowed, but the policy asks people to think first.
-// "Continue" posts to the console, which records it (event action `continue`) and lets the
-// category through for the configured minutes, then sends the browser back to the site.
+// "Continue" is a link to the console (a cross-site form post would rightly be refused by the
+// console's CSRF check); the single-use token makes the GET safe to act on. The console records it
+// (event action `continue`), lets the category through for the configured minutes and sends the
+// browser back to the site.
 
 export interface WarnPageInput {
   site: Site;
@@ -32,11 +34,7 @@ export function warnPage(input: WarnPageInput): Page {
 <dt>Reference</dt><dd><code>${input.eventId}</code></dd>
 </dl>
 <p>If you continue, that is recorded, and sites in this category open without this page for the next ${input.minutes} minutes.</p>
-<form method="post" action="${staffUrl(site, 'continue')}" class="actions">
-<input type="hidden" name="t" value="${input.token}">
-<input type="hidden" name="return" value="${input.url}">
-<button type="submit">Continue</button>
-</form>
+<div class="actions"><a class="button" href="${staffUrl(site, 'continue', { t: input.token, return: input.url })}">Continue</a></div>
 `;
-  return layout({ site, title: 'Before you continue', body, status: 200, formOrigins: [input.url] });
+  return layout({ site, title: 'Before you continue', body, status: 200 });
 }

@@ -45,7 +45,8 @@ export function staffHooks(opts: StaffHooksOptions): ResponseHooks & { aup: AupG
   const pageEvent = (ctx: DecisionContext): PageEvent => ({
     eventId: ctx.eventId,
     at: new Date(),
-    url: ctx.target.scheme === 'https' && !ctx.target.url.includes('://') ? `https://${ctx.target.host}${ctx.target.port === 443 ? '' : `:${ctx.target.port}`}/` : ctx.target.url,
+    // CONNECT targets are host:port; pages want an address a person recognises
+    url: ctx.target.url.includes('://') ? ctx.target.url : `https://${ctx.target.host}/`,
     host: ctx.target.host,
     // guests have no person: their pages are bound to the device
     userPseudonym: ctx.identity.user ? opts.pseudonyms.user(ctx.identity.user) : opts.pseudonyms.client(ctx.clientIp),
@@ -71,13 +72,14 @@ export function staffHooks(opts: StaffHooksOptions): ResponseHooks & { aup: AupG
   };
 
   /** 200, then TLS as the blocked host, then `page` for every request on that connection. */
-  const overTls = (socket: Duplex, head: Buffer, host: string, page: () => Page): number => {
+  const overTls = (socket: Duplex, head: Buffer, host: string, page: (path: string) => Page): number => {
     socket.write('HTTP/1.1 200 Connection established\r\n\r\n');
     serveBlockOverTls(socket, head, {
       host, minter: opts.minter!,
       handler: (req: IncomingMessage, res: ServerResponse) => {
         req.resume();
-        writePage(res, page());
+        // the path the browser asked for inside the tunnel, without its query string
+        writePage(res, page((req.url ?? '/').split('?')[0]!.slice(0, 2000) || '/'));
       },
     });
     return 200;
@@ -120,9 +122,11 @@ export function staffHooks(opts: StaffHooksOptions): ResponseHooks & { aup: AupG
         socket.end(rawResponse(403, 'Forbidden', shortBlockPage(ctx.target.host, why, ctx.eventId)));
         return 403;
       }
-      if (gate) return overTls(socket, head, ctx.target.host, () => pages.aupRequired(ev));
-      if (d.action === 'block') return overTls(socket, head, ctx.target.host, () => pages.block(ev, d));
-      return overTls(socket, head, ctx.target.host, () => pages.warn(ev, d));
+      const origin = `https://${ctx.target.host.includes(':') ? `[${ctx.target.host}]` : ctx.target.host}${ctx.target.port === 443 ? '' : `:${ctx.target.port}`}`;
+      const at = (path: string): PageEvent => ({ ...ev, url: origin + (path.startsWith('/') ? path : '/') });
+      if (gate) return overTls(socket, head, ctx.target.host, (path) => pages.aupRequired(at(path)));
+      if (d.action === 'block') return overTls(socket, head, ctx.target.host, (path) => pages.block(at(path), d));
+      return overTls(socket, head, ctx.target.host, (path) => pages.warn(at(path), d));
     },
 
     originForm() {

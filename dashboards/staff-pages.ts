@@ -1,0 +1,256 @@
+import { randomUUID } from 'node:crypto';
+import { Hono, type Context } from 'hono';
+import type { Redis } from 'ioredis';
+import type { Authorisations } from '../core/authorisation/store.ts';
+import type { Config } from '../core/config/schema.ts';
+import type { AccessEvent, EventSink } from '../core/events/event.ts';
+import { hasAcceptedAup, recordAupAcceptance } from '../core/identity/aup.ts';
+import { PageTokenError, spendToken, tokenSpent, type PagePurpose, type PageTokenClaims, type PageTokens } from '../core/identity/page-token.ts';
+import type { Pseudonymiser } from '../core/identity/pseudonym.ts';
+import { bindSignIn, signOut } from '../core/identity/sign-in-binding.ts';
+import type { UserDirectory } from '../core/identity/users.ts';
+import { CidrSet } from '../core/net/cidr.ts';
+import {
+  accidentFormPage, aupAcceptedPage, aupPage, categoryLabel, exceptionFormPage, PAGE_CSS, pageHeaders, problemPage, REASON_MAX,
+  requestSentPage, siteFromConfig, signedInPage, signedOutPage, signInPage, STAFF_CSS_PATH, transparencyPage, type Page, type Site,
+} from '../core/pages/index.ts';
+import { recordContinue } from '../core/policy/person-state.ts';
+import type { Store } from '../core/storage/clickhouse.ts';
+
+// The console routes staff reach from the proxy's pages, without a console account: the
+// acceptable-use statement, sign-in for shared networks, "I need this for my work", "I reached
+// this by accident", "Continue" after a warning, and the transparency page. Who is asking is
+// proven by the signed page token the proxy put in the link (core/identity/page-token.ts), never
+// by a name in the request. Mounted on the console app by dashboards/role.ts.
+
+export interface StaffPagesDeps {
+  config: Config;
+  store: Store;
+  redis: Redis;
+  users: UserDirectory;
+  pseudonyms: Pseudonymiser;
+  authz: Authorisations;
+  tokens: PageTokens;
+  /** where the `continue` event goes (the pipeline's stream sink) */
+  events: EventSink;
+  /** a request arrived: tell the directors (no personal data) */
+  notify?: (what: 'request') => Promise<void>;
+  /** failed sign-ins, per user name and address (the console's LoginLimiter) */
+  limiter?: { lockedFor(username: string, ip: string): Promise<number>; failed(username: string, ip: string): Promise<unknown>; succeeded(username: string): Promise<unknown> };
+}
+
+function peerAddress(c: Context): string {
+  const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
+  return env?.incoming?.socket?.remoteAddress ?? '';
+}
+
+function send(c: Context, page: Page): Response {
+  const headers = pageHeaders(page);
+  delete headers['content-length'];
+  return c.body(page.html, page.status as never, headers);
+}
+
+/** http(s) URLs only, and only to the host the token was issued for (no open redirect). */
+function returnTo(raw: string | undefined, host?: string): string | undefined {
+  if (!raw) return undefined;
+  try {
+    const u = new URL(raw);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') return undefined;
+    if (host && u.hostname.replace(/^\[|\]$/g, '').toLowerCase() !== host.toLowerCase()) return undefined;
+    return u.href;
+  } catch {
+    return undefined;
+  }
+}
+
+const TOKEN_PROBLEM_TITLE: Record<string, string> = {
+  FW_TOKEN_EXPIRED: 'This link has expired',
+  FW_TOKEN_USED: 'This link has already been used',
+};
+
+export function staffPagesApp(deps: StaffPagesDeps): Hono {
+  const app = new Hono();
+  const { config } = deps;
+  const signInNets = new CidrSet(config.identity.signInNetworks);
+
+  const siteFor = (c: Context): Site => {
+    // Without a configured public URL, the console is where this request reached it.
+    const site = siteFromConfig(config, config.console.publicUrl ?? new URL(c.req.url).origin);
+    return { ...site, linkedStyle: true };
+  };
+
+  const problem = (c: Context, e: unknown): Response => {
+    if (e instanceof PageTokenError) {
+      return send(c, problemPage(siteFor(c), TOKEN_PROBLEM_TITLE[e.code] ?? 'This link cannot be used', `${e.message}.`, e.code === 'FW_TOKEN_USED' ? 409 : 400));
+    }
+    throw e;
+  };
+
+  const verify = (c: Context, token: string | undefined, purpose: PagePurpose): PageTokenClaims =>
+    deps.tokens.verify(token ?? '', { purpose });
+
+  const form = async (c: Context): Promise<Record<string, string>> => {
+    const body = await c.req.parseBody();
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(body)) if (typeof v === 'string') out[k] = v;
+    return out;
+  };
+
+  app.get(STAFF_CSS_PATH, (c) => c.body(PAGE_CSS, 200, { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'max-age=3600' }));
+
+  app.get('/transparency', (c) => send(c, transparencyPage(siteFor(c), config)));
+
+  // ---- acceptable-use statement ----
+  app.get('/aup', async (c) => {
+    const t = c.req.query('t');
+    const site = siteFor(c);
+    if (!t) return send(c, aupPage({ site, version: config.aup.version, text: config.aup.text }));
+    try {
+      const claims = verify(c, t, 'aup');
+      const accepted = await hasAcceptedAup(deps.redis, claims.pseudonym, config.aup.version);
+      return send(c, aupPage({ site, version: config.aup.version, text: config.aup.text, token: t, returnUrl: returnTo(c.req.query('return')), accepted }));
+    } catch (e) {
+      return problem(c, e);
+    }
+  });
+
+  app.post('/aup', async (c) => {
+    const b = await form(c);
+    try {
+      const claims = verify(c, b.t, 'aup');
+      await recordAupAcceptance(deps.store, deps.redis, {
+        userPseudonym: claims.pseudonym, version: config.aup.version, clientPseudonym: deps.pseudonyms.client(peerAddress(c) || '0.0.0.0'),
+      });
+      return send(c, aupAcceptedPage(siteFor(c), config.aup.version, returnTo(b.return)));
+    } catch (e) {
+      return problem(c, e);
+    }
+  });
+
+  // ---- sign-in networks ----
+  const hours = config.identity.signInHours;
+  app.get('/sign-in', (c) => send(c, signInPage({ site: siteFor(c), token: c.req.query('t'), returnUrl: returnTo(c.req.query('return')), hours })));
+
+  app.post('/sign-in', async (c) => {
+    const b = await form(c);
+    const site = siteFor(c);
+    const ret = returnTo(b.return);
+    const again = (error: string, status = 401) => {
+      const p = signInPage({ site, token: b.t, returnUrl: ret, hours, error, username: (b.username ?? '').slice(0, 64) });
+      return send(c, { ...p, status });
+    };
+    // Which device: the one the proxy named in the token, else this request's own address when it
+    // comes from a sign-in network (the console reached directly, as a PAC file arranges).
+    let client: string;
+    if (b.t) {
+      try {
+        client = verify(c, b.t, 'sign-in').pseudonym;
+      } catch (e) {
+        return problem(c, e);
+      }
+    } else {
+      const ip = peerAddress(c);
+      if (!ip || !signInNets.has(ip)) return again('This computer is not on a network where signing in is used (identity.signInNetworks). Open a web site first; you will be brought back here.', 400);
+      client = deps.pseudonyms.client(ip);
+    }
+    const username = (b.username ?? '').trim().slice(0, 200);
+    const password = (b.password ?? '').slice(0, 1024);
+    if (!username || !password) return again('Enter your user name and password.', 400);
+    const ip = peerAddress(c) || 'unknown';
+    if (deps.limiter && (await deps.limiter.lockedFor(username, ip)) > 0) return again('Too many failed attempts: wait a few minutes and try again.', 429);
+    const user = await deps.users.authenticate(username, password);
+    if (!user) {
+      await deps.limiter?.failed(username, ip);
+      return again('User name or password not recognised.');
+    }
+    await deps.limiter?.succeeded(username);
+    const binding = await bindSignIn(deps.redis, client, { user: user.username, group: user.group }, hours);
+    const signOutToken = deps.tokens.issue({ purpose: 'sign-out', eventId: randomUUID(), pseudonym: client, ttlMinutes: hours * 60 });
+    return send(c, signedInPage(site, { username: user.username, until: new Date(binding.until), signOutToken, returnUrl: ret }));
+  });
+
+  app.post('/sign-out', async (c) => {
+    const b = await form(c);
+    let client: string;
+    if (b.t) {
+      try {
+        client = verify(c, b.t, 'sign-out').pseudonym;
+      } catch (e) {
+        return problem(c, e);
+      }
+    } else {
+      client = deps.pseudonyms.client(peerAddress(c) || '0.0.0.0');
+    }
+    return send(c, signedOutPage(siteFor(c), await signOut(deps.redis, client)));
+  });
+
+  // ---- "I need this for my work" and "I reached this by accident" ----
+  for (const kind of ['exception', 'accident'] as const) {
+    const path = kind === 'exception' ? '/request-exception' : '/report-accident';
+    const render = kind === 'exception' ? exceptionFormPage : accidentFormPage;
+    const formPage = (c: Context, claims: PageTokenClaims, token: string, extra: { error?: string; reason?: string } = {}) => send(c, render({
+      site: siteFor(c), token, eventId: claims.eventId, host: claims.host ?? '', categoryLabel: categoryLabel(config, claims.category ?? ''), ...extra,
+    }));
+
+    app.get(path, async (c) => {
+      const t = c.req.query('t') ?? '';
+      try {
+        const claims = verify(c, t, kind);
+        if (await tokenSpent(deps.redis, claims)) throw new PageTokenError('FW_TOKEN_USED', 'this link has already been used: your request was sent');
+        return formPage(c, claims, t);
+      } catch (e) {
+        return problem(c, e);
+      }
+    });
+
+    app.post(path, async (c) => {
+      const b = await form(c);
+      try {
+        const claims = verify(c, b.t, kind);
+        const reason = (b.reason ?? '').trim();
+        if (kind === 'exception' && reason.length < 5) return formPage(c, claims, b.t!, { error: 'Please say why you need the site (at least a few words).', reason });
+        if (reason.length > REASON_MAX) return formPage(c, claims, b.t!, { error: `Please keep the reason under ${REASON_MAX} characters.`, reason: reason.slice(0, REASON_MAX) });
+        // Spent before the write: a double click sends one request, never two.
+        await spendToken(deps.redis, claims);
+        const req = await deps.authz.request({
+          subject: kind === 'exception' ? 'work-exception' : 'self-report',
+          target: claims.host ?? '',
+          requester: claims.pseudonym,
+          reason: reason || '(no details given)',
+          details: { event_id: claims.eventId, category: claims.category ?? '', host: claims.host ?? '', rule: claims.rule ?? '', group: claims.group ?? '' },
+        });
+        await deps.notify?.('request').catch(() => undefined);
+        return send(c, requestSentPage(siteFor(c), kind, req.id));
+      } catch (e) {
+        return problem(c, e);
+      }
+    });
+  }
+
+  // ---- "Continue" after a warning ----
+  app.get('/continue', async (c) => {
+    try {
+      const claims = verify(c, c.req.query('t'), 'continue');
+      await spendToken(deps.redis, claims);
+      const minutes = Math.max(1, Math.min(1440, claims.minutes ?? 30));
+      const category = claims.category ?? '';
+      await recordContinue(deps.redis, claims.pseudonym, category, minutes);
+      const target = returnTo(c.req.query('return'), claims.host) ?? `http://${claims.host}/`;
+      const u = new URL(target);
+      const ev: AccessEvent = {
+        ts: new Date().toISOString(), event_id: randomUUID(), user_pseudonym: claims.pseudonym, user_group: claims.group ?? '',
+        client_pseudonym: deps.pseudonyms.client(peerAddress(c) || '0.0.0.0'), method: 'GET', scheme: u.protocol.replace(':', ''),
+        host: claims.host ?? u.hostname, port: Number(u.port) || (u.protocol === 'https:' ? 443 : 80), path: u.pathname, status: 303,
+        bytes_up: 0, bytes_down: 0, duration_ms: 0, content_type: '', filename: '', category, action: 'continue',
+        rule: claims.rule ?? '', flags: [], source: 'console',
+      };
+      deps.events.emit(ev);
+      await deps.events.flush();
+      return c.redirect(target, 303);
+    } catch (e) {
+      return problem(c, e);
+    }
+  });
+
+  return app;
+}
