@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import { csrf } from 'hono/csrf';
+import { HTTPException } from 'hono/http-exception';
 import { secureHeaders } from 'hono/secure-headers';
 import type { ConsoleDeps } from './deps.ts';
 import { fail, HttpError, RouteTable, sessionMiddleware, type Env, type RouteRule } from './access.ts';
@@ -55,6 +56,8 @@ export function createConsoleApp(deps: ConsoleDeps): ConsoleApp {
   app.notFound((c) => fail(deps, c as never, 404, 'no such page'));
   app.onError((e, c) => {
     if (e instanceof HttpError) return fail(deps, c as never, e.status, e.message);
+    // hono's csrf middleware refuses a cross-origin form with an HTTPException(403)
+    if (e instanceof HTTPException) return fail(deps, c as never, e.status, e.status === 403 ? 'cross-origin request refused' : e.message);
     console.error(e);
     return c.text('internal error', 500);
   });

@@ -1,11 +1,15 @@
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import { Hono, type Context } from 'hono';
 import type { Redis } from 'ioredis';
 import type { Authorisations } from '../core/authorisation/store.ts';
 import type { Config } from '../core/config/schema.ts';
 import type { AccessEvent, EventSink } from '../core/events/event.ts';
+import { createStreamSink } from '../core/events/stream-sink.ts';
 import { hasAcceptedAup, recordAupAcceptance } from '../core/identity/aup.ts';
-import { PageTokenError, spendToken, tokenSpent, type PagePurpose, type PageTokenClaims, type PageTokens } from '../core/identity/page-token.ts';
+import { PageTokenError, PageTokens, spendToken, tokenSpent, type PagePurpose, type PageTokenClaims } from '../core/identity/page-token.ts';
+import { loadKey } from '../core/keys.ts';
+import type { Platform } from '../core/platform.ts';
 import type { Pseudonymiser } from '../core/identity/pseudonym.ts';
 import { bindSignIn, signOut } from '../core/identity/sign-in-binding.ts';
 import type { UserDirectory } from '../core/identity/users.ts';
@@ -253,4 +257,16 @@ export function staffPagesApp(deps: StaffPagesDeps): Hono {
   });
 
   return app;
+}
+
+/**
+ * Mounts the staff routes on the console app with what they need from the platform: the page-token
+ * key and an event sink of their own (spool under data/console-spool) for `continue` events.
+ */
+export function mountStaffPages(app: Hono<any>, p: Platform, deps: Omit<StaffPagesDeps, 'tokens' | 'events'> & Partial<Pick<StaffPagesDeps, 'tokens' | 'events'>>): StaffPagesDeps {
+  const events = deps.events ?? createStreamSink({ redis: p.redis, dataDir: join(p.runtime.dataDir, 'console-spool'), pipeline: p.config.pipeline, log: p.log });
+  if (!deps.events) p.onClose(() => events.close());
+  const full: StaffPagesDeps = { ...deps, tokens: deps.tokens ?? new PageTokens(loadKey(p.runtime.dataDir, 'page-token', p.env)), events };
+  app.route('/', staffPagesApp(full));
+  return full;
 }

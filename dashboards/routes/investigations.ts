@@ -76,7 +76,7 @@ async function activityOf(deps: ConsoleDeps, inv: AuthRequest) {
 }
 
 export function investigationRoutes(deps: ConsoleDeps, t: RouteTable): void {
-  t.add({ method: 'GET', path: '/investigations', who: ['director', 'dpo', 'it'] }, async (c) => {
+  t.add({ method: 'GET', path: '/investigations', who: ['director', 'dpo', 'it'], audit: 'investigation.list' }, async (c) => {
     const s = c.get('session')!;
     const name = nameResolver(deps);
     const mine = await deps.authz.list({ subject: 'investigation', requester: s.userId });
@@ -88,7 +88,7 @@ export function investigationRoutes(deps: ConsoleDeps, t: RouteTable): void {
 ${delegated.length ? html`<h2>Shared with you</h2><ul>${delegated.map((id) => html`<li><a href="/investigations/${id}">${id}</a></li>`)}</ul>` : ''}`);
   });
 
-  t.add({ method: 'GET', path: '/investigations/new', who: ['director'] }, async (c) => frame(deps, c, 'Open an investigation', html`
+  t.add({ method: 'GET', path: '/investigations/new', who: ['director'], audit: 'investigation.form' }, async (c) => frame(deps, c, 'Open an investigation', html`
 <p>Only for a specific allegation of misconduct. The subject is not told; everything you open is in the audit log.${deps.config.console.fourEyes ? ' A second director or the DPO must approve before it opens.' : ''}</p>
 <form method="post" action="/investigations">${csrfField(c.get('session')!.csrf)}
 <label>Subject (user name) <input name="subject" required></label>

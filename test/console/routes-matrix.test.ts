@@ -1,0 +1,161 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openConsole, type Account } from './harness.ts';
+
+// Every console route × every kind of caller, with the status each must get. The list of routes
+// comes from the app itself: a route added without a line here fails the first test.
+
+type Persona = 'none' | 'staff' | 'it' | 'itGrant' | 'itExpired' | 'itRevoked' | 'director';
+const PERSONAS: Persona[] = ['none', 'staff', 'it', 'itGrant', 'itExpired', 'itRevoked', 'director'];
+
+let h: Awaited<ReturnType<typeof openConsole>>;
+let who: Record<Exclude<Persona, 'none'>, Account>;
+let reportA = '';
+/** requests and grants that the matrix decides belong to this account, so no persona's own rights change */
+let other: Account;
+let investigation = '';
+
+interface Case {
+  /** path parameters, made fresh for each call when the call changes state */
+  params?: () => Promise<Record<string, string>>;
+  json?: Record<string, unknown>;
+  form?: Record<string, string>;
+  expect: Record<Persona, number>;
+}
+
+const all = (n: number): Record<Persona, number> => Object.fromEntries(PERSONAS.map((p) => [p, n])) as Record<Persona, number>;
+const signedIn = (n: number) => ({ ...all(n), none: 401 });
+const itAndDirector = (n: number) => ({ none: 401, staff: 403, it: n, itGrant: n, itExpired: n, itRevoked: n, director: n });
+const directorOnly = (n: number) => ({ none: 401, staff: 403, it: 403, itGrant: 403, itExpired: 403, itRevoked: 403, director: n });
+const itOnly = (n: number) => ({ none: 401, staff: 403, it: n, itGrant: n, itExpired: n, itRevoked: n, director: 403 });
+const grantHolders = (n: number) => ({ none: 401, staff: 403, it: 403, itGrant: n, itExpired: 403, itRevoked: 403, director: n });
+
+const pendingRequest = async () => ({ id: (await h.deps.authz.request({ subject: 'report-access', target: reportA, requester: other.userId, reason: 'matrix' })).id });
+const activeGrant = async () => ({ id: await h.grant(other, who.director, 'report-access', reportA, 60) });
+const report = async () => ({ id: reportA });
+const inv = async () => ({ id: investigation });
+const token = async () => ({ token: 'x'.repeat(43) });
+const openBody = () => ({ subject: 'sam', allegation: 'matrix', from: '2026-01-01T00:00:00Z', to: '2026-01-02T00:00:00Z', expires_in_minutes: 60 });
+
+const CASES: Record<string, Case> = {
+  'GET /static/console.css': { expect: all(200) },
+  'GET /': { expect: all(303) },
+  'GET /login': { expect: all(200) },
+  'POST /login': { form: { username: 'nobody', password: 'wrong password' }, expect: all(401) },
+  'POST /api/session': { json: { username: 'nobody', password: 'wrong password' }, expect: all(401) },
+  'POST /logout': { form: {}, expect: signedIn(303) },
+  'DELETE /api/session': { expect: signedIn(200) },
+  'GET /setup/:token': { params: token, expect: all(404) },
+  'POST /setup/:token': { params: token, form: { username: 'eve', password: 'a long enough password' }, expect: all(403) },
+  'GET /my': { expect: signedIn(200) },
+  'GET /api/my/requests': { expect: signedIn(200) },
+  'GET /reports': { expect: itAndDirector(200) },
+  'GET /api/reports': { expect: itAndDirector(200) },
+  'GET /reports/:id': { params: report, expect: grantHolders(200) },
+  'GET /api/reports/:id': { params: report, expect: grantHolders(200) },
+  'POST /reports/:id/export': { params: report, form: {}, expect: grantHolders(200) },
+  'POST /reports/:id/access-requests': { params: report, form: { reason: 'monthly review' }, expect: itOnly(303) },
+  'POST /api/reports/:id/access-requests': { params: report, json: { reason: 'monthly review' }, expect: itOnly(201) },
+  'GET /policy-test': { expect: itAndDirector(200) },
+  'GET /lists': { expect: itAndDirector(200) },
+  'GET /inbox': { expect: directorOnly(200) },
+  'POST /requests/:id/approve': { params: pendingRequest, form: { expires_in_minutes: '60' }, expect: directorOnly(303) },
+  'POST /requests/:id/refuse': { params: pendingRequest, form: { reason: 'not needed' }, expect: directorOnly(303) },
+  'POST /requests/:id/revoke': { params: activeGrant, form: { reason: 'done' }, expect: directorOnly(303) },
+  'POST /api/access-requests/:id/approve': { params: pendingRequest, json: { expires_in_minutes: 60 }, expect: directorOnly(200) },
+  'POST /api/access-requests/:id/refuse': { params: pendingRequest, json: { reason: 'not needed' }, expect: directorOnly(200) },
+  'POST /api/access-requests/:id/revoke': { params: activeGrant, json: { reason: 'done' }, expect: directorOnly(200) },
+  'GET /api/access-requests': { expect: directorOnly(200) },
+  'GET /grants': { expect: directorOnly(200) },
+  'GET /audit': { expect: directorOnly(200) },
+  'GET /api/audit-log': { expect: directorOnly(200) },
+  'GET /investigations': { expect: itAndDirector(200) },
+  'GET /investigations/new': { expect: directorOnly(200) },
+  'POST /investigations': { form: openBody() as unknown as Record<string, string>, expect: directorOnly(303) },
+  'POST /api/investigations': { json: openBody(), expect: directorOnly(201) },
+  'GET /investigations/:id': { params: inv, expect: grantHolders(200) },
+  'GET /api/investigations/:id/activity': { params: inv, expect: grantHolders(200) },
+  'POST /investigations/:id/delegate': { params: inv, form: { username: 'ian', expires_in_minutes: '60' }, expect: { ...directorOnly(303), itGrant: 403 } },
+};
+
+beforeAll(async () => {
+  h = await openConsole();
+  const director = await h.addUser('dana', 'director', 'managers');
+  const staff = await h.addUser('sam', 'staff');
+  who = {
+    staff, director,
+    it: await h.addUser('ian', 'it', 'it'),
+    itGrant: await h.addUser('gina', 'it', 'it'),
+    itExpired: await h.addUser('eddie', 'it', 'it'),
+    itRevoked: await h.addUser('rita', 'it', 'it'),
+  };
+  other = await h.addUser('olly', 'it', 'it');
+  reportA = await h.insertReport({ html: '<h1>Audit</h1>', json: { hosts: 3 } });
+  const opened = await h.request('POST', '/api/investigations', { ...(await h.sessionFor(director)), json: openBody() });
+  expect(opened.status).toBe(201);
+  investigation = JSON.parse(opened.text).id;
+  for (const [subject, target] of [['report-access', reportA], ['investigation-access', investigation]] as const) {
+    await h.grant(who.itGrant, director, subject, target, 60);
+    await h.grant(who.itExpired, director, subject, target, 1, 2 * 60_000); // approved 2 min ago for 1 min
+    const revoked = await h.grant(who.itRevoked, director, subject, target, 60);
+    await h.deps.authz.decide(revoked, 'revoke', director.userId, { reason: 'no longer needed' });
+  }
+});
+afterAll(async () => { await h?.cleanup(); });
+
+describe('route × caller matrix', () => {
+  it('has an expectation for every route the app serves, and no stale ones', () => {
+    const served = h.rules.map((r) => `${r.method} ${r.path}`);
+    for (const key of served) expect(CASES[key], `route ${key} has no line in the security matrix`).toBeDefined();
+    for (const key of Object.keys(CASES)) expect(served, `matrix line ${key} names no route`).toContain(key);
+  });
+
+  it('report and investigation routes are all audited', () => {
+    for (const r of h.rules.filter((r) => /^\/(api\/)?(reports|investigations)/.test(r.path))) {
+      expect(r.audit, `${r.method} ${r.path} must write an audit row`).toBeTruthy();
+    }
+  });
+
+  for (const persona of PERSONAS) {
+    it(`answers every route as expected for ${persona}`, async () => {
+      const failures: string[] = [];
+      for (const rule of h.rules) {
+        const key = `${rule.method} ${rule.path}`;
+        const c = CASES[key]!;
+        const params = c.params ? await c.params() : {};
+        const path = rule.path.replace(/:(\w+)/g, (_, n: string) => params[n]!);
+        const sess = persona === 'none' ? null : await h.sessionFor(who[persona]);
+        const form = c.form ? { ...c.form, ...(sess ? { _csrf: sess.csrf } : {}) } : undefined;
+        // sign-in failures use a fresh name each time so the account lockout does not kick in here
+        if (form?.username === 'nobody') form.username = `nobody-${persona}`;
+        const json = c.json?.username === 'nobody' ? { ...c.json, username: `nobody-api-${persona}` } : c.json;
+        const auditBefore = await h.deps.audit.count();
+        const res = await h.request(rule.method, path, { cookie: sess?.cookie, json, form });
+        if (res.status !== c.expect[persona]) failures.push(`${key} as ${persona}: got ${res.status}, want ${c.expect[persona]} (${res.text.slice(0, 120)})`);
+        if (rule.audit) {
+          const [last] = await h.deps.audit.list(1);
+          const added = (await h.deps.audit.count()) - auditBefore;
+          if (added !== 1 || last!.action !== rule.audit || last!.outcome !== (res.status < 400 ? 'allowed' : `refused-${res.status}`) || last!.actor !== (sess ? who[persona as Exclude<Persona, 'none'>].userId : 'anonymous')) {
+            failures.push(`${key} as ${persona}: audit row missing or wrong (${added} added, last ${JSON.stringify(last)})`);
+          }
+        }
+      }
+      expect(failures).toEqual([]);
+    });
+  }
+
+  it('the chain is intact after all of it', async () => {
+    const v = await h.deps.audit.verify();
+    expect(v.ok).toBe(true);
+    expect(v.rows).toBeGreaterThan(100);
+  });
+
+  it('unknown routes are 404 with or without a session; a wrong method is 404 too', async () => {
+    const sess = await h.sessionFor(who.director);
+    for (const path of ['/nope', '/api/nope', '/reports/x/y/z', '/admin']) {
+      expect((await h.request('GET', path)).status).toBe(404);
+      expect((await h.request('GET', path, { cookie: sess.cookie })).status).toBe(404);
+    }
+    expect((await h.request('GET', `/requests/${randomUUID()}/approve`, { cookie: sess.cookie })).status).toBe(404);
+  });
+});
