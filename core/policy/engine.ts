@@ -141,7 +141,7 @@ export class PolicySnapshot implements PolicyEngine {
       for (const x of expressions) {
         const r = this.ruleFor(base, x.category);
         if (r < 0 || (best >= 0 && this.rules[r]!.severity <= this.rules[best]!.severity)) continue;
-        url ??= host + input.path.toLowerCase();
+        url ??= (host + input.path + (input.query ? `?${input.query}` : '')).toLowerCase();
         if (x.re.test(url)) {
           best = r;
           bestCat = x.category;

@@ -36,6 +36,11 @@ export function normaliseHost(raw: string): NormalHost | null {
     lower = domainToASCII(lower);
     if (lower === '' || !PLAIN.test(lower)) return null;
   }
+  // DNS labels are at most 63 bytes
+  for (let start = 0, dot = 0; dot >= 0; start = dot + 1) {
+    dot = lower.indexOf('.', start);
+    if ((dot < 0 ? lower.length : dot) - start > 63) return null;
+  }
   return { host: lower, kind: 'domain' };
 }
 

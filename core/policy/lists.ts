@@ -160,10 +160,16 @@ export async function loadLists(dir: string): Promise<CompiledLists> {
     const before = badLines;
     const domainsFile = join(d.path, 'domains');
     const buf = await fileOrNull(domainsFile);
-    if (buf) st.domains = addDomainsBuffer(buf, domainsFile, d.index);
+    if (buf) {
+      refuseBinary(buf, domainsFile);
+      const badBefore = badLines;
+      st.domains = addDomainsBuffer(buf, domainsFile, d.index);
+      refuseMostlyBad(domainsFile, badLines - badBefore, st.domains, problems);
+    }
     const urlsFile = join(d.path, 'urls');
     const ubuf = await fileOrNull(urlsFile);
     if (ubuf) {
+      refuseBinary(ubuf, urlsFile);
       const lines = ubuf.toString('utf8').split('\n');
       for (let i = 0; i < lines.length; i++) {
         const kind = addUrlOrDomain(urlsFile, i + 1, lines[i]!, d.index, true);
@@ -196,6 +202,7 @@ export async function loadLists(dir: string): Promise<CompiledLists> {
     const path = join(dir, 'local', file);
     const b = await fileOrNull(path);
     if (!b) continue;
+    refuseBinary(b, path);
     const before = badLines;
     const lines = b.toString('utf8').split('\n');
     for (let i = 0; i < lines.length; i++) {
@@ -224,6 +231,22 @@ export async function loadLists(dir: string): Promise<CompiledLists> {
     },
   };
 
+  /** A NUL byte means a binary file (often a list still gzip-compressed): refuse the whole set. */
+function refuseBinary(buf: Buffer, file: string): void {
+  const nul = buf.indexOf(0);
+  if (nul < 0) return;
+  let line = 1;
+  for (let i = buf.indexOf(10); i >= 0 && i < nul; i = buf.indexOf(10, i + 1)) line++;
+  throw new ListError(`${file}:${line}: binary data (a NUL byte), not a list file; is it still compressed?`);
+}
+
+/** A file where most lines are not host names is damaged (truncated download, wrong file): refuse it. */
+function refuseMostlyBad(file: string, bad: number, good: number, problems: ListProblem[]): void {
+  if (bad < 20 || bad <= good) return;
+  const first = problems.find((p) => p.file === file);
+  throw new ListError(`${file}: ${bad} of ${bad + good} lines are not host names${first ? ` (first: line ${first.line}: ${first.why})` : ''}; refusing the file`);
+}
+
   /** The hot loop: plain lower-case lines go straight from the file's bytes into the table. */
   function addDomainsBuffer(buf: Buffer, file: string, category: number): number {
     let accepted = 0;
@@ -237,9 +260,10 @@ export async function loadLists(dir: string): Promise<CompiledLists> {
       let e = end;
       if (e > start && buf[e - 1] === 13) e--;
       let fast = e > start && e - start <= 253 && buf[start] !== 46 && buf[e - 1] !== 46;
-      for (let i = start; fast && i < e; i++) {
+      for (let i = start, label = 0; fast && i < e; i++) {
         const c = buf[i]!;
-        if (!isFastByte(c) || (c === 46 && buf[i + 1] === 46)) fast = false;
+        label = c === 46 ? 0 : label + 1;
+        if (!isFastByte(c) || (c === 46 && buf[i + 1] === 46) || label > 63) fast = false;
       }
       if (fast) {
         builder.addBytes(buf, start, e, category);

@@ -15,6 +15,8 @@ export interface DecisionInput {
   port: number;
   /** path without the query string ('' for CONNECT) */
   path: string;
+  /** the query string without '?', if the caller has it: only `expressions` patterns look at it */
+  query?: string;
   at: Date;
   /**
    * The person's Redis-backed state (exceptions, warn "continue" grants, quota minutes used), from
