@@ -190,6 +190,10 @@ export const analyserSchema = z.strictObject({
   sessionMinimumMinutes: z.number().min(0).max(60).default(1),
   /** share of working time online for personal categories that a spot check flags */
   personalUseThresholdPercent: z.number().min(0).max(100).default(20),
+  /** categories counted as personal use when a spot check measures personal use in working hours */
+  personalCategories: z.array(z.string().min(1)).default(['social_networks', 'games', 'gambling', 'shopping', 'audio-video', 'dating', 'sports', 'radio', 'celebrity', 'chat', 'manga', 'cooking', 'astrology', 'jobsearch']),
+  /** at most this many missed runs per job are caught up at start (the newest ones) */
+  catchUpMax: z.number().int().min(0).max(400).default(31),
 }).prefault({});
 
 /** Deployment: how the store is laid out, where metrics are served, what the PAC file says. */

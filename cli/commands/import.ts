@@ -1,0 +1,28 @@
+import { existsSync, statSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { policyCategoriser } from '../../analyser/import/categoriser.ts';
+import { SquidImporter } from '../../analyser/import/squid-import.ts';
+import { CommandFailure, type CommandContext } from '../io.ts';
+import type { ProgramHandle } from '../program.ts';
+
+export function registerImport({ program, act }: ProgramHandle, ctx: CommandContext): void {
+  const imp = program.command('import').description('bring existing logs into fairwatch');
+
+  imp.command('squid-log')
+    .description('import a Squid access.log (native, common or combined format); re-importing the same file adds nothing')
+    .argument('<file>', 'the log file (give an absolute path when `fairwatch start` is running: it reads the file)')
+    .action(act(async (file: string) => ctx.withPlatform({ store: true }, async (p) => {
+      const path = isAbsolute(file) ? file : resolve(file);
+      if (!existsSync(path) || !statSync(path).isFile()) {
+        throw new CommandFailure(`${file}: no such file${ctx.insidePrimary && !isAbsolute(file) ? ` (the running fairwatch resolved it in ${process.cwd()}; give an absolute path)` : ''}`);
+      }
+      const { categoriser, warning } = await policyCategoriser(p.config, p.runtime.blocklistsDir);
+      if (warning) ctx.io.err(`fairwatch: warning: ${warning}\n`);
+      const groups = new Map((await p.users.list()).map((u) => [u.username.toLowerCase(), u.group]));
+      const r = await new SquidImporter({ store: p.store, pseudonyms: p.pseudonyms, config: p.config, categoriser, groups }).importFile(path);
+      for (const b of r.badLines) ctx.io.err(`${path}:${b.line}: ${b.reason}\n`);
+      if (r.bad > r.badLines.length) ctx.io.err(`… and ${r.bad - r.badLines.length} more bad lines\n`);
+      ctx.io.out(`imported ${r.imported} events from ${r.lines} lines (${r.alreadyImported} already imported, ${r.bad} bad lines)\n`);
+      return r.bad > 0 && r.imported + r.alreadyImported === 0 ? 1 : 0;
+    })));
+}
