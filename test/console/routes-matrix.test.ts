@@ -125,7 +125,7 @@ describe('route × caller matrix', () => {
         const params = c.params ? await c.params() : {};
         const path = rule.path.replace(/:(\w+)/g, (_, n: string) => params[n]!);
         const sess = persona === 'none' ? null : await h.sessionFor(who[persona]);
-        const form = c.form ? { ...c.form, ...(sess ? { _csrf: sess.csrf } : {}) } : undefined;
+        const form: Record<string, string> | undefined = c.form ? { ...c.form, ...(sess ? { _csrf: sess.csrf } : {}) } : undefined;
         // sign-in failures use a fresh name each time so the account lockout does not kick in here
         if (form?.username === 'nobody') form.username = `nobody-${persona}`;
         const json = c.json?.username === 'nobody' ? { ...c.json, username: `nobody-api-${persona}` } : c.json;
