@@ -3,10 +3,13 @@ import type { AccessEvent } from '../../core/events/event.ts';
 import { parseConfig } from '../../core/config/load.ts';
 import type { PipelineConfig } from '../../core/events/stream-sink.ts';
 
+// Recent times: rows older than retention.eventsDays are dropped by the table TTL on insert.
+const BASE = Date.now() - 3_600_000;
+
 /** A realistic event; `n` goes into the path so tests can check order. */
 export function makeEvent(n: number, over: Partial<AccessEvent> = {}): AccessEvent {
   return {
-    ts: new Date(Date.UTC(2026, 0, 15, 10, 0, 0) + n).toISOString(),
+    ts: new Date(BASE + n).toISOString(),
     event_id: randomUUID(),
     user_pseudonym: `u${(n % 50).toString(16).padStart(15, '0')}`,
     user_group: 'staff',
