@@ -30,8 +30,8 @@ const iso = (ms: number | string) => new Date(Number(ms)).toISOString();
 
 export async function activityInScope(deps: ConsoleDeps, scope: Scope): Promise<Activity> {
   const db = deps.store.database;
-  const p = { u: scope.pseudonym, from: new Date(scope.from).toISOString().replace('Z', ''), to: new Date(scope.to).toISOString().replace('Z', '') };
-  const where = `user_pseudonym = {u:String} AND ts >= toDateTime64({from:String}, 3, 'UTC') AND ts < toDateTime64({to:String}, 3, 'UTC')`;
+  const p = { u: scope.pseudonym, from: scope.from, to: scope.to };
+  const where = `user_pseudonym = {u:String} AND ts >= fromUnixTimestamp64Milli({from:Int64}, 'UTC') AND ts < fromUnixTimestamp64Milli({to:Int64}, 'UTC')`;
   const times = await deps.store.rows<{ t: number | string; up: number | string; down: number | string }>(
     `SELECT toUnixTimestamp64Milli(ts) AS t, bytes_up AS up, bytes_down AS down FROM ${db}.events WHERE ${where} ORDER BY ts`, p);
   const a = deps.config.analyser;

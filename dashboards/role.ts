@@ -8,6 +8,7 @@ import { ROLES } from '../cli/roles.ts';
 import { createConsoleApp } from './app.ts';
 import type { ConsoleDeps, PolicyTester } from './deps.ts';
 import { smtpNotifier } from './notify.ts';
+import { mountStaffPages } from './staff-pages.ts';
 import { LoginLimiter } from './security/login-limit.ts';
 import { Sessions } from './security/session.ts';
 import { issueSetupToken } from './security/setup-token.ts';
@@ -61,6 +62,7 @@ async function loadPolicyTester(p: Platform): Promise<PolicyTester | null> {
 export async function startConsole(p: Platform, extra: Partial<ConsoleDeps> = {}): Promise<{ url: string; setupUrl: string | null; server: ServerType; stop(): Promise<void> }> {
   const deps = consoleDeps(p, { policyTester: await loadPolicyTester(p), ...extra });
   const { app } = createConsoleApp(deps);
+  mountStaffPages(app, p, deps);
   const { bind, port } = p.config.console;
   const server = await new Promise<ServerType>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: bind, port }, () => resolve(s));

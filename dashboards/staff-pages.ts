@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import { Hono, type Context } from 'hono';
 import type { Redis } from 'ioredis';
 import type { Authorisations } from '../core/authorisation/store.ts';
@@ -261,10 +260,10 @@ export function staffPagesApp(deps: StaffPagesDeps): Hono {
 
 /**
  * Mounts the staff routes on the console app with what they need from the platform: the page-token
- * key and an event sink of their own (spool under data/console-spool) for `continue` events.
+ * key and an event sink of their own (sharing the data directory's spool) for `continue` events.
  */
 export function mountStaffPages(app: Hono<any>, p: Platform, deps: Omit<StaffPagesDeps, 'tokens' | 'events'> & Partial<Pick<StaffPagesDeps, 'tokens' | 'events'>>): StaffPagesDeps {
-  const events = deps.events ?? createStreamSink({ redis: p.redis, dataDir: join(p.runtime.dataDir, 'console-spool'), pipeline: p.config.pipeline, log: p.log });
+  const events = deps.events ?? createStreamSink({ redis: p.redis, dataDir: p.runtime.dataDir, pipeline: p.config.pipeline, log: p.log });
   if (!deps.events) p.onClose(() => events.close());
   const full: StaffPagesDeps = { ...deps, tokens: deps.tokens ?? new PageTokens(loadKey(p.runtime.dataDir, 'page-token', p.env)), events };
   app.route('/', staffPagesApp(full));
