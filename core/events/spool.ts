@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { open, readFile, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isAlive } from '../storage/redis.ts';
@@ -8,6 +8,12 @@ import { isAlive } from '../storage/redis.ts';
 // files, fsynced per batch, and replayed segment by segment in order. A directory whose owner
 // process died (a SIGKILLed proxy worker) is adopted by a live sink by renaming it, which is atomic,
 // so two sinks never replay the same segment.
+//
+// Beside the segments, each sink keeps a journal (`*.jnl`): every event is appended there the moment
+// it is emitted (one write into the page cache, no fsync), and journal files are deleted as soon as
+// their events are in the stream or the spool. If the proxy worker is SIGKILLed, the adopting sink
+// replays the journal events that never reached either, so a response the client received cannot
+// lose its event to a killed process.
 
 /** One batch as written to a segment: sink id, batch sequence number, events as JSON text. */
 export interface SpoolBatch {
@@ -23,7 +29,9 @@ export interface SegmentContents {
 }
 
 const SEGMENT_BYTES = 8 << 20;
+const JOURNAL_BYTES = 4 << 20;
 const SEG_RE = /^(\d{12})\.seg$/;
+const JNL_RE = /^(\d{15})\.jnl$/;
 
 /** Sinks alive in this process, so a closed sink's directory can be adopted by a newer one here. */
 const liveHere = new Set<string>();
@@ -64,12 +72,15 @@ export class Spool {
   private segNo = 0;
   private segBytes = 0;
   private total = 0;
+  /** some adopted directory is not replayed yet (kept as a flag: hasData is asked per batch) */
+  private adopted = false;
 
   constructor(readonly root: string, readonly sinkId: string, readonly maxBytes: number) {
     this.dir = join(root, sinkId);
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     liveHere.add(sinkId);
     this.total = this.measure();
+    this.adopted = this.adoptedDirs().length > 0;
   }
 
   /** Bytes on disk in this sink's directories (its own and the adopted ones). */
@@ -110,7 +121,10 @@ export class Spool {
         /* another sink adopted it first */
       }
     }
-    if (adopted) this.total = this.measure();
+    if (adopted) {
+      this.total = this.measure();
+      this.adopted = true;
+    }
     return adopted;
   }
 
@@ -142,12 +156,17 @@ export class Spool {
     this.fd = await open(join(this.dir, `${String(this.segNo).padStart(12, '0')}.seg`), 'a', 0o600);
   }
 
-  /** Closed segments in replay order (the one being written is closed first, so it is included). */
-  async segments(): Promise<string[]> {
+  /** Directories adopted from dead sinks, oldest first. */
+  adoptedDirs(): string[] {
+    return this.dirs().filter((d) => d !== this.dir && existsSync(d));
+  }
+
+  /** Closed segments of `dir` (default: every directory) in replay order; the open one is closed first. */
+  async segments(dir?: string): Promise<string[]> {
     if (this.fd && this.segBytes > 0) await this.rotate();
     const current = this.fd ? join(this.dir, `${String(this.segNo).padStart(12, '0')}.seg`) : '';
     const out: string[] = [];
-    for (const d of this.dirs()) {
+    for (const d of dir ? [dir] : this.dirs()) {
       if (!existsSync(d)) continue;
       for (const f of readdirSync(d).filter((f) => SEG_RE.test(f)).sort()) {
         const p = join(d, f);
@@ -155,6 +174,20 @@ export class Spool {
       }
     }
     return out;
+  }
+
+  /** Journal files of an adopted directory, in order. */
+  journals(dir: string): string[] {
+    if (!existsSync(dir)) return [];
+    return readdirSync(dir).filter((f) => JNL_RE.test(f)).sort().map((f) => join(dir, f));
+  }
+
+  /** Removes an adopted directory once nothing in it is left to replay. */
+  async removeIfDone(dir: string): Promise<void> {
+    if (dir !== this.dir && existsSync(dir) && !readdirSync(dir).some((f) => SEG_RE.test(f) || JNL_RE.test(f))) {
+      await rm(dir, { recursive: true, force: true });
+    }
+    this.adopted = this.adoptedDirs().length > 0;
   }
 
   async read(path: string): Promise<SegmentContents> {
@@ -171,13 +204,11 @@ export class Spool {
     }
     await rm(path, { force: true });
     this.total = Math.max(0, this.total - size);
-    const dir = join(path, '..');
-    if (dir !== this.dir && readdirSync(dir).filter((f) => SEG_RE.test(f)).length === 0) await rm(dir, { recursive: true, force: true });
   }
 
-  /** Whether anything is waiting for replay. */
+  /** Whether anything is waiting for replay (segments, or an adopted directory). */
   get hasData(): boolean {
-    return this.total > 0;
+    return this.total > 0 || this.adopted;
   }
 
   async close(): Promise<void> {
@@ -187,13 +218,54 @@ export class Spool {
     }
     liveHere.delete(this.sinkId);
     // An empty directory of a cleanly closed sink is removed; one with events stays for adoption.
-    if (this.total === 0) {
-      try {
-        const left = readdirSync(this.dir).filter((f) => SEG_RE.test(f) && statSync(join(this.dir, f)).size > 0);
-        if (left.length === 0) await rm(this.dir, { recursive: true, force: true });
-      } catch {
-        /* gone */
-      }
+    try {
+      const left = readdirSync(this.dir).filter((f) => (SEG_RE.test(f) || JNL_RE.test(f)) && statSync(join(this.dir, f)).size > 0);
+      if (left.length === 0) await rm(this.dir, { recursive: true, force: true });
+    } catch {
+      /* gone */
     }
+  }
+}
+
+/**
+ * The write-ahead journal of one sink: one line per event, appended synchronously at emit (a write
+ * into the page cache, which outlives a killed process), dropped once the events are safe.
+ */
+export class Journal {
+  private fd: number | null = null;
+  private bytes = 0;
+  /** open or closed files with the highest event sequence number each holds */
+  private files: Array<{ path: string; maxSeq: number }> = [];
+
+  constructor(readonly dir: string, readonly sink: string) {}
+
+  append(seq: number, eventJson: string): void {
+    if (this.fd === null || this.bytes > JOURNAL_BYTES) {
+      if (this.fd !== null) closeSync(this.fd);
+      const path = join(this.dir, `${String(seq).padStart(15, '0')}.jnl`);
+      this.fd = openSync(path, 'a', 0o600);
+      this.bytes = 0;
+      this.files.push({ path, maxSeq: seq });
+    }
+    const line = encodeBatch({ sink: this.sink, seq, events: [eventJson] });
+    this.bytes += writeSync(this.fd, line);
+    this.files[this.files.length - 1]!.maxSeq = seq;
+  }
+
+  /** Every event up to `safeSeq` is in the stream or the spool: delete the files that hold only those. */
+  release(safeSeq: number): void {
+    while (this.files.length && this.files[0]!.maxSeq <= safeSeq) {
+      const f = this.files.shift()!;
+      if (this.files.length === 0 && this.fd !== null) {
+        closeSync(this.fd);
+        this.fd = null;
+      }
+      rmSync(f.path, { force: true });
+    }
+  }
+
+  close(): void {
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
   }
 }

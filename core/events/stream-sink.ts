@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { Config } from '../config/schema.ts';
 import { createLogger, type Logger } from '../log.ts';
 import type { AccessEvent, EventSink } from './event.ts';
 import { pipelineMetrics as m } from './metrics.ts';
-import { Spool, type SpoolBatch } from './spool.ts';
+import { Journal, Spool, type SpoolBatch } from './spool.ts';
 
 // The proxy side of the pipeline (issue 4). emit() only pushes onto an array: browsing never waits.
 // Once per event-loop tick the pending events go to the Redis stream as one MULTI/EXEC of XADDs
@@ -13,9 +14,14 @@ import { Spool, type SpoolBatch } from './spool.ts';
 // answered within pipeline.writeTimeoutMs goes to the disk spool instead, and from then on every
 // new batch is spooled too (behind it) until the spool has been replayed, so order is kept.
 //
-// No batch is ever doubled: each transaction also sets `<stream>:sink:<sink id>` to the batch's
-// sequence number, atomically with its XADDs. A timed-out write that Redis did carry out is
-// therefore recognised at replay (its sequence number is not above the mark) and skipped.
+// Every event gets a sequence number at emit and is appended to the sink's journal (see spool.ts),
+// so a SIGKILLed proxy worker loses nothing that was emitted: the sink that adopts its directory
+// replays what never reached the stream.
+//
+// No batch is ever doubled: each transaction also sets `<stream>:sink:<sink id>` to the sequence
+// number of its last event, atomically with its XADDs. A timed-out write that Redis did carry out,
+// or a journal event that did get through before the kill, is therefore recognised at replay (its
+// number is not above the mark) and skipped.
 
 export type PipelineConfig = Config['pipeline'];
 
@@ -61,8 +67,11 @@ class RedisStreamSink implements StreamSink {
   private readonly spool: Spool;
   private readonly log: Logger;
   private readonly stream: string;
+  private readonly journal: Journal;
   private buffer: string[] = [];
-  private seq = 0;
+  /** sequence number of the last event emitted, and of the last one taken into a batch */
+  private emittedSeq = 0;
+  private takenSeq = 0;
   private running = false;
   private scheduled = false;
   private closed = false;
@@ -87,6 +96,7 @@ class RedisStreamSink implements StreamSink {
     this.conn = typeof opts.redis === 'string' ? new Redis(opts.redis, own) : opts.redis.duplicate(own);
     this.conn.on('error', () => {});
     this.spool = new Spool(join(opts.dataDir, 'spool'), this.sinkId, opts.pipeline.spoolMaxMB * 1024 * 1024);
+    this.journal = new Journal(this.spool.dir, this.sinkId);
     this.spool.adoptOrphans();
     this.gauge();
     if (this.spool.hasData) this.scheduleReplay(0);
@@ -96,7 +106,9 @@ class RedisStreamSink implements StreamSink {
 
   emit(event: AccessEvent): void {
     if (this.closed) throw new Error('event sink is closed');
-    this.buffer.push(JSON.stringify(event));
+    const json = JSON.stringify(event);
+    this.journal.append(++this.emittedSeq, json);
+    this.buffer.push(json);
     m.emitted.inc();
     this.kick();
   }
@@ -126,6 +138,8 @@ class RedisStreamSink implements StreamSink {
         /* stays spooled for the next sink on this data directory */
       }
     }
+    this.journal.release(this.takenSeq);
+    this.journal.close();
     await this.spool.close();
     this.conn.disconnect();
   }
@@ -146,19 +160,23 @@ class RedisStreamSink implements StreamSink {
     try {
       while (this.buffer.length > 0) {
         const events = this.buffer.splice(0, MAX_PER_TX);
-        const batch: SpoolBatch = { sink: this.sinkId, seq: ++this.seq, events };
+        this.takenSeq += events.length;
+        const batch: SpoolBatch = { sink: this.sinkId, seq: this.takenSeq, events };
         if (!this.spool.hasData && this.conn.status !== 'ready') await this.firstConnect();
         if (this.spool.hasData || this.conn.status !== 'ready') {
           await this.toSpool(batch);
+          this.journal.release(batch.seq);
           this.scheduleReplay();
           continue;
         }
         try {
           await this.write(batch);
+          this.journal.release(batch.seq);
           m.streamed.inc(events.length);
         } catch (e) {
           this.log.warn({ err: (e as Error).message, events: events.length }, 'event stream write failed: spooling to disk');
           await this.toSpool(batch);
+          this.journal.release(batch.seq);
           this.scheduleReplay();
         }
       }
@@ -254,31 +272,77 @@ class RedisStreamSink implements StreamSink {
     }
   }
 
-  /** Replays every closed segment in order; each is removed only once all its batches are in. */
+  /**
+   * Replays adopted directories (spool segments, then journal events that reached neither stream nor
+   * spool), then this sink's own segments, each in order; a file is removed only once all its events
+   * are in the stream.
+   */
   private async replay(): Promise<void> {
-    for (let round = 0; round < 1000 && this.spool.hasData; round++) {
-      const segs = await this.spool.segments();
-      if (segs.length === 0) break;
-      for (const seg of segs) {
-        const { batches, problems } = await this.spool.read(seg);
-        for (const p of problems) this.log.error({ problem: p }, 'unreadable spool line skipped (torn by a crash before it was synced)');
-        const marks = new Map<string, number>();
-        for (const b of batches) {
-          if (!marks.has(b.sink)) marks.set(b.sink, Number(await withTimeout(this.conn.get(sinkMarkKey(this.stream, b.sink)), this.opts.pipeline.writeTimeoutMs) ?? 0));
-          if (b.seq <= marks.get(b.sink)!) {
-            // its write timed out here but was carried out by Redis: already in the stream
-            this.log.info({ sink: b.sink, seq: b.seq, events: b.events.length }, 'spooled batch already in the stream: skipped');
-            continue;
-          }
-          await this.write(b); // batches hold at most MAX_PER_TX events, so one transaction each
-          marks.set(b.sink, b.seq);
-          m.streamed.inc(b.events.length);
-          m.replayed.inc(b.events.length);
-        }
-        await this.spool.remove(seg);
-        this.gauge();
-      }
+    for (const dir of this.spool.adoptedDirs()) {
+      for (const seg of await this.spool.segments(dir)) await this.replaySegment(seg);
+      for (const jnl of this.spool.journals(dir)) await this.replayJournal(jnl);
+      await this.spool.removeIfDone(dir);
     }
+    for (let round = 0; round < 1000; round++) {
+      const segs = await this.spool.segments(this.spool.dir);
+      if (segs.length === 0) break;
+      for (const seg of segs) await this.replaySegment(seg);
+    }
+    this.gauge();
     if (!this.spool.hasData) this.log.info({ sink: this.sinkId }, 'event spool replayed');
+  }
+
+  private async mark(sink: string): Promise<number> {
+    return Number(await withTimeout(this.conn.get(sinkMarkKey(this.stream, sink)), this.opts.pipeline.writeTimeoutMs) ?? 0);
+  }
+
+  private async replaySegment(seg: string): Promise<void> {
+    const { batches, problems } = await this.spool.read(seg);
+    for (const p of problems) this.log.error({ problem: p }, 'unreadable spool line skipped (torn by a crash before it was synced)');
+    const marks = new Map<string, number>();
+    for (const b of batches) {
+      if (!marks.has(b.sink)) marks.set(b.sink, await this.mark(b.sink));
+      if (b.seq <= marks.get(b.sink)!) {
+        // its write timed out here but was carried out by Redis: already in the stream
+        this.log.info({ sink: b.sink, seq: b.seq, events: b.events.length }, 'spooled batch already in the stream: skipped');
+        continue;
+      }
+      await this.write(b); // batches hold at most MAX_PER_TX events, so one transaction each
+      marks.set(b.sink, b.seq);
+      m.streamed.inc(b.events.length);
+      m.replayed.inc(b.events.length);
+    }
+    await this.spool.remove(seg);
+    this.gauge();
+  }
+
+  /** Journal lines are single events; those above the dead sink's mark are sent in order. */
+  private async replayJournal(path: string): Promise<void> {
+    const { batches, problems } = await this.spool.read(path);
+    // a torn last line is an event whose emit was cut by the kill: its request never completed
+    if (problems.length) this.log.warn({ problems }, 'torn journal line skipped');
+    const marks = new Map<string, number>();
+    let chunk: SpoolBatch | null = null;
+    let sent = 0;
+    const send = async () => {
+      if (!chunk) return;
+      await this.write(chunk);
+      marks.set(chunk.sink, chunk.seq);
+      sent += chunk.events.length;
+      m.streamed.inc(chunk.events.length);
+      m.replayed.inc(chunk.events.length);
+      chunk = null;
+    };
+    for (const b of batches) {
+      if (!marks.has(b.sink)) marks.set(b.sink, await this.mark(b.sink));
+      if (b.seq <= marks.get(b.sink)!) continue;
+      if (chunk && (chunk.sink !== b.sink || chunk.events.length >= MAX_PER_TX || b.seq !== chunk.seq + 1)) await send();
+      if (!chunk) chunk = { sink: b.sink, seq: b.seq, events: [] };
+      chunk.events.push(...b.events);
+      chunk.seq = b.seq;
+    }
+    await send();
+    if (sent) this.log.warn({ events: sent, file: path }, 'events of a stopped proxy worker recovered from its journal');
+    await rm(path, { force: true });
   }
 }

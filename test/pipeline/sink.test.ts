@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -161,6 +162,19 @@ describe('stream sink on a real redis-server', () => {
     expect(paths.filter((p) => num(p) >= 50)).toEqual(Array.from({ length: 30 }, (_, i) => `/p/${50 + i}`));
     expect(lines.some((l) => String(l.problem ?? '').includes('000000000001.seg:3'))).toBe(true);
     await second.close();
+    expect(readdirSync(join(tmp.dir, 'spool'))).toEqual([]);
+  });
+
+  it('a proxy worker SIGKILLed right after emitting: its journal is replayed by the next sink, every event once', async () => {
+    const stream = 's:journal';
+    const child = spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'fixtures', 'emit-and-die.ts'), redis.url, tmp.dir, stream, '3000', '1000'],
+      { encoding: 'utf8', timeout: 60_000, env: { ...process.env, FAIRWATCH_LOG_LEVEL: 'warn' } });
+    expect(child.signal).toBe('SIGKILL');
+    expect(await admin.xlen(stream)).toBe(1000); // the rest never reached Redis
+    const sink = createStreamSink({ redis: redis.url, dataDir: tmp.dir, pipeline: pipelineConfig({ stream }) });
+    await waitFor('the journal to be replayed', () => !sink.stats().spooling, 30_000);
+    expect(await streamPaths(stream)).toEqual(Array.from({ length: 3000 }, (_, i) => `/p/${i}`));
+    await sink.close();
     expect(readdirSync(join(tmp.dir, 'spool'))).toEqual([]);
   });
 });
