@@ -119,7 +119,8 @@ describe('CSRF', () => {
   it('refuses a form posted from another origin, without acting on it', async () => {
     const s = await h.sessionFor(ian);
     const before = (await h.deps.authz.list({ requester: ian.userId })).length;
-    for (const headers of [{ origin: 'http://evil.example' }, { origin: 'null' }, { origin: 'http://localhost', 'sec-fetch-site': 'cross-site' }]) {
+    const attempts: Array<Record<string, string>> = [{ origin: 'http://evil.example' }, { origin: 'null' }, { origin: 'http://localhost', 'sec-fetch-site': 'cross-site' }];
+    for (const headers of attempts) {
       const res = await h.request('POST', `/reports/${reportA}/access-requests`, { cookie: s.cookie, form: { reason: 'csrf', _csrf: s.csrf }, headers });
       expect(res.status).toBe(403);
     }
