@@ -38,6 +38,16 @@ function replicated(engine: string, table: string): string {
   return `Replicated${m[1]}(${args.join(', ')})`;
 }
 
+/**
+ * Rows of a Replacing/Aggregating/Collapsing table are folded only within one shard, so every
+ * version of a key must land on the same shard: without an explicit key, hash the sorting key.
+ * Plain MergeTree tables spread at random.
+ */
+export function shardKey(spec: TableSpec): string {
+  if (spec.shardBy) return spec.shardBy;
+  return spec.engine === 'MergeTree' ? 'rand()' : `cityHash64(${spec.orderBy})`;
+}
+
 /** The statements that create `spec` in `database` for the topology. */
 export function createTable(database: string, spec: TableSpec, topology: Topology): string[] {
   if (topology.kind === 'single') {
@@ -47,7 +57,7 @@ export function createTable(database: string, spec: TableSpec, topology: Topolog
   const local = `${spec.name}_local`;
   return [
     `CREATE TABLE IF NOT EXISTS ${database}.${local} ${onCluster} ${body({ ...spec, name: local }, replicated(spec.engine, local))}`,
-    `CREATE TABLE IF NOT EXISTS ${database}.${spec.name} ${onCluster} AS ${database}.${local} ENGINE = Distributed('${topology.cluster}', ${database}, ${local}, ${spec.shardBy ?? 'rand()'})`,
+    `CREATE TABLE IF NOT EXISTS ${database}.${spec.name} ${onCluster} AS ${database}.${local} ENGINE = Distributed('${topology.cluster}', ${database}, ${local}, ${shardKey(spec)})`,
   ];
 }
 
