@@ -125,20 +125,20 @@ export class SquidImporter {
       result.batches++;
       const hash = createHash('sha256').update(texts.join('\n')).digest('hex');
       const lastLine = first + texts.length - 1;
+      const events: Array<AccessEvent & { ts: string }> = [];
+      texts.forEach((t, i) => {
+        const lineNo = first + i;
+        const r = parseSquidLine(t);
+        if (r.ok) events.push(this.toEvent(r.req, t, lineNo));
+        else if (t.trim() !== '') {
+          result.bad++;
+          if (result.badLines.length < MAX_REPORTED_BAD) result.badLines.push({ line: lineNo, reason: r.reason });
+        }
+      });
       if (done.has(hash)) {
         result.skippedBatches++;
-        for (const t of texts) if (parseSquidLine(t).ok) result.alreadyImported++;
+        result.alreadyImported += events.length;
       } else {
-        const events: Array<AccessEvent & { ts: string }> = [];
-        texts.forEach((t, i) => {
-          const lineNo = first + i;
-          const r = parseSquidLine(t);
-          if (r.ok) events.push(this.toEvent(r.req, t, lineNo));
-          else if (t.trim() !== '') {
-            result.bad++;
-            if (result.badLines.length < MAX_REPORTED_BAD) result.badLines.push({ line: lineNo, reason: r.reason });
-          }
-        });
         const fresh = await this.notYetStored(events);
         result.alreadyImported += events.length - fresh.length;
         // the token makes an immediate retry of this exact batch a no-op as well

@@ -1,0 +1,97 @@
+import { copyFileSync, appendFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { policyCategoriser } from '../../analyser/import/categoriser.ts';
+import { SquidImporter } from '../../analyser/import/squid-import.ts';
+import type { Platform } from '../../core/platform.ts';
+import { runCli } from '../helpers/cli.ts';
+import { openTestPlatform } from '../helpers/platform.ts';
+import { tempDir } from '../helpers/tmp.ts';
+
+// Import of real Squid log lines (native, common, combined, and malformed ones) into events.
+
+const FIXTURE = join(import.meta.dirname, '../fixtures/squid/access.log');
+const BLOCKLISTS = join(import.meta.dirname, '../fixtures/blocklists');
+const YAML = 'retention: { eventsDays: 3650 }\n';
+
+let platform: Platform;
+let cleanup: () => Promise<void>;
+const tmp = tempDir('fw-import-');
+
+beforeAll(async () => {
+  ({ platform, cleanup } = await openTestPlatform({ yaml: YAML, redis: false }));
+}, 60_000);
+afterAll(async () => {
+  await cleanup?.();
+  tmp.cleanup();
+});
+
+async function importer() {
+  const { categoriser, warning } = await policyCategoriser(platform.config, BLOCKLISTS);
+  expect(warning).toBeNull();
+  return new SquidImporter({ store: platform.store, pseudonyms: platform.pseudonyms, config: platform.config, categoriser, groups: new Map([['alice', 'managers']]) });
+}
+
+describe('import squid-log', () => {
+  it('imports good lines with pseudonyms and categories, and reports bad lines by number', async () => {
+    const r = await (await importer()).importFile(FIXTURE);
+    expect(r).toMatchObject({ lines: 12, imported: 8, alreadyImported: 0, bad: 4 });
+    expect(r.badLines.map((b) => b.line)).toEqual([6, 7, 8, 11]);
+    const rows = await platform.store.rows<Record<string, any>>('SELECT * FROM fairwatch.events ORDER BY ts, host');
+    expect(rows).toHaveLength(8);
+    const byHost = (h: string) => rows.find((e) => e.host === h)!;
+    const p = platform.pseudonyms;
+    expect(byHost('www.roblox.com')).toMatchObject({ method: 'CONNECT', scheme: 'https', port: 443, category: 'games', user_pseudonym: p.user('alice'), user_group: 'managers', source: 'import', bytes_down: 5520, duration_ms: 2413 });
+    expect(byHost('www.bet365.com')).toMatchObject({ action: 'block', category: 'gambling', user_pseudonym: p.user('bob'), user_group: 'staff', status: 403 });
+    expect(byHost('download.example.org')).toMatchObject({ path: '/tools/setup.exe', query: '', filename: 'setup.exe', flags: ['executable'] });
+    expect(byHost('miniclip.com')).toMatchObject({ category: 'games', user_pseudonym: '', user_group: 'guests', ts: '2026-02-17 10:00:08.000' });
+    expect(byHost('www.example.com').user_pseudonym).toBe(p.user('Bob Smith'));
+    expect(byHost('www.example.net').client_pseudonym).toBe(p.client('192.168.0.40'));
+    // no raw user name or client address in any column
+    const dump = JSON.stringify(rows);
+    for (const raw of ['alice', 'bob', 'Bob Smith', 'carol', '192.168.0.224', '192.168.0.31', '192.168.0.40']) expect(dump).not.toContain(raw);
+  });
+
+  it('adds nothing when the same file is imported again, and only the new lines of a grown file', async () => {
+    const again = await (await importer()).importFile(FIXTURE);
+    expect(again).toMatchObject({ imported: 0, alreadyImported: 8, bad: 4 });
+    const grown = join(tmp.dir, 'grown.log');
+    copyFileSync(FIXTURE, grown);
+    appendFileSync(grown, '1771322500.000     45 192.168.0.224 TCP_MISS/200 800 GET http://www.bbc.co.uk/sport alice DIRECT/151.101.0.81 text/html\n' +
+      '1771322501.000     45 192.168.0.224 TCP_MISS/200 800 GET http://pokerstars.com/ alice DIRECT/1.2.3.4 text/html\n');
+    const more = await (await importer()).importFile(grown);
+    expect(more).toMatchObject({ imported: 2, alreadyImported: 8, bad: 4 });
+    expect((await platform.store.one<{ n: number }>('SELECT count() AS n FROM fairwatch.events'))!.n).toBe(10);
+    // the rollups saw the imported events too
+    expect((await platform.store.one<{ n: number }>("SELECT sum(requests) AS n FROM fairwatch.rollup_person_hourly WHERE category = 'gambling'"))!.n).toBe(2);
+  });
+});
+
+describe('CLI: import squid-log and reports run', () => {
+  it('imports, re-imports idempotently, builds an audit and prints its id', async () => {
+    const dir = tempDir('fw-import-cli-');
+    try {
+      const config = join(dir.dir, 'fairwatch.yaml');
+      writeFileSync(config, YAML);
+      const env = { FAIRWATCH_DATA_DIR: join(dir.dir, 'data'), FAIRWATCH_CONFIG: config, FAIRWATCH_BLOCKLISTS: BLOCKLISTS };
+      const first = await runCli(['import', 'squid-log', FIXTURE], { env, timeoutMs: 90_000 });
+      expect(first.stdout).toBe('imported 8 events from 12 lines (0 already imported, 4 bad lines)\n');
+      expect(first.stderr).toContain(`${FIXTURE}:6: neither Squid native nor common/combined log format`);
+      expect(first.stderr).toContain(`${FIXTURE}:11: URL "/relative/only" is not an absolute http(s) URL`);
+      expect(first.code).toBe(0);
+      const second = await runCli(['import', 'squid-log', FIXTURE], { env, timeoutMs: 90_000 });
+      expect(second.stdout).toBe('imported 0 events from 12 lines (8 already imported, 4 bad lines)\n');
+      const run = await runCli(['reports', 'run', 'audit', '--from', '2026-02-17T00:00:00Z', '--to', '2026-02-18T00:00:00Z'], { env, timeoutMs: 90_000 });
+      expect(run.stderr).toBe('');
+      expect(run.stdout).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\n$/);
+      const bad = await runCli(['reports', 'run', 'audit', '--from', 'yesterday', '--to', '2026-02-18'], { env, timeoutMs: 90_000 });
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toContain('--from "yesterday": not an ISO date/time');
+      const missing = await runCli(['import', 'squid-log', join(dir.dir, 'nope.log')], { env, timeoutMs: 90_000 });
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toContain('nope.log: no such file');
+    } finally {
+      dir.cleanup();
+    }
+  }, 300_000);
+});
