@@ -22,7 +22,11 @@ export function classifyParseError(err: ParseError): { status: number; message: 
     case 'HPE_INVALID_TRANSFER_ENCODING':
       return { status: 400, message: `The request's length is ambiguous and was refused (${reason}).`, flag: 'smuggling' };
     case 'HPE_INVALID_METHOD':
-      return { status: 501, message: 'The request method is not one the proxy knows.', flag: 'malformed' };
+      // an upper-case token followed by a target is a method we do not know; anything else is noise
+      if (/^[A-Z][A-Z-]{0,19} \S+ HTTP\/1\.[01]\r?\n/.test(err.rawPacket?.toString('latin1') ?? '')) {
+        return { status: 501, message: 'The request method is not one the proxy knows.', flag: 'malformed' };
+      }
+      return { status: 400, message: 'The request could not be understood (not HTTP).', flag: 'malformed' };
     case 'ERR_HTTP_REQUEST_TIMEOUT':
       return { status: 408, message: 'The request did not arrive in time.', flag: 'request-timeout' };
     default:

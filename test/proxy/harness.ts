@@ -20,6 +20,7 @@ export const KEY = randomBytes(32);
 export const pseudonyms = new Pseudonymiser(KEY);
 
 function listen(server: Server, host = '127.0.0.1'): Promise<number> {
+  track(server);
   return new Promise((resolve) => server.listen(0, host, () => resolve((server.address() as AddressInfo).port)));
 }
 
@@ -46,11 +47,12 @@ function originHandler(req: IncomingMessage, res: ServerResponse): void {
       res.end('MZ');
       return;
     case '/echo': {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
+      // hashed as it streams, so the origin holds no body in memory
+      const hash = createHash('sha256');
+      let length = 0;
+      req.on('data', (c: Buffer) => { hash.update(c); length += c.length; });
       req.on('end', () => {
-        const body = Buffer.concat(chunks);
-        const out = JSON.stringify({ method: req.method, url: req.url, headers: req.headers, bodyLength: body.length, bodySha: createHash('sha256').update(body).digest('hex') });
+        const out = JSON.stringify({ method: req.method, url: req.url, headers: req.headers, bodyLength: length, bodySha: hash.digest('hex') });
         res.writeHead(200, { 'Content-Type': 'application/json', 'Keep-Alive': 'timeout=5', 'X-Hop': 'kept', Connection: 'X-Hop-Only, keep-alive', 'X-Hop-Only': 'should-go' });
         res.end(out);
       });
@@ -145,9 +147,25 @@ export async function startEcho(): Promise<{ port: number; close(): Promise<void
   return { port, server, close: () => new Promise((r) => server.close(() => r())) };
 }
 
+const tracked = new WeakMap<Server, Set<Socket>>();
+function track(server: Server): void {
+  const set = new Set<Socket>();
+  tracked.set(server, set);
+  server.on('connection', (s: Socket) => {
+    set.add(s);
+    s.once('close', () => set.delete(s));
+  });
+  server.on('secureConnection', (s: Socket) => {
+    set.add(s);
+    s.once('close', () => set.delete(s));
+  });
+}
+
 function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => {
     server.close(() => resolve());
+    // upgraded and tunnelled sockets are not the HTTP server's any more: destroy them too
+    for (const s of tracked.get(server) ?? []) s.destroy();
     server.closeAllConnections?.();
   });
 }
