@@ -1,0 +1,74 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { auditLogFor } from '../../core/audit/log.ts';
+import { runCli, startCli } from '../helpers/cli.ts';
+import { openTestPlatform } from '../helpers/platform.ts';
+import { tempDir } from '../helpers/tmp.ts';
+
+// `fairwatch audit verify` on real data directories: intact, edited through SQL, rows deleted
+// through SQL; and run through a running console (control socket) after a first-run setup done
+// over a real socket.
+
+const dirs = [tempDir(), tempDir()];
+afterAll(() => dirs.forEach((d) => d.cleanup()));
+const env = (dir: string) => ({ FAIRWATCH_DATA_DIR: dir, FAIRWATCH_CONSOLE_PORT: '0' });
+
+async function withStore(dir: string, fn: (t: Awaited<ReturnType<typeof openTestPlatform>>) => Promise<void>) {
+  const t = await openTestPlatform({ dataDir: dir });
+  try {
+    await fn(t);
+  } finally {
+    await t.platform.close();
+  }
+}
+
+describe('fairwatch audit verify', () => {
+  it('says ok for an intact chain and names the row edited with ALTER TABLE … UPDATE', async () => {
+    const dir = dirs[0]!.dir;
+    await withStore(dir, async ({ platform: p }) => {
+      const log = auditLogFor(p.store, p.redis);
+      for (let i = 0; i < 6; i++) await log.append({ actor: 'system', actorRole: '', action: 'report.view', target: `r${i}`, reason: '', outcome: 'allowed' });
+    });
+    const ok = await runCli(['audit', 'verify'], { env: env(dir) });
+    expect(ok.stderr).toBe('');
+    expect(ok.code).toBe(0);
+    expect(ok.stdout.trim()).toBe('ok 6 rows');
+    await withStore(dir, async ({ platform: p }) => {
+      await p.store.command("ALTER TABLE fairwatch.audit_log UPDATE outcome = 'refused-403' WHERE seq = 3", undefined, { mutations_sync: '2' });
+    });
+    const bad = await runCli(['audit', 'verify'], { env: env(dir) });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/broken at seq 3: row 3 .*edited/);
+  });
+
+  it('through a running console: first-run setup over a real socket, verify forwarded, then a DELETE is named', async () => {
+    const dir = dirs[1]!.dir;
+    const running = startCli(['console'], { env: env(dir) });
+    try {
+      await running.ready;
+      const out = running.output().stdout;
+      const url = /console on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)![1]!;
+      const setup = /(http:\/\/127\.0\.0\.1:\d+\/setup\/[A-Za-z0-9_-]{43})/.exec(out)![1]!;
+      expect((await fetch(setup)).status).toBe(200);
+      const created = await fetch(setup, { method: 'POST', headers: { origin: url, 'content-type': 'application/x-www-form-urlencoded' }, body: 'username=dana&password=a+long+enough+password', redirect: 'manual' });
+      expect(created.status).toBe(200);
+      expect(await created.text()).toMatch(/id="totp-secret">[A-Z2-7]{16,}</);
+      // single use
+      expect((await fetch(setup)).status).toBe(404);
+      for (let i = 0; i < 3; i++) {
+        const r = await fetch(`${url}/api/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'dana', password: 'wrong password' }) });
+        expect(r.status).toBe(401);
+      }
+      const forwarded = await runCli(['audit', 'verify'], { env: env(dir) });
+      expect(forwarded.code).toBe(0);
+      expect(forwarded.stdout.trim()).toBe('ok 4 rows');
+    } finally {
+      expect(await running.stop()).toBe(0);
+    }
+    await withStore(dir, async ({ platform: p }) => {
+      await p.store.command('ALTER TABLE fairwatch.audit_log DELETE WHERE seq = 2', undefined, { mutations_sync: '2' });
+    });
+    const bad = await runCli(['audit', 'verify'], { env: env(dir) });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/broken at seq 2: row 2 is missing/);
+  });
+});
