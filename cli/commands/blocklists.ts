@@ -24,7 +24,7 @@ export function registerBlocklists({ program, act }: ProgramHandle, ctx: Command
       const s = lists.stats;
       const heapAndBuffers = Math.max(0, after.heapUsed + after.arrayBuffers - before.heapUsed - before.arrayBuffers);
       if (opts.json) {
-        ctx.io.out(JSON.stringify({ dir, categories: s.categories, entries: s.entries, badLines: s.badLines, problems: s.problems, loadMs: Math.round(s.loadMs), tableBytes: s.tableBytes, memoryBytes: heapAndBuffers }) + '\n');
+        ctx.io.out(JSON.stringify({ dir, categories: s.categories, entries: s.entries, badLines: s.badLines, problems: s.problems, loadMs: Math.round(s.loadMs), tableBytes: s.tableBytes, memoryBytes: heapAndBuffers, rssBytes: after.rss }) + '\n');
         return 0;
       }
       const rows = [['CATEGORY', 'DOMAINS', 'URLS', 'EXPRESSIONS', 'BAD LINES', 'ALSO NAMED'],
@@ -32,7 +32,7 @@ export function registerBlocklists({ program, act }: ProgramHandle, ctx: Command
       const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
       ctx.io.out(`blocklists: ${dir}\n`);
       for (const r of rows) ctx.io.out(r.map((c, i) => (i === 0 || i === 5 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd() + '\n');
-      ctx.io.out(`${s.entries} distinct names in ${s.categories.length} categories; loaded in ${Math.round(s.loadMs)} ms; table ${mb(s.tableBytes)}; memory added ${mb(heapAndBuffers)}\n`);
+      ctx.io.out(`${s.entries} distinct names in ${s.categories.length} categories; loaded in ${Math.round(s.loadMs)} ms; table ${mb(s.tableBytes)}; memory added ${mb(heapAndBuffers)} (process RSS ${mb(after.rss)})\n`);
       if (s.badLines > 0) {
         ctx.io.out(`${s.badLines} bad lines skipped; the first ${s.problems.length}:\n`);
         for (const p of s.problems) ctx.io.out(`  ${p.file}:${p.line}: ${p.why}\n`);

@@ -1,4 +1,4 @@
-import { readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CategorySets, DomainTable, DomainTableBuilder } from './domain-table.ts';
 import { parseListLine } from './list-line.ts';
@@ -91,7 +91,11 @@ export async function loadLists(dir: string): Promise<CompiledLists> {
   const dirs: Array<{ name: string; path: string; index: number }> = [];
   let expectedBytes = 0;
 
-  for (const name of names) {
+  // real directories first, so a symlink (porn → adult) never becomes the canonical name
+  const isLink = new Set<string>();
+  for (const name of names) if ((await lstat(join(dir, name)).catch(() => null))?.isSymbolicLink()) isLink.add(name);
+  const ordered = [...names.filter((n) => !isLink.has(n)), ...names.filter((n) => isLink.has(n))];
+  for (const name of ordered) {
     if (name === 'local' || name.startsWith('.') || !CATEGORY_NAME.test(name)) continue;
     const path = join(dir, name);
     const st = await stat(path).catch(() => null);

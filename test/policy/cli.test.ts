@@ -65,7 +65,7 @@ describe('fairwatch blocklists', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^adult\s+13\s+2\s+0\s+5\s+porn$/m);
     expect(r.stdout).toMatch(/^redirector\s+1\s+0\s+2\s+2$/m);
-    expect(r.stdout).toMatch(/distinct names in 13 categories; loaded in \d+ ms; table [\d.]+ MB; memory added [\d.]+ MB/);
+    expect(r.stdout).toMatch(/distinct names in 13 categories; loaded in \d+ ms; table [\d.]+ MB; memory added [\d.]+ MB \(process RSS [\d.]+ MB\)/);
     expect(r.stdout).toMatch(/adult\/domains:15: not a host name: "bad\.\.name\.com"/);
     const json = JSON.parse((await runCli(['blocklists', 'stats', '--json'], { env })).stdout);
     expect(json.categories.find((c: { name: string }) => c.name === 'local')).toMatchObject({ domains: 2, urls: 2 });
