@@ -27,7 +27,8 @@ export function createConsoleApp(deps: ConsoleDeps): ConsoleApp {
       frameAncestors: ["'none'"], baseUri: ["'none'"], frameSrc: ["'self'"],
     },
     strictTransportSecurity: deps.tls ? 'max-age=31536000' : false,
-    referrerPolicy: 'no-referrer',
+    // not no-referrer: with it Chrome sends `Origin: null` on our own form posts, which the CSRF check refuses
+    referrerPolicy: 'same-origin',
     crossOriginResourcePolicy: 'same-origin',
   }));
   app.use('*', async (c, next) => {
