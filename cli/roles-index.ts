@@ -2,4 +2,5 @@
 import '../analyser/ingest/role.ts';
 import '../dashboards/role.ts';
 import '../analyser/role.ts';
+import '../proxy/role.ts';
 export {};

@@ -1,0 +1,48 @@
+import { availableParallelism } from 'node:os';
+import { ROLES } from '../cli/roles.ts';
+import { CHANNELS } from '../core/channels.ts';
+import type { Platform } from '../core/platform.ts';
+import { ProxyCluster } from './cluster.ts';
+import type { CredentialRecord } from './credentials.ts';
+
+// The 'proxy' role: the primary loads the user directory (the only part that needs ClickHouse),
+// forks the workers and keeps their credentials current when CHANNELS.usersChanged fires.
+
+async function credentialRecords(p: Platform): Promise<CredentialRecord[]> {
+  return (await p.users.records()).map((u) => ({ username: u.username, passwordHash: u.passwordHash, group: u.group, disabled: u.disabled }));
+}
+
+ROLES.proxy = {
+  needs: { store: true, redis: true },
+  async start(p) {
+    const cfg = p.config;
+    const workers = cfg.proxy.workers || availableParallelism();
+    const consoleUrl = cfg.console.publicUrl ?? `http://${cfg.console.bind}:${cfg.console.port}`;
+    const c = await ProxyCluster.start({
+      config: cfg, runtime: p.runtime, redisUrl: p.redisUrl, workers, consoleUrl, log: p.log,
+      records: await credentialRecords(p),
+    });
+    const refresh = async () => {
+      try {
+        c.setRecords(await credentialRecords(p));
+      } catch (e) {
+        p.log.warn({ err: (e as Error).message }, 'could not reload user records for the proxy');
+      }
+    };
+    const sub = p.redis.duplicate();
+    sub.on('error', () => {});
+    sub.on('message', () => void refresh());
+    await sub.subscribe(CHANNELS.usersChanged);
+    // a missed message heals within a minute
+    const timer = setInterval(() => void refresh(), 60_000);
+    timer.unref();
+    return {
+      summary: `proxy on ${cfg.proxy.bind}:${c.port} (${workers} worker${workers === 1 ? '' : 's'})`,
+      async stop() {
+        clearInterval(timer);
+        sub.disconnect();
+        await c.stop();
+      },
+    };
+  },
+};

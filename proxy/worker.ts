@@ -1,0 +1,100 @@
+import type { Runtime } from '../core/config/load.ts';
+import type { Config } from '../core/config/schema.ts';
+import { createStreamSink } from '../core/events/stream-sink.ts';
+import { PageTokens } from '../core/identity/page-token.ts';
+import { Pseudonymiser } from '../core/identity/pseudonym.ts';
+import { loadKey } from '../core/keys.ts';
+import { createLogger } from '../core/log.ts';
+import { PolicyHolder } from '../core/policy/holder.ts';
+import { PersonStateCache } from '../core/policy/person-state.ts';
+import { allowAll, type PolicyEngine } from '../core/policy/types.ts';
+import { connectRedis } from '../core/storage/redis.ts';
+import { loadCa } from '../core/tls/ca.ts';
+import { LeafMinter } from '../core/tls/leaf.ts';
+import { CredentialStore, type CredentialRecord } from './credentials.ts';
+import { createProxyServer } from './server.ts';
+import { staffHooks } from './tls/staff-hooks.ts';
+
+// One proxy worker process (node:cluster). It never opens ClickHouse: user records come from the
+// primary over IPC, the policy is loaded here from the lists and config, events go to the Redis
+// stream through this worker's own sink (disk spool when Redis is away).
+
+export interface WorkerInit {
+  t: 'init';
+  config: Config;
+  runtime: Runtime;
+  redisUrl: string;
+  records: CredentialRecord[];
+  port: number;
+  bind: string;
+  consoleUrl: string;
+}
+
+export type PrimaryMessage = WorkerInit | { t: 'users'; records: CredentialRecord[] } | { t: 'stop' };
+export type WorkerMessage = { t: 'ready' } | { t: 'listening'; port: number } | { t: 'listen-error'; code: string; message: string };
+
+const send = (m: WorkerMessage) => process.send?.(m);
+
+async function start(init: WorkerInit): Promise<void> {
+  const { config, runtime } = init;
+  const log = createLogger('proxy-worker');
+  const pseudonyms = new Pseudonymiser(loadKey(runtime.dataDir, 'pseudonym'));
+  const redis = connectRedis(init.redisUrl);
+  const sink = createStreamSink({ redis: init.redisUrl, dataDir: runtime.dataDir, pipeline: config.pipeline, log });
+  // A list directory that cannot be read must not stop browsing: allow, record, and say why.
+  let holder: PolicyHolder | null = null;
+  try {
+    holder = await PolicyHolder.open({ config, runtime, log });
+    await holder.watch({ redis, signals: false });
+  } catch (e) {
+    log.error({ err: (e as Error).message }, 'policy not loaded: allowing everything until it loads (fix the lists, then reload)');
+  }
+  const people = new PersonStateCache(redis, { timezone: config.organisation.timezone, onError: (e) => log.warn({ err: e.message }, 'person state') });
+  await people.start().catch((e: Error) => log.warn({ err: e.message }, 'person state not loaded yet'));
+  const engine: PolicyEngine = holder
+    ? { decide: (input) => holder.current().decide({ ...input, state: input.user ? people.get(pseudonyms.user(input.user)) : undefined }) }
+    : allowAll;
+  const ca = loadCa(runtime.dataDir);
+  const hooks = staffHooks({
+    config, redis, pseudonyms,
+    tokens: new PageTokens(loadKey(runtime.dataDir, 'page-token')),
+    consoleUrl: () => init.consoleUrl,
+    minter: ca ? new LeafMinter(ca) : null,
+  });
+  const credentials = new CredentialStore(init.records, config.identity.authCacheSeconds * 1000);
+  const proxy = createProxyServer({ config, engine: () => engine, sink, credentials, pseudonyms, hooks });
+
+  process.on('message', (m: PrimaryMessage) => {
+    if (m.t === 'users') credentials.replace(m.records);
+    if (m.t === 'stop') {
+      void (async () => {
+        await proxy.close();
+        await sink.close();
+        await people.stop().catch(() => {});
+        await holder?.close();
+        redis.disconnect();
+        process.exit(0);
+      })();
+    }
+  });
+  try {
+    const addr = await proxy.listen(init.port, init.bind);
+    send({ t: 'listening', port: addr.port });
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    send({ t: 'listen-error', code: err.code ?? 'ERROR', message: err.message });
+    process.exit(3);
+  }
+}
+
+process.once('message', (m: PrimaryMessage) => {
+  if (m.t === 'init') {
+    start(m).catch((e: Error) => {
+      process.stderr.write(`fairwatch proxy worker: ${e.message}\n`);
+      send({ t: 'listen-error', code: 'ERROR', message: e.message });
+      process.exit(4);
+    });
+  }
+});
+// 'online' comes before this module has run; messages sent then would be lost, so ask for init now
+send({ t: 'ready' });
