@@ -1,7 +1,10 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { ProxyAgent, request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../core/config/load.ts';
 import { createStreamSink } from '../../core/events/stream-sink.ts';
@@ -11,9 +14,10 @@ import { readManagedInfo } from '../../core/storage/redis.ts';
 import { runCli, startCli } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
-// The Prometheus endpoint of a running `fairwatch start`, scraped after a short load: events with
-// a real person's pseudonym, host names and paths go through the Redis stream into the ingester;
-// the counters move, and nothing personal shows up in any metric.
+// The Prometheus endpoint of a running `fairwatch start`, scraped after a short load: requests of a
+// named person through the real proxy to a local origin, and events with a person's pseudonym, host
+// names and paths through the Redis stream into the ingester; the counters move, and nothing
+// personal shows up in any metric.
 
 const tmp = tempDir('fw-ops-metrics-');
 afterAll(() => tmp.cleanup());
@@ -40,8 +44,14 @@ describe('metrics endpoint', () => {
   it('a running start: counters move under load, no personal data in any metric', async () => {
     const dataDir = join(tmp.dir, 'data');
     const cfg = join(tmp.dir, 'fairwatch.yaml');
-    writeFileSync(cfg, 'metrics:\n  port: 0\nproxy:\n  workers: 1\n');
+    writeFileSync(cfg, 'metrics:\n  port: 0\nproxy:\n  workers: 1\n  allowDestinations: ["127.0.0.1"]\n');
+    const origin = createServer((_req, res) => res.end('hello from the origin'));
+    await new Promise<void>((r) => origin.listen(0, '127.0.0.1', r));
+    const originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
     const env = { FAIRWATCH_DATA_DIR: dataDir, FAIRWATCH_CONFIG: cfg, FAIRWATCH_PROXY_PORT: '0', FAIRWATCH_CONSOLE_PORT: '0' };
+    const person = 'carol.jones';
+    const add = await runCli(['users', 'add', '--username', person, '--role', 'staff', '--password-stdin'], { env, stdin: 'a long enough password' });
+    expect(add.code).toBe(0);
     const server = startCli(['start'], { env, timeoutMs: 90_000 });
     try {
       await server.ready;
@@ -49,11 +59,20 @@ describe('metrics endpoint', () => {
       expect(url, server.output().stdout).toBeDefined();
       expect((await fetch(url!.replace('/metrics', '/healthz'))).status).toBe(200);
 
-      const person = 'carol.jones';
-      const add = await runCli(['users', 'add', '--username', person, '--role', 'staff', '--password-stdin'], { env, stdin: 'a long enough password' });
-      expect(add.code).toBe(0);
 
-      // Load: 300 events of one identified person, as the proxy emits them, through the real sink.
+      // Load 1: requests of the named person through the proxy (Basic auth), each one an event.
+      const proxyUrl = /proxy on (?:127\.0\.0\.1|0\.0\.0\.0):(\d+)/.exec(server.output().stdout)?.[1];
+      expect(proxyUrl, server.output().stdout).toBeDefined();
+      const agent = new ProxyAgent({ uri: `http://127.0.0.1:${proxyUrl}`, token: `Basic ${Buffer.from(`${person}:a long enough password`).toString('base64')}`, proxyTunnel: false });
+      const P = 40;
+      for (let i = 0; i < P; i++) {
+        const res = await request(`${originUrl}/carol/page-${i}`, { dispatcher: agent });
+        await res.body.arrayBuffer();
+        expect(res.statusCode).toBeLessThan(500);
+      }
+      await agent.close();
+
+      // Load 2: 300 events of one identified person, as the proxy emits them, through the real sink.
       const pseudonyms = new Pseudonymiser(loadKey(dataDir, 'pseudonym', {}));
       const redisUrl = `redis://127.0.0.1:${readManagedInfo(dataDir)!.port}`;
       const spoolDir = join(tmp.dir, 'sink');
@@ -75,11 +94,11 @@ describe('metrics endpoint', () => {
       let text = '';
       for (let i = 0; i < 60; i++) {
         text = await (await fetch(url!)).text();
-        if (total(samples(text), 'fairwatch_events_stored_total') >= N) break;
+        if (total(samples(text), 'fairwatch_events_stored_total') >= N + P) break;
         await new Promise((r) => setTimeout(r, 500));
       }
       const s = samples(text);
-      expect(total(s, 'fairwatch_events_stored_total')).toBeGreaterThanOrEqual(N);
+      expect(total(s, 'fairwatch_events_stored_total')).toBeGreaterThanOrEqual(N + P);
       expect(total(s, 'fairwatch_ingest_insert_seconds_count')).toBeGreaterThan(0);
       expect(s.find((x) => x.name === 'fairwatch_role_info' && x.labels.role === 'ingest')?.value).toBe(1);
       expect(total(s, 'fairwatch_process_cpu_user_seconds_total')).toBeGreaterThan(0);
@@ -90,13 +109,14 @@ describe('metrics endpoint', () => {
           expect(v, `${x.name}{${k}}`).not.toMatch(/carol|192\.168\.7\.77|example\.com|medical/i);
         }
       }
-      for (const secret of [person, 'carol', pseudonyms.user(person), pseudonyms.client('192.168.7.77'), '192.168.7.77', 'carols-private-host', 'medical-appointment']) {
+      for (const secret of [person, 'carol', pseudonyms.user(person), pseudonyms.client('192.168.7.77'), '192.168.7.77', 'carols-private-host', 'medical-appointment', 'page-1']) {
         expect(text).not.toContain(secret);
       }
       const res = await fetch(url!.replace('/metrics', '/nothing'));
       expect(res.status).toBe(404);
     } finally {
       expect(await server.stop('SIGTERM')).toBe(0);
+      origin.close();
     }
   });
 
