@@ -1,13 +1,14 @@
 import { serve, type ServerType } from '@hono/node-server';
 import { auditLogFor } from '../core/audit/log.ts';
-import { announceException } from '../core/authorisation/exceptions.ts';
+import { policyExceptions } from '../core/authorisation/exceptions.ts';
 import { Authorisations } from '../core/authorisation/store.ts';
 import { loadKey } from '../core/keys.ts';
 import type { Platform } from '../core/platform.ts';
 import { ROLES } from '../cli/roles.ts';
 import { createConsoleApp } from './app.ts';
-import type { ConsoleDeps, PolicyTester } from './deps.ts';
+import type { ConsoleDeps } from './deps.ts';
 import { smtpNotifier } from './notify.ts';
+import { policyTester } from './policy-tester.ts';
 import { mountStaffPages } from './staff-pages.ts';
 import { LoginLimiter } from './security/login-limit.ts';
 import { Sessions } from './security/session.ts';
@@ -23,7 +24,7 @@ const advertised = { url: '' };
 /** Builds the console's dependencies from an open platform (also used by tests). */
 export function consoleDeps(p: Platform, extra: Partial<ConsoleDeps> = {}): ConsoleDeps {
   const now = extra.now ?? Date.now;
-  const exceptions = announceException(p.redis);
+  const exceptions = policyExceptions(p.redis);
   return {
     config: p.config,
     store: p.store,
@@ -36,7 +37,7 @@ export function consoleDeps(p: Platform, extra: Partial<ConsoleDeps> = {}): Cons
     sessions: new Sessions(p.redis, { idleMinutes: p.config.console.sessionIdleMinutes, maxHours: p.config.console.sessionMaxHours }, now),
     limiter: new LoginLimiter(p.redis),
     exceptions,
-    policyTester: null,
+    policyTester: policyTester(p),
     blocklistsDir: p.runtime.blocklistsDir,
     notify: smtpNotifier(p.config, () => p.config.console.publicUrl ?? advertised.url, (err) => p.log.warn({ err }, 'notification mail failed')),
     tls: false,
@@ -45,22 +46,8 @@ export function consoleDeps(p: Platform, extra: Partial<ConsoleDeps> = {}): Cons
   };
 }
 
-/**
- * The proxy's policy engine for the tester, when the policy module provides one. Until then
- * (core/policy is built in parallel) the tester page says the engine is not loaded.
- */
-async function loadPolicyTester(p: Platform): Promise<PolicyTester | null> {
-  try {
-    const modPath = '../core/policy/tester.ts';
-    const mod = await import(modPath) as { createPolicyTester?: (p: Platform) => Promise<PolicyTester> };
-    return mod.createPolicyTester ? await mod.createPolicyTester(p) : null;
-  } catch {
-    return null;
-  }
-}
-
 export async function startConsole(p: Platform, extra: Partial<ConsoleDeps> = {}): Promise<{ url: string; setupUrl: string | null; server: ServerType; stop(): Promise<void> }> {
-  const deps = consoleDeps(p, { policyTester: await loadPolicyTester(p), ...extra });
+  const deps = consoleDeps(p, extra);
   const { app } = createConsoleApp(deps);
   mountStaffPages(app, p, deps);
   const { bind, port } = p.config.console;

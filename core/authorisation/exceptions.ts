@@ -1,35 +1,33 @@
 import type { Redis } from 'ioredis';
-import { CHANNELS } from '../channels.ts';
+import { grantException, revokeException } from '../policy/person-state.ts';
 
-// The seam between a director approving a staff work exception and the policy engine honouring it.
-// The policy side (core/policy/, built in parallel) owns how an exception is stored and applied;
-// until it exports `grantException`, approvals are announced on the exceptions channel with
-// everything the proxy needs (pseudonym, target, expiry) so nothing approved is lost.
+// The step from a director approving a staff work exception to the proxy honouring it: the policy
+// side's grantException (core/policy/person-state.ts) stores it in Redis and tells every proxy.
+// A work-exception request's target is the host from the block page, or `category:<name>` for a
+// whole category.
 
 export interface ExceptionGrant {
   requestId: string;
   /** the staff member's pseudonym (block-page requests never carry a name) */
   userPseudonym: string;
-  /** host or category the exception covers */
+  /** host, or category:<name> */
   target: string;
   /** ms since the epoch */
   expiresAt: number;
+  note?: string;
 }
 
 export type GrantException = (grant: ExceptionGrant) => Promise<void>;
 export type RevokeException = (grant: Pick<ExceptionGrant, 'requestId' | 'userPseudonym'>) => Promise<void>;
 
-export const EXCEPTION_KEY = (pseudonym: string) => `fairwatch:exceptions:${pseudonym}`;
-
-export function announceException(redis: Redis): { grant: GrantException; revoke: RevokeException } {
+export function policyExceptions(redis: Redis): { grant: GrantException; revoke: RevokeException } {
   return {
     grant: async (g) => {
-      await redis.hset(EXCEPTION_KEY(g.userPseudonym), g.requestId, JSON.stringify(g));
-      await redis.publish(CHANNELS.exceptionsChanged, JSON.stringify({ kind: 'grant', ...g }));
+      const scope = g.target.startsWith('category:') ? { category: g.target.slice('category:'.length) } : { host: g.target };
+      await grantException(redis, { id: g.requestId, userPseudonym: g.userPseudonym, expiresAt: g.expiresAt, ...scope, ...(g.note ? { note: g.note } : {}) });
     },
     revoke: async (g) => {
-      await redis.hdel(EXCEPTION_KEY(g.userPseudonym), g.requestId);
-      await redis.publish(CHANNELS.exceptionsChanged, JSON.stringify({ kind: 'revoke', ...g }));
+      await revokeException(redis, g.requestId);
     },
   };
 }

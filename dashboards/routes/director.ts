@@ -41,7 +41,7 @@ async function approve(deps: ConsoleDeps, c: Ctx): Promise<AuthRequest> {
   }
   const done = await deps.authz.decide(req.id, 'approve', s.userId, { expiresAt, reason: str(body, 'note', { max: 2000 }) });
   if (req.subject === 'work-exception') {
-    await deps.exceptions.grant({ requestId: req.id, userPseudonym: req.requester, target: req.target, expiresAt: expiresAt! });
+    await deps.exceptions.grant({ requestId: req.id, userPseudonym: req.requester, target: req.target, expiresAt: expiresAt!, note: str(body, 'note', { max: 2000 }) });
   }
   return done;
 }

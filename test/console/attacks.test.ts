@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EXCEPTION_KEY } from '../../core/authorisation/exceptions.ts';
+import { listExceptions } from '../../core/policy/person-state.ts';
 import { createConsoleApp } from '../../dashboards/app.ts';
 import { consoleDeps } from '../../dashboards/role.ts';
 import { Sessions } from '../../dashboards/security/session.ts';
@@ -264,9 +264,15 @@ describe('approvals', () => {
     const req = await h.deps.authz.request({ subject: 'work-exception', target: 'research.example.org', requester: pseudonym, reason: 'safeguarding research' });
     const res = await h.request('POST', `/api/access-requests/${req.id}/approve`, { cookie: (await h.sessionFor(dana)).cookie, json: { expires_in_minutes: 120 } });
     expect(res.status).toBe(200);
-    const stored = JSON.parse((await h.p.redis.hget(EXCEPTION_KEY(pseudonym), req.id))!);
-    expect(stored).toMatchObject({ requestId: req.id, userPseudonym: pseudonym, target: 'research.example.org' });
+    const stored = (await listExceptions(h.p.redis)).find((g) => g.id === req.id)!;
+    expect(stored).toMatchObject({ id: req.id, userPseudonym: pseudonym, host: 'research.example.org' });
     expect(stored.expiresAt).toBeGreaterThan(Date.now() + 100 * 60_000);
+    // revoking it removes it from what the proxies apply
+    const category = await h.deps.authz.request({ subject: 'work-exception', target: 'category:gambling', requester: pseudonym, reason: 'case work' });
+    expect((await h.request('POST', `/api/access-requests/${category.id}/approve`, { cookie: (await h.sessionFor(dana)).cookie, json: { expires_in_minutes: 30 } })).status).toBe(200);
+    expect((await listExceptions(h.p.redis)).find((g) => g.id === category.id)).toMatchObject({ category: 'gambling' });
+    expect((await h.request('POST', `/api/access-requests/${category.id}/revoke`, { cookie: (await h.sessionFor(dana)).cookie, json: { reason: 'case closed' } })).status).toBe(200);
+    expect((await listExceptions(h.p.redis)).find((g) => g.id === category.id)).toBeUndefined();
     // sam sees the outcome on their own page
     const my = await h.request('GET', '/api/my/requests', { cookie: (await h.sessionFor(sam)).cookie });
     expect(JSON.parse(my.text).requests.find((r: { id: string }) => r.id === req.id).status).toBe('approved');
