@@ -7,10 +7,9 @@
 const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
 
-function nextPow2(n: number): number {
-  let p = 1024;
-  while (p < n) p *= 2;
-  return p;
+/** Slot of a hash in a table of `n` slots: the high bits of hash × n (no power-of-two size needed). */
+function home(h: number, n: number): number {
+  return Math.floor((h >>> 0) * n / 4294967296);
 }
 
 /** Sets of category numbers, interned so an entry stores one small id. Id 0 is the empty set. */
@@ -87,10 +86,10 @@ export class DomainTable {
   }
 
   private probe(h: number, s: string, start: number): number {
-    const mask = (this.slots.length >> 1) - 1;
+    const n = this.slots.length >> 1;
     const len = s.length - start;
     const { slots, lens, offs, pool } = this;
-    for (let slot = (h >>> 0) & mask; ; slot = (slot + 1) & mask) {
+    for (let slot = home(h, n); ; slot = slot + 1 === n ? 0 : slot + 1) {
       const e = slots[slot << 1]!;
       if (e < 0) return -1;
       if (slots[(slot << 1) + 1] !== h || lens[e] !== len) continue;
@@ -116,7 +115,8 @@ export class DomainTableBuilder {
     this.pool = Buffer.allocUnsafe(Math.max(expectedBytes, 1024));
     // slot i holds [entry, full hash] side by side: a probe compares hashes without touching the
     // entry arrays, so a miss costs about one cache line
-    this.slots = new Int32Array(2 * nextPow2(Math.ceil(expectedEntries * 1.6))).fill(-1);
+    // (load factor at most 0.75; measured: sizing for 0.7 keeps 5.5M entries at ~63 MB of slots)
+    this.slots = new Int32Array(2 * Math.max(1024, Math.ceil(expectedEntries / 0.7))).fill(-1);
     const cap = Math.max(expectedEntries, 1024);
     this.offs = new Uint32Array(cap);
     this.lens = new Uint8Array(cap);
@@ -128,11 +128,11 @@ export class DomainTableBuilder {
     let h = FNV_OFFSET;
     for (let i = end - 1; i >= start; i--) h = Math.imul(h ^ buf[i]!, FNV_PRIME);
     const len = end - start;
-    const mask = (this.slots.length >> 1) - 1;
+    const nSlots = this.slots.length >> 1;
     const { slots, lens, offs } = this;
     const pool = this.pool;
-    let slot = (h >>> 0) & mask;
-    for (; ; slot = (slot + 1) & mask) {
+    let slot = home(h, nSlots);
+    for (; ; slot = slot + 1 === nSlots ? 0 : slot + 1) {
       const e = slots[slot << 1]!;
       if (e < 0) break;
       if (slots[(slot << 1) + 1] !== h || lens[e] !== len) continue;
@@ -160,7 +160,7 @@ export class DomainTableBuilder {
     this.poolLen += len;
     this.slots[slot << 1] = e;
     this.slots[(slot << 1) + 1] = h;
-    if (this.count * 8 > this.slots.length * 3) this.rehash();
+    if (this.count * 2 > this.slots.length * 0.75) this.rehash();
     return e;
   }
 
@@ -184,13 +184,13 @@ export class DomainTableBuilder {
   private rehash(): void {
     const old = this.slots;
     const slots = new Int32Array(old.length * 2).fill(-1);
-    const mask = (slots.length >> 1) - 1;
+    const n = slots.length >> 1;
     for (let i = 0; i < old.length; i += 2) {
       const e = old[i]!;
       if (e < 0) continue;
       const h = old[i + 1]!;
-      let slot = (h >>> 0) & mask;
-      while (slots[slot << 1]! >= 0) slot = (slot + 1) & mask;
+      let slot = home(h, n);
+      while (slots[slot << 1]! >= 0) slot = slot + 1 === n ? 0 : slot + 1;
       slots[slot << 1] = e;
       slots[(slot << 1) + 1] = h;
     }
