@@ -40,7 +40,8 @@ export function consoleDeps(p: Platform, extra: Partial<ConsoleDeps> = {}): Cons
     policyTester: policyTester(p),
     blocklistsDir: p.runtime.blocklistsDir,
     notify: smtpNotifier(p.config, () => p.config.console.publicUrl ?? advertised.url, (err) => p.log.warn({ err }, 'notification mail failed')),
-    tls: false,
+    // TLS is terminated in front of the console (reverse proxy); an https publicUrl says so
+    tls: p.config.console.publicUrl?.startsWith('https:') ?? false,
     now,
     ...extra,
   };
