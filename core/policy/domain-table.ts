@@ -75,14 +75,26 @@ export class DomainTable {
    * first. `exactOnly` for IP literals, whose "suffixes" mean nothing.
    */
   eachSuffix(host: string, exactOnly: boolean, found: (entry: number) => void): void {
+    const out = new Int32Array(128);
+    const n = this.suffixEntries(host, exactOnly, out);
+    for (let i = n - 1; i >= 0; i--) found(out[i]!);
+  }
+
+  /**
+   * Writes the entry numbers of every listed suffix of `host` into `out`, least specific first
+   * (the walk runs right to left); returns how many. No allocation: the decision hot path.
+   */
+  suffixEntries(host: string, exactOnly: boolean, out: Int32Array): number {
     let h = FNV_OFFSET;
+    let n = 0;
     for (let i = host.length - 1; i >= 0; i--) {
       h = Math.imul(h ^ host.charCodeAt(i), FNV_PRIME);
       if (i === 0 || (!exactOnly && host.charCodeAt(i - 1) === 46)) {
         const e = this.probe(h, host, i);
-        if (e >= 0) found(e);
+        if (e >= 0 && n < out.length) out[n++] = e;
       }
     }
+    return n;
   }
 
   private probe(h: number, s: string, start: number): number {

@@ -49,6 +49,7 @@ export class PolicySnapshot implements PolicyEngine {
   private readonly rules: CompiledRule[];
   // reused between calls: decide() is synchronous and single-threaded
   private readonly matched: number[] = [];
+  private readonly entries = new Int32Array(128);
 
   constructor(readonly policy: PolicyConfig, readonly timezone: string, readonly lists: CompiledLists, readonly loadedAt = new Date()) {
     this.clock = new BandClock(timezone, policy.time);
@@ -101,7 +102,10 @@ export class PolicySnapshot implements PolicyEngine {
     const { table, sets, urlRules, categories } = this.lists;
     const matched = this.matched;
     matched.length = 0;
-    table.eachSuffix(host, ipLiteral, (e) => {
+    const found = table.suffixEntries(host, ipLiteral, this.entries);
+    // most specific first, so the first category seen is the most specific one
+    for (let k = found - 1; k >= 0; k--) {
+      const e = this.entries[k]!;
       const set = sets.sets[table.setOf[e]!]!;
       for (let i = 0; i < set.length; i++) matched.push(set[i]!);
       const urls = urlRules.get(e);
@@ -116,7 +120,7 @@ export class PolicySnapshot implements PolicyEngine {
           } else if (path.length === p.length + 1 && path.startsWith(p, 1)) matched.push(r.category);
         }
       }
-    });
+    }
 
     let localDeny = false;
     let localAllow = false;
