@@ -169,6 +169,11 @@ export class SquidImporter {
       if (e.ts > max) max = e.ts;
     }
     const { store } = this.d;
+    const range = { min, max };
+    // cheap first: no imported events at all in the batch's time range (the usual first import)
+    const any = await store.one<{ n: number }>(
+      `SELECT count() AS n FROM ${store.database}.events WHERE ts >= {min:DateTime64(3)} AND ts <= {max:DateTime64(3)} AND source = 'import'`, range);
+    if (Number(any?.n ?? 0) === 0) return events;
     const existing = await store.rows<{ id: string }>(
       `SELECT toString(event_id) AS id FROM ${store.database}.events
        WHERE ts >= {min:DateTime64(3)} AND ts <= {max:DateTime64(3)} AND source = 'import' AND event_id IN {ids:Array(UUID)}`,

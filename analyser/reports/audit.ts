@@ -17,7 +17,8 @@ export interface Totals {
   requests: number; blocked: number; bytesUp: number; bytesDown: number; people: number; minutesOnline: number;
 }
 
-async function totals(ctx: BuildContext, from: number, to: number): Promise<Totals> {
+/** Headline totals of a period; `minutesOnline` given when the caller already has it. */
+async function totals(ctx: BuildContext, from: number, to: number, minutesOnline?: number): Promise<Totals> {
   const db = ctx.store.database;
   const r = await ctx.store.one<{ requests: number; blocked: number; up: number; down: number; people: number }>(
     `SELECT sum(r.requests) AS requests, sumIf(r.requests, action = 'block') AS blocked, sum(r.bytes_up) AS up, sum(r.bytes_down) AS down,
@@ -25,11 +26,14 @@ async function totals(ctx: BuildContext, from: number, to: number): Promise<Tota
      FROM ${db}.rollup_person_hourly AS r WHERE hour >= {from:DateTime} AND hour < {to:DateTime}`,
     { from: chSeconds(from), to: chSeconds(to) });
   const a = ctx.config.analyser;
-  const online = await ctx.store.rows<{ band: string; minutes: number }>(timeOnlineQuery(db, []),
-    timeOnlineParams(bandPolicy(ctx.config), a.sessionGapMinutes, a.sessionMinimumMinutes, chSeconds(from), chSeconds(to)));
+  if (minutesOnline === undefined) {
+    const online = await ctx.store.rows<{ band: string; minutes: number }>(timeOnlineQuery(db, ['user_group']),
+      timeOnlineParams(bandPolicy(ctx.config), a.sessionGapMinutes, a.sessionMinimumMinutes, chSeconds(from), chSeconds(to)));
+    minutesOnline = online.reduce((s, x) => s + Number(x.minutes), 0);
+  }
   return {
     requests: Number(r?.requests ?? 0), blocked: Number(r?.blocked ?? 0), bytesUp: Number(r?.up ?? 0), bytesDown: Number(r?.down ?? 0),
-    people: Number(r?.people ?? 0), minutesOnline: online.reduce((s, x) => s + Number(x.minutes), 0),
+    people: Number(r?.people ?? 0), minutesOnline,
   };
 }
 
@@ -87,7 +91,7 @@ export async function buildAudit(ctx: BuildContext, period: PeriodIso, label = '
            WHERE hour >= {from:DateTime} AND hour < {to:DateTime} AND user_pseudonym != '')`,
     { ...range, version: config.aup.version, to: chSeconds(to) });
 
-  const current = await totals(ctx, from, to);
+  const current = await totals(ctx, from, to, onlineByGroup.reduce((s, x) => s + Number(x.minutes), 0));
   const span = to - from;
   const previous = await totals(ctx, from - span, from);
 

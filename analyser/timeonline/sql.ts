@@ -17,24 +17,27 @@ SELECT ${dimsComma}band, count() AS minutes FROM (
     toDateTime(toUInt32(m) * 60, {tz:String}) AS lt,
     toHour(lt) * 60 + toMinute(lt) AS mod,
     multiIf(
-      NOT has({workingDays:Array(UInt8)}, toDayOfWeek(lt)) OR has({holidays:Array(String)}, toString(toDate(lt))), 'out-of-hours',
+      NOT has({workingDays:Array(UInt8)}, toDayOfWeek(lt)) OR has({holidays:Array(Date)}, toDate(lt)), 'out-of-hours',
       mod < {workStart:UInt16} OR mod >= {workEnd:UInt16}, 'out-of-hours',
       arrayExists((s, e) -> mod >= s AND mod < e, {breakStarts:Array(UInt16)}, {breakEnds:Array(UInt16)}), 'break',
       'working') AS band
   FROM (
     SELECT ${dimsComma}
       arraySort(groupUniqArrayArray(mins)) AS t,
-      arrayDifference(t) AS gaps,
-      arrayFilter((x, i) -> i = 1 OR gaps[i] > {gap:UInt32}, t, arrayEnumerate(t)) AS starts,
-      arrayFilter((x, i) -> i = length(t) OR gaps[i + 1] > {gap:UInt32}, t, arrayEnumerate(t)) AS lasts,
-      arrayMap((l, i) -> if(i < length(starts), least(l + {minimum:UInt32}, starts[i + 1]), l + {minimum:UInt32}), lasts, arrayEnumerate(lasts)) AS ends,
+      -- minutes since the previous / until the next request; arrays are passed to the lambdas
+      -- element-wise (never indexed inside one), which keeps this linear in the number of minutes
+      arrayDifference(t) AS gapBefore,
+      arrayPushBack(arrayPopFront(gapBefore), toInt64({gap:UInt32} + 1)) AS gapAfter,
+      arrayFilter((x, g, i) -> i = 1 OR g > {gap:UInt32}, t, gapBefore, arrayEnumerate(t)) AS starts,
+      arrayFilter((x, g) -> g > {gap:UInt32}, t, gapAfter) AS lasts,
+      arrayMap((l, nextStart) -> least(l + {minimum:UInt32}, nextStart), lasts, arrayPushBack(arrayPopFront(starts), toUInt32(4294967295))) AS ends,
       arrayJoin(arrayFlatten(arrayMap((s, e) -> range(s, e), starts, ends))) AS m
     FROM (
+      -- rows of one person-hour may sit in several parts (and actions): the union below merges them
       SELECT user_pseudonym, ${dimsComma}
-        arrayMap(x -> toUInt32(intDiv(toUInt32(hour), 60) + x), groupUniqArrayMerge(minutes)) AS mins
+        arrayMap(x -> toUInt32(intDiv(toUInt32(hour), 60) + x), finalizeAggregation(minutes)) AS mins
       FROM ${db}.rollup_person_hourly
       WHERE hour >= {from:DateTime} AND hour < {to:DateTime}
-      GROUP BY user_pseudonym, ${dimsComma}hour
     )
     GROUP BY user_pseudonym${dims.length ? `, ${d}` : ''}
   )

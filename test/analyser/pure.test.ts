@@ -171,7 +171,8 @@ describe('evidence pack', () => {
         const p = join(t.dir, name);
         const orig = readFileSync(p);
         const changed = Buffer.from(orig);
-        changed[Math.floor(changed.length / 2)] ^= 1;
+        const mid = Math.floor(changed.length / 2);
+        changed[mid] = changed[mid]! ^ 1;
         writeFileSync(p, changed);
         const r = verifyEvidencePack(join(t.dir, 'manifest.json'), k.publicKeyPem);
         expect(r.ok).toBe(false);

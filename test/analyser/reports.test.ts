@@ -67,7 +67,7 @@ describe('audit', () => {
     expect(totals.bytesDown).toBe(events.reduce((s, e) => s + e.bytes_down, 0));
     const groups = r.data.groups as Array<{ group: string; online_minutes: Record<string, number> }>;
     const sum = { working: 0, break: 0, 'out-of-hours': 0 } as Record<string, number>;
-    for (const g of groups) for (const [b, m] of Object.entries(g.online_minutes)) sum[b] += m;
+    for (const g of groups) for (const [b, m] of Object.entries(g.online_minutes)) sum[b] = (sum[b] ?? 0) + m;
     expect(sum).toEqual(EXPECTED.minutes);
     expect(totals.minutesOnline).toBe(EXPECTED.minutes.working + EXPECTED.minutes.break + EXPECTED.minutes['out-of-hours']);
     expect(r.summary['executable downloads']).toBe(EXPECTED.executables);
