@@ -8,7 +8,15 @@ import { RequestError } from './request-error.ts';
 
 export type LookupFn = (hostname: string, options: { all: true }, callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void) => void;
 
-const defaultLookup: LookupFn = (hostname, options, callback) => dnsLookup(hostname, options, callback);
+// Under FAIRWATCH_DIAL_LOOPBACK_ONLY=1 (tests, benchmarks) the system resolver is never asked: a
+// DNS query would leave the machine. Tests that need names inject a lookup.
+const defaultLookup: LookupFn = (hostname, options, callback) => {
+  if (process.env.FAIRWATCH_DIAL_LOOPBACK_ONLY === '1') {
+    callback(Object.assign(new Error(`DNS lookups are disabled (FAIRWATCH_DIAL_LOOPBACK_ONLY=1): ${hostname}`), { code: 'ENOTFOUND' }), []);
+    return;
+  }
+  dnsLookup(hostname, options, callback);
+};
 
 export class Resolver {
   private readonly cache = new Map<string, { addresses: string[]; until: number }>();
@@ -24,7 +32,7 @@ export class Resolver {
       const timer = setTimeout(() => reject(new RequestError(504, 'FW_DNS_FAILED', `looking up ${host} took too long`, 'dns-failed')), this.timeoutMs);
       this.lookup(host, { all: true }, (err, list) => {
         clearTimeout(timer);
-        if (err) reject(new RequestError(502, 'FW_DNS_FAILED', `the name ${host} could not be found (${err.code ?? err.message})`, 'dns-failed'));
+        if (err) reject(new RequestError(502, 'FW_DNS_FAILED', `the name ${host} could not be found (${err.message})`, 'dns-failed'));
         else resolve(list.map((a) => a.address));
       });
     });

@@ -12,6 +12,12 @@ async function credentialRecords(p: Platform): Promise<CredentialRecord[]> {
   return (await p.users.records()).map((u) => ({ username: u.username, passwordHash: u.passwordHash, group: u.group, disabled: u.disabled }));
 }
 
+/** Changes whenever a user row is written (add, disable, enable, password). */
+async function directoryVersion(p: Platform): Promise<string> {
+  const row = await p.store.one<{ n: string; latest: string }>(`SELECT count() AS n, toString(max(updated_at)) AS latest FROM ${p.store.database}.users`);
+  return `${row?.n}:${row?.latest}`;
+}
+
 ROLES.proxy = {
   needs: { store: true, redis: true },
   async start(p) {
@@ -22,9 +28,11 @@ ROLES.proxy = {
       config: cfg, runtime: p.runtime, redisUrl: p.redisUrl, workers, consoleUrl, log: p.log,
       records: await credentialRecords(p),
     });
+    let version = '';
     const refresh = async () => {
       try {
         c.setRecords(await credentialRecords(p));
+        version = await directoryVersion(p);
       } catch (e) {
         p.log.warn({ err: (e as Error).message }, 'could not reload user records for the proxy');
       }
@@ -33,8 +41,11 @@ ROLES.proxy = {
     sub.on('error', () => {});
     sub.on('message', () => void refresh());
     await sub.subscribe(CHANNELS.usersChanged);
-    // a missed message heals within a minute
-    const timer = setInterval(() => void refresh(), 60_000);
+    // `users add` and a missed message are picked up by a cheap check of the directory's newest row
+    version = await directoryVersion(p).catch(() => '');
+    const timer = setInterval(() => {
+      void directoryVersion(p).then((v) => (v !== version ? refresh() : undefined), () => undefined);
+    }, 3_000);
     timer.unref();
     return {
       summary: `proxy on ${cfg.proxy.bind}:${c.port} (${workers} worker${workers === 1 ? '' : 's'})`,

@@ -50,7 +50,9 @@ async function start(init: WorkerInit): Promise<void> {
     log.error({ err: (e as Error).message }, 'policy not loaded: allowing everything until it loads (fix the lists, then reload)');
   }
   const people = new PersonStateCache(redis, { timezone: config.organisation.timezone, onError: (e) => log.warn({ err: e.message }, 'person state') });
-  await people.start().catch((e: Error) => log.warn({ err: e.message }, 'person state not loaded yet'));
+  // Redis being away must not keep the proxy from listening: state arrives when it is back
+  await Promise.race([people.start(), new Promise((r) => setTimeout(r, 3000).unref())])
+    .catch((e: Error) => log.warn({ err: e.message }, 'person state not loaded yet'));
   const engine: PolicyEngine = holder
     ? { decide: (input) => holder.current().decide({ ...input, state: input.user ? people.get(pseudonyms.user(input.user)) : undefined }) }
     : allowAll;

@@ -6,6 +6,7 @@ import { AupGate } from '../../core/identity/aup.ts';
 import type { PageTokens } from '../../core/identity/page-token.ts';
 import type { Pseudonymiser } from '../../core/identity/pseudonym.ts';
 import { pageHeaders, shortBlockPage, StaffPages, type Page, type PageEvent } from '../../core/pages/index.ts';
+import { localDay, readPersonState } from '../../core/policy/person-state.ts';
 import type { LeafMinter } from '../../core/tls/leaf.ts';
 import type { DecisionContext, ResponseHooks } from '../block-response.ts';
 import { rawResponse } from '../pages.ts';
@@ -66,6 +67,20 @@ export function staffHooks(opts: StaffHooksOptions): ResponseHooks & { aup: AupG
     }
   };
 
+  /**
+   * A warning the person has just continued past (on the console, a moment ago) may not have
+   * reached this process's policy cache yet; one Redis read before showing the page again settles it.
+   */
+  const continuedJustNow = async (ctx: DecisionContext): Promise<boolean> => {
+    if (!ctx.identity.user) return false;
+    try {
+      const st = await readPersonState(opts.redis, opts.pseudonyms.user(ctx.identity.user), localDay(new Date(), opts.config.organisation.timezone));
+      return (st.continues.get(ctx.decision.category) ?? 0) > Date.now();
+    } catch {
+      return false;
+    }
+  };
+
   const writePage = (res: ServerResponse, page: Page) => {
     res.writeHead(page.status, pageHeaders(page));
     res.end(page.html);
@@ -88,6 +103,7 @@ export function staffHooks(opts: StaffHooksOptions): ResponseHooks & { aup: AupG
   return {
     aup,
     async http(ctx, _req, res) {
+      console.log('DEBUG hook enter', ctx.target.url, ctx.decision.action);
       const pages = staffPages();
       if (await needsAup(ctx)) {
         ctx.eventAction = 'aup';
@@ -102,6 +118,8 @@ export function staffHooks(opts: StaffHooksOptions): ResponseHooks & { aup: AupG
         return true;
       }
       if (d.action === 'warn') {
+        const cj = await continuedJustNow(ctx); console.log('DEBUG hook continued', cj, _req.readableEnded, _req.complete);
+        if (cj) return false;
         writePage(res, pages.warn(pageEvent(ctx), d));
         return true;
       }
@@ -115,6 +133,7 @@ export function staffHooks(opts: StaffHooksOptions): ResponseHooks & { aup: AupG
       const gate = await needsAup(ctx);
       if (gate) ctx.eventAction = 'aup';
       if (!gate && d.action !== 'block' && d.action !== 'warn') return null;
+      if (!gate && d.action === 'warn' && (await continuedJustNow(ctx))) return null;
       if (!opts.minter) {
         // No CA: a warning cannot be shown inside TLS, and browsing must not stop for one.
         if (!gate && d.action === 'warn') return null;

@@ -131,3 +131,10 @@ describe('SSRF attempts through the proxy', () => {
     }
   });
 });
+
+describe('no real DNS in tests', () => {
+  it('the system resolver is never asked under FAIRWATCH_DIAL_LOOPBACK_ONLY=1', async () => {
+    const { Resolver } = await import('../../proxy/resolve.ts');
+    await expect(new Resolver().resolve('example.com')).rejects.toThrow(/DNS lookups are disabled/);
+  });
+});

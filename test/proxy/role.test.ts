@@ -1,0 +1,160 @@
+import { execFile } from 'node:child_process';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AccessEvent } from '../../core/events/event.ts';
+import { readManagedInfo } from '../../core/storage/redis.ts';
+import { runCli, startCli } from '../helpers/cli.ts';
+import { tempDir } from '../helpers/tmp.ts';
+import { startEcho, startOrigin, type Origin } from './harness.ts';
+
+// The real multi-worker role: `fairwatch proxy` with two workers, events through the Redis stream,
+// user records from the directory, and a worker killed with SIGKILL.
+
+const run = promisify(execFile);
+const tmp = tempDir('fw-role-');
+let origin: Origin;
+let echo: Awaited<ReturnType<typeof startEcho>>;
+let server: ReturnType<typeof startCli>;
+let port: number;
+let redis: Redis;
+let env: NodeJS.ProcessEnv;
+
+function workerPids(primary: number): number[] {
+  return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number).filter((pid) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      return ppid === primary && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('proxy/worker.ts');
+    } catch {
+      return false;
+    }
+  });
+}
+
+async function until<T>(fn: () => T | Promise<T>, ok: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let v = await fn();
+  while (!ok(v) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    v = await fn();
+  }
+  return v;
+}
+
+async function streamEvents(): Promise<AccessEvent[]> {
+  const rows = await redis.xrange('fairwatch:events', '-', '+');
+  return rows.map(([, fields]) => JSON.parse(fields[1]!) as AccessEvent);
+}
+
+/** curl through the proxy; `guest` sends from 127.0.0.2, the configured guest network */
+function curl(args: string[], guest = false): Promise<string> {
+  return run('curl', [...(guest ? ['--interface', '127.0.0.2'] : []), '-sS', '--max-time', '20', '--noproxy', '', '-x', `http://127.0.0.1:${port}`, '-o', '/dev/null', '-w', '%{http_code}', ...args]).then((r) => r.stdout, (e) => (e as { stdout: string }).stdout);
+}
+
+beforeAll(async () => {
+  origin = await startOrigin();
+  echo = await startEcho();
+  const cfg = join(tmp.dir, 'fairwatch.yaml');
+  writeFileSync(cfg, `proxy:\n  workers: 2\n  allowDestinations: ["127.0.0.1"]\n  connectPorts: [443, ${echo.port}]\nidentity:\n  guestNetworks: ["127.0.0.2/32"]\n` +
+    // blocked before any name lookup: no test may query real DNS
+    'policy:\n  rules:\n    - { categories: [gambling], action: block, clause: "Gambling sites are never acceptable." }\n');
+  env = {
+    FAIRWATCH_DATA_DIR: join(tmp.dir, 'data'), FAIRWATCH_CONFIG: cfg, FAIRWATCH_PROXY_PORT: '0',
+    FAIRWATCH_BLOCKLISTS: join(import.meta.dirname, '..', 'fixtures', 'blocklists'), FAIRWATCH_DIAL_LOOPBACK_ONLY: '1',
+  };
+  server = startCli(['proxy'], { env });
+  await server.ready;
+  const m = /proxy on 127\.0\.0\.1:(\d+) \(2 workers\)/.exec(server.output().stdout);
+  expect(m).not.toBeNull();
+  port = Number(m![1]);
+  redis = new Redis(`redis://127.0.0.1:${readManagedInfo(env.FAIRWATCH_DATA_DIR!)!.port}`);
+});
+afterAll(async () => {
+  redis?.disconnect();
+  expect(await server.stop()).toBe(0);
+  await origin.close();
+  await echo.close();
+  tmp.cleanup();
+});
+
+describe('fairwatch proxy (two workers)', () => {
+  it('answers 407 to an unknown client, and events reach the Redis stream from the workers', async () => {
+    expect(await curl([`${origin.url}/small`])).toBe('407');
+    const events = await until(streamEvents, (e) => e.some((x) => x.status === 407));
+    expect(events.find((x) => x.status === 407)).toMatchObject({ action: 'auth-required', host: '127.0.0.1', path: '/small' });
+  });
+
+  it('a user added with the CLI is identified within seconds; a disable takes effect too', async () => {
+    const add = await runCli(['users', 'add', '--username', 'rita', '--role', 'staff', '--group', 'volunteers', '--password-stdin'], { env, stdin: 'rita password 1' });
+    expect(add.code).toBe(0);
+    // identified: a person who has not accepted the acceptable-use statement is sent to it (302)
+    const code = await until(() => curl(['--proxy-user', 'rita:rita password 1', `${origin.url}/small`]), (c) => c !== '407');
+    expect(code).toBe('302');
+    const e = (await until(streamEvents, (ev) => ev.some((x) => x.status === 302))).find((x) => x.status === 302)!;
+    expect(e.user_group).toBe('volunteers');
+    expect(JSON.stringify(e)).not.toContain('rita');
+    expect((await runCli(['users', 'disable', '--username', 'rita'], { env })).code).toBe(0);
+    expect(await until(() => curl(['--proxy-user', 'rita:rita password 1', `${origin.url}/small`]), (c) => c === '407')).toBe('407');
+  });
+
+  it('guests browse, and a policy block comes from the loaded lists (fixture blocklists)', async () => {
+    expect(await curl([`${origin.url}/small`], true)).toBe('200');
+    // the fixture lists put bet365.com in gambling; the default rules block it for everyone
+    const code = await curl(['http://bet365.com/'], true);
+    expect(code).toBe('403');
+    const e = (await until(streamEvents, (ev) => ev.some((x) => x.host === 'bet365.com'))).find((x) => x.host === 'bet365.com')!;
+    expect(e).toMatchObject({ action: 'block', category: 'gambling' });
+  });
+
+  it('SIGKILL of one worker: the other worker\'s tunnels keep working and a new worker is started', async () => {
+    const pidsBefore = workerPids(server.child.pid!);
+    expect(pidsBefore).toHaveLength(2);
+    // round-robin accept: eight tunnels land four on each worker
+    const tunnels: Socket[] = [];
+    for (let i = 0; i < 8; i++) {
+      tunnels.push(await new Promise<Socket>((resolve, reject) => {
+        const s = connect({ port, host: '127.0.0.1', localAddress: '127.0.0.2' });
+        s.once('data', (d: Buffer) => (/^HTTP\/1\.1 200 /.test(d.toString()) ? resolve(s) : reject(new Error(d.toString()))));
+        s.on('error', () => {});
+        s.write(`CONNECT 127.0.0.1:${echo.port} HTTP/1.1\r\n\r\n`);
+      }));
+    }
+    process.kill(pidsBefore[0]!, 'SIGKILL');
+    const results = await Promise.all(tunnels.map((s, i) => new Promise<'alive' | 'dead'>((resolve) => {
+      const timer = setTimeout(() => resolve('dead'), 5000);
+      s.once('close', () => { clearTimeout(timer); resolve('dead'); });
+      s.once('data', (d: Buffer) => { clearTimeout(timer); resolve(d.toString() === `ping${i}` ? 'alive' : 'dead'); });
+      // give the kill a moment to close the dead worker's sockets before probing
+      setTimeout(() => { if (!s.destroyed) s.write(`ping${i}`); }, 500);
+    })));
+    expect(results.filter((r) => r === 'alive')).toHaveLength(4);
+    expect(results.filter((r) => r === 'dead')).toHaveLength(4);
+    for (const s of tunnels) s.destroy();
+    const pidsAfter = await until(() => workerPids(server.child.pid!), (p) => p.length === 2 && !p.includes(pidsBefore[0]!));
+    expect(pidsAfter).toHaveLength(2);
+    expect(pidsAfter).toContain(pidsBefore[1]);
+    // and the proxy still serves on the same port
+    expect(await curl([`${origin.url}/small`], true)).toBe('200');
+  });
+
+  it('a second proxy on a port in use fails with one line naming the port, the setting and the fix', async () => {
+    const blocker = createServer();
+    const busy = await new Promise<number>((r) => blocker.listen(0, '127.0.0.1', () => r((blocker.address() as AddressInfo).port)));
+    try {
+      const other = tempDir('fw-role2-');
+      const r = await runCli(['proxy'], { env: { ...env, FAIRWATCH_DATA_DIR: other.dir, FAIRWATCH_PROXY_PORT: String(busy) }, timeoutMs: 60_000 });
+      other.cleanup();
+      expect(r.code).toBe(1);
+      // (list warnings from the fixture's deliberately bad lines may come first)
+      const errors = r.stderr.trim().split('\n').filter((l) => l.startsWith('fairwatch:'));
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatch(new RegExp(`proxy port ${busy} on 127\\.0\\.0\\.1 is already in use: set proxy\\.port .*FAIRWATCH_PROXY_PORT`));
+    } finally {
+      blocker.close();
+    }
+  });
+});
