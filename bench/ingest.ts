@@ -1,0 +1,158 @@
+// Event pipeline benchmark (issue 4). Run: `node --import tsx bench/ingest.ts [--quick]
+// [--rows N] [--stream-rows N] [--seconds S] [--rate EVENTS_PER_S]`.
+//
+// 1. ingest-only rows/s into the embedded engine: the ingester's own path (validate each event, one
+//    JSONEachRow insert per batch with its de-duplication token), for several batch sizes, against
+//    the engine's ceiling measured in the same run (INSERT … SELECT generating the rows inside
+//    ClickHouse: no client, no parsing).
+// 2. stream → ClickHouse: a pre-filled Redis stream drained by the real Ingester (XREADGROUP, insert,
+//    XACK, trim), with the ingester process's memory.
+// 3. sustained end-to-end: the real stream sink emitting at a fixed rate while the ingester runs;
+//    the stream lag is sampled (it must stay bounded) and the time until the last event is visible.
+import { randomUUID } from 'node:crypto';
+import { loadavg } from 'node:os';
+import { parseEventRow } from '../analyser/ingest/event-row.ts';
+import { Ingester } from '../analyser/ingest/ingester.ts';
+import { batchToken } from '../analyser/ingest/stream-ids.ts';
+import { parseConfig } from '../core/config/load.ts';
+import { createStreamSink } from '../core/events/stream-sink.ts';
+import { Platform } from '../core/platform.ts';
+import { tempDir } from '../test/helpers/tmp.ts';
+
+const arg = (name: string, dflt: number) => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+};
+const quick = process.argv.includes('--quick');
+const ROWS = arg('--rows', quick ? 100_000 : 10_000_000);
+const STREAM_ROWS = arg('--stream-rows', quick ? 50_000 : 1_000_000);
+const SECONDS = arg('--seconds', quick ? 10 : 30);
+const RATE = arg('--rate', quick ? 2000 : 20_000);
+
+const BASE = Date.now() - 3_600_000;
+function eventJson(n: number): string {
+  return JSON.stringify({
+    ts: new Date(BASE + (n % 3_000_000)).toISOString(), event_id: randomUUID(),
+    user_pseudonym: (n % 400).toString(16).padStart(16, '0'), user_group: n % 7 === 0 ? 'volunteers' : 'staff',
+    client_pseudonym: (n % 300).toString(16).padStart(16, 'c'), method: 'GET', scheme: n % 3 ? 'https' : 'http',
+    host: `www.site${n % 5000}.example`, port: n % 3 ? 443 : 80, path: n % 3 ? '' : `/articles/${n % 10_000}/index.html`,
+    status: 200, bytes_up: 700 + (n % 300), bytes_down: 15_000 + (n % 90_000), duration_ms: n % 900,
+    content_type: 'text/html', filename: '', category: ['news', 'shopping', 'social_networks', 'webmail'][n % 4],
+    action: 'allow', rule: 'default', flags: [], source: 'proxy',
+  });
+}
+
+const mem = { rss: 0, heap: 0 };
+const sampleMem = () => {
+  const m = process.memoryUsage();
+  mem.rss = Math.max(mem.rss, m.rss);
+  mem.heap = Math.max(mem.heap, m.heapUsed);
+};
+const mb = (b: number) => `${(b / 1048576).toFixed(0)} MB`;
+const fmt = (n: number) => Math.round(n).toLocaleString('en-GB');
+
+const tmp = tempDir('fw-bench-ingest-');
+const loaded = { config: parseConfig('', 'bench.yaml'), runtime: { dataDir: tmp.dir, configPath: null, blocklistsDir: '', clickhouseUrl: null, redisUrl: null } };
+const p = await Platform.open({ role: 'bench', loaded, store: true, redis: true, env: {} });
+const count = async () => Number((await p.store.one<{ n: number }>('SELECT count() AS n FROM fairwatch.events'))!.n);
+
+try {
+  console.log(`fairwatch ingest benchmark — ${new Date().toISOString()}, Node ${process.version}; taken on a shared, busy 2-core machine: expect noise`);
+  console.log(`load average at start: ${loadavg().map((l) => l.toFixed(1)).join(' ')} (2 cores)`);
+
+  // 1a. the engine's ceiling: rows generated inside ClickHouse
+  const ceilingRows = Math.min(ROWS, quick ? 200_000 : 2_000_000);
+  let t = performance.now();
+  await p.store.command(`INSERT INTO fairwatch.events (ts, event_id, user_pseudonym, user_group, client_pseudonym, method, scheme, host, port, path, status, bytes_up, bytes_down, duration_ms, content_type, filename, category, action, rule, flags, source)
+    SELECT now64(3) - number % 3000, generateUUIDv4(), lower(hex(number % 400)), 'staff', lower(hex(number % 300)), 'GET', 'https', concat('www.site', toString(number % 5000), '.example'), 443, '', 200, 700, 15000 + number % 90000, number % 900, 'text/html', '', 'news', 'allow', 'default', [], 'proxy'
+    FROM numbers(${ceilingRows})`);
+  const ceiling = ceilingRows / ((performance.now() - t) / 1000);
+  console.log(`\n1. ingest-only into the embedded engine`);
+  console.log(`   baseline  engine ceiling (INSERT … SELECT numbers(${fmt(ceilingRows)}), no client):  ${fmt(ceiling)} rows/s`);
+  await p.store.command('TRUNCATE TABLE fairwatch.events');
+
+  // 1b. the ingester's path at several batch sizes (generation of the JSON is not timed)
+  const sizes = quick ? [5000, 20_000, 50_000] : [5000, 20_000, 50_000];
+  const results: Array<[number, number]> = [];
+  for (const size of sizes) {
+    const rows = size === 20_000 ? ROWS : Math.min(ROWS, quick ? 60_000 : 1_000_000);
+    let timed = 0;
+    for (let done = 0; done < rows; done += size) {
+      const n = Math.min(size, rows - done);
+      const batch = Array.from({ length: n }, (_, i) => eventJson(done + i));
+      const start = performance.now();
+      const parsed = batch.map((j) => parseEventRow(j)).map((r) => (r.ok ? r.row : null)).filter((r) => r !== null);
+      await p.store.insert('events', parsed, batchToken('bench', [`${size}-${done}`]));
+      timed += performance.now() - start;
+      if (done % (size * 20) === 0) sampleMem();
+    }
+    const rate = rows / (timed / 1000);
+    results.push([size, rate]);
+    const stored = await count();
+    console.log(`   ingester  validate + JSONEachRow insert, batch ${String(size).padStart(6)}, ${fmt(rows).padStart(10)} rows:  ${fmt(rate)} rows/s  (${(rate / ceiling).toFixed(2)}× ceiling; stored ${fmt(stored)})`);
+    if (stored !== rows) throw new Error(`stored ${stored} of ${rows}`);
+    await p.store.command('TRUNCATE TABLE fairwatch.events');
+  }
+  const insertRate = results.find(([s]) => s === 20_000)![1];
+
+  // 2. stream → ClickHouse through the real Ingester
+  const pipeline = { ...loaded.config.pipeline, stream: 'bench:events' };
+  const sink = createStreamSink({ redis: p.redis, dataDir: tmp.dir, pipeline });
+  t = performance.now();
+  for (let i = 0; i < STREAM_ROWS; i++) {
+    sink.emit(JSON.parse(eventJson(i)));
+    if (i % 2000 === 1999) await sink.flush();
+  }
+  await sink.flush();
+  const fillRate = STREAM_ROWS / ((performance.now() - t) / 1000);
+  mem.rss = 0;
+  mem.heap = 0;
+  const ing = new Ingester({ store: p.store, redis: p.redis, pipeline, trimEveryMs: 1000 });
+  const memTimer = setInterval(sampleMem, 100);
+  t = performance.now();
+  await ing.start();
+  for (let i = 0; i < 100_000 && (await count()) < STREAM_ROWS; i++) await new Promise((r) => setTimeout(r, 50));
+  const drainRate = STREAM_ROWS / ((performance.now() - t) / 1000);
+  clearInterval(memTimer);
+  console.log(`\n2. stream → ClickHouse (real Ingester: XREADGROUP, validate, insert with token, XACK, trim), ${fmt(STREAM_ROWS)} events`);
+  console.log(`   sink fill (pipelined MULTI/XADD + journal):  ${fmt(fillRate)} events/s`);
+  console.log(`   ingester drain:  ${fmt(drainRate)} events/s  (${(drainRate / insertRate).toFixed(2)}× the insert-only rate)`);
+  console.log(`   ingester process memory (includes the in-process engine): peak RSS ${mb(mem.rss)}, peak JS heap ${mb(mem.heap)}`);
+
+  // 3. sustained end-to-end at a fixed rate
+  const before = await count();
+  let sent = 0;
+  let maxLag = 0;
+  const lagOf = async () => {
+    const info = (await p.redis.xinfo('GROUPS', pipeline.stream)) as Array<Array<string | number>>;
+    const g = info.find((x) => x[1] === 'ingest')!;
+    const o = Object.fromEntries(Array.from({ length: g.length / 2 }, (_, i) => [g[2 * i], g[2 * i + 1]]));
+    return Number(o.pending) + Number(o.lag ?? 0);
+  };
+  const lags: number[] = [];
+  const lagTimer = setInterval(() => void lagOf().then((l) => { lags.push(l); maxLag = Math.max(maxLag, l); }), 500);
+  t = performance.now();
+  const end = t + SECONDS * 1000;
+  while (performance.now() < end) {
+    const due = Math.floor(((performance.now() - t) / 1000) * RATE);
+    for (; sent < due; sent++) sink.emit(JSON.parse(eventJson(10_000_000 + sent)));
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  await sink.flush();
+  const emitSeconds = (performance.now() - t) / 1000;
+  const stopEmit = performance.now();
+  for (let i = 0; i < 100_000 && (await count()) - before < sent; i++) await new Promise((r) => setTimeout(r, 20));
+  const drainAfter = (performance.now() - stopEmit) / 1000;
+  clearInterval(lagTimer);
+  const lagTail = lags.slice(Math.floor(lags.length / 2));
+  console.log(`\n3. sustained end-to-end (sink → stream → ingester → visible in ClickHouse) at a target of ${fmt(RATE)} events/s for ${SECONDS} s`);
+  console.log(`   emitted ${fmt(sent)} events (${fmt(sent / emitSeconds)} events/s); all visible ${drainAfter.toFixed(2)} s after the last emit`);
+  console.log(`   stream lag (pending + unread) sampled every 0.5 s: max ${fmt(maxLag)}, second half max ${fmt(Math.max(0, ...lagTail))} — bounded by about one batch (${pipeline.batchRows} rows or ${pipeline.batchMs} ms)`);
+  console.log(`   stored/emitted: ${(((await count()) - before) / sent).toFixed(4)}`);
+  console.log(`load average at end: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  await ing.stop();
+  await sink.close();
+} finally {
+  await p.close();
+  tmp.cleanup();
+}
