@@ -28,21 +28,21 @@ describe('fairwatch audit verify', () => {
       const log = auditLogFor(p.store, p.redis);
       for (let i = 0; i < 6; i++) await log.append({ actor: 'system', actorRole: '', action: 'report.view', target: `r${i}`, reason: '', outcome: 'allowed' });
     });
-    const ok = await runCli(['audit', 'verify'], { env: env(dir) });
+    const ok = await runCli(['audit', 'verify'], { env: env(dir), timeoutMs: 180_000 });
     expect(ok.stderr).toBe('');
     expect(ok.code).toBe(0);
     expect(ok.stdout.trim()).toBe('ok 6 rows');
     await withStore(dir, async ({ platform: p }) => {
       await p.store.command("ALTER TABLE fairwatch.audit_log UPDATE outcome = 'refused-403' WHERE seq = 3", undefined, { mutations_sync: '2' });
     });
-    const bad = await runCli(['audit', 'verify'], { env: env(dir) });
+    const bad = await runCli(['audit', 'verify'], { env: env(dir), timeoutMs: 180_000 });
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/broken at seq 3: row 3 .*edited/);
-  });
+  }, 300_000);
 
   it('through a running console: first-run setup over a real socket, verify forwarded, then a DELETE is named', async () => {
     const dir = dirs[1]!.dir;
-    const running = startCli(['console'], { env: env(dir) });
+    const running = startCli(['console'], { env: env(dir), timeoutMs: 180_000 });
     try {
       await running.ready;
       const out = running.output().stdout;
@@ -58,7 +58,7 @@ describe('fairwatch audit verify', () => {
         const r = await fetch(`${url}/api/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'dana', password: 'wrong password' }) });
         expect(r.status).toBe(401);
       }
-      const forwarded = await runCli(['audit', 'verify'], { env: env(dir) });
+      const forwarded = await runCli(['audit', 'verify'], { env: env(dir), timeoutMs: 180_000 });
       expect(forwarded.code).toBe(0);
       expect(forwarded.stdout.trim()).toBe('ok 4 rows');
     } finally {
@@ -67,8 +67,8 @@ describe('fairwatch audit verify', () => {
     await withStore(dir, async ({ platform: p }) => {
       await p.store.command('ALTER TABLE fairwatch.audit_log DELETE WHERE seq = 2', undefined, { mutations_sync: '2' });
     });
-    const bad = await runCli(['audit', 'verify'], { env: env(dir) });
+    const bad = await runCli(['audit', 'verify'], { env: env(dir), timeoutMs: 180_000 });
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/broken at seq 2: row 2 is missing/);
-  });
+  }, 300_000);
 });

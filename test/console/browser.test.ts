@@ -111,5 +111,5 @@ describe('console in chromium', () => {
     expect(text).toContain('refused-403');
     await it1.ctx.close();
     await dir.ctx.close();
-  });
+  }, 240_000);
 });

@@ -141,7 +141,7 @@ describe('route × caller matrix', () => {
         }
       }
       expect(failures).toEqual([]);
-    });
+    }, 240_000);
   }
 
   it('the chain is intact after all of it', async () => {
