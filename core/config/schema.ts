@@ -97,7 +97,8 @@ export const consoleSchema = z.strictObject({
   }).optional(),
 }).prefault({});
 
-const band = z.strictObject({ start: hhmm, end: hhmm });
+const band = z.strictObject({ start: hhmm, end: hhmm })
+  .refine((b) => b.start < b.end, { message: 'start must be before end (a band cannot cross midnight)' });
 
 export const timeSchema = z.strictObject({
   /** 1 = Monday … 7 = Sunday */

@@ -152,9 +152,14 @@ export class PersonStateCache {
     this.timer.unref();
   }
 
+  private reloadSeq = 0;
+
   async reloadExceptions(): Promise<void> {
+    // reloads can overlap (several messages at once): only the latest one's answer is kept
+    const seq = ++this.reloadSeq;
     try {
       const list = await listExceptions(this.redis);
+      if (seq !== this.reloadSeq) return;
       const next = new Map<string, ExceptionGrant[]>();
       for (const g of list) {
         const arr = next.get(g.userPseudonym);

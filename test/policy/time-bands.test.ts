@@ -60,3 +60,9 @@ describe('time bands in Europe/London', () => {
     expect(ny.local(new Date('2026-11-24T13:59:00Z')).minute).toBe(8 * 60 + 59);
   });
 });
+
+describe('time band config', () => {
+  it('refuses a band whose start is not before its end, naming the key', () => {
+    expect(() => parseConfig('policy:\n  time:\n    breaks: [{ start: "13:30", end: "12:30" }]\n', 'f.yaml')).toThrow(/f\.yaml:3: policy\.time\.breaks\.0: start must be before end/);
+  });
+});
