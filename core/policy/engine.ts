@@ -91,7 +91,8 @@ export class PolicySnapshot implements PolicyEngine {
     let host = input.host;
     let ipLiteral = false;
     if (!isPlainHost(host)) {
-      const n = normaliseHost(host);
+      // tolerate a caller passing host:port (CONNECT authority) instead of the bare host
+      const n = normaliseHost(host) ?? normaliseHost(host.replace(/:\d{1,5}$/, ''));
       host = n ? n.host : host.toLowerCase();
       ipLiteral = n !== null && n.kind !== 'domain';
     } else {

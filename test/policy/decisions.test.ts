@@ -113,6 +113,12 @@ describe('decision table', () => {
     }
   });
 
+  it('tolerates host:port and a trailing dot from the caller', () => {
+    for (const host of ['facebook.com:443', 'FACEBOOK.com.', '[2001:db8::7]:8080']) {
+      expect(engine.decide({ ...req('staff', 'https://x.invalid/', WORK), host }).action).toBe('block');
+    }
+  });
+
   it('a rule naming an alias (porn → adult) applies to the aliased category', () => {
     expect(engine.decide(req('staff', 'https://example-adult.com/', WORK)).rule).toBe('rule:never');
   });
