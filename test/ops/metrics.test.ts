@@ -50,9 +50,9 @@ describe('metrics endpoint', () => {
     const originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
     const env = { FAIRWATCH_DATA_DIR: dataDir, FAIRWATCH_CONFIG: cfg, FAIRWATCH_PROXY_PORT: '0', FAIRWATCH_CONSOLE_PORT: '0' };
     const person = 'carol.jones';
-    const add = await runCli(['users', 'add', '--username', person, '--role', 'staff', '--password-stdin'], { env, stdin: 'a long enough password' });
+    const add = await runCli(['users', 'add', '--username', person, '--role', 'staff', '--password-stdin'], { env, stdin: 'a long enough password', timeoutMs: 150_000 });
     expect(add.code).toBe(0);
-    const server = startCli(['start'], { env, timeoutMs: 90_000 });
+    const server = startCli(['start'], { env, timeoutMs: 150_000 });
     try {
       await server.ready;
       const url = /metrics on (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(server.output().stdout)?.[1];
@@ -118,7 +118,7 @@ describe('metrics endpoint', () => {
       expect(await server.stop('SIGTERM')).toBe(0);
       origin.close();
     }
-  });
+  }, 180_000);
 
   it('a cluster primary serves its workers\' counters summed with its own', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'fixtures', 'cluster-metrics.ts')], { stdio: ['ignore', 'pipe', 'pipe'] });
