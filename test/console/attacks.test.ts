@@ -338,6 +338,15 @@ describe('four-eyes investigations and what they show', () => {
     // 0–4 min is one session (4 min), 30 is another (minimum 1 min)
     expect(a.time_online_minutes).toBe(5);
     expect(act.body).not.toMatch(/someone-else|before-window/);
+    // the DPO may be the second approver of an investigation, but decides nothing else
+    const pat = await h.addUser('pat', 'dpo', 'managers');
+    const second = JSON.parse((await call('POST', '/api/investigations', d, { subject: 'sam', allegation: 'second', from, to, expires_in_minutes: 60 })).body).id;
+    const ps = await h.sessionFor(pat);
+    expect((await call('GET', '/inbox', ps)).body).toContain(`req-${second}`);
+    expect((await call('POST', `/api/access-requests/${second}/approve`, ps, {})).status).toBe(200);
+    const rr = await h.deps.authz.request({ subject: 'report-access', target: reportA, requester: ian.userId, reason: 'dpo' });
+    expect((await call('POST', `/api/access-requests/${rr.id}/approve`, ps, { expires_in_minutes: 60 })).status).toBe(403);
+    expect((await call('GET', `/api/investigations/${second}/activity`, ps)).status).toBe(403);
     // kinds of record limit what is shown
     const narrow = await h.request('POST', '/api/investigations', { cookie: d.cookie, json: { subject: 'sam', allegation: 'downloads only', from, to, expires_in_minutes: 60, kinds: ['downloads'] } });
     const n = JSON.parse((await h.request('GET', `/api/investigations/${JSON.parse(narrow.text).id}/activity`, { cookie: d.cookie })).text);
