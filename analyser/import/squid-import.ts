@@ -6,6 +6,7 @@ import type { AccessEvent } from '../../core/events/event.ts';
 import type { Pseudonymiser } from '../../core/identity/pseudonym.ts';
 import type { Store } from '../../core/storage/clickhouse.ts';
 import { parseSquidLine, type SquidRequest } from './squid-line.ts';
+import { tsvInsert } from './tsv.ts';
 
 // `fairwatch import squid-log FILE`: Squid history into fairwatch.events, so an organisation moving
 // from Squid keeps it. User names and client addresses become pseudonyms on the way in; categories
@@ -15,6 +16,8 @@ import { parseSquidLine, type SquidRequest } from './squid-line.ts';
 // only lines whose deterministic event id is not yet stored.
 
 export const BATCH_LINES = 50_000;
+const EVENT_COLUMNS = ['ts', 'event_id', 'user_pseudonym', 'user_group', 'client_pseudonym', 'method', 'scheme', 'host', 'port', 'path', 'query', 'status',
+  'bytes_up', 'bytes_down', 'duration_ms', 'content_type', 'filename', 'category', 'action', 'rule', 'flags', 'source'];
 const MAX_REPORTED_BAD = 50;
 
 /** The seam to the policy engine: a category for a request (or '' when no engine is loaded). */
@@ -142,7 +145,7 @@ export class SquidImporter {
         const fresh = await this.notYetStored(events);
         result.alreadyImported += events.length - fresh.length;
         // the token makes an immediate retry of this exact batch a no-op as well
-        await store.insert('events', fresh, `squid-import:${hash}`);
+        if (fresh.length) await store.command(tsvInsert(`${store.database}.events`, EVENT_COLUMNS, fresh as unknown as Array<Record<string, unknown>>), undefined, { insert_deduplication_token: `squid-import:${hash}` });
         await store.insert('import_ledger', [{ batch_hash: hash, source: sourceLabel, first_line: first, last_line: lastLine, events: fresh.length, imported_at: chMs(Date.now()) }]);
         done.add(hash);
         result.imported += fresh.length;

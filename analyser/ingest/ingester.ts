@@ -179,7 +179,8 @@ export class Ingester {
         if (this.stopping) return; // stays pending: claimed by the next ingester
         // still ours: reset the entries' idle time so a live peer does not claim them meanwhile
         await this.conn.xclaim(this.stream, this.group, this.consumer, 0, ...ids, 'JUSTID').catch(() => {});
-        await sleep(wait);
+        // sleep in slices so stop() is not held up by a long backoff
+        for (const until = Date.now() + wait; Date.now() < until && !this.stopping;) await sleep(Math.min(100, until - Date.now()));
         if (this.stopping) return;
       }
     }

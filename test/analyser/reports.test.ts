@@ -29,6 +29,7 @@ const YAML = `
 retention:
   eventsDays: 3650
 policy:
+  time: { bankHolidays: ['2026-12-25'] }
   rules:
     - { categories: [adult], action: block, clause: "Pornographic or obscene sites are never acceptable." }
 analyser:
