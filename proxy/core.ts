@@ -7,7 +7,7 @@ import type { Decision, PolicyEngine } from '../core/policy/types.ts';
 import { defaultResponseHooks, type DecisionContext, type ResponseHooks } from './block-response.ts';
 import type { CredentialStore } from './credentials.ts';
 import { DestinationGuard } from './destination-guard.ts';
-import { EventBuilder } from './event-builder.ts';
+import { EventBuilder, PseudonymCache } from './event-builder.ts';
 import { Identifier, type Identity } from './identify.ts';
 import { RequestError } from './request-error.ts';
 import { Resolver, type LookupFn } from './resolve.ts';
@@ -49,8 +49,11 @@ export class ProxyCore {
   private readonly selfPorts: number[];
   readonly upstreamTimeoutMs: number;
   readonly idleTimeoutMs: number;
+  private readonly pseudonyms: PseudonymCache;
+  private readonly admitted = new Map<string, boolean>();
 
   constructor(private readonly opts: ProxyServerOptions) {
+    this.pseudonyms = new PseudonymCache(opts.pseudonyms);
     const cfg = opts.config;
     this.config = cfg;
     this.engine = opts.engine;
@@ -84,12 +87,18 @@ export class ProxyCore {
   }
 
   beginEvent(socket: import('node:net').Socket, method: string): EventBuilder {
-    return new EventBuilder({ sink: this.opts.sink, pseudonyms: this.opts.pseudonyms, storeQueryStrings: this.config.retention.storeQueryStrings }, socket, method);
+    return new EventBuilder({ sink: this.opts.sink, pseudonyms: this.pseudonyms, storeQueryStrings: this.config.retention.storeQueryStrings }, socket, method);
   }
 
   /** Only configured client networks may use the proxy (not an open proxy). */
   admit(ev: EventBuilder): void {
-    if (!this.clientNetworks.has(ev.clientIp)) {
+    let ok = this.admitted.get(ev.clientIp);
+    if (ok === undefined) {
+      if (this.admitted.size > 10_000) this.admitted.clear();
+      ok = this.clientNetworks.has(ev.clientIp);
+      this.admitted.set(ev.clientIp, ok);
+    }
+    if (!ok) {
       ev.action = 'denied-client';
       ev.rule = 'proxy.clientNetworks';
       throw new RequestError(403, 'FW_CLIENT_DENIED', 'This computer is not on a network allowed to use the proxy (proxy.clientNetworks).', 'client-denied');

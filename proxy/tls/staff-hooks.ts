@@ -103,7 +103,6 @@ export function staffHooks(opts: StaffHooksOptions): ResponseHooks & { aup: AupG
   return {
     aup,
     async http(ctx, _req, res) {
-      console.log('DEBUG hook enter', ctx.target.url, ctx.decision.action);
       const pages = staffPages();
       if (await needsAup(ctx)) {
         ctx.eventAction = 'aup';
@@ -118,8 +117,7 @@ export function staffHooks(opts: StaffHooksOptions): ResponseHooks & { aup: AupG
         return true;
       }
       if (d.action === 'warn') {
-        const cj = await continuedJustNow(ctx); console.log('DEBUG hook continued', cj, _req.readableEnded, _req.complete);
-        if (cj) return false;
+        if (await continuedJustNow(ctx)) return false;
         writePage(res, pages.warn(pageEvent(ctx), d));
         return true;
       }
