@@ -4,7 +4,8 @@
 // 1. ingest-only rows/s into the embedded engine: the ingester's own path (validate each event, one
 //    JSONEachRow insert per batch with its de-duplication token), for several batch sizes, against
 //    the engine's ceiling measured in the same run (INSERT … SELECT generating the rows inside
-//    ClickHouse: no client, no parsing).
+//    ClickHouse: no client, no parsing), and once into a copy of the table without the analyser's
+//    rollup materialized views.
 // 2. stream → ClickHouse: a pre-filled Redis stream drained by the real Ingester (XREADGROUP, insert,
 //    XACK, trim), with the ingester process's memory.
 // 3. sustained end-to-end: the real stream sink emitting at a fixed rate while the ingester runs;
@@ -71,6 +72,19 @@ try {
   console.log(`   baseline  engine ceiling (INSERT … SELECT numbers(${fmt(ceilingRows)}), no client):  ${fmt(ceiling)} rows/s`);
   await p.store.command('TRUNCATE TABLE fairwatch.events');
 
+  // 1a'. the ingester's JavaScript share alone: validate + serialise, no engine
+  {
+    const batch = Array.from({ length: 50_000 }, (_, i) => eventJson(i));
+    const start = performance.now();
+    let bytes = 0;
+    for (const j of batch) {
+      const r = parseEventRow(j);
+      if (r.ok) bytes += JSON.stringify(r.row).length;
+    }
+    const rate = batch.length / ((performance.now() - start) / 1000);
+    console.log(`   JS share  validate + serialise only (no engine), 50,000 rows:  ${fmt(rate)} rows/s  (${(bytes / batch.length).toFixed(0)} bytes/row)`);
+  }
+
   // 1b. the ingester's path at several batch sizes (generation of the JSON is not timed)
   const sizes = quick ? [5000, 20_000, 50_000] : [5000, 20_000, 50_000];
   const results: Array<[number, number]> = [];
@@ -94,6 +108,24 @@ try {
     await p.store.command('TRUNCATE TABLE fairwatch.events');
   }
   const insertRate = results.find(([s]) => s === 20_000)![1];
+
+  // 1c. the same path into a copy of the table without the rollup materialized views (analyser),
+  // to separate the ingester's own cost from the rollups every insert also feeds
+  await p.store.command('CREATE TABLE IF NOT EXISTS fairwatch.bench_events AS fairwatch.events');
+  {
+    const rows = Math.min(ROWS, quick ? 60_000 : 1_000_000);
+    let timed = 0;
+    for (let done = 0; done < rows; done += 20_000) {
+      const batch = Array.from({ length: Math.min(20_000, rows - done) }, (_, i) => eventJson(done + i));
+      const start = performance.now();
+      const parsed = batch.map((j) => parseEventRow(j)).map((r) => (r.ok ? r.row : null)).filter((r) => r !== null);
+      await p.store.insert('bench_events', parsed, batchToken('bench-plain', [String(done)]));
+      timed += performance.now() - start;
+    }
+    const rate = rows / (timed / 1000);
+    console.log(`   ingester  same, batch  20000, into a copy of events without the 3 rollup views, ${fmt(rows)} rows:  ${fmt(rate)} rows/s  (${(rate / insertRate).toFixed(2)}× with views)`);
+    await p.store.command('DROP TABLE fairwatch.bench_events');
+  }
 
   // 2. stream → ClickHouse through the real Ingester
   const pipeline = { ...loaded.config.pipeline, stream: 'bench:events' };
