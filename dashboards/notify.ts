@@ -1,4 +1,6 @@
+import type { Redis } from 'ioredis';
 import nodemailer from 'nodemailer';
+import { REQUESTS_CHANNEL, type RequestAnnouncement } from '../core/authorisation/store.ts';
 import type { Config } from '../core/config/schema.ts';
 
 // Optional e-mail to the directors when a request arrives. Deliberately content-free: no names, no
@@ -17,5 +19,27 @@ export function smtpNotifier(config: Config, consoleUrl: () => string, log: (err
     } catch (e) {
       log((e as Error).message); // a mail failure never blocks the request itself
     }
+  };
+}
+
+/**
+ * Calls `notify` for every recorded request that waits for a decision, whichever process recorded
+ * it (console routes, block-page requests). Returns a function that stops listening.
+ */
+export async function watchRequests(redis: Redis, notify: (what: 'request') => Promise<void>): Promise<() => Promise<void>> {
+  const sub = redis.duplicate();
+  sub.on('error', () => {});
+  sub.on('message', (_channel: string, message: string) => {
+    let note: RequestAnnouncement;
+    try {
+      note = JSON.parse(message) as RequestAnnouncement;
+    } catch {
+      return;
+    }
+    if (note.needsDecision) void notify('request').catch(() => undefined);
+  });
+  await sub.subscribe(REQUESTS_CHANNEL);
+  return async () => {
+    sub.disconnect();
   };
 }

@@ -7,7 +7,7 @@ import type { Platform } from '../core/platform.ts';
 import { ROLES } from '../cli/roles.ts';
 import { createConsoleApp } from './app.ts';
 import type { ConsoleDeps } from './deps.ts';
-import { smtpNotifier } from './notify.ts';
+import { smtpNotifier, watchRequests } from './notify.ts';
 import { policyTester } from './policy-tester.ts';
 import { mountStaffPages } from './staff-pages.ts';
 import { LoginLimiter } from './security/login-limit.ts';
@@ -64,12 +64,16 @@ export async function startConsole(p: Platform, extra: Partial<ConsoleDeps> = {}
   let setupUrl: string | null = null;
   const directors = (await p.users.list()).filter((u) => u.role === 'director' && !u.disabled);
   if (directors.length === 0) setupUrl = `${base}/setup/${await issueSetupToken(p.redis)}`;
+  const stopWatching = await watchRequests(p.redis, deps.notify);
   return {
     url, setupUrl, server,
-    stop: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
-    }),
+    stop: async () => {
+      await stopWatching();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+      });
+    },
   };
 }
 

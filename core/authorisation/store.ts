@@ -17,6 +17,18 @@ export class AuthzError extends Error {
 }
 
 const CACHE_SECONDS = 60;
+
+/**
+ * Published (with no personal data: id, subject, whether a decision is needed) whenever a request
+ * is recorded, whoever records it — the console, or the staff pages of a block page — so the
+ * console can tell the directors.
+ */
+export const REQUESTS_CHANNEL = 'fairwatch:authz-requests';
+export interface RequestAnnouncement {
+  id: string;
+  subject: Subject;
+  needsDecision: boolean;
+}
 const key = {
   request: (id: string) => `fairwatch:authz:req:${id}`,
   target: (subject: string, target: string) => `fairwatch:authz:target:${subject}:${target}`,
@@ -94,6 +106,9 @@ export class Authorisations {
       actor: input.requester, reason: input.reason, expires_at: null, details: JSON.stringify(input.details ?? {}),
     };
     await this.write([row]);
+    const needsDecision = input.subject === 'investigation' ? input.details?.four_eyes === true : input.subject !== 'investigation-access';
+    const note: RequestAnnouncement = { id, subject: input.subject, needsDecision };
+    await this.redis.publish(REQUESTS_CHANNEL, JSON.stringify(note)).catch(() => 0);
     return foldRequests([row]).get(id)!;
   }
 

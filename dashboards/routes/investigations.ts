@@ -49,7 +49,6 @@ async function open(deps: ConsoleDeps, c: Ctx): Promise<AuthRequest> {
   });
   c.header('x-fairwatch-target', req.id);
   if (!fourEyes) return deps.authz.decide(req.id, 'approve', s.userId, { expiresAt: deps.now() + minutes * 60_000 });
-  await deps.notify('request').catch(() => undefined);
   return req;
 }
 

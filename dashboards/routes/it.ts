@@ -90,7 +90,6 @@ ${report.html !== null ? html`<iframe sandbox title="report" srcdoc="${report.ht
     const reason = str(c.get('body'), 'reason', { required: true, max: 2000 });
     if (!(await reportMeta(deps, id))) throw new HttpError(404, `no report ${id}`);
     const req = await deps.authz.request({ subject: 'report-access', target: id, requester: c.get('session')!.userId, reason });
-    await deps.notify('request').catch(() => undefined);
     return req.id;
   };
   t.add({ method: 'POST', path: '/reports/:id/access-requests', who: ['it'], audit: 'report.request-access' }, async (c) => {

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createConsoleApp } from '../../dashboards/app.ts';
 import { consoleDeps } from '../../dashboards/role.ts';
-import { smtpNotifier } from '../../dashboards/notify.ts';
+import { smtpNotifier, watchRequests } from '../../dashboards/notify.ts';
 import { SECURE_SESSION_COOKIE } from '../../dashboards/access.ts';
 import { openConsole, PASSWORD, type Account } from './harness.ts';
 
@@ -105,13 +105,17 @@ function smtpSink(): Promise<{ server: Server; port: number; messages: string[] 
 }
 
 describe('notifications', () => {
-  it('mails the directors when a request arrives, with no names, reasons or hosts in it', async () => {
+  it('mails the directors when a request arrives (from the console or recorded elsewhere), with no names, reasons or hosts in it', async () => {
     const sink = await smtpSink();
+    const config = { ...h.p.config, console: { ...h.p.config.console, smtp: { url: `smtp://127.0.0.1:${sink.port}?ignoreTLS=true`, from: 'fairwatch@example.org', to: ['directors@example.org'] } } };
+    const notify = smtpNotifier(config, () => 'http://127.0.0.1:8080', (err) => { throw new Error(err); });
+    const stop = await watchRequests(h.p.redis, notify);
+    const mails = async (n: number) => {
+      for (let i = 0; i < 200 && sink.messages.length < n; i++) await new Promise((r) => setTimeout(r, 50));
+      return sink.messages.length;
+    };
     try {
-      const config = { ...h.p.config, console: { ...h.p.config.console, smtp: { url: `smtp://127.0.0.1:${sink.port}?ignoreTLS=true`, from: 'fairwatch@example.org', to: ['directors@example.org'] } } };
-      const notify = smtpNotifier(config, () => 'http://127.0.0.1:8080', (err) => { throw new Error(err); });
-      const deps = consoleDeps(h.p, { config, notify });
-      const app = createConsoleApp(deps).app;
+      const app = createConsoleApp(consoleDeps(h.p, { config })).app;
       const report = await h.insertReport({ json: {} });
       const s = await h.sessionFor(ian);
       const res = await app.request(`/api/reports/${report}/access-requests`, {
@@ -119,12 +123,18 @@ describe('notifications', () => {
         body: JSON.stringify({ reason: 'Sensitive: checking bet365.com use by sam' }),
       });
       expect(res.status).toBe(201);
-      expect(sink.messages).toHaveLength(1);
+      expect(await mails(1)).toBe(1);
       const mail = sink.messages[0]!;
       expect(mail).toMatch(/a request is waiting/);
       expect(mail).toContain('http://127.0.0.1:8080/inbox');
       for (const secret of ['ian', 'sam', 'bet365', 'Sensitive', report]) expect(mail).not.toContain(secret);
+      // a block-page request is recorded straight into the authorisation store: directors hear of it too
+      const pseudonym = h.p.pseudonyms.user('sam');
+      await h.deps.authz.request({ subject: 'work-exception', target: 'research.example.org', requester: pseudonym, reason: 'safeguarding' });
+      expect(await mails(2)).toBe(2);
+      expect(sink.messages[1]).not.toMatch(/research|safeguarding|[0-9a-f]{16}/);
     } finally {
+      await stop();
       sink.server.close();
     }
   });
