@@ -115,7 +115,8 @@ export async function backupTo(p: Platform, target: string): Promise<BackupResul
         query: `SELECT ${cols} FROM ${store.database}.${quote(t.name)} FORMAT Native`,
         clickhouse_settings: { insert_deduplication_token: '' },
       });
-      await pipeline(res.stream, createGzip(), createWriteStream(join(work, file), { mode: 0o600 }));
+      // gzip level 1: measured (bench/backup.ts) 1.6x faster than the default for 5% more bytes
+      await pipeline(res.stream, createGzip({ level: 1 }), createWriteStream(join(work, file), { mode: 0o600 }));
       // Embedded: count what the file holds (exact). Server: count the table just after (a write
       // in between can make it differ; restore then warns instead of failing).
       const rows = Number((await store.one<{ n: number | string }>(store.embedded
