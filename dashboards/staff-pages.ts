@@ -36,8 +36,6 @@ export interface StaffPagesDeps {
   tokens: PageTokens;
   /** where the `continue` event goes (the pipeline's stream sink) */
   events: EventSink;
-  /** a request arrived: tell the directors (no personal data) */
-  notify?: (what: 'request') => Promise<void>;
   /** failed sign-ins, per user name and address (the console's LoginLimiter) */
   limiter?: { lockedFor(username: string, ip: string): Promise<number>; failed(username: string, ip: string): Promise<unknown>; succeeded(username: string): Promise<unknown> };
 }
@@ -222,7 +220,7 @@ export function staffPagesApp(deps: StaffPagesDeps): Hono {
           reason: reason || '(no details given)',
           details: { event_id: claims.eventId, category: claims.category ?? '', host: claims.host ?? '', rule: claims.rule ?? '', group: claims.group ?? '' },
         });
-        await deps.notify?.('request').catch(() => undefined);
+        // the directors hear of it from Authorisations.request's announcement (REQUESTS_CHANNEL)
         return send(c, requestSentPage(siteFor(c), kind, req.id));
       } catch (e) {
         return problem(c, e);

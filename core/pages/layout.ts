@@ -45,7 +45,7 @@ export function layout(input: LayoutInput): Page {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
+<meta name="referrer" content="same-origin">
 <title>${input.title} – ${site.orgName}</title>
 ${!site.linkedStyle ? html`<style>${raw(PAGE_CSS)}</style>` : html`<link rel="stylesheet" href="${site.consoleUrl}${STAFF_CSS_PATH}">`}
 </head>
@@ -63,13 +63,17 @@ ${input.body}
   return { status: input.status ?? 200, title: input.title, html: doc.text, csp: buildCsp(site, input.formOrigins, site.linkedStyle ? 'link' : 'inline') };
 }
 
-/** Response headers for a page: no caching (tokens), no referrer (tokens in URLs), no framing. */
+/**
+ * Response headers for a page: no caching (tokens), no framing, and no referrer to other sites
+ * (tokens travel in URLs). Same-origin, not no-referrer: under no-referrer browsers send
+ * `Origin: null` with form posts, which the console rightly refuses as cross-origin.
+ */
 export function pageHeaders(page: Page): Record<string, string> {
   return {
     'content-type': 'text/html; charset=utf-8',
     'content-security-policy': page.csp,
     'x-content-type-options': 'nosniff',
-    'referrer-policy': 'no-referrer',
+    'referrer-policy': 'same-origin',
     'cache-control': 'no-store',
     'x-frame-options': 'DENY',
     'content-length': String(Buffer.byteLength(page.html)),

@@ -32,7 +32,7 @@ ${input.error ? html`<p class="error" role="alert">${input.error}</p>` : ''}
 <input type="hidden" name="t" value="${input.token}">
 <label for="reason">Why do you need this site for your work?</label>
 <p class="hint" id="reason-hint">For example: safeguarding research for a case, or a supplier's page.</p>
-<textarea id="reason" name="reason" required minlength="5" maxlength="${REASON_MAX}" aria-describedby="reason-hint">${input.reason ?? ''}</textarea>
+<textarea id="reason" name="reason" required maxlength="${REASON_MAX}" aria-describedby="reason-hint">${input.reason ?? ''}</textarea>
 <div class="actions"><button type="submit">Send the request</button></div>
 </form>
 `;

@@ -55,10 +55,13 @@ export function createCa(dataDir: string, opts: CreateCaOptions): OrganisationCa
   const now = new Date();
   cert.validity.notBefore = new Date(now.getTime() - 24 * 3600_000);
   cert.validity.notAfter = new Date(now.getTime() + (opts.years ?? 10) * 365 * 24 * 3600_000);
+  // UTF8String: an organisation name may hold characters PrintableString forbids ('&', accents),
+  // and Chromium rejects a certificate whose PrintableString does (ERR_SSL_SERVER_CERT_BAD_FORMAT).
+  const utf8 = forge.asn1.Type.UTF8;
   const name = [
-    { name: 'commonName', value: `${opts.organisation.slice(0, 40)} fairwatch block-page CA` },
-    { name: 'organizationName', value: opts.organisation.slice(0, 64) },
-  ];
+    { name: 'commonName', value: `${opts.organisation.slice(0, 40)} fairwatch block-page CA`, valueTagClass: utf8 },
+    { name: 'organizationName', value: opts.organisation.slice(0, 64), valueTagClass: utf8 },
+  ] as unknown as forge.pki.CertificateField[];
   cert.setSubject(name);
   cert.setIssuer(name);
   cert.setExtensions([
@@ -85,7 +88,13 @@ export function loadCa(dataDir: string): OrganisationCa | null {
   try {
     const keyPem = readFileSync(keyPath, 'utf8');
     const certPem = readFileSync(certPath, 'utf8');
-    return { keyPem, certPem, key: forge.pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey, cert: forge.pki.certificateFromPem(certPem) };
+    const cert = forge.pki.certificateFromPem(certPem);
+    // forge reads a UTF8String as its raw bytes but encodes one from text: decode, so the leaves'
+    // issuer name is byte-for-byte this certificate's subject (else nothing verifies).
+    for (const a of cert.subject.attributes) {
+      if ((a as { valueTagClass?: number }).valueTagClass === forge.asn1.Type.UTF8 && typeof a.value === 'string') a.value = forge.util.decodeUtf8(a.value);
+    }
+    return { keyPem, certPem, key: forge.pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey, cert };
   } catch (e) {
     throw new CaError('FW_CA_INVALID', `${caDir(dataDir)}: the CA files cannot be read (${(e as Error).message}); run \`fairwatch ca init --force\` to replace them`);
   }
