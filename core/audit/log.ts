@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Store } from '../storage/clickhouse.ts';
 import { chainNext, verifyChain, type AuditEntry, type AuditRow, type VerifyResult } from './chain.ts';
@@ -8,6 +9,7 @@ import { chainNext, verifyChain, type AuditEntry, type AuditRow, type VerifyResu
 // rows is detected too.
 
 export const AUDIT_HEAD_KEY = 'fairwatch:audit:head';
+const AUDIT_LOCK_KEY = 'fairwatch:audit:lock';
 
 export type NewAuditEntry = Omit<AuditEntry, 'seq' | 'tsMs'> & { tsMs?: number };
 
@@ -47,6 +49,32 @@ export class AuditLog {
   }
 
   private async appendNow(entry: NewAuditEntry): Promise<AuditRow> {
+    // With a ClickHouse server several console processes may append: they take turns under a Redis
+    // lock and each reads the true tail. The embedded engine has one owning process, whose cached
+    // head is always right.
+    const shared = !this.store.embedded && this.redis ? await this.lock(this.redis) : null;
+    try {
+      if (shared) this.head = undefined;
+      return await this.appendLocked(entry);
+    } finally {
+      await shared?.();
+    }
+  }
+
+  private async lock(redis: Redis): Promise<() => Promise<void>> {
+    const token = randomUUID();
+    for (let i = 0; i < 500; i++) {
+      if ((await redis.set(AUDIT_LOCK_KEY, token, 'PX', 10_000, 'NX')) === 'OK') {
+        return async () => {
+          await redis.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end", 1, AUDIT_LOCK_KEY, token).catch(() => 0);
+        };
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error('audit log: could not take the append lock within 5 s');
+  }
+
+  private async appendLocked(entry: NewAuditEntry): Promise<AuditRow> {
     if (this.head === undefined) {
       const last = await this.store.one<DbRow>(`SELECT ${COLUMNS} FROM ${this.store.database}.audit_log ORDER BY seq DESC LIMIT 1`);
       this.head = last ? { seq: Number(last.seq), hash: last.hash } : null;
