@@ -36,7 +36,7 @@ export interface BackupManifest {
   migrations: number[];
   tables: TableEntry[];
   redis: (FileEntry & { keys: number }) | null;
-  /** key files (pseudonym, report-master, …); absent when the key came from an environment variable */
+  /** key files (pseudonym, report-master, …, and the organisation CA under ca/); a key from an environment variable is not here */
   keys: Array<FileEntry & { name: string }>;
   /** keys the source took from environment variables: not in the backup, keep them in your secret store */
   keys_from_env: string[];
@@ -68,7 +68,7 @@ export async function verifyBackup(dir: string): Promise<BackupManifest> {
   if (m.format !== FORMAT || m.version !== 1) throw new BackupError(`${path}: format ${String(m.format)} version ${String(m.version)} is not one this fairwatch reads (${FORMAT} 1)`);
   const files: FileEntry[] = [...m.tables, ...m.keys, ...(m.redis ? [m.redis] : [])];
   for (const f of files) {
-    if (f.file.includes('/') && !f.file.startsWith('keys/')) throw new BackupError(`${path}: unexpected file path ${f.file}`);
+    if (f.file.includes('/') && !f.file.startsWith('keys/') && !f.file.startsWith('ca/')) throw new BackupError(`${path}: unexpected file path ${f.file}`);
     if (f.file.includes('..')) throw new BackupError(`${path}: unexpected file path ${f.file}`);
     const p = join(dir, f.file);
     if (!existsSync(p)) throw new BackupError(`${p}: missing (listed in ${MANIFEST})`);

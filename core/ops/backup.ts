@@ -7,6 +7,7 @@ import type { Platform } from '../platform.ts';
 import type { Store } from '../storage/clickhouse.ts';
 import type { Topology } from '../storage/ddl.ts';
 import { keysDir } from '../keys.ts';
+import { caDir } from '../tls/ca.ts';
 import { FORMAT, MANIFEST, BackupError, sha256File, verifyBackup, type BackupManifest, type FileEntry, type TableEntry } from './backup-manifest.ts';
 
 // `fairwatch backup` / `restore`: ClickHouse tables, Redis and the keys, into one directory.
@@ -131,14 +132,17 @@ export async function backupTo(p: Platform, target: string): Promise<BackupResul
     }
     const keys: BackupManifest['keys'] = [];
     const keysFromEnv = ['FAIRWATCH_PSEUDONYM_KEY', 'FAIRWATCH_REPORT_MASTER_KEY', 'FAIRWATCH_PAGE_TOKEN_KEY'].filter((n) => p.env[n]);
-    const kdir = keysDir(p.runtime.dataDir);
-    for (const src of listFiles(kdir)) {
-      const rel = relative(kdir, src);
-      const file = `keys/${rel}`;
-      mkdirSync(dirname(join(work, file)), { recursive: true, mode: 0o700 });
-      copyFileSync(src, join(work, file));
-      chmodSync(join(work, file), 0o600);
-      keys.push({ name: rel, file, sha256: await sha256File(join(work, file)) });
+    // keys/ and the organisation CA (ca/): every device trusts that CA, so losing it means
+    // handing a new certificate to every browser.
+    for (const [dir, prefix] of [[keysDir(p.runtime.dataDir), 'keys'], [caDir(p.runtime.dataDir), 'ca']] as const) {
+      for (const src of listFiles(dir)) {
+        const rel = relative(dir, src);
+        const file = `${prefix}/${rel}`;
+        mkdirSync(dirname(join(work, file)), { recursive: true, mode: 0o700 });
+        copyFileSync(src, join(work, file));
+        chmodSync(join(work, file), 0o600);
+        keys.push({ name: prefix === 'keys' ? rel : file, file, sha256: await sha256File(join(work, file)) });
+      }
     }
     const migrations = (await store.rows<{ version: number }>(`SELECT DISTINCT version FROM ${store.database}.schema_migrations ORDER BY version`)).map((r) => Number(r.version));
     const manifest: BackupManifest = {
@@ -164,7 +168,6 @@ export async function backupTo(p: Platform, target: string): Promise<BackupResul
 export async function restoreKeys(dir: string, dataDir: string, env: NodeJS.ProcessEnv): Promise<BackupManifest> {
   const m = await verifyBackup(dir);
   const envFor: Record<string, string> = { 'pseudonym.key': 'FAIRWATCH_PSEUDONYM_KEY', 'report-master.key': 'FAIRWATCH_REPORT_MASTER_KEY', 'page-token.key': 'FAIRWATCH_PAGE_TOKEN_KEY' };
-  const kdir = keysDir(dataDir);
   for (const k of m.keys) {
     const src = join(dir, k.file);
     const envName = envFor[k.name];
@@ -173,15 +176,16 @@ export async function restoreKeys(dir: string, dataDir: string, env: NodeJS.Proc
       if (env[envName]!.toLowerCase() !== fromBackup) throw new BackupError(`${envName} differs from the backup's ${k.name}: data in this backup could not be read with it (unset it, or set it to the backed-up key)`);
       continue;
     }
-    const dst = join(kdir, k.name);
+    const dst = join(dataDir, k.file);
     if (existsSync(dst)) {
       if ((await sha256File(dst)) === k.sha256) continue;
-      throw new BackupError(`${dst} exists and differs from the backup's key: restore into an empty data directory`);
+      throw new BackupError(`${dst} exists and differs from the backup's copy: restore into an empty data directory`);
     }
     mkdirSync(dirname(dst), { recursive: true, mode: 0o700 });
-    chmodSync(kdir, 0o700);
+    chmodSync(dirname(dst), 0o700);
     copyFileSync(src, dst);
-    chmodSync(dst, 0o600);
+    // the CA certificate is public (devices install it); every key stays private
+    chmodSync(dst, k.file.endsWith('.crt') || k.file.endsWith('.pub.pem') ? 0o644 : 0o600);
   }
   return m;
 }

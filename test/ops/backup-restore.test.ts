@@ -6,6 +6,7 @@ import { auditLogFor } from '../../core/audit/log.ts';
 import { acceptedInStore, hasAcceptedAup, recordAupAcceptance } from '../../core/identity/aup.ts';
 import { loadKey } from '../../core/keys.ts';
 import { masterKeyId, openReport, sealReport, type SealedPayload } from '../../core/reports/seal.ts';
+import { caKeyPath, createCa, loadCa } from '../../core/tls/ca.ts';
 import { runCli, startCli } from '../helpers/cli.ts';
 import { openTestPlatform } from '../helpers/platform.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -64,6 +65,7 @@ beforeAll(async () => {
     for (let i = 0; i < 3; i++) await p.redis.xadd('fairwatch:test:stream', '*', 'e', JSON.stringify({ n: i }));
     await p.redis.xreadgroup('GROUP', 'ingest', 'c1', 'COUNT', 1, 'STREAMS', 'fairwatch:test:stream', '>');
     await p.redis.set('fairwatch:test:ttl', 'v', 'EX', 3600);
+    createCa(src, { organisation: 'Example Community Trust' });
     srcCounts = await counts(p);
   } finally {
     await cleanup();
@@ -127,6 +129,9 @@ describe('backup and restore', () => {
       expect(await p.redis.pttl('fairwatch:test:ttl')).toBeGreaterThan(3_000_000);
       expect(await hasAcceptedAup(p.redis, p.pseudonyms.user('sam'), '1')).toBe(true);
       expect((await p.users.list()).map((u) => u.username)).toEqual(['dana', 'sam']);
+      // the organisation CA that every browser trusts comes back too, its key private
+      expect(loadCa(dst)!.certPem).toBe(loadCa(src)!.certPem);
+      expect(statSync(caKeyPath(dst)).mode & 0o077).toBe(0);
     } finally {
       await cleanup();
     }
