@@ -72,7 +72,7 @@ export interface Stack {
   close(): Promise<void>;
 }
 
-export async function startStack(opts: { signInOnly?: boolean } = {}): Promise<Stack> {
+export async function startStack(opts: { signInOnly?: boolean; noCa?: boolean } = {}): Promise<Stack> {
   const http = createHttpServer(origin);
   const httpPort = await listen(http);
   const publicCaDir = tempDir();
@@ -112,7 +112,7 @@ aup: { version: "3" }
   const tokens = new PageTokens(loadKey(dataDir, 'page-token', {}));
   const proxy: ProxyServer = createProxyServer({
     config: p.config, engine: () => engine, sink, credentials: new CredentialStore(records), pseudonyms: p.pseudonyms, lookup,
-    hooks: staffHooks({ config: p.config, redis: p.redis, tokens, pseudonyms: p.pseudonyms, consoleUrl: () => console.url, minter: new LeafMinter(orgCa) }),
+    hooks: staffHooks({ config: p.config, redis: p.redis, tokens, pseudonyms: p.pseudonyms, consoleUrl: () => console.url, minter: opts.noCa ? null : new LeafMinter(orgCa) }),
   });
   const proxyPort = (await proxy.listen(0, '127.0.0.1')).port;
   return {
