@@ -67,7 +67,8 @@ try {
       lower(hex(cityHash64(number % {people:UInt64}, 7))) AS client_pseudonym,
       'GET', 'https', concat('site', toString(cityHash64(number, 2) % 2000), '.example') AS host, 443, '/', 200,
       300 + number % 500, 1000 + cityHash64(number, 3) % 100000, 20, 'text/html', '',
-      {cats:Array(String)}[cityHash64(number, 4) % 20 + 1] AS category,
+      -- a person uses a few categories at a time (three per 20 minutes), as real browsing does
+      {cats:Array(String)}[cityHash64(number % {people:UInt64}, intDiv(toUnixTimestamp(ts), 1200), number % 3) % 20 + 1] AS category,
       if(category IN ('adult', 'gambling'), 'block', 'allow') AS action, 'default',
       if(number % 5000 = 0, ['executable'], if(number % 20011 = 0, ['large-upload'], [])) AS flags
     FROM numbers({n:UInt64})`, { start, days: DAYS, n: EVENTS, people: PEOPLE, cats }));

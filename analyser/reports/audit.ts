@@ -91,6 +91,11 @@ export async function buildAudit(ctx: BuildContext, period: PeriodIso, label = '
            WHERE hour >= {from:DateTime} AND hour < {to:DateTime} AND user_pseudonym != '')`,
     { ...range, version: config.aup.version, to: chSeconds(to) });
 
+  const byHour = await store.rows<{ h: number; requests: number; blocked: number; people: number }>(
+    `SELECT toHour(toTimeZone(hour, {tz:String})) AS h, sum(r.requests) AS requests, sumIf(r.requests, action = 'block') AS blocked
+     FROM ${db}.rollup_org_hourly AS r WHERE hour >= {from:DateTime} AND hour < {to:DateTime} GROUP BY h ORDER BY h`,
+    { ...range, tz: bp.timezone });
+
   const current = await totals(ctx, from, to, onlineByGroup.reduce((s, x) => s + Number(x.minutes), 0));
   const span = to - from;
   const previous = await totals(ctx, from - span, from);
@@ -174,6 +179,8 @@ export async function buildAudit(ctx: BuildContext, period: PeriodIso, label = '
     self_reports: { title: 'Self-reports of accidental visits', columns: ['category or domain', 'reports'],
       rows: selfReports.map((r) => [r.target, num(r.reports)]) },
     trend,
+    hours_of_day: { title: `Requests by hour of day (${bp.timezone})`, columns: ['hour', 'requests', 'blocked attempts'],
+      rows: byHour.map((r) => [`${String(r.h).padStart(2, '0')}:00`, num(r.requests), num(r.blocked)]) },
   };
 
   const summary: Record<string, Cell> = {
@@ -218,6 +225,8 @@ export async function buildAudit(ctx: BuildContext, period: PeriodIso, label = '
     charts: [
       { title: 'Requests by category', unit: 'requests', labels: topCats.map(([c]) => c),
         series: [{ name: 'requests', values: topCats.map(([, v]) => v.requests) }, { name: 'blocked', values: topCats.map(([, v]) => v.blocked) }] },
+      { title: 'Requests by hour of day', unit: 'requests', labels: byHour.map((r) => `${String(r.h).padStart(2, '0')}h`),
+        series: [{ name: 'requests', values: byHour.map((r) => num(r.requests)) }, { name: 'blocked', values: byHour.map((r) => num(r.blocked)) }] },
       { title: 'Time online by group and band', unit: 'hours', labels: groups,
         series: BANDS.map((b) => ({ name: b, values: groups.map((g) => hours((groupOnline.get(g) ?? { working: 0, break: 0, 'out-of-hours': 0 })[b])) })) },
     ],

@@ -78,6 +78,10 @@ describe('audit', () => {
     expect(r.data.large_uploads).toEqual([{ pseudonym: platform.pseudonyms.user('person2'), group: 'staff', uploads: 1, bytes: 30 * 1_048_576 }]);
     const domains = r.data.top_domains as Array<{ category: string; host: string; requests: number; blocked: number }>;
     expect(domains.find((d) => d.host === 'example-adult.com')).toMatchObject({ category: 'adult', requests: 20, blocked: 20 });
+    // organisation-wide hourly rollup: the 09:00 hour holds the news sessions (09:00–09:39)
+    const nine = r.tables.hours_of_day!.rows.find((row) => row[0] === '09:00')!;
+    expect(nine[1]).toBe(events.filter((e) => e.ts.slice(11, 13) === '09').length);
+    expect(r.tables.hours_of_day!.rows.reduce((s, row) => s + Number(row[1]), 0)).toBe(EXPECTED.requests);
     // the trend compares with January, which had no traffic
     expect(r.tables.trend!.rows[0]).toEqual(['requests', EXPECTED.requests, 0, 'new']);
   });
