@@ -14,7 +14,7 @@ COPY analyser ./analyser
 COPY dashboards ./dashboards
 COPY blocklists ./blocklists
 COPY tsconfig.json fairwatch.example.yaml ./
-RUN mkdir -p /var/lib/fairwatch && chown node:node /var/lib/fairwatch
+RUN mkdir -p /var/lib/fairwatch/ca && chown -R node:node /var/lib/fairwatch
 USER node
 ENV FAIRWATCH_DATA_DIR=/var/lib/fairwatch \
     FAIRWATCH_BLOCKLISTS=/app/blocklists

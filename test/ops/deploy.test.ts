@@ -127,6 +127,8 @@ describe.each(COMPOSE_FILES)('%s', (file) => {
       expect(seen.has(vol![0]!), `${name}: volume ${vol![0]} shared with another service`).toBe(false);
       seen.add(vol![0]!);
     }
+    // the organisation CA is one for all: the proxies mint block-page certificates with it, the console hands it out
+    for (const n of ['proxy-1', 'proxy-2', 'console']) expect(c.services[n]!.volumes, n).toContain('ca:/var/lib/fairwatch/ca');
     const redis = c.services.redis!;
     expect(redis.command).toEqual(expect.arrayContaining(['--appendonly', 'yes']));
   });
