@@ -48,6 +48,10 @@ export class Upgrader {
         return;
       }
       const address = await core.destination(ev, target);
+      if (client.destroyed) {
+        ev.end(499);
+        return;
+      }
       let status = 502;
       this.statuses.set(req, (s) => { status = s; });
       client.once('close', () => ev.end(status));
