@@ -105,7 +105,12 @@ class RedisStreamSink implements StreamSink {
   }
 
   emit(event: AccessEvent): void {
-    if (this.closed) throw new Error('event sink is closed');
+    if (this.closed) {
+      // a request that ended after its worker closed the sink: say so rather than throw into the proxy
+      m.dropped.inc();
+      this.log.error({ event_id: event.event_id }, 'event emitted after the sink was closed: lost (close the listener before the sink)');
+      return;
+    }
     const json = JSON.stringify(event);
     this.journal.append(++this.emittedSeq, json);
     this.buffer.push(json);

@@ -60,6 +60,10 @@ describe('stream sink on a real redis-server', () => {
     expect(await streamPaths(stream)).toEqual(Array.from({ length: 5000 }, (_, i) => `/p/${i}`));
     expect(sink.stats()).toEqual({ buffered: 0, spoolBytes: 0, spooling: false });
     await sink.close();
+    // an emit after close (a request outliving its worker's shutdown) is counted, never thrown at the proxy
+    const dropped = (await pipelineMetrics.dropped.get()).values[0]?.value ?? 0;
+    expect(() => sink.emit(makeEvent(9999))).not.toThrow();
+    expect((await pipelineMetrics.dropped.get()).values[0]?.value ?? 0).toBe(dropped + 1);
   });
 
   it('Redis killed mid-load: events go to the spool, then are replayed in order after restart, exact count', async () => {
