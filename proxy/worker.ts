@@ -66,19 +66,25 @@ async function start(init: WorkerInit): Promise<void> {
   const credentials = new CredentialStore(init.records, config.identity.authCacheSeconds * 1000);
   const proxy = createProxyServer({ config, engine: () => engine, sink, credentials, pseudonyms, hooks });
 
+  let stopping = false;
+  const shutdown = async () => {
+    if (stopping) return;
+    stopping = true;
+    await proxy.close();
+    await sink.close();
+    await people.stop().catch(() => {});
+    await holder?.close();
+    redis.disconnect();
+    process.exit(0);
+  };
   process.on('message', (m: PrimaryMessage) => {
     if (m.t === 'users') credentials.replace(m.records);
-    if (m.t === 'stop') {
-      void (async () => {
-        await proxy.close();
-        await sink.close();
-        await people.stop().catch(() => {});
-        await holder?.close();
-        redis.disconnect();
-        process.exit(0);
-      })();
-    }
+    if (m.t === 'stop') void shutdown();
   });
+  // Ctrl-C reaches the whole process group: the primary decides when workers stop (it sends
+  // 'stop'), so none dies first and gets replaced during shutdown. SIGTERM alone stops cleanly.
+  process.on('SIGINT', () => {});
+  process.on('SIGTERM', () => void shutdown());
   try {
     const addr = await proxy.listen(init.port, init.bind);
     send({ t: 'listening', port: addr.port });
