@@ -8,7 +8,7 @@ import type { Store } from '../storage/clickhouse.ts';
 import type { Topology } from '../storage/ddl.ts';
 import { keysDir } from '../keys.ts';
 import { caDir } from '../tls/ca.ts';
-import { FORMAT, MANIFEST, BackupError, sha256File, verifyBackup, type BackupManifest, type FileEntry, type TableEntry } from './backup-manifest.ts';
+import { FORMAT, MANIFEST, BackupError, sha256File, verifyBackup, type BackupManifest, type TableEntry } from './backup-manifest.ts';
 
 // `fairwatch backup` / `restore`: ClickHouse tables, Redis and the keys, into one directory.
 //
@@ -100,7 +100,9 @@ export interface BackupResult {
 
 /** Writes a complete backup to `target`, which must not exist yet (written beside it, then renamed). */
 export async function backupTo(p: Platform, target: string): Promise<BackupResult> {
-  if (existsSync(target) && readdirSync(target).length > 0) throw new BackupError(`--to ${target}: the directory is not empty; give a new directory for each backup`);
+  if (existsSync(target) && (!statSync(target).isDirectory() || readdirSync(target).length > 0)) {
+    throw new BackupError(`--to ${target}: exists and is not an empty directory; give a new directory for each backup`);
+  }
   mkdirSync(dirname(target), { recursive: true });
   const work = `${target}.partial-${process.pid}`;
   rmSync(work, { recursive: true, force: true });

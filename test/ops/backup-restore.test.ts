@@ -107,7 +107,7 @@ describe('backup and restore', () => {
     // a second backup into the same directory is refused
     const again = await cli(['backup', '--to', bk], { env: env(src) });
     expect(again.code).toBe(1);
-    expect(again.stderr).toMatch(/is not empty/);
+    expect(again.stderr).toMatch(/exists and is not an empty directory/);
 
     const r = await cli(['restore', '--from', bk], { env: env(dst) });
     expect(r.stderr).toBe('');
