@@ -1,4 +1,4 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import forge from 'node-forge';
@@ -28,6 +28,7 @@ export class LeafMinter {
   private readonly leafKeyPem: string;
   private readonly leafPub: forge.pki.rsa.PublicKey;
   private readonly caChainPem: string;
+  private readonly caKey: KeyObject;
   minted = 0;
 
   constructor(private readonly ca: OrganisationCa, private readonly maxEntries = 1000, private readonly validDays = 30) {
@@ -36,6 +37,7 @@ export class LeafMinter {
     this.leafKeyPem = privateKey;
     this.leafPub = forge.pki.setRsaPublicKey(this.leafKey.n, this.leafKey.e);
     this.caChainPem = ca.certPem;
+    this.caKey = createPrivateKey(ca.keyPem);
   }
 
   get size(): number {
@@ -75,11 +77,26 @@ export class LeafMinter {
       { name: 'subjectAltName', altNames: [isIP(host) ? { type: 7, ip: host } : { type: 2, value: host }] },
       { name: 'authorityKeyIdentifier', keyIdentifier: this.ca.cert.generateSubjectKeyIdentifier().getBytes() },
     ]);
-    cert.sign(this.ca.key, forge.md.sha256.create());
+    signWithNode(cert, this.caKey);
     const certPem = forge.pki.certificateToPem(cert);
     this.minted++;
     // The chain includes the CA so a client that has it installed can build the path.
     const context = createSecureContext({ key: this.leafKeyPem, cert: certPem + this.caChainPem });
     return { host, certPem, keyPem: this.leafKeyPem, context };
   }
+}
+
+/**
+ * forge's certificate.sign() done with Node's OpenSSL RSA: the same bytes, about 50× faster than
+ * forge's pure-JS modular arithmetic (bench/pages.ts), which matters when a page pulls in blocked
+ * hosts one after another.
+ */
+function signWithNode(cert: forge.pki.Certificate, key: KeyObject): void {
+  const oid = forge.pki.oids['sha256WithRSAEncryption']!;
+  const c = cert as forge.pki.Certificate & { signatureOid: string; siginfo: { algorithmOid: string }; tbsCertificate: forge.asn1.Asn1; md: forge.md.MessageDigest };
+  c.signatureOid = c.siginfo.algorithmOid = oid;
+  c.md = forge.md.sha256.create();
+  c.tbsCertificate = (forge.pki as unknown as { getTBSCertificate(x: forge.pki.Certificate): forge.asn1.Asn1 }).getTBSCertificate(cert);
+  const tbs = Buffer.from(forge.asn1.toDer(c.tbsCertificate).getBytes(), 'binary');
+  c.signature = sign('sha256', tbs, key).toString('binary');
 }
