@@ -2,7 +2,7 @@ import { html, raw } from 'hono/html';
 import { deleteCookie, setCookie } from 'hono/cookie';
 import { generateURI } from 'otplib';
 import QRCode from 'qrcode';
-import { hashPassword, TOTP_ROLES, UserError, verifyPassword, type UserRecord } from '../../core/identity/users.ts';
+import { hashPassword, TOTP_ROLES, UserError, validatePassword, validateUsername, verifyPassword, type UserRecord } from '../../core/identity/users.ts';
 import type { ConsoleDeps } from '../deps.ts';
 import { frame, HttpError, isApi, SECURE_SESSION_COOKIE, SESSION_COOKIE, str, type Ctx, type RouteTable } from '../access.ts';
 import { clientIp } from '../security/client-ip.ts';
@@ -115,6 +115,16 @@ the next page shows the authenticator secret once.</p>
     const password = str(b, 'password', { required: true, max: 1000 });
     if ((await deps.users.list()).some((u) => u.role === 'director')) throw new HttpError(403, 'a director already exists: sign in instead');
     if (!(await setupTokenValid(deps.redis, c.req.param('token')!))) throw new HttpError(404, 'this setup link is unknown, used or expired');
+    try {
+      // checked before the link is used up, so a typo in the form does not burn it
+      validateUsername(username);
+      validatePassword(password);
+    } catch (e) {
+      if (e instanceof UserError) throw new HttpError(400, e.message.replace(/^--/, ''));
+      throw e;
+    }
+    // taken atomically: two forms posted at once create one director, not two
+    if (!(await takeSetupToken(deps.redis, c.req.param('token')!))) throw new HttpError(404, 'this setup link is unknown, used or expired');
     let created;
     try {
       created = await deps.users.add({ username, password, role: 'director', group: deps.config.policy.groups.managers ? 'managers' : deps.config.policy.defaultGroup });
@@ -122,8 +132,6 @@ the next page shows the authenticator secret once.</p>
       if (e instanceof UserError) throw new HttpError(400, e.message.replace(/^--/, ''));
       throw e;
     }
-    // consumed only once the account exists, so a typo in the form does not burn the link
-    await takeSetupToken(deps.redis, c.req.param('token')!);
     const uri = generateURI({ issuer: `fairwatch ${deps.config.organisation.name}`, label: created.user.username, secret: created.totpSecret! });
     const qr = await QRCode.toDataURL(uri, { margin: 1, width: 240 });
     c.header('cache-control', 'no-store');

@@ -49,18 +49,27 @@ describe('fairwatch audit verify', () => {
       const url = /console on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)![1]!;
       const setup = /(http:\/\/127\.0\.0\.1:\d+\/setup\/[A-Za-z0-9_-]{43})/.exec(out)![1]!;
       expect((await fetch(setup)).status).toBe(200);
-      const created = await fetch(setup, { method: 'POST', headers: { origin: url, 'content-type': 'application/x-www-form-urlencoded' }, body: 'username=dana&password=a+long+enough+password', redirect: 'manual' });
-      expect(created.status).toBe(200);
+      const post = (body: string) => fetch(setup, { method: 'POST', headers: { origin: url, 'content-type': 'application/x-www-form-urlencoded' }, body, redirect: 'manual' });
+      // a too-short password is named and does not use the link up
+      const typo = await post('username=dana&password=short');
+      expect(typo.status).toBe(400);
+      expect(await typo.text()).toMatch(/password: at least 10 characters/);
+      // two forms at once: one director
+      const [a, b] = await Promise.all([post('username=dana&password=a+long+enough+password'), post('username=dave&password=a+long+enough+password')]);
+      expect([a.status, b.status].sort()).toEqual([200, 404]);
+      const created = a.status === 200 ? a : b;
       expect(await created.text()).toMatch(/id="totp-secret">[A-Z2-7]{16,}</);
+      const who = a.status === 200 ? 'dana' : 'dave';
       // single use
       expect((await fetch(setup)).status).toBe(404);
       for (let i = 0; i < 3; i++) {
-        const r = await fetch(`${url}/api/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'dana', password: 'wrong password' }) });
+        const r = await fetch(`${url}/api/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: who, password: 'wrong password' }) });
         expect(r.status).toBe(401);
       }
       const forwarded = await runCli(['audit', 'verify'], { env: env(dir), timeoutMs: 180_000 });
       expect(forwarded.code).toBe(0);
-      expect(forwarded.stdout.trim()).toBe('ok 4 rows');
+      // setup: typo (400), winner, loser (404); then three failed sign-ins
+      expect(forwarded.stdout.trim()).toBe('ok 6 rows');
     } finally {
       expect(await running.stop()).toBe(0);
     }
