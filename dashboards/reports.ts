@@ -1,5 +1,6 @@
 import type { ConsoleDeps } from './deps.ts';
-import { openReport, type SealedPayload } from '../core/reports/seal.ts';
+import { openReport, SealError, type SealedPayload } from '../core/reports/seal.ts';
+import { HttpError } from './access.ts';
 
 // Reading the `reports` table: metadata for lists, and the sealed payload opened with the report
 // master key for someone the route has already checked.
@@ -57,7 +58,14 @@ export async function readReport(deps: ConsoleDeps, id: string): Promise<ReportC
   if (!m) return null;
   const sealed = await deps.store.one<SealedPayload>(
     `SELECT key_id, wrapped_key, iv, tag, ciphertext FROM ${deps.store.database}.reports WHERE report_id = {id:UUID} LIMIT 1`, { id });
-  const plain = openReport(deps.reportKey, id, sealed!).toString('utf8');
+  let plain: string;
+  try {
+    plain = openReport(deps.reportKey, id, sealed!).toString('utf8');
+  } catch (e) {
+    // a wrong or rotated key, or a changed byte: say so rather than show anything
+    if (e instanceof SealError) throw new HttpError(503, e.message);
+    throw e;
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(plain);

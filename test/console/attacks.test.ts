@@ -198,6 +198,15 @@ describe('IDOR and grants', () => {
     expect((await h.request('GET', `/api/reports/${randomUUID()}`, { cookie: (await h.sessionFor(dana)).cookie })).status).toBe(404);
   });
 
+  it('a report whose ciphertext was changed in the table is refused, not shown', async () => {
+    const id = await h.insertReport({ json: { secret: 'x' } });
+    await h.p.store.command(`ALTER TABLE fairwatch.reports UPDATE ciphertext = concat('AAAA', substring(ciphertext, 5)) WHERE report_id = {id:UUID}`, { id }, { mutations_sync: '2' });
+    const res = await h.request('GET', `/api/reports/${id}`, { cookie: (await h.sessionFor(dana)).cookie });
+    expect(res.status).toBe(503);
+    expect(res.text).toMatch(/cannot be opened/);
+    expect(res.text).not.toContain('secret');
+  });
+
   it('revocation takes effect at the very next access (the Redis cache is dropped)', async () => {
     const id = await h.grant(ian, dana, 'report-access', reportB, 30);
     const s = await h.sessionFor(ian);
