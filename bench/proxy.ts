@@ -9,6 +9,8 @@
 //   written to the Redis stream by the workers' sinks), policy loaded from ./blocklists
 // - Squid: Debian's squid, started here on 127.0.0.1 with its own temp config, access log on,
 //   cache off
+// - fairwatch 1 process: the same proxy code in this process with events to memory (no workers,
+//   no Redis), to separate what the proxy costs from what the role around it costs
 // - load: ApacheBench (`ab -k -X proxy`), 1 KiB object at concurrency 1, 10, 100; curl for a 50 MB
 //   download over plain HTTP and through CONNECT (`--proxytunnel`)
 // Everything stays on loopback (FAIRWATCH_DIAL_LOOPBACK_ONLY=1; Squid gets IP literals only and a
@@ -18,7 +20,14 @@ import { chmodSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from '
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { randomBytes } from 'node:crypto';
+import { parseConfig } from '../core/config/load.ts';
+import { MemorySink } from '../core/events/event.ts';
+import { Pseudonymiser } from '../core/identity/pseudonym.ts';
+import { allowAll } from '../core/policy/types.ts';
 import { freePort } from '../core/storage/redis.ts';
+import { CredentialStore } from '../proxy/credentials.ts';
+import { createProxyServer } from '../proxy/server.ts';
 import { tempDir } from '../test/helpers/tmp.ts';
 
 const run = promisify(execFile);
@@ -59,6 +68,13 @@ async function startFairwatch(originPort: number): Promise<{ port: number; pid: 
   };
   const { child, match } = await startChild(process.execPath, [join(ROOT, 'bin/fairwatch'), 'proxy'], /proxy on 127\.0\.0\.1:(\d+)[\s\S]*Press Ctrl-C/, env);
   return { port: Number(match[1]), pid: child.pid! };
+}
+
+/** The same proxy code in this (otherwise idle) process, events to memory: what one process costs. */
+async function startInProcess(originPort: number): Promise<number> {
+  const config = parseConfig(`proxy:\n  allowDestinations: ["127.0.0.1"]\n  connectPorts: [${originPort}]\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\n`, 'bench.yaml');
+  const proxy = createProxyServer({ config, engine: () => allowAll, sink: new MemorySink(), credentials: new CredentialStore([]), pseudonyms: new Pseudonymiser(randomBytes(32)) });
+  return (await proxy.listen(0, '127.0.0.1')).port;
 }
 
 async function startSquid(originPort: number): Promise<number> {
@@ -152,8 +168,9 @@ async function main(): Promise<void> {
   const originPort = await startOrigin();
   const fw = await startFairwatch(originPort);
   const squidPort = await startSquid(originPort);
+  const oneProcess = await startInProcess(originPort);
   const small = `http://127.0.0.1:${originPort}/1k`;
-  const targets: Array<[string, number | null]> = [['direct', null], ['fairwatch', fw.port], ['squid', squidPort]];
+  const targets: Array<[string, number | null]> = [['direct', null], ['fairwatch', fw.port], ['fairwatch 1 process', oneProcess], ['squid', squidPort]];
   // warm-up: pools, JIT, list caches
   for (const [, p] of targets) await ab(small, 10, p).catch(() => undefined);
 
@@ -176,9 +193,11 @@ async function main(): Promise<void> {
   rows.push(`| direct | ${f1(direct)} | | 1.00 |`);
   for (const tunnel of [false, true]) {
     const fwSpeed = await mbps(big, fw.port, tunnel);
+    const oneSpeed = await mbps(big, oneProcess, tunnel);
     const sqSpeed = await mbps(big, squidPort, tunnel);
     const how = tunnel ? 'CONNECT' : 'HTTP';
     rows.push(`| fairwatch ${how} | ${f1(fwSpeed)} | ${f2(fwSpeed / sqSpeed)} | ${f2(fwSpeed / direct)} |`);
+    rows.push(`| fairwatch 1 process ${how} | ${f1(oneSpeed)} | ${f2(oneSpeed / sqSpeed)} | ${f2(oneSpeed / direct)} |`);
     rows.push(`| squid ${how} | ${f1(sqSpeed)} | 1.00 | ${f2(sqSpeed / direct)} |`);
   }
   const rss = workerRss(fw.pid);
