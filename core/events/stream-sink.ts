@@ -46,6 +46,7 @@ const MARK_TTL_S = 30 * 86_400;
 const REPLAY_RETRY_MS = [100, 250, 500, 1000, 2000];
 
 export const sinkMarkKey = (stream: string, sink: string) => `${stream}:sink:${sink}`;
+const RAISE_MARK = "local c = tonumber(redis.call('GET', KEYS[1]) or '0') if tonumber(ARGV[1]) > c then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end return 1";
 
 class TimeoutError extends Error {}
 
@@ -210,7 +211,8 @@ class RedisStreamSink implements StreamSink {
   private async write(b: SpoolBatch): Promise<void> {
     const tx = this.conn.multi();
     for (const e of b.events) tx.xadd(this.stream, '*', 'e', e);
-    tx.set(sinkMarkKey(this.stream, b.sink), String(b.seq), 'EX', MARK_TTL_S);
+    // the mark only moves forward, even if a timed-out transaction is carried out late
+    tx.eval(RAISE_MARK, 1, sinkMarkKey(this.stream, b.sink), String(b.seq), String(MARK_TTL_S));
     const res = await withTimeout(tx.exec(), this.opts.pipeline.writeTimeoutMs);
     if (!res) throw new Error('transaction aborted');
     const err = res.find(([e]) => e)?.[0];

@@ -11,7 +11,7 @@ export interface LoadResult {
  * Sends `count` plain-HTTP requests through the proxy to the local origin, `concurrency` at a time,
  * each to `${prefix}${i}`. `onAnswered(n)` runs after each complete response (fault injection).
  */
-export async function proxyLoad(opts: { proxyPort: number | (() => number); originPort: number; prefix: string; count: number; concurrency?: number; onAnswered?: (n: number) => void | Promise<void>; timeoutMs?: number }): Promise<LoadResult> {
+export async function proxyLoad(opts: { proxyPort: number | (() => number); originPort: number; prefix: string; count: number; concurrency?: number; onAnswered?: (n: number, answered: readonly string[]) => void | Promise<void>; timeoutMs?: number }): Promise<LoadResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: opts.concurrency ?? 8 });
   const answered: string[] = [];
   let failed = 0;
@@ -32,7 +32,7 @@ export async function proxyLoad(opts: { proxyPort: number | (() => number); orig
       const path = `${opts.prefix}${next++}`;
       if (await one(path)) {
         answered.push(path);
-        await opts.onAnswered?.(answered.length);
+        await opts.onAnswered?.(answered.length, answered);
       } else failed++;
     }
   };
