@@ -128,19 +128,24 @@ export class SquidImporter {
       result.batches++;
       const hash = createHash('sha256').update(texts.join('\n')).digest('hex');
       const lastLine = first + texts.length - 1;
+      const known = done.has(hash);
       const events: Array<AccessEvent & { ts: string }> = [];
+      let good = 0;
       texts.forEach((t, i) => {
         const lineNo = first + i;
         const r = parseSquidLine(t);
-        if (r.ok) events.push(this.toEvent(r.req, t, lineNo));
-        else if (t.trim() !== '') {
+        if (r.ok) {
+          good++;
+          // a batch already imported is only parsed, to count and report its bad lines again
+          if (!known) events.push(this.toEvent(r.req, t, lineNo));
+        } else if (t.trim() !== '') {
           result.bad++;
           if (result.badLines.length < MAX_REPORTED_BAD) result.badLines.push({ line: lineNo, reason: r.reason });
         }
       });
-      if (done.has(hash)) {
+      if (known) {
         result.skippedBatches++;
-        result.alreadyImported += events.length;
+        result.alreadyImported += good;
       } else {
         const fresh = await this.notYetStored(events);
         result.alreadyImported += events.length - fresh.length;

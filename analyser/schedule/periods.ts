@@ -21,7 +21,8 @@ export function localDate(t: number, tz: string): { y: number; m: number; d: num
   return { y: Number(p.year), m: Number(p.month), d: Number(p.day) };
 }
 
-function offsetMs(t: number, tz: string): number {
+/** Offset of local time from UTC at instant `t`, in ms (e.g. +3 600 000 in a London summer). */
+export function offsetMs(t: number, tz: string): number {
   const p: Record<string, string> = {};
   for (const x of fmt(tz).formatToParts(new Date(t))) p[x.type] = x.value;
   const asUtc = Date.UTC(Number(p.year), Number(p.month) - 1, Number(p.day), Number(p.hour), Number(p.minute), Number(p.second));

@@ -1,3 +1,4 @@
+import { offsetMs } from '../schedule/periods.ts';
 import type { BandPolicy } from './bands.ts';
 
 // The same time-online method as sessions.ts + bands.ts, in ClickHouse over the hourly rollup, so
@@ -14,10 +15,13 @@ export function timeOnlineQuery(db: string, dims: string[]): string {
   return `
 SELECT ${dimsComma}band, count() AS minutes FROM (
   SELECT ${dimsComma}m,
-    toDateTime(toUInt32(m) * 60, {tz:String}) AS lt,
-    toHour(lt) * 60 + toMinute(lt) AS mod,
+    -- local time by integer arithmetic: the zone's offset changes at most at the instants given
+    -- (DST), so no per-minute time-zone conversion is needed
+    m + {offsets:Array(Int32)}[arrayCount(x -> x <= m, {offsetChanges:Array(UInt32)}) + 1] AS local,
+    intDiv(local, 1440) AS day,
+    local % 1440 AS mod,
     multiIf(
-      NOT has({workingDays:Array(UInt8)}, toDayOfWeek(lt)) OR has({holidays:Array(Date)}, toDate(lt)), 'out-of-hours',
+      NOT has({workingDays:Array(UInt8)}, toUInt8((day + 3) % 7 + 1)) OR has({holidays:Array(UInt32)}, day), 'out-of-hours',
       mod < {workStart:UInt16} OR mod >= {workEnd:UInt16}, 'out-of-hours',
       arrayExists((s, e) -> mod >= s AND mod < e, {breakStarts:Array(UInt16)}, {breakEnds:Array(UInt16)}), 'break',
       'working') AS band
@@ -49,10 +53,23 @@ const hm = (s: string) => Number(s.slice(0, 2)) * 60 + Number(s.slice(3, 5));
 
 /** Query parameters for timeOnlineQuery (minutes rounded: the SQL path works in whole minutes). */
 export function timeOnlineParams(p: BandPolicy, gapMinutes: number, minimumMinutes: number, from: string, to: string): Record<string, unknown> {
+  // the zone's UTC offsets over the period (plus a day either side for the minimum's overhang)
+  const start = Math.floor((Date.parse(from.replace(' ', 'T') + 'Z') - 86_400_000) / 900_000) * 900_000;
+  const end = Date.parse(to.replace(' ', 'T') + 'Z') + 86_400_000;
+  const offsets = [Math.round(offsetMs(start, p.timezone) / 60_000)];
+  const offsetChanges: number[] = [];
+  for (let t = start + 900_000; t <= end; t += 900_000) {
+    const o = Math.round(offsetMs(t, p.timezone) / 60_000);
+    if (o !== offsets[offsets.length - 1]) {
+      offsets.push(o);
+      offsetChanges.push(Math.floor(t / 60_000)); // zones change on quarter hours
+    }
+  }
   return {
-    tz: p.timezone,
+    offsets,
+    offsetChanges,
     workingDays: p.workingDays,
-    holidays: p.bankHolidays,
+    holidays: p.bankHolidays.map((d) => Math.floor(Date.parse(`${d}T00:00:00Z`) / 86_400_000)),
     workStart: hm(p.workingHours.start),
     workEnd: hm(p.workingHours.end),
     breakStarts: p.breaks.map((b) => hm(b.start)),

@@ -29,7 +29,7 @@ const YAML = `
 retention:
   eventsDays: 3650
 policy:
-  time: { bankHolidays: ['2026-12-25'] }
+  time: { bankHolidays: ['2026-06-11'] }
   rules:
     - { categories: [adult], action: block, clause: "Pornographic or obscene sites are never acceptable." }
 analyser:
@@ -84,6 +84,18 @@ describe('audit', () => {
     expect(r.tables.hours_of_day!.rows.reduce((s, row) => s + Number(row[1]), 0)).toBe(EXPECTED.requests);
     // the trend compares with January, which had no traffic
     expect(r.tables.trend!.rows[0]).toEqual(['requests', EXPECTED.requests, 0, 'new']);
+  });
+
+  it('splits time online in local time across a summer-time day and treats a bank holiday as out of hours', async () => {
+    const p = platform.pseudonyms.user('summer-person');
+    const row = (iso: string) => ({ ...events[0]!, ts: iso, event_id: crypto.randomUUID(), user_pseudonym: p, user_group: 'managers' });
+    const rows = [];
+    for (let m = 50; m <= 70; m += 2) rows.push(row(new Date(Date.UTC(2026, 5, 10, 7, m)).toISOString())); // 08:50–09:10 BST
+    rows.push(row('2026-06-11T09:00:00.000Z'), row('2026-06-11T09:01:00.000Z')); // 10:00 BST on a bank holiday
+    await platform.store.insert('events', rows);
+    const r = await buildAudit(ctx(), { from: '2026-06-09T23:00:00Z', to: '2026-06-11T23:00:00Z' });
+    const managers = (r.data.groups as Array<{ group: string; online_minutes: Record<string, number> }>).find((g) => g.group === 'managers');
+    expect(managers?.online_minutes).toEqual({ working: 11, break: 0, 'out-of-hours': 10 + 2 });
   });
 
   it('agrees with the pure sessionisation over raw events (SQL and TypeScript implement one method)', async () => {
