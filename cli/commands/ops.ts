@@ -1,3 +1,4 @@
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { Argument, Option } from 'commander';
 import { runtimeFromEnv } from '../../core/config/load.ts';
@@ -40,6 +41,10 @@ export function registerOps({ program, act }: ProgramHandle, ctx: CommandContext
     .requiredOption('--to <dir>', 'a new, empty directory (keep it as safe as the data: it holds the keys)')
     .action(act(async (opts: { to: string }) => {
       const dir = dirArg(ctx, '--to', opts.to);
+      // fail before opening anything (the engine takes seconds to load)
+      if (existsSync(dir) && (!statSync(dir).isDirectory() || readdirSync(dir).length > 0)) {
+        throw new CommandFailure(`--to ${dir}: exists and is not an empty directory; give a new directory for each backup`);
+      }
       return ctx.withPlatform({ store: true, redis: true }, async (p) => {
         const { manifest } = await backupTo(p, dir);
         ctx.io.out(`backup written to ${dir}\n`);
@@ -81,6 +86,7 @@ export function registerOps({ program, act }: ProgramHandle, ctx: CommandContext
     .action(act(async (name: 'pseudonym' | 'report-master', opts: { newKeyStdin?: boolean }) => {
       refuseWhileRunning(ctx, 'key rotation');
       const newKeyHex = opts.newKeyStdin ? (await ctx.io.readStdin()).trim() : undefined;
+      if (newKeyHex !== undefined && !/^[0-9a-fA-F]{64}$/.test(newKeyHex)) throw new CommandFailure('new key: expected 64 hexadecimal characters (32 bytes) on standard input', 2);
       return ctx.withPlatform({ store: true, redis: true }, async (p) => {
         const r = await rotateKey(p, name, newKeyHex);
         ctx.io.out(`rotated ${name}: key ${r.oldKeyId} → ${r.newKeyId}\n`);

@@ -189,7 +189,7 @@ describe('key rotation', () => {
 
   it('pseudonym: old events keep old pseudonyms, acceptances carry over, a bad new key is refused', async () => {
     const bad = await cli(['keys', 'rotate', 'pseudonym', '--new-key-stdin'], { env: env(dst), stdin: 'not-hex' });
-    expect(bad.code).toBe(1);
+    expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/new key: expected 64 hexadecimal characters/);
     const unknown = await cli(['keys', 'rotate', 'everything'], { env: env(dst) });
     expect(unknown.code).toBe(2);
