@@ -47,10 +47,16 @@ export function consoleDeps(p: Platform, extra: Partial<ConsoleDeps> = {}): Cons
   };
 }
 
+/** The console as served: its own routes plus the staff pages (block-page links, AUP, sign-in). */
+export function buildConsoleApp(p: Platform, deps: ConsoleDeps): ReturnType<typeof createConsoleApp> {
+  const built = createConsoleApp(deps);
+  mountStaffPages(built.app, p, deps);
+  return built;
+}
+
 export async function startConsole(p: Platform, extra: Partial<ConsoleDeps> = {}): Promise<{ url: string; setupUrl: string | null; server: ServerType; stop(): Promise<void> }> {
   const deps = consoleDeps(p, extra);
-  const { app } = createConsoleApp(deps);
-  mountStaffPages(app, p, deps);
+  const { app } = buildConsoleApp(p, deps);
   const { bind, port } = p.config.console;
   const server = await new Promise<ServerType>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: bind, port }, () => resolve(s));

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildConsoleApp } from '../../dashboards/role.ts';
 import { openConsole, type Account } from './harness.ts';
 
 // Every console route × every kind of caller, with the status each must get. The list of routes
@@ -78,6 +79,12 @@ const CASES: Record<string, Case> = {
   'POST /investigations/:id/delegate': { params: inv, form: { username: 'ian', expires_in_minutes: '60' }, expect: { ...directorOnly(303), itGrant: 403 } },
 };
 
+/** Routes the staff pages (core/pages, dashboards/staff-pages.ts) mount on the console. */
+const STAFF_PAGE_ROUTES = [
+  'GET /static/staff.css', 'GET /transparency', 'GET /aup', 'POST /aup', 'GET /sign-in', 'POST /sign-in', 'POST /sign-out',
+  'GET /request-exception', 'POST /request-exception', 'GET /report-accident', 'POST /report-accident', 'GET /continue',
+];
+
 beforeAll(async () => {
   h = await openConsole();
   const director = await h.addUser('dana', 'director', 'managers');
@@ -109,6 +116,34 @@ describe('route × caller matrix', () => {
     for (const key of served) expect(CASES[key], `route ${key} has no line in the security matrix`).toBeDefined();
     for (const key of Object.keys(CASES)) expect(served, `matrix line ${key} names no route`).toContain(key);
   });
+
+  it('every route of the console as served (with the staff pages mounted) is in the matrix or the staff-page list', async () => {
+    const served = buildConsoleApp(h.p, h.deps).app.routes.filter((r) => r.method !== 'ALL').map((r) => `${r.method} ${r.path}`);
+    for (const key of new Set(served)) {
+      expect(CASES[key] !== undefined || STAFF_PAGE_ROUTES.includes(key), `route ${key} is served but has no line in the security matrix`).toBe(true);
+    }
+  });
+
+  it('staff-page routes (block-page links, AUP, sign-in; token-checked, tested in test/pages) answer the same whoever holds a console session, never 5xx', async () => {
+    const app = buildConsoleApp(h.p, h.deps).app;
+    const failures: string[] = [];
+    for (const key of STAFF_PAGE_ROUTES) {
+      const [method, path] = key.split(' ') as [string, string];
+      const statuses = new Set<number>();
+      for (const persona of PERSONAS) {
+        const sess = persona === 'none' ? null : await h.sessionFor(who[persona]);
+        const res = await app.request(path, {
+          method, redirect: 'manual',
+          headers: { ...(sess ? { cookie: sess.cookie } : {}), ...(method === 'POST' ? { origin: 'http://localhost', 'content-type': 'application/x-www-form-urlencoded' } : {}) },
+          body: method === 'POST' ? 't=forged-token&reason=x' : undefined,
+        });
+        statuses.add(res.status);
+        if (res.status >= 500) failures.push(`${key} as ${persona}: ${res.status}`);
+      }
+      if (statuses.size !== 1) failures.push(`${key}: answers depend on the console session: ${[...statuses].join(', ')}`);
+    }
+    expect(failures).toEqual([]);
+  }, 240_000);
 
   it('report and investigation routes are all audited', () => {
     for (const r of h.rules.filter((r) => /^\/(api\/)?(reports|investigations)/.test(r.path))) {
