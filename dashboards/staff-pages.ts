@@ -5,7 +5,7 @@ import type { Authorisations } from '../core/authorisation/store.ts';
 import type { Config } from '../core/config/schema.ts';
 import type { AccessEvent, EventSink } from '../core/events/event.ts';
 import { createStreamSink } from '../core/events/stream-sink.ts';
-import { hasAcceptedAup, recordAupAcceptance } from '../core/identity/aup.ts';
+import { hasAcceptedAup, recordAupAcceptance, warmAupCache } from '../core/identity/aup.ts';
 import { PageTokenError, PageTokens, spendToken, tokenSpent, type PagePurpose, type PageTokenClaims } from '../core/identity/page-token.ts';
 import { loadKey } from '../core/keys.ts';
 import type { Platform } from '../core/platform.ts';
@@ -265,5 +265,8 @@ export function mountStaffPages(app: Hono<any>, p: Platform, deps: Omit<StaffPag
   if (!deps.events) p.onClose(() => events.close());
   const full: StaffPagesDeps = { ...deps, tokens: deps.tokens ?? new PageTokens(loadKey(p.runtime.dataDir, 'page-token', p.env)), events };
   app.route('/', staffPagesApp(full));
+  // A Redis that lost its data (or a new one) must not ask everyone to accept again: the lasting
+  // record is in ClickHouse. In the background, so the console never waits on it to start.
+  void warmAupCache(p.store, p.redis, p.config.aup.version).catch((e: Error) => p.log.warn({ err: e.message }, 'AUP cache not rebuilt'));
   return full;
 }
