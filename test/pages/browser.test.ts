@@ -171,6 +171,16 @@ describe('staff pages in chromium', () => {
     expect(cert.bodySha).toBe(BIG_SHA);
   });
 
+  it('a warning on an HTTPS site shows the interstitial over TLS', async () => {
+    const res = await page.goto(secure('video.test', '/clip'));
+    expect(res!.status()).toBe(200);
+    await page.getByRole('heading', { name: 'Before you continue' }).waitFor();
+    const href = await page.getByRole('link', { name: 'Continue' }).getAttribute('href');
+    expect(new URL(href!).searchParams.get('return')).toBe(`https://video.test:${s.httpsPort}/clip`);
+    await shot('warn-https');
+    expect((await peerCertificate('video.test')).issuer).toContain('Care Trust fairwatch block-page CA');
+  });
+
   it('a warning leads to an interstitial; Continue is recorded and lets the category through', async () => {
     const res = await page.goto(site('video.test', '/watch'));
     expect(res!.status()).toBe(200);
