@@ -126,7 +126,10 @@ export class SquidImporter {
     const flush = async () => {
       if (texts.length === 0) return;
       result.batches++;
-      const hash = createHash('sha256').update(texts.join('\n')).digest('hex');
+      // SHA-256 of the batch's lines joined by newlines, without building the joined string
+      const h = createHash('sha256');
+      texts.forEach((t, i) => h.update(i ? `\n${t}` : t));
+      const hash = h.digest('hex');
       const lastLine = first + texts.length - 1;
       const known = done.has(hash);
       const events: Array<AccessEvent & { ts: string }> = [];
