@@ -5,6 +5,7 @@ import { PageTokens } from '../core/identity/page-token.ts';
 import { Pseudonymiser } from '../core/identity/pseudonym.ts';
 import { loadKey } from '../core/keys.ts';
 import { createLogger } from '../core/log.ts';
+import { exposeMetricsToPrimary } from '../core/metrics-http.ts';
 import { PolicyHolder } from '../core/policy/holder.ts';
 import { PersonStateCache } from '../core/policy/person-state.ts';
 import { allowAll, type PolicyEngine } from '../core/policy/types.ts';
@@ -38,6 +39,8 @@ const send = (m: WorkerMessage) => process.send?.(m);
 async function start(init: WorkerInit): Promise<void> {
   const { config, runtime } = init;
   const log = createLogger('proxy-worker');
+  // this worker's counters are summed into the primary's /metrics
+  exposeMetricsToPrimary();
   const pseudonyms = new Pseudonymiser(loadKey(runtime.dataDir, 'pseudonym'));
   const redis = connectRedis(init.redisUrl);
   const sink = createStreamSink({ redis: init.redisUrl, dataDir: runtime.dataDir, pipeline: config.pipeline, log });

@@ -22,6 +22,7 @@ export function registerUsers({ program, act }: ProgramHandle, ctx: CommandConte
           throw new CommandFailure(`--group "${group}": not a group in policy.groups (${Object.keys(p.config.policy.groups).join(', ')})`, 2);
         }
         const { user, totpSecret } = await p.users.add({ username: opts.username, role: opts.role as Role, group, password });
+        if (p.redis) await p.redis.publish(CHANNELS.usersChanged, user.username).catch(() => 0);
         ctx.io.out(`created ${user.username} (role ${user.role}, group ${user.group})\n`);
         if (totpSecret) ctx.io.out(`totp-secret: ${totpSecret}\n`);
         return 0;

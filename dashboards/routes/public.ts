@@ -9,6 +9,7 @@ import { clientIp } from '../security/client-ip.ts';
 import { setupTokenValid, takeSetupToken } from '../security/setup-token.ts';
 import { checkTotp } from '../security/totp.ts';
 import { CSS, message } from '../views/layout.ts';
+import { PAC_CONTENT_TYPE, pacOptionsFromConfig, renderPac } from '../pac.ts';
 
 // Routes anyone may reach: the style sheet, sign-in and sign-out, and the first-run setup page.
 
@@ -65,6 +66,16 @@ function loginForm(error?: string) {
 export function publicRoutes(deps: ConsoleDeps, t: RouteTable): void {
   t.add({ method: 'GET', path: '/static/console.css', who: 'anyone' }, (c) => c.body(String(CSS), 200, { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'max-age=3600' }));
 
+  // Proxy auto-configuration for browsers (WPAD asks for /wpad.dat): rendered once, so a bad pac.*
+  // setting stops the console at start naming the key rather than serving a broken file.
+  // A proxy on an ephemeral port (proxy.port 0, tests) has no address to publish: answer 503 then.
+  const ephemeral = deps.config.pac.proxies.length === 0 && deps.config.proxy.port === 0;
+  const pac = ephemeral ? null : renderPac(pacOptionsFromConfig(deps.config));
+  for (const path of ['/proxy.pac', '/wpad.dat']) {
+    t.add({ method: 'GET', path, who: 'anyone' }, (c) => pac === null
+      ? c.text('proxy auto-configuration needs pac.proxies or a fixed proxy.port', 503)
+      : c.body(pac, 200, { 'content-type': PAC_CONTENT_TYPE, 'cache-control': 'max-age=300' }));
+  }
   t.add({ method: 'GET', path: '/', who: 'anyone' }, (c) => {
     const s = c.get('session');
     return c.redirect(s ? HOME[s.role] ?? '/my' : '/login', 303);

@@ -40,6 +40,8 @@ const openBody = () => ({ subject: 'sam', allegation: 'matrix', from: '2026-01-0
 
 const CASES: Record<string, Case> = {
   'GET /static/console.css': { expect: all(200) },
+  'GET /proxy.pac': { expect: all(200) },
+  'GET /wpad.dat': { expect: all(200) },
   'GET /': { expect: all(303) },
   'GET /login': { expect: all(200) },
   'POST /login': { form: { username: 'nobody', password: 'wrong password' }, expect: all(401) },

@@ -100,6 +100,8 @@ describe('metrics endpoint', () => {
       const s = samples(text);
       expect(total(s, 'fairwatch_events_stored_total')).toBeGreaterThanOrEqual(N + P);
       expect(total(s, 'fairwatch_ingest_insert_seconds_count')).toBeGreaterThan(0);
+      // the proxy counts in its worker processes; the primary's scrape sums them
+      expect(total(s, 'fairwatch_proxy_requests_total')).toBeGreaterThanOrEqual(P);
       expect(s.find((x) => x.name === 'fairwatch_role_info' && x.labels.role === 'ingest')?.value).toBe(1);
       expect(total(s, 'fairwatch_process_cpu_user_seconds_total')).toBeGreaterThan(0);
 
