@@ -11,6 +11,9 @@ import { EventBuilder, PseudonymCache } from './event-builder.ts';
 import { Identifier, type Identity } from './identify.ts';
 import { RequestError } from './request-error.ts';
 import { Resolver, type LookupFn } from './resolve.ts';
+import type { SignInGate } from './tls/sign-in-gate.ts';
+import type { StaffPages } from '../core/pages/index.ts';
+import type { LeafMinter } from '../core/tls/leaf.ts';
 
 // What every request path shares: admission, identification, the policy, the destination check.
 // forward.ts, tunnel.ts and upgrade.ts each take one path through these steps.
@@ -26,6 +29,16 @@ export interface ProxyServerOptions {
   lookup?: LookupFn;
   /** pages answered after a decision; default: the block page for `block`, forward otherwise */
   hooks?: ResponseHooks;
+  /** identity.signInNetworks: devices bound at the console browse as that person, others go to sign-in */
+  signIn?: SignInOptions;
+}
+
+export interface SignInOptions {
+  gate: SignInGate;
+  /** the staff pages (the sign-in link points at the console) */
+  pages: () => StaffPages;
+  /** the organisation CA's leaf minter: the sign-in page inside HTTPS; null → 403 naming the link */
+  minter: LeafMinter | null;
 }
 
 export interface Target {
@@ -112,9 +125,39 @@ export class ProxyCore {
       ev.identity = r.identity;
       return r.identity;
     }
+    const gate = this.opts.signIn?.gate;
+    if (gate?.covers(ev.clientIp)) {
+      const bound = await gate.identify(ev.clientIp);
+      if (bound) {
+        const identity: Identity = { user: bound.user, group: bound.group, how: 'sign-in' };
+        ev.identity = identity;
+        return identity;
+      }
+    }
     ev.action = 'auth-required';
     if (r.badCredentials) ev.flag('bad-credentials');
     return null;
+  }
+
+  /**
+   * Unidentified plain HTTP on a sign-in network: a 407 there cannot be answered (no proxy
+   * password on shared devices), so the browser goes to the console's sign-in page. False elsewhere.
+   */
+  answerSignInHttp(ev: EventBuilder, res: import('node:http').ServerResponse, target: Target): boolean {
+    const s = this.opts.signIn;
+    if (!s?.gate.covers(ev.clientIp)) return false;
+    ev.rule = 'sign-in';
+    const url = target.url + (target.query ? `?${target.query}` : '');
+    s.gate.answerHttp(res, s.pages(), { eventId: ev.id, url, at: new Date() }, ev.clientIp);
+    return true;
+  }
+
+  /** The same for CONNECT: the sign-in page over TLS (with a CA) or a 403 naming the link; null elsewhere. */
+  answerSignInConnect(ev: EventBuilder, socket: import('node:stream').Duplex, head: Buffer, target: Target): number | null {
+    const s = this.opts.signIn;
+    if (!s?.gate.covers(ev.clientIp)) return null;
+    ev.rule = 'sign-in';
+    return s.gate.answerConnect(socket, head, s.pages(), { eventId: ev.id, host: target.host, at: new Date() }, ev.clientIp, s.minter);
   }
 
   decide(ev: EventBuilder, identity: Identity, target: Target, method: string): DecisionContext {

@@ -12,13 +12,18 @@ function isLoopback(ip: string): boolean {
   return plain === '::1' || (isIP(plain) === 4 && plain.startsWith('127.'));
 }
 
-export function dial(address: string, port: number): Socket {
+/**
+ * `halfOpen` (default) keeps a socket writable after the peer's FIN, which tunnels need (a client
+ * that has finished sending still receives the rest). Pooled HTTP sockets must not: a half-open
+ * socket the origin closed would stay in the pool and take the next request into the void.
+ */
+export function dial(address: string, port: number, opts: { halfOpen?: boolean } = {}): Socket {
   if (isIP(address) === 0) {
     throw new RequestError(502, 'FW_DIAL_REFUSED', `internal: dial needs an IP address, got "${address}"`);
   }
   if (process.env.FAIRWATCH_DIAL_LOOPBACK_ONLY === '1' && !isLoopback(address)) {
     throw new RequestError(502, 'FW_DIAL_REFUSED', `refusing to connect to ${address}:${port} (FAIRWATCH_DIAL_LOOPBACK_ONLY=1)`, 'dial-refused');
   }
-  const socket = connect({ host: address, port, allowHalfOpen: true, noDelay: true });
+  const socket = connect({ host: address, port, allowHalfOpen: opts.halfOpen ?? true, noDelay: true });
   return socket;
 }

@@ -1,4 +1,5 @@
 import { Agent, type ClientRequest, type ClientRequestArgs, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import httpProxy from 'http-proxy';
 import type { ProxyCore } from './core.ts';
@@ -14,15 +15,33 @@ import { respondError } from './respond.ts';
 // destination, then stream both ways through http-proxy over a keep-alive pool whose every socket
 // comes from `dial`.
 
+/**
+ * Longest a pooled origin connection waits for its next request. Below the idle timeouts origins
+ * commonly use (Node 5 s, Apache 5 s, nginx 75 s), so the pool lets go first and rarely hands out a
+ * connection the origin is closing at that moment.
+ */
+export const FREE_SOCKET_TIMEOUT_MS = 4000;
+
 /** A keep-alive pool whose connections are opened by `dial` (to addresses the guard approved). */
 export class DialAgent extends Agent {
   override createConnection(options: ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
     try {
-      return dial(String(options.host ?? ''), Number(options.port));
+      // not half-open: the origin's FIN on an idle connection closes it and takes it out of the pool
+      const socket = dial(String(options.host ?? ''), Number(options.port), { halfOpen: false });
+      socket.once('end', () => socket.destroy());
+      return socket;
     } catch (e) {
       callback?.(e as Error, undefined as never);
       return undefined;
     }
+  }
+
+  /** Back in the pool: idle for at most FREE_SOCKET_TIMEOUT_MS (the agent destroys it on timeout). */
+  override keepSocketAlive(socket: Socket): boolean {
+    // Node returns whether the socket stays pooled; @types/node says void
+    const keep = (super.keepSocketAlive as unknown as (s: Socket) => boolean).call(this, socket);
+    if (keep && (socket.timeout === undefined || socket.timeout === 0 || socket.timeout > FREE_SOCKET_TIMEOUT_MS)) socket.setTimeout(FREE_SOCKET_TIMEOUT_MS);
+    return keep;
   }
 }
 
@@ -79,6 +98,7 @@ export class Forwarder {
       const target = parseAbsoluteTarget(raw);
       core.setTarget(ev, target);
       const identity = await core.identify(ev, req.headers['proxy-authorization']);
+      if (!identity && core.answerSignInHttp(ev, res, target)) return;
       if (!identity) throw new RequestError(407, 'FW_AUTH_REQUIRED', 'Sign in with your fairwatch user name and password to use the internet here.');
       const ctx = core.decide(ev, identity, target, req.method ?? 'GET');
       if (await core.hooks.http(ctx, req, res)) {

@@ -9,7 +9,7 @@ export interface Identity {
   /** normalised user name; null for a guest */
   user: string | null;
   group: string;
-  how: 'basic' | 'ip' | 'guest';
+  how: 'basic' | 'ip' | 'guest' | 'sign-in';
 }
 
 export interface IdentifyConfig {

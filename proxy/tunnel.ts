@@ -19,6 +19,13 @@ export async function handleConnect(core: ProxyCore, req: IncomingMessage, clien
     const target = parseAuthority(req.url ?? '');
     core.setTarget(ev, target);
     const identity = await core.identify(ev, req.headers['proxy-authorization']);
+    if (!identity) {
+      const answered = core.answerSignInConnect(ev, client, head, target);
+      if (answered !== null) {
+        endWhenClosed(client, ev, answered);
+        return;
+      }
+    }
     if (!identity) throw new RequestError(407, 'FW_AUTH_REQUIRED', 'Sign in with your fairwatch user name and password to use the internet here.');
     if (!core.connectPorts.has(target.port)) {
       ev.action = 'block';

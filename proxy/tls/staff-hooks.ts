@@ -30,7 +30,7 @@ export interface StaffHooksOptions {
   aup?: AupGate;
 }
 
-export function staffHooks(opts: StaffHooksOptions): ResponseHooks & { aup: AupGate } {
+export function staffHooks(opts: StaffHooksOptions): ResponseHooks & { aup: AupGate; pages: () => StaffPages } {
   const aup = opts.aup ?? new AupGate(opts.redis, opts.config.aup.version);
   let pages: StaffPages | null = null;
   let pagesFor = '';
@@ -102,6 +102,7 @@ export function staffHooks(opts: StaffHooksOptions): ResponseHooks & { aup: AupG
 
   return {
     aup,
+    pages: staffPages,
     async http(ctx, _req, res) {
       const pages = staffPages();
       if (await needsAup(ctx)) {

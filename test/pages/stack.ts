@@ -42,11 +42,9 @@ function origin(req: IncomingMessage, res: ServerResponse): void {
   res.end(`<!doctype html><html><head><title>${host}</title></head><body><h1>Welcome to ${host}</h1></body></html>`);
 }
 
+// Test origins keep Node's default keep-alive timeout (5 s): the proxy's pool lets go of idle origin
+// connections first (test/proxy/keepalive.test.ts).
 const listen = (s: Server) => new Promise<number>((r) => {
-  // The proxy (proxy/forward.ts, at the time of writing) reuses a pooled origin connection that the
-  // origin has already closed after its keep-alive timeout (5 s in Node), and that request hangs;
-  // reported to the proxy's developer. Until it is fixed the test origins keep connections for 2 min.
-  s.keepAliveTimeout = 120_000;
   s.listen(0, '127.0.0.1', () => r((s.address() as AddressInfo).port));
 });
 

@@ -10,7 +10,7 @@ import { Pseudonymiser } from '../../core/identity/pseudonym.ts';
 import { allowAll, type PolicyEngine } from '../../core/policy/types.ts';
 import { CredentialStore, type CredentialRecord } from '../../proxy/credentials.ts';
 import type { LookupFn } from '../../proxy/resolve.ts';
-import { createProxyServer, type ProxyServer } from '../../proxy/server.ts';
+import { createProxyServer, type ProxyServer, type ProxyServerOptions } from '../../proxy/server.ts';
 
 // Local origins and an in-process proxy for the proxy tests. Everything binds 127.0.0.1, and the
 // dial guard refuses anything else, so no test can send a packet off this machine.
@@ -108,7 +108,7 @@ export interface Origin {
 }
 
 export async function startOrigin(): Promise<Origin> {
-  const server = createHttpServer({ keepAliveTimeout: 10_000 }, originHandler);
+  const server = createHttpServer(originHandler);
   attachUpgrade(server);
   const port = await listen(server);
   return { port, url: `http://127.0.0.1:${port}`, server, close: () => closeServer(server) };
@@ -187,11 +187,11 @@ export interface TestProxy {
   find(pred: (e: AccessEvent) => boolean, timeoutMs?: number): Promise<AccessEvent | undefined>;
 }
 
-export async function startProxy(opts: { yaml?: string; lookup?: LookupFn; records?: CredentialRecord[]; engine?: () => PolicyEngine; authCacheMs?: number } = {}): Promise<TestProxy> {
+export async function startProxy(opts: { yaml?: string; lookup?: LookupFn; records?: CredentialRecord[]; engine?: () => PolicyEngine; authCacheMs?: number; signIn?: ProxyServerOptions['signIn'] } = {}): Promise<TestProxy> {
   const config = parseConfig(opts.yaml ?? DEFAULT_YAML, 'test.yaml');
   const sink = new MemorySink();
   const credentials = new CredentialStore(opts.records ?? [], opts.authCacheMs ?? config.identity.authCacheSeconds * 1000);
-  const proxy = createProxyServer({ config, engine: opts.engine ?? (() => allowAll), sink, credentials, pseudonyms, lookup: opts.lookup ?? noDns });
+  const proxy = createProxyServer({ config, engine: opts.engine ?? (() => allowAll), sink, credentials, pseudonyms, lookup: opts.lookup ?? noDns, signIn: opts.signIn });
   const addr = await proxy.listen(0, '127.0.0.1');
   return {
     proxy, port: addr.port, url: `http://127.0.0.1:${addr.port}`, sink, credentials, config,
