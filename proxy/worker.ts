@@ -14,6 +14,7 @@ import { loadCa } from '../core/tls/ca.ts';
 import { LeafMinter } from '../core/tls/leaf.ts';
 import { CredentialStore, type CredentialRecord } from './credentials.ts';
 import { createProxyServer } from './server.ts';
+import { SignInGate } from './tls/sign-in-gate.ts';
 import { staffHooks } from './tls/staff-hooks.ts';
 
 // One proxy worker process (node:cluster). It never opens ClickHouse: user records come from the
@@ -60,14 +61,19 @@ async function start(init: WorkerInit): Promise<void> {
     ? { decide: (input) => holder.current().decide({ ...input, state: input.user ? people.get(pseudonyms.user(input.user)) : undefined }) }
     : allowAll;
   const ca = loadCa(runtime.dataDir);
+  const minter = ca ? new LeafMinter(ca) : null;
   const hooks = staffHooks({
     config, redis, pseudonyms,
     tokens: new PageTokens(loadKey(runtime.dataDir, 'page-token')),
     consoleUrl: () => init.consoleUrl,
-    minter: ca ? new LeafMinter(ca) : null,
+    minter,
   });
+  // identity.signInNetworks: bindings written by the console's sign-in page, read from Redis
+  const signIn = config.identity.signInNetworks.length > 0
+    ? { gate: new SignInGate(redis, pseudonyms, config.identity.signInNetworks), pages: hooks.pages, minter }
+    : undefined;
   const credentials = new CredentialStore(init.records, config.identity.authCacheSeconds * 1000);
-  const proxy = createProxyServer({ config, engine: () => engine, sink, credentials, pseudonyms, hooks });
+  const proxy = createProxyServer({ config, engine: () => engine, sink, credentials, pseudonyms, hooks, signIn });
 
   let stopping = false;
   const shutdown = async () => {
