@@ -5,6 +5,7 @@ import { Authorisations } from '../core/authorisation/store.ts';
 import { loadKey } from '../core/keys.ts';
 import type { Platform } from '../core/platform.ts';
 import { ROLES } from '../cli/roles.ts';
+import { publishConsoleUrl } from '../proxy/console-url.ts';
 import { createConsoleApp } from './app.ts';
 import type { ConsoleDeps } from './deps.ts';
 import { smtpNotifier, watchRequests } from './notify.ts';
@@ -67,6 +68,8 @@ export async function startConsole(p: Platform, extra: Partial<ConsoleDeps> = {}
   const url = `http://${bind.includes(':') ? `[${bind}]` : bind}:${bound}`;
   const base = p.config.console.publicUrl?.replace(/\/$/, '') ?? url;
   advertised.url = base;
+  // the proxy links block pages here (console.port 0 is known only now; see proxy/console-url.ts)
+  await publishConsoleUrl(p.redis, base);
   let setupUrl: string | null = null;
   const directors = (await p.users.list()).filter((u) => u.role === 'director' && !u.disabled);
   if (directors.length === 0) setupUrl = `${base}/setup/${await issueSetupToken(p.redis)}`;

@@ -23,7 +23,6 @@ export interface ProxyClusterOptions {
   redisUrl: string;
   workers: number;
   records: CredentialRecord[];
-  consoleUrl: string;
   log: Logger;
 }
 
@@ -65,7 +64,7 @@ export class ProxyCluster {
   }
 
   private fork(): Promise<number> {
-    const { config, runtime, redisUrl, consoleUrl } = this.opts;
+    const { config, runtime, redisUrl } = this.opts;
     const port = config.proxy.port;
     const w = cluster.fork({ FAIRWATCH_PROXY_WORKER: '1' });
     this.workers.add(w);
@@ -74,7 +73,7 @@ export class ProxyCluster {
       let listening = false;
       w.on('message', (m: WorkerMessage) => {
         if (m.t === 'ready') {
-          const init: PrimaryMessage = { t: 'init', config, runtime, redisUrl, records: this.records, port, bind: config.proxy.bind, consoleUrl };
+          const init: PrimaryMessage = { t: 'init', config, runtime, redisUrl, records: this.records, port, bind: config.proxy.bind };
           w.send(init);
         } else if (m.t === 'listening') {
           listening = true;

@@ -3,6 +3,7 @@ import type { Config } from '../core/config/schema.ts';
 import type { EventSink } from '../core/events/event.ts';
 import type { Pseudonymiser } from '../core/identity/pseudonym.ts';
 import { CidrSet } from '../core/net/cidr.ts';
+import { configuredConsoleUrl } from './console-url.ts';
 import type { Decision, PolicyEngine } from '../core/policy/types.ts';
 import { defaultResponseHooks, type DecisionContext, type ResponseHooks } from './block-response.ts';
 import type { CredentialStore } from './credentials.ts';
@@ -35,8 +36,8 @@ export interface ProxyServerOptions {
 
 export interface SignInOptions {
   gate: SignInGate;
-  /** the staff pages (the sign-in link points at the console) */
-  pages: () => StaffPages;
+  /** the staff pages (the sign-in link points at the console); the proxy's address on the connection */
+  pages: (proxyAddress?: string) => StaffPages;
   /** the organisation CA's leaf minter: the sign-in page inside HTTPS; null → 403 naming the link */
   minter: LeafMinter | null;
 }
@@ -78,7 +79,7 @@ export class ProxyCore {
     this.guard = this.makeGuard();
     this.upstreamTimeoutMs = cfg.proxy.upstreamTimeoutSeconds * 1000;
     this.idleTimeoutMs = cfg.proxy.idleTimeoutSeconds * 1000;
-    const consoleUrl = cfg.console.publicUrl ?? `http://${cfg.console.bind}:${cfg.console.port}`;
+    const consoleUrl = configuredConsoleUrl(cfg);
     this.hooks = opts.hooks ?? defaultResponseHooks({ consoleUrl, organisation: cfg.organisation.name });
   }
 
@@ -148,7 +149,7 @@ export class ProxyCore {
     if (!s?.gate.covers(ev.clientIp)) return false;
     ev.rule = 'sign-in';
     const url = target.url + (target.query ? `?${target.query}` : '');
-    s.gate.answerHttp(res, s.pages(), { eventId: ev.id, url, at: new Date() }, ev.clientIp);
+    s.gate.answerHttp(res, s.pages(res.req.socket.localAddress), { eventId: ev.id, url, at: new Date() }, ev.clientIp);
     return true;
   }
 
@@ -157,7 +158,7 @@ export class ProxyCore {
     const s = this.opts.signIn;
     if (!s?.gate.covers(ev.clientIp)) return null;
     ev.rule = 'sign-in';
-    return s.gate.answerConnect(socket, head, s.pages(), { eventId: ev.id, host: target.host, at: new Date() }, ev.clientIp, s.minter);
+    return s.gate.answerConnect(socket, head, s.pages((socket as import('node:net').Socket).localAddress), { eventId: ev.id, host: target.host, at: new Date() }, ev.clientIp, s.minter);
   }
 
   decide(ev: EventBuilder, identity: Identity, target: Target, method: string): DecisionContext {

@@ -3,6 +3,7 @@ import { ROLES } from '../cli/roles.ts';
 import { CHANNELS } from '../core/channels.ts';
 import type { Platform } from '../core/platform.ts';
 import { ProxyCluster } from './cluster.ts';
+import { consoleUrlWarning } from './console-url.ts';
 import type { CredentialRecord } from './credentials.ts';
 
 // The 'proxy' role: the primary loads the user directory (the only part that needs ClickHouse),
@@ -23,9 +24,11 @@ ROLES.proxy = {
   async start(p) {
     const cfg = p.config;
     const workers = cfg.proxy.workers || availableParallelism();
-    const consoleUrl = cfg.console.publicUrl ?? `http://${cfg.console.bind}:${cfg.console.port}`;
+    // workers link to console.publicUrl, else to the address the console role publishes in Redis
+    const warning = consoleUrlWarning(cfg);
+    if (warning) p.log.warn(warning);
     const c = await ProxyCluster.start({
-      config: cfg, runtime: p.runtime, redisUrl: p.redisUrl, workers, consoleUrl, log: p.log,
+      config: cfg, runtime: p.runtime, redisUrl: p.redisUrl, workers, log: p.log,
       records: await credentialRecords(p),
     });
     let version = '';

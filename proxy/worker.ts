@@ -14,6 +14,7 @@ import { loadCa } from '../core/tls/ca.ts';
 import { LeafMinter } from '../core/tls/leaf.ts';
 import { CredentialStore, type CredentialRecord } from './credentials.ts';
 import { createProxyServer } from './server.ts';
+import { ConsoleUrlSource } from './console-url.ts';
 import { SignInGate } from './tls/sign-in-gate.ts';
 import { staffHooks } from './tls/staff-hooks.ts';
 
@@ -29,7 +30,6 @@ export interface WorkerInit {
   records: CredentialRecord[];
   port: number;
   bind: string;
-  consoleUrl: string;
 }
 
 export type PrimaryMessage = WorkerInit | { t: 'users'; records: CredentialRecord[] } | { t: 'stop' };
@@ -60,12 +60,15 @@ async function start(init: WorkerInit): Promise<void> {
   const engine: PolicyEngine = holder
     ? { decide: (input) => holder.current().decide({ ...input, state: input.user ? people.get(pseudonyms.user(input.user)) : undefined }) }
     : allowAll;
+  // console.publicUrl, else the address the console role published (console.port 0 is known only then)
+  const consoleUrl = new ConsoleUrlSource(config, redis);
+  await consoleUrl.start();
   const ca = loadCa(runtime.dataDir);
   const minter = ca ? new LeafMinter(ca) : null;
   const hooks = staffHooks({
     config, redis, pseudonyms,
     tokens: new PageTokens(loadKey(runtime.dataDir, 'page-token')),
-    consoleUrl: () => init.consoleUrl,
+    consoleUrl: (proxyAddress) => consoleUrl.current(proxyAddress),
     minter,
   });
   // identity.signInNetworks: bindings written by the console's sign-in page, read from Redis
@@ -80,6 +83,7 @@ async function start(init: WorkerInit): Promise<void> {
     if (stopping) return;
     stopping = true;
     await proxy.close();
+    consoleUrl.stop();
     await sink.close();
     await people.stop().catch(() => {});
     await holder?.close();

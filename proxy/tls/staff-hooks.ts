@@ -22,20 +22,23 @@ export interface StaffHooksOptions {
   redis: Redis;
   tokens: PageTokens;
   pseudonyms: Pseudonymiser;
-  /** the console as browsers reach it (its port may only be known once it listens) */
-  consoleUrl: () => string;
+  /**
+   * the console as browsers reach it (its port may only be known once it listens); given the
+   * proxy's local address on the client's connection, for a console bound to every interface
+   */
+  consoleUrl: (proxyAddress?: string) => string;
   /** null without an organisation CA: blocked HTTPS gets CONTRACT's 403 short page */
   minter: LeafMinter | null;
   /** the statement gate; default one on `redis` for config.aup.version */
   aup?: AupGate;
 }
 
-export function staffHooks(opts: StaffHooksOptions): ResponseHooks & { aup: AupGate; pages: () => StaffPages } {
+export function staffHooks(opts: StaffHooksOptions): ResponseHooks & { aup: AupGate; pages: (proxyAddress?: string) => StaffPages } {
   const aup = opts.aup ?? new AupGate(opts.redis, opts.config.aup.version);
   let pages: StaffPages | null = null;
   let pagesFor = '';
-  const staffPages = () => {
-    const url = opts.consoleUrl();
+  const staffPages = (proxyAddress?: string) => {
+    const url = opts.consoleUrl(proxyAddress);
     if (!pages || pagesFor !== url) {
       pages = new StaffPages(opts.config, opts.tokens, url);
       pagesFor = url;
@@ -103,8 +106,8 @@ export function staffHooks(opts: StaffHooksOptions): ResponseHooks & { aup: AupG
   return {
     aup,
     pages: staffPages,
-    async http(ctx, _req, res) {
-      const pages = staffPages();
+    async http(ctx, req, res) {
+      const pages = staffPages(req.socket.localAddress);
       if (await needsAup(ctx)) {
         ctx.eventAction = 'aup';
         ctx.decision = { ...ctx.decision, rule: 'aup' };
@@ -125,8 +128,8 @@ export function staffHooks(opts: StaffHooksOptions): ResponseHooks & { aup: AupG
       return false;
     },
 
-    async connect(ctx, _req, socket, head) {
-      const pages = staffPages();
+    async connect(ctx, req, socket, head) {
+      const pages = staffPages(req.socket.localAddress);
       const ev = pageEvent(ctx);
       const d = ctx.decision;
       const gate = await needsAup(ctx);
