@@ -8,45 +8,55 @@ import type { BandPolicy } from './bands.ts';
 // organisation's time zone. Minute resolution: requests within one minute count as one.
 //
 // Returns a query yielding (dims…, band, minutes). `dims` are rollup columns to group by.
+// Sessions are split into bands by interval arithmetic per local day rather than minute by minute:
+// measured on 10M events it is several times faster (bench/analyser.ts).
 
 export function timeOnlineQuery(db: string, dims: string[]): string {
   const d = dims.join(', ');
   const dimsComma = dims.length ? `${d}, ` : '';
   return `
-SELECT ${dimsComma}band, count() AS minutes FROM (
-  SELECT ${dimsComma}m,
-    -- local time by integer arithmetic: the zone's offset changes at most at the instants given
-    -- (DST), so no per-minute time-zone conversion is needed
-    m + {offsets:Array(Int32)}[arrayCount(x -> x <= m, {offsetChanges:Array(UInt32)}) + 1] AS local,
-    intDiv(local, 1440) AS day,
-    local % 1440 AS mod,
-    multiIf(
-      NOT has({workingDays:Array(UInt8)}, toUInt8((day + 3) % 7 + 1)) OR has({holidays:Array(UInt32)}, day), 'out-of-hours',
-      mod < {workStart:UInt16} OR mod >= {workEnd:UInt16}, 'out-of-hours',
-      arrayExists((s, e) -> mod >= s AND mod < e, {breakStarts:Array(UInt16)}, {breakEnds:Array(UInt16)}), 'break',
-      'working') AS band
+SELECT ${dimsComma}band_minutes.1 AS band, band_minutes.2 AS minutes FROM (
+  SELECT ${dimsComma}sum(working) AS w, sum(brk) AS b, sum(len - work_span) AS o
   FROM (
+    -- one row per session and local day it touches; band lengths by interval arithmetic (no
+    -- per-minute rows). Local time = UTC + the zone's offset at the session start (offsets change
+    -- only at the instants given: DST, at night).
     SELECT ${dimsComma}
-      arraySort(groupUniqArrayArray(mins)) AS t,
-      -- minutes since the previous / until the next request; arrays are passed to the lambdas
-      -- element-wise (never indexed inside one), which keeps this linear in the number of minutes
-      arrayDifference(t) AS gapBefore,
-      arrayPushBack(arrayPopFront(gapBefore), toInt64({gap:UInt32} + 1)) AS gapAfter,
-      arrayFilter((x, g, i) -> i = 1 OR g > {gap:UInt32}, t, gapBefore, arrayEnumerate(t)) AS starts,
-      arrayFilter((x, g) -> g > {gap:UInt32}, t, gapAfter) AS lasts,
-      arrayMap((l, nextStart) -> least(l + {minimum:UInt32}, nextStart), lasts, arrayPushBack(arrayPopFront(starts), toUInt32(4294967295))) AS ends,
-      arrayJoin(arrayFlatten(arrayMap((s, e) -> range(s, e), starts, ends))) AS m
+      se.1 + {offsets:Array(Int32)}[arrayCount(x -> x <= se.1, {offsetChanges:Array(UInt32)}) + 1] AS ls,
+      ls + (se.2 - se.1) AS le,
+      arrayJoin(range(toUInt32(intDiv(ls, 1440)), toUInt32(intDiv(le - 1, 1440) + 1))) AS day,
+      toInt64(greatest(ls, day * 1440)) - day * 1440 AS a,
+      toInt64(least(le, day * 1440 + 1440)) - day * 1440 AS z,
+      z - a AS len,
+      has({workingDays:Array(UInt8)}, toUInt8((day + 3) % 7 + 1)) AND NOT has({holidays:Array(UInt32)}, day) AS workday,
+      if(workday, greatest(0, least(z, {workEnd:Int64}) - greatest(a, {workStart:Int64})), 0) AS work_span,
+      if(workday, arraySum(arrayMap((bs, be) -> greatest(0, least(z, be, {workEnd:Int64}) - greatest(a, bs, {workStart:Int64})),
+        {breakStarts:Array(Int64)}, {breakEnds:Array(Int64)})), 0) AS brk,
+      work_span - brk AS working
     FROM (
-      -- rows of one person-hour may sit in several parts (and actions): the union below merges them
-      SELECT user_pseudonym, ${dimsComma}
-        arrayMap(x -> toUInt32(intDiv(toUInt32(hour), 60) + x), finalizeAggregation(minutes)) AS mins
-      FROM ${db}.rollup_person_hourly
-      WHERE hour >= {from:DateTime} AND hour < {to:DateTime}
+      SELECT ${dimsComma}
+        arraySort(groupUniqArrayArray(mins)) AS t,
+        -- minutes since the previous / until the next request; arrays are passed to the lambdas
+        -- element-wise (never indexed inside one), which keeps this linear in the number of minutes
+        arrayDifference(t) AS gapBefore,
+        arrayPushBack(arrayPopFront(gapBefore), toInt64({gap:UInt32} + 1)) AS gapAfter,
+        arrayFilter((x, g, i) -> i = 1 OR g > {gap:UInt32}, t, gapBefore, arrayEnumerate(t)) AS starts,
+        arrayFilter((x, g) -> g > {gap:UInt32}, t, gapAfter) AS lasts,
+        arrayMap((l, nextStart) -> least(l + {minimum:UInt32}, nextStart), lasts, arrayPushBack(arrayPopFront(starts), toUInt32(4294967295))) AS ends,
+        arrayJoin(arrayZip(starts, ends)) AS se
+      FROM (
+        -- rows of one person-hour may sit in several parts (and actions): the union below merges them
+        SELECT user_pseudonym, ${dimsComma}
+          arrayMap(x -> toUInt32(intDiv(toUInt32(hour), 60) + x), finalizeAggregation(minutes)) AS mins
+        FROM ${db}.rollup_person_hourly
+        WHERE hour >= {from:DateTime} AND hour < {to:DateTime}
+      )
+      GROUP BY user_pseudonym${dims.length ? `, ${d}` : ''}
     )
-    GROUP BY user_pseudonym${dims.length ? `, ${d}` : ''}
   )
+  ${dims.length ? `GROUP BY ${d}` : ''}
 )
-GROUP BY ${dimsComma}band`;
+ARRAY JOIN [('working', w), ('break', b), ('out-of-hours', o)] AS band_minutes`;
 }
 
 const hm = (s: string) => Number(s.slice(0, 2)) * 60 + Number(s.slice(3, 5));
