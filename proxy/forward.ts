@@ -48,6 +48,22 @@ export class DialAgent extends Agent {
 interface Pending {
   ev: EventBuilder;
   path: string;
+  /** the last attempt went out on a pooled connection (not a fresh one) */
+  reused: boolean;
+  retried: boolean;
+}
+
+const RETRYABLE = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * An origin may close an idle connection just as the pool hands it out; the request then fails
+ * with a reset before any response byte. Safe to send again once on a new connection when the
+ * method is idempotent and there was no body (RFC 9110 §9.2.2, what browsers do too).
+ */
+function retryable(err: Error, req: IncomingMessage, p: Pending, res: ServerResponse): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return p.reused && !p.retried && !res.headersSent && (code === 'ECONNRESET' || code === 'EPIPE') &&
+    RETRYABLE.has(req.method ?? '') && !req.headers['transfer-encoding'] && (req.headers['content-length'] ?? '0') === '0';
 }
 
 export class Forwarder {
@@ -58,7 +74,9 @@ export class Forwarder {
   constructor(private readonly core: ProxyCore) {
     this.agent = new DialAgent({ keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo', timeout: core.idleTimeoutMs });
     this.proxy = httpProxy.createProxyServer({ xfwd: core.config.proxy.forwardedFor, changeOrigin: false, ws: true });
-    this.proxy.on('proxyReq', (proxyReq: ClientRequest) => {
+    this.proxy.on('proxyReq', (proxyReq: ClientRequest, req: IncomingMessage) => {
+      const p = this.pending.get(req);
+      if (p) p.reused = proxyReq.reusedSocket;
       // stripped here, not on req.headers: http-proxy answers the client's Connection header itself
       stripHopByHopOutgoing(proxyReq);
       this.armTimeout(proxyReq);
@@ -110,11 +128,21 @@ export class Forwarder {
       // RFC 9112 §3.2.2: the absolute URI's authority replaces any Host the client sent
       req.headers.host = new URL(target.url).host;
       req.url = target.path + (target.query ? `?${target.query}` : '');
-      this.pending.set(req, { ev, path: target.path });
-      this.proxy.web(req, res, {
+      const pending: Pending = { ev, path: target.path, reused: false, retried: false };
+      this.pending.set(req, pending);
+      const send = () => this.proxy.web(req, res, {
         target: { protocol: 'http:', host: address, port: target.port } as never,
         agent: this.agent,
-      }, (err: Error) => respondError(res, ev, upstreamError(err, target.url)));
+      }, (err: Error) => {
+        if (retryable(err, req, pending, res)) {
+          pending.retried = true;
+          ev.flag('retried-stale-connection');
+          send();
+          return;
+        }
+        respondError(res, ev, upstreamError(err, target.url));
+      });
+      send();
     } catch (e) {
       respondError(res, ev, e);
     }

@@ -71,3 +71,57 @@ describe('pooled origin connections', () => {
     }
   }, 60_000);
 });
+
+describe('an origin closing a pooled connection just as it is reused', () => {
+  // Deterministic stand-in for the race: this origin resets every connection on its second request,
+  // as one that timed out the idle connection at that very moment would.
+  let racy: Server;
+  let racyPort = 0;
+  const bodies: string[] = [];
+  beforeAll(async () => {
+    racy = createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
+      const s = req.socket as Socket & { served?: number };
+      s.served = (s.served ?? 0) + 1;
+      if (s.served > 1) {
+        s.resetAndDestroy();
+        return;
+      }
+      let body = '';
+      req.on('data', (d) => { body += d; });
+      req.on('end', () => {
+        bodies.push(`${req.method} ${req.url} ${body}`);
+        res.end(`fresh ${req.url}`);
+      });
+    });
+    await new Promise<void>((r) => racy.listen(0, '127.0.0.1', r));
+    racyPort = (racy.address() as AddressInfo).port;
+  });
+  afterAll(async () => {
+    racy.closeAllConnections();
+    await new Promise((r) => racy.close(r));
+  });
+
+  const through = async (args: string[]) => {
+    try {
+      return (await run('curl', ['-sS', '--max-time', '8', '--noproxy', '', '-x', px.url, '-w', ' %{http_code}', ...args])).stdout;
+    } catch (e) {
+      return (e as { stdout?: string }).stdout ?? '';
+    }
+  };
+
+  it('a GET that meets a reset on a reused connection is sent once more on a new one, and flagged', async () => {
+    expect(await through([`http://127.0.0.1:${racyPort}/one`])).toBe('fresh /one 200');
+    expect(await through([`http://127.0.0.1:${racyPort}/two`])).toBe('fresh /two 200');
+    const ev = await px.find((e) => e.path === '/two');
+    expect(ev).toMatchObject({ status: 200 });
+    expect(ev!.flags).toContain('retried-stale-connection');
+  }, 30_000);
+
+  it('a POST with a body is not sent twice: the reset is a 502', async () => {
+    expect(await through([`http://127.0.0.1:${racyPort}/three`])).toBe('fresh /three 200');
+    const before = bodies.length;
+    const out = await through(['--data', 'pay=1', `http://127.0.0.1:${racyPort}/pay`]);
+    expect(out.endsWith(' 502')).toBe(true);
+    expect(bodies.length).toBe(before);
+  }, 30_000);
+});
