@@ -49,6 +49,10 @@ describe('config', () => {
     expect(p.join('\n')).toMatch(pattern);
   });
 
+  it('a section with every key commented out counts as empty', () => {
+    expect(parseConfig('proxy:\n  # port: 1\n', 'f.yaml').proxy.port).toBe(3128);
+  });
+
   it('environment overrides ports and names a bad value', () => {
     expect(parseConfig('', 'f.yaml', { FAIRWATCH_PROXY_PORT: '4128', FAIRWATCH_CONSOLE_PORT: '9090' }).proxy.port).toBe(4128);
     expect(problems('', { FAIRWATCH_PROXY_PORT: 'x' }).join()).toMatch(/FAIRWATCH_PROXY_PORT=x: expected a port/);

@@ -63,6 +63,8 @@ export function parseConfig(text: string, fileName = 'config', env: NodeJS.Proce
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigError(`${fileName}:1: expected a mapping of sections (organisation:, proxy:, …)`);
   }
+  // A section whose keys are all commented out parses as null: treat it as empty, not as an error.
+  for (const [k, v] of Object.entries(raw)) if (v === null) delete raw[k];
   applyEnvOverrides(raw, env);
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
