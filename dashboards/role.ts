@@ -5,7 +5,7 @@ import { Authorisations } from '../core/authorisation/store.ts';
 import { loadKey } from '../core/keys.ts';
 import type { Platform } from '../core/platform.ts';
 import { ROLES } from '../cli/roles.ts';
-import { publishConsoleUrl } from '../proxy/console-url.ts';
+import { publishConsoleUrl } from '../core/console-url.ts';
 import { createConsoleApp } from './app.ts';
 import type { ConsoleDeps } from './deps.ts';
 import { smtpNotifier, watchRequests } from './notify.ts';
@@ -33,6 +33,7 @@ export function consoleDeps(p: Platform, extra: Partial<ConsoleDeps> = {}): Cons
     users: p.users,
     pseudonyms: p.pseudonyms,
     reportKey: loadKey(p.runtime.dataDir, 'report-master', p.env),
+    dataDir: p.runtime.dataDir,
     audit: auditLogFor(p.store, p.redis),
     authz: new Authorisations(p.store, p.redis, now),
     sessions: new Sessions(p.redis, { idleMinutes: p.config.console.sessionIdleMinutes, maxHours: p.config.console.sessionMaxHours }, now),
@@ -68,7 +69,7 @@ export async function startConsole(p: Platform, extra: Partial<ConsoleDeps> = {}
   const url = `http://${bind.includes(':') ? `[${bind}]` : bind}:${bound}`;
   const base = p.config.console.publicUrl?.replace(/\/$/, '') ?? url;
   advertised.url = base;
-  // the proxy links block pages here (console.port 0 is known only now; see proxy/console-url.ts)
+  // the proxy links block pages here (console.port 0 is known only now; see core/console-url.ts)
   await publishConsoleUrl(p.redis, base);
   let setupUrl: string | null = null;
   const directors = (await p.users.list()).filter((u) => u.role === 'director' && !u.disabled);

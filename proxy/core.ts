@@ -3,7 +3,7 @@ import type { Config } from '../core/config/schema.ts';
 import type { EventSink } from '../core/events/event.ts';
 import type { Pseudonymiser } from '../core/identity/pseudonym.ts';
 import { CidrSet } from '../core/net/cidr.ts';
-import { configuredConsoleUrl } from './console-url.ts';
+import { configuredConsoleUrl } from '../core/console-url.ts';
 import type { Decision, PolicyEngine } from '../core/policy/types.ts';
 import { defaultResponseHooks, type DecisionContext, type ResponseHooks } from './block-response.ts';
 import type { CredentialStore } from './credentials.ts';

@@ -3,7 +3,7 @@ import { ROLES } from '../cli/roles.ts';
 import { CHANNELS } from '../core/channels.ts';
 import type { Platform } from '../core/platform.ts';
 import { ProxyCluster } from './cluster.ts';
-import { consoleUrlWarning } from './console-url.ts';
+import { consoleUrlWarning } from '../core/console-url.ts';
 import type { CredentialRecord } from './credentials.ts';
 
 // The 'proxy' role: the primary loads the user directory (the only part that needs ClickHouse),

@@ -14,7 +14,7 @@ import { loadCa } from '../core/tls/ca.ts';
 import { LeafMinter } from '../core/tls/leaf.ts';
 import { CredentialStore, type CredentialRecord } from './credentials.ts';
 import { createProxyServer } from './server.ts';
-import { ConsoleUrlSource } from './console-url.ts';
+import { ConsoleUrlSource } from '../core/console-url.ts';
 import { SignInGate } from './tls/sign-in-gate.ts';
 import { staffHooks } from './tls/staff-hooks.ts';
 

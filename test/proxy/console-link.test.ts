@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../core/config/load.ts';
-import { configuredConsoleUrl, consoleUrlWarning, forProxyAddress } from '../../proxy/console-url.ts';
+import { configuredConsoleUrl, consoleUrlWarning, forProxyAddress } from '../../core/console-url.ts';
 import { startCli } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 

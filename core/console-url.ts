@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { Config } from '../core/config/schema.ts';
+import type { Config } from './config/schema.ts';
 
 // Where block pages, the AUP gate and the sign-in redirect send staff browsers: the console.
 // console.publicUrl when set. Otherwise the console role publishes the address it actually listens
