@@ -21,6 +21,8 @@ export interface ConsoleDeps {
   users: UserDirectory;
   pseudonyms: Pseudonymiser;
   reportKey: Buffer;
+  /** the data directory (its keys/ hold the evidence signing key) */
+  dataDir: string;
   audit: AuditLog;
   authz: Authorisations;
   sessions: Sessions;

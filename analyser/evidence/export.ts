@@ -9,8 +9,19 @@ import { writeEvidencePack, type EvidenceManifest } from './pack.ts';
 
 const COLUMNS = ['time', 'event id', 'group', 'domain', 'path', 'status', 'category', 'action', 'bytes up', 'bytes down', 'file', 'flags'];
 
-export async function exportEvidencePack(ctx: BuildContext & { dataDir: string }, scope: InvestigationScope, outDir: string): Promise<EvidenceManifest> {
-  const events = await fetchSubjectEvents(ctx, scope);
+type SubjectEvent = Awaited<ReturnType<typeof fetchSubjectEvents>>[number];
+const BLOCKING = new Set(['block', 'quota', 'denied-client']);
+
+/** Keeps the records of the kinds the investigation names (the console's kinds: visits means every request). */
+function inKinds(kinds: readonly string[] | undefined): (e: SubjectEvent) => boolean {
+  if (!kinds || kinds.includes('visits')) return () => true;
+  return (e) => (kinds.includes('downloads') && e.filename !== '')
+    || (kinds.includes('uploads') && (e.bytes_up > 0 || e.flags.includes('large-upload')))
+    || (kinds.includes('blocked') && BLOCKING.has(e.action));
+}
+
+export async function exportEvidencePack(ctx: BuildContext & { dataDir: string }, scope: InvestigationScope & { kinds?: readonly string[] }, outDir: string): Promise<EvidenceManifest> {
+  const events = (await fetchSubjectEvents(ctx, scope)).filter(inKinds(scope.kinds));
   const head = (await auditLogFor(ctx.store).list(1))[0];
   return writeEvidencePack(outDir, {
     investigation: { id: scope.investigationId, subject: scope.subject, allegation: scope.allegation, from: scope.from, to: scope.to },

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { verifyEvidencePack } from '../../analyser/evidence/pack.ts';
+import { isTarGz, withExtractedPack } from '../../analyser/evidence/tarball.ts';
 import { runtimeFromEnv } from '../../core/config/load.ts';
 import { keysDir } from '../../core/keys.ts';
 import type { CommandContext } from '../io.ts';
@@ -11,13 +12,23 @@ export function registerEvidence({ program, act }: ProgramHandle, ctx: CommandCo
 
   evidence.command('verify')
     .description("check an evidence pack: every file's SHA-256 against the manifest, and the manifest's Ed25519 signature")
-    .argument('<path>', 'the pack directory or its manifest.json')
+    .argument('<path>', 'the pack directory, its manifest.json, or the .tar.gz downloaded from the console')
     .action(act(async (path: string) => {
       // Needs no store: a pack can be checked anywhere. The installation's public key is used when
       // this data directory has one; otherwise the key inside the pack (said so in the output).
       const pub = join(keysDir(runtimeFromEnv().dataDir), 'evidence-ed25519.pub.pem');
       const trusted = existsSync(pub) ? readFileSync(pub, 'utf8') : null;
-      const r = verifyEvidencePack(path, trusted);
+      if (isTarGz(path) && !existsSync(path)) {
+        ctx.io.err(`fairwatch: ${path}: no such file\n`);
+        return 1;
+      }
+      let r;
+      try {
+        r = isTarGz(path) ? await withExtractedPack(path, (dir) => verifyEvidencePack(dir, trusted)) : verifyEvidencePack(path, trusted);
+      } catch (e) {
+        ctx.io.err(`fairwatch: evidence pack NOT valid: ${path}: cannot be unpacked (${(e as Error).message})\n`);
+        return 1;
+      }
       if (!r.ok) {
         ctx.io.err(`fairwatch: evidence pack NOT valid: ${r.problem}\n`);
         return 1;

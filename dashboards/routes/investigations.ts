@@ -1,10 +1,16 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { html } from 'hono/html';
+import { exportEvidencePack } from '../../analyser/evidence/export.ts';
+import { tarGzDirectory } from '../../analyser/evidence/tarball.ts';
 import { expiryProblem, type AuthRequest } from '../../core/authorisation/model.ts';
 import type { ConsoleDeps } from '../deps.ts';
 import { frame, HttpError, int, str, type Ctx, type RouteTable } from '../access.ts';
 import { activityInScope, KINDS, type Kind } from '../activity.ts';
 import { nameResolver } from '../people.ts';
 import { UUID_RE } from '../reports.ts';
+import { requireReauth } from '../security/reauth.ts';
 import { csrfField, message, when } from '../views/layout.ts';
 
 // Investigations: a director names one person, a stated allegation, a time window, the kinds of
@@ -74,6 +80,28 @@ async function activityOf(deps: ConsoleDeps, inv: AuthRequest) {
   return { subject, scope, activity: await activityInScope(deps, scope) };
 }
 
+/** The signed evidence pack of the investigation's scope as a .tar.gz download (same access as the activity, plus re-authentication). */
+async function evidenceDownload(deps: ConsoleDeps, c: Ctx): Promise<Response> {
+  const inv = await mayView(deps, c);
+  await requireReauth(deps, c);
+  const subject = await deps.users.getById(String(inv.details.subject_user_id));
+  if (!subject) throw new HttpError(404, 'the subject is no longer in the user directory');
+  const dir = mkdtempSync(join(tmpdir(), 'fairwatch-evidence-'));
+  try {
+    const packDir = join(dir, 'pack');
+    await exportEvidencePack({ store: deps.store, config: deps.config, dataDir: deps.dataDir }, {
+      investigationId: inv.id, subject: subject.username, subjectPseudonym: deps.pseudonyms.user(subject.username), allegation: inv.reason,
+      from: new Date(Number(inv.details.from)).toISOString(), to: new Date(Number(inv.details.to)).toISOString(), kinds: inv.details.kinds as Kind[],
+    }, packDir);
+    const tgz = await tarGzDirectory(packDir);
+    return c.body(new Uint8Array(tgz), 200, {
+      'content-type': 'application/gzip', 'content-disposition': `attachment; filename="evidence-${inv.id}.tar.gz"`, 'cache-control': 'no-store',
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export function investigationRoutes(deps: ConsoleDeps, t: RouteTable): void {
   t.add({ method: 'GET', path: '/investigations', who: ['director', 'dpo', 'it'], audit: 'investigation.list' }, async (c) => {
     const s = c.get('session')!;
@@ -118,7 +146,10 @@ ${activity.downloads ? html`<h2>Downloads</h2><table><tbody>${activity.downloads
 ${activity.uploads ? html`<h2>Uploads</h2><table><tbody>${activity.uploads.map((u) => html`<tr><td>${u.ts}</td><td>${u.method}</td><td>${u.host}${u.path}</td><td>${u.bytes_up}</td></tr>`)}</tbody></table>` : ''}
 ${activity.blocked ? html`<h2>Blocked attempts</h2><table><tbody>${activity.blocked.map((b) => html`<tr><td>${b.ts}</td><td>${b.host}</td><td>${b.category}</td><td>${b.rule}</td></tr>`)}</tbody></table>` : ''}
 ${inv.requester === s.userId ? html`<h2>Share</h2><form method="post" action="/investigations/${inv.id}/delegate">${csrfField(s.csrf)}
-<label>User name <input name="username" required></label><label>For (minutes) <input name="expires_in_minutes" value="1440" required></label><button type="submit">Grant access</button></form>` : ''}`);
+<label>User name <input name="username" required></label><label>For (minutes) <input name="expires_in_minutes" value="1440" required></label><button type="submit">Grant access</button></form>` : ''}
+<h2>Evidence pack</h2><p>The records in scope as CSV and JSON with a signed manifest (check it with <code>fairwatch evidence verify FILE</code>). Confirm with your password or an authenticator code unless you signed in within the last five minutes.</p>
+<form method="post" action="/investigations/${inv.id}/evidence">${csrfField(s.csrf)}
+<label>Password <input name="password" type="password" autocomplete="current-password"></label><label>or code <input name="totp" inputmode="numeric" autocomplete="one-time-code"></label><button type="submit">Export evidence pack</button></form>`);
   });
 
   t.add({ method: 'GET', path: '/api/investigations/:id/activity', who: ['director', 'dpo', 'it'], audit: 'investigation.view' }, async (c) => {
@@ -126,6 +157,9 @@ ${inv.requester === s.userId ? html`<h2>Share</h2><form method="post" action="/i
     const { subject, scope, activity } = await activityOf(deps, inv);
     return c.json({ id: inv.id, subject: subject.username, from: new Date(scope.from).toISOString(), to: new Date(scope.to).toISOString(), kinds: scope.kinds, ...activity });
   });
+
+  t.add({ method: 'POST', path: '/investigations/:id/evidence', who: ['director', 'dpo', 'it'], audit: 'investigation.export' }, (c) => evidenceDownload(deps, c));
+  t.add({ method: 'POST', path: '/api/investigations/:id/evidence', who: ['director', 'dpo', 'it'], audit: 'investigation.export' }, (c) => evidenceDownload(deps, c));
 
   t.add({ method: 'POST', path: '/investigations/:id/delegate', who: ['director'], audit: 'investigation.delegate' }, async (c) => {
     const inv = await mayView(deps, c);

@@ -78,6 +78,8 @@ const CASES: Record<string, Case> = {
   'POST /api/investigations': { json: openBody(), expect: directorOnly(201) },
   'GET /investigations/:id': { params: inv, expect: grantHolders(200) },
   'GET /api/investigations/:id/activity': { params: inv, expect: grantHolders(200) },
+  'POST /investigations/:id/evidence': { params: inv, form: {}, expect: grantHolders(200) },
+  'POST /api/investigations/:id/evidence': { params: inv, json: {}, expect: grantHolders(200) },
   'POST /investigations/:id/delegate': { params: inv, form: { username: 'ian', expires_in_minutes: '60' }, expect: { ...directorOnly(303), itGrant: 403 } },
 };
 
