@@ -24,7 +24,13 @@ export function registerEvidence({ program, act }: ProgramHandle, ctx: CommandCo
       }
       let r;
       try {
-        r = isTarGz(path) ? await withExtractedPack(path, (dir) => verifyEvidencePack(dir, trusted)) : verifyEvidencePack(path, trusted);
+        // problems inside the archive are named as archive/member, not by the temp directory they were checked in
+        r = isTarGz(path)
+          ? await withExtractedPack(path, (dir) => {
+            const v = verifyEvidencePack(dir, trusted);
+            return v.ok ? v : { ...v, problem: v.problem.split(dir).join(path) };
+          })
+          : verifyEvidencePack(path, trusted);
       } catch (e) {
         ctx.io.err(`fairwatch: evidence pack NOT valid: ${path}: cannot be unpacked (${(e as Error).message})\n`);
         return 1;

@@ -111,6 +111,14 @@ describe('evidence pack export', () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('events.csv: SHA-256 does not match the manifest');
 
+    const empty = join(out.dir, 'empty');
+    mkdirSync(empty);
+    const noManifest = join(out.dir, 'no-manifest.tar.gz');
+    tar(['-czf', noManifest, '-C', empty, '.']);
+    const missing = await runCli(['evidence', 'verify', noManifest], { env });
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain(`${noManifest}/manifest.json: no manifest`);
+
     const notTar = join(out.dir, 'garbage.tar.gz');
     writeFileSync(notTar, 'not a tarball');
     const garbage = await runCli(['evidence', 'verify', notTar], { env });
