@@ -1,7 +1,7 @@
 import type { BandName } from '../../core/config/schema.ts';
 import { timeOnlineParams, timeOnlineQuery } from '../timeonline/sql.ts';
-import { bandPolicy, checkPeriod, chMillis, chSeconds, hours, mb, pct, type BuildContext, type PeriodIso } from './context.ts';
-import type { BuiltReport, Cell, ReportTable } from './model.ts';
+import { bandPolicy, checkPeriod, chMillis, chSeconds, hours, mb, pct, type BuildContext, type PeriodIso } from '../../core/reports/context.ts';
+import type { BuiltReport, Cell, ReportTable } from '../../core/reports/model.ts';
 
 // The organisation-wide audit (nightly, weekly, monthly): by group and category, from the rollups
 // only, never naming anyone. Large uploads are listed by pseudonym, as the policy asks.

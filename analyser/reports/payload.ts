@@ -1,8 +1,8 @@
 import { storeReport, type ReportPayload } from '../../core/reports/storage.ts';
 import type { Store } from '../../core/storage/clickhouse.ts';
-import { toCsv } from './csv.ts';
+import { toCsv } from '../../core/reports/csv.ts';
 import { renderHtml } from './html.ts';
-import type { BuiltReport } from './model.ts';
+import type { BuiltReport } from '../../core/reports/model.ts';
 
 /** The sealed payload agreed with the console, rendered from a built report. */
 export function toPayload(r: BuiltReport, organisation: string): ReportPayload {

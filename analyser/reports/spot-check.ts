@@ -1,7 +1,7 @@
-import { BandClock } from '../timeonline/bands.ts';
-import { assessActivity, type ActivityEvent } from './activity.ts';
-import { bandPolicy, checkPeriod, chMillis, chSeconds, mb, type BuildContext, type PeriodIso } from './context.ts';
-import type { BuiltReport, ReportTable } from './model.ts';
+import { BandClock } from '../../core/timeonline/bands.ts';
+import { assessActivity, type ActivityEvent } from '../../core/reports/activity.ts';
+import { bandPolicy, checkPeriod, chMillis, chSeconds, mb, type BuildContext, type PeriodIso } from '../../core/reports/context.ts';
+import type { BuiltReport, ReportTable } from '../../core/reports/model.ts';
 import { newSeed, spotCheckSample } from './sample.ts';
 
 // The weekly spot check: K pseudonyms active in the period and one time window, drawn at random

@@ -1,7 +1,7 @@
 import type { Config } from '../../core/config/schema.ts';
 import { buildAudit } from '../reports/audit.ts';
-import type { BuildContext, PeriodIso } from '../reports/context.ts';
-import type { BuiltReport } from '../reports/model.ts';
+import type { BuildContext, PeriodIso } from '../../core/reports/context.ts';
+import type { BuiltReport } from '../../core/reports/model.ts';
 import { buildSpotCheck } from '../reports/spot-check.ts';
 import type { PeriodKind } from './periods.ts';
 

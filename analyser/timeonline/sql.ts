@@ -1,5 +1,5 @@
 import { offsetMs } from '../schedule/periods.ts';
-import type { BandPolicy } from './bands.ts';
+import type { BandPolicy } from '../../core/timeonline/bands.ts';
 
 // The same time-online method as sessions.ts + bands.ts, in ClickHouse over the hourly rollup, so
 // an audit never scans raw events: the minutes that saw a request (epoch minutes) are sessionised

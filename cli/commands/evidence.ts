@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { verifyEvidencePack } from '../../analyser/evidence/pack.ts';
-import { isTarGz, withExtractedPack } from '../../analyser/evidence/tarball.ts';
+import { verifyEvidencePack } from '../../core/evidence/pack.ts';
+import { isTarGz, withExtractedPack } from '../../core/evidence/tarball.ts';
 import { runtimeFromEnv } from '../../core/config/load.ts';
 import { keysDir } from '../../core/keys.ts';
 import type { CommandContext } from '../io.ts';

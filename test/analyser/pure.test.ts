@@ -3,14 +3,14 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../core/config/load.ts';
-import { verifyEvidencePack, writeEvidencePack } from '../../analyser/evidence/pack.ts';
+import { verifyEvidencePack, writeEvidencePack } from '../../core/evidence/pack.ts';
 import { parseSquidLine } from '../../analyser/import/squid-line.ts';
-import { toCsv } from '../../analyser/reports/csv.ts';
+import { toCsv } from '../../core/reports/csv.ts';
 import { renderHtml } from '../../analyser/reports/html.ts';
 import { spotCheckSample } from '../../analyser/reports/sample.ts';
 import { completedPeriodsSince, periodContaining, previousPeriod } from '../../analyser/schedule/periods.ts';
-import { BandClock, emptyBands } from '../../analyser/timeonline/bands.ts';
-import { sessionise, timeOnlineMs } from '../../analyser/timeonline/sessions.ts';
+import { BandClock, emptyBands } from '../../core/timeonline/bands.ts';
+import { sessionise, timeOnlineMs } from '../../core/timeonline/sessions.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const MIN = 60_000;

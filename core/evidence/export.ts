@@ -1,5 +1,5 @@
-import { auditLogFor } from '../../core/audit/log.ts';
-import { loadSigningKey } from '../../core/keys.ts';
+import { auditLogFor } from '../audit/log.ts';
+import { loadSigningKey } from '../keys.ts';
 import type { BuildContext } from '../reports/context.ts';
 import { fetchSubjectEvents, type InvestigationScope } from '../reports/investigation.ts';
 import { writeEvidencePack, type EvidenceManifest } from './pack.ts';

@@ -1,4 +1,4 @@
-import type { BandName } from '../../core/config/schema.ts';
+import type { BandName } from '../config/schema.ts';
 import type { Session } from './sessions.ts';
 
 // Splits time into the policy's bands (working hours, breaks, out of hours) in the organisation's

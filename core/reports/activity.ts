@@ -1,4 +1,4 @@
-import type { BandName, Config } from '../../core/config/schema.ts';
+import type { BandName, Config } from '../config/schema.ts';
 import { BandClock, emptyBands, type BandTotals } from '../timeonline/bands.ts';
 import { sessionise, sessionRuleFromConfig } from '../timeonline/sessions.ts';
 

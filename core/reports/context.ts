@@ -1,5 +1,5 @@
-import type { Config } from '../../core/config/schema.ts';
-import type { Store } from '../../core/storage/clickhouse.ts';
+import type { Config } from '../config/schema.ts';
+import type { Store } from '../storage/clickhouse.ts';
 import type { BandPolicy } from '../timeonline/bands.ts';
 
 // What a report builder needs: the store, the config, and the period it covers.

@@ -2,7 +2,7 @@
 // charts (SVG, rendered server-side). Pseudonyms only; an investigation report is the one place a
 // subject is named, because a director opened it for a stated allegation.
 
-import type { ReportKind } from '../../core/reports/storage.ts';
+import type { ReportKind } from './storage.ts';
 
 export type { ReportKind };
 export type Cell = string | number;
@@ -35,4 +35,4 @@ export interface BuiltReport {
   notes: string[];
 }
 
-export type { ReportPayload } from '../../core/reports/storage.ts';
+export type { ReportPayload } from './storage.ts';
