@@ -214,3 +214,5 @@ try {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
   tmp.cleanup();
 }
+// Pools, agents and timers of the clients above must not keep a finished benchmark alive.
+process.exit(process.exitCode ?? 0);

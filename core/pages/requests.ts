@@ -17,17 +17,22 @@ export interface RequestFormInput {
   reason?: string;
 }
 
+/** What both request forms show about the blocked visit, and the error of a refused submission. */
+function requestFacts(input: RequestFormInput) {
+  return html`<dl class="facts">
+<dt>Site</dt><dd>${input.host}</dd>
+<dt>Category</dt><dd>${input.categoryLabel}</dd>
+<dt>Reference</dt><dd><code>${input.eventId}</code></dd>
+</dl>
+${input.error ? html`<p class="error" role="alert">${input.error}</p>` : ''}`;
+}
+
 export function exceptionFormPage(input: RequestFormInput): Page {
   const { site } = input;
   const body = html`
 <h1>Ask for a work exception</h1>
 <p>The director decides. Say what the site is needed for; the director sees your reason, the site and its category, and the reference, but not your other browsing.</p>
-<dl class="facts">
-<dt>Site</dt><dd>${input.host}</dd>
-<dt>Category</dt><dd>${input.categoryLabel}</dd>
-<dt>Reference</dt><dd><code>${input.eventId}</code></dd>
-</dl>
-${input.error ? html`<p class="error" role="alert">${input.error}</p>` : ''}
+${requestFacts(input)}
 <form method="post" action="${staffUrl(site, 'requestException')}">
 <input type="hidden" name="t" value="${input.token}">
 <label for="reason">Why do you need this site for your work?</label>
@@ -44,12 +49,7 @@ export function accidentFormPage(input: RequestFormInput): Page {
   const body = html`
 <h1>Report an accidental visit</h1>
 <p>Thank you for reporting it. The report is recorded with the reference below and sent to the director; it shows the visit was not deliberate.</p>
-<dl class="facts">
-<dt>Site</dt><dd>${input.host}</dd>
-<dt>Category</dt><dd>${input.categoryLabel}</dd>
-<dt>Reference</dt><dd><code>${input.eventId}</code></dd>
-</dl>
-${input.error ? html`<p class="error" role="alert">${input.error}</p>` : ''}
+${requestFacts(input)}
 <form method="post" action="${staffUrl(site, 'reportAccident')}">
 <input type="hidden" name="t" value="${input.token}">
 <label for="reason">What happened? (optional)</label>
