@@ -2,7 +2,7 @@
 // [--rows N] [--stream-rows N] [--seconds S] [--rate EVENTS_PER_S]`.
 //
 // 1. ingest-only rows/s into the embedded engine: the ingester's own path (validate each event, one
-//    JSONEachRow insert per batch with its de-duplication token), for several batch sizes, against
+//    TabSeparated insert per batch with its de-duplication token), for several batch sizes, against
 //    the engine's ceiling measured in the same run (INSERT … SELECT generating the rows inside
 //    ClickHouse: no client, no parsing), and once into a copy of the table without the analyser's
 //    rollup materialized views.
@@ -13,6 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { parseEventRow } from '../analyser/ingest/event-row.ts';
+import { EVENT_COLUMNS } from '../core/storage/tables.ts';
 import { Ingester } from '../analyser/ingest/ingester.ts';
 import { batchToken } from '../analyser/ingest/stream-ids.ts';
 import { parseConfig } from '../core/config/load.ts';
@@ -96,14 +97,14 @@ try {
       const batch = Array.from({ length: n }, (_, i) => eventJson(done + i));
       const start = performance.now();
       const parsed = batch.map((j) => parseEventRow(j)).map((r) => (r.ok ? r.row : null)).filter((r) => r !== null);
-      await p.store.insert('events', parsed, batchToken('bench', [`${size}-${done}`]));
+      await p.store.insertTsv('events', EVENT_COLUMNS, parsed, batchToken('bench', [`${size}-${done}`]));
       timed += performance.now() - start;
       if (done % (size * 20) === 0) sampleMem();
     }
     const rate = rows / (timed / 1000);
     results.push([size, rate]);
     const stored = await count();
-    console.log(`   ingester  validate + JSONEachRow insert, batch ${String(size).padStart(6)}, ${fmt(rows).padStart(10)} rows:  ${fmt(rate)} rows/s  (${(rate / ceiling).toFixed(2)}× ceiling; stored ${fmt(stored)})`);
+    console.log(`   ingester  validate + TabSeparated insert, batch ${String(size).padStart(6)}, ${fmt(rows).padStart(10)} rows:  ${fmt(rate)} rows/s  (${(rate / ceiling).toFixed(2)}× ceiling; stored ${fmt(stored)})`);
     if (stored !== rows) throw new Error(`stored ${stored} of ${rows}`);
     await p.store.command('TRUNCATE TABLE fairwatch.events');
   }
@@ -119,7 +120,7 @@ try {
       const batch = Array.from({ length: Math.min(20_000, rows - done) }, (_, i) => eventJson(done + i));
       const start = performance.now();
       const parsed = batch.map((j) => parseEventRow(j)).map((r) => (r.ok ? r.row : null)).filter((r) => r !== null);
-      await p.store.insert('bench_events', parsed, batchToken('bench-plain', [String(done)]));
+      await p.store.insertTsv('bench_events', EVENT_COLUMNS, parsed, batchToken('bench-plain', [String(done)]));
       timed += performance.now() - start;
     }
     const rate = rows / (timed / 1000);

@@ -6,7 +6,8 @@ import type { AccessEvent } from '../../core/events/event.ts';
 import type { Pseudonymiser } from '../../core/identity/pseudonym.ts';
 import type { Store } from '../../core/storage/clickhouse.ts';
 import { parseSquidLine, type SquidRequest } from './squid-line.ts';
-import { tsvInsert } from './tsv.ts';
+import { tsvInsert } from '../../core/storage/tsv.ts';
+import { EVENT_COLUMNS } from '../../core/storage/tables.ts';
 
 // `fairwatch import squid-log FILE`: Squid history into fairwatch.events, so an organisation moving
 // from Squid keeps it. User names and client addresses become pseudonyms on the way in; categories
@@ -16,8 +17,6 @@ import { tsvInsert } from './tsv.ts';
 // only lines whose deterministic event id is not yet stored.
 
 export const BATCH_LINES = 50_000;
-const EVENT_COLUMNS = ['ts', 'event_id', 'user_pseudonym', 'user_group', 'client_pseudonym', 'method', 'scheme', 'host', 'port', 'path', 'query', 'status',
-  'bytes_up', 'bytes_down', 'duration_ms', 'content_type', 'filename', 'category', 'action', 'rule', 'flags', 'source'];
 const MAX_REPORTED_BAD = 50;
 
 /** The seam to the policy engine: a category for a request (or '' when no engine is loaded). */

@@ -6,6 +6,7 @@ import { createLogger, type Logger } from '../../core/log.ts';
 import type { Store } from '../../core/storage/clickhouse.ts';
 import { parseEventRow, type EventRow } from './event-row.ts';
 import { batchToken, safeTrimId, type GroupState } from './stream-ids.ts';
+import { EVENT_COLUMNS } from '../../core/storage/tables.ts';
 
 // The ingester (issue 4): Redis stream → ClickHouse `events`, exactly once.
 //
@@ -166,7 +167,7 @@ export class Ingester {
       try {
         if (claimed) rows = await this.withoutStored(rows);
         const started = performance.now();
-        await this.opts.store.insert('events', rows, token);
+        await this.opts.store.insertTsv('events', EVENT_COLUMNS, rows, token);
         m.insertSeconds.observe((performance.now() - started) / 1000);
         break;
       } catch (e) {

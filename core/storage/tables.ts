@@ -274,3 +274,6 @@ export const importLedgerTable: TableSpec = {
   engine: 'ReplacingMergeTree(imported_at)',
   orderBy: 'batch_hash',
 };
+
+/** Every column of `events`, in table order: for bulk inserts that name their columns. */
+export const EVENT_COLUMNS: readonly string[] = eventsTable(1).columns.map(([name]) => name);

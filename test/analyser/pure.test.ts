@@ -208,7 +208,7 @@ describe('config', () => {
 
 describe('tsv', () => {
   it('escapes tabs, newlines, backslashes and quotes in arrays', async () => {
-    const { tsvInsert } = await import('../../analyser/import/tsv.ts');
+    const { tsvInsert } = await import('../../core/storage/tsv.ts');
     expect(tsvInsert('t', ['a', 'b', 'c'], [{ a: 'x\ty\nz\\', b: ["it's", 'ok'], c: 3 }])).toBe("INSERT INTO t (a, b, c) FORMAT TabSeparated\nx\\ty\\nz\\\\\t['it\\'s','ok']\t3\n");
   });
 });
