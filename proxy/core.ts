@@ -1,3 +1,5 @@
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { Config } from '../core/config/schema.ts';
 import type { EventSink } from '../core/events/event.ts';
@@ -11,6 +13,7 @@ import { DestinationGuard } from './destination-guard.ts';
 import { EventBuilder, PseudonymCache } from './event-builder.ts';
 import { Identifier, type Identity } from './identify.ts';
 import { RequestError } from './request-error.ts';
+import { endWhenClosed } from './respond.ts';
 import { Resolver, type LookupFn } from './resolve.ts';
 import type { SignInGate } from './tls/sign-in-gate.ts';
 import type { StaffPages } from '../core/pages/index.ts';
@@ -175,6 +178,27 @@ export class ProxyCore {
     }
     ev.setDecision(decision);
     return { eventId: ev.id, identity, clientIp: ev.clientIp, decision, target };
+  }
+
+  /**
+   * The socket paths (CONNECT, WebSocket upgrade) after identification: decide, let the staff
+   * hooks answer on the socket (block, warn, AUP), else check the destination. Returns the address
+   * to dial, or null when the request was answered or the client left meanwhile (event ended).
+   */
+  async admitSocket(ev: EventBuilder, identity: Identity, target: Target, method: string, req: IncomingMessage, client: Socket, head: Buffer): Promise<string | null> {
+    const ctx = this.decide(ev, identity, target, method);
+    const answered = await this.hooks.connect(ctx, req, client, head);
+    if (answered !== null) {
+      if (ctx.eventAction) ev.action = ctx.eventAction;
+      endWhenClosed(client, ev, answered);
+      return null;
+    }
+    const address = await this.destination(ev, target);
+    if (client.destroyed) {
+      ev.end(499);
+      return null;
+    }
+    return address;
   }
 
   /** Resolves the host and checks every address; returns the one to dial. */

@@ -32,18 +32,8 @@ export async function handleConnect(core: ProxyCore, req: IncomingMessage, clien
       ev.rule = 'proxy.connectPorts';
       throw new RequestError(403, 'FW_PORT_REFUSED', `Secure connections are allowed only to port ${[...core.connectPorts].join(', ')} (proxy.connectPorts), not ${target.port}.`, 'port-refused');
     }
-    const ctx = core.decide(ev, identity, target, 'CONNECT');
-    const answered = await core.hooks.connect(ctx, req, client, head);
-    if (answered !== null) {
-      if (ctx.eventAction) ev.action = ctx.eventAction;
-      endWhenClosed(client, ev, answered);
-      return;
-    }
-    const address = await core.destination(ev, target);
-    if (client.destroyed) {
-      ev.end(499);
-      return;
-    }
+    const address = await core.admitSocket(ev, identity, target, 'CONNECT', req, client, head);
+    if (address === null) return;
     const upstream = await connectUpstream(core, address, target.port, target.url);
     if (client.destroyed) {
       upstream.destroy();

@@ -6,7 +6,7 @@ import type { Forwarder } from './forward.ts';
 import { DialAgent } from './forward.ts';
 import { stripHopByHop } from './hop-by-hop.ts';
 import { RequestError, upstreamError } from './request-error.ts';
-import { endWhenClosed, respondErrorRaw } from './respond.ts';
+import { respondErrorRaw } from './respond.ts';
 
 // WebSocket over plain HTTP (`GET http://host/chat` with `Upgrade: websocket`): the same steps as a
 // plain request, then http-proxy's ws pass-through on a connection from `dial`. The event ends
@@ -39,19 +39,9 @@ export class Upgrader {
       if (req.method !== 'GET' || String(req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
         throw new RequestError(400, 'FW_MALFORMED', `only WebSocket upgrades are passed through (got "${String(req.headers.upgrade ?? '').slice(0, 40)}")`, 'malformed');
       }
-      const ctx = core.decide(ev, identity, target, 'GET');
       // a socket, not a response object: the same page path as a refused tunnel
-      const answered = await core.hooks.connect(ctx, req, client, head);
-      if (answered !== null) {
-        if (ctx.eventAction) ev.action = ctx.eventAction;
-        endWhenClosed(client, ev, answered);
-        return;
-      }
-      const address = await core.destination(ev, target);
-      if (client.destroyed) {
-        ev.end(499);
-        return;
-      }
+      const address = await core.admitSocket(ev, identity, target, 'GET', req, client, head);
+      if (address === null) return;
       let status = 502;
       this.statuses.set(req, (s) => { status = s; });
       client.once('close', () => ev.end(status));
