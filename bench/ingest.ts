@@ -1,19 +1,20 @@
 // Event pipeline benchmark (issue 4). Run: `node --import tsx bench/ingest.ts [--quick]
 // [--rows N] [--stream-rows N] [--seconds S] [--rate EVENTS_PER_S]`.
 //
-// 1. ingest-only rows/s into the embedded engine: the ingester's own path (validate each event, one
-//    TabSeparated insert per batch with its de-duplication token), for several batch sizes, against
-//    the engine's ceiling measured in the same run (INSERT … SELECT generating the rows inside
-//    ClickHouse: no client, no parsing), and once into a copy of the table without the analyser's
-//    rollup materialized views.
+// 1. ingest-only rows/s into the embedded engine: the ingester's own path (stream entries checked and
+//    encoded into one Native block per batch, inserted with its de-duplication token), for several
+//    batch sizes, against the engine's ceiling measured in the same run (INSERT … SELECT generating
+//    the rows inside ClickHouse: no client, no parsing), against the same batches sent as
+//    TabSeparated text, and once into a copy of the table without the analyser's rollup views.
 // 2. stream → ClickHouse: a pre-filled Redis stream drained by the real Ingester (XREADGROUP, insert,
 //    XACK, trim), with the ingester process's memory.
 // 3. sustained end-to-end: the real stream sink emitting at a fixed rate while the ingester runs;
 //    the stream lag is sampled (it must stay bounded) and the time until the last event is visible.
 import { randomUUID } from 'node:crypto';
 import { loadavg } from 'node:os';
-import { parseEventRow } from '../analyser/ingest/event-row.ts';
-import { EVENT_COLUMNS } from '../core/storage/tables.ts';
+import { EventBatch } from '../analyser/ingest/event-batch.ts';
+import type { AccessEvent } from '../core/events/event.ts';
+import { encodeEvent, EVENTS_PER_ENTRY, WIRE_COLUMNS, WIRE_FIELD } from '../core/events/wire.ts';
 import { Ingester } from '../analyser/ingest/ingester.ts';
 import { batchToken } from '../analyser/ingest/stream-ids.ts';
 import { parseConfig } from '../core/config/load.ts';
@@ -32,16 +33,37 @@ const SECONDS = arg('--seconds', quick ? 10 : 30);
 const RATE = arg('--rate', quick ? 2000 : 20_000);
 
 const BASE = Date.now() - 3_600_000;
-function eventJson(n: number): string {
-  return JSON.stringify({
+const CATS = ['news', 'shopping', 'social_networks', 'webmail'];
+function event(n: number): AccessEvent {
+  return {
     ts: new Date(BASE + (n % 3_000_000)).toISOString(), event_id: randomUUID(),
     user_pseudonym: (n % 400).toString(16).padStart(16, '0'), user_group: n % 7 === 0 ? 'volunteers' : 'staff',
     client_pseudonym: (n % 300).toString(16).padStart(16, 'c'), method: 'GET', scheme: n % 3 ? 'https' : 'http',
     host: `www.site${n % 5000}.example`, port: n % 3 ? 443 : 80, path: n % 3 ? '' : `/articles/${n % 10_000}/index.html`,
     status: 200, bytes_up: 700 + (n % 300), bytes_down: 15_000 + (n % 90_000), duration_ms: n % 900,
-    content_type: 'text/html', filename: '', category: ['news', 'shopping', 'social_networks', 'webmail'][n % 4],
-    action: 'allow', rule: 'default', flags: [], source: 'proxy',
-  });
+    content_type: 'text/html', filename: n % 50 ? '' : 'setup.exe', category: CATS[n % 4]!,
+    action: 'allow', rule: 'default', flags: n % 50 ? [] : ['executable'], source: 'proxy',
+  };
+}
+/**
+ * The stream entries (wire lines, EVENTS_PER_ENTRY to an entry) of events `from`..`from + count`:
+ * what the ingester reads, each event with its own id (making them is not timed).
+ */
+function entries(from: number, count: number): string[][] {
+  const out: string[][] = [];
+  let lines: string[] = [];
+  const prefix = randomUUID().slice(0, 24);
+  for (let i = 0; i < count; i++) {
+    const n = from + i;
+    const line = encodeEvent({ ...event(n), event_id: `${prefix}${(n % 0x1000000000000).toString(16).padStart(12, '0')}` });
+    lines.push(line);
+    if (lines.length === EVENTS_PER_ENTRY) {
+      out.push([WIRE_FIELD, lines.join('\n')]);
+      lines = [];
+    }
+  }
+  if (lines.length) out.push([WIRE_FIELD, lines.join('\n')]);
+  return out;
 }
 
 const mem = { rss: 0, heap: 0 };
@@ -73,58 +95,79 @@ try {
   console.log(`   baseline  engine ceiling (INSERT … SELECT numbers(${fmt(ceilingRows)}), no client):  ${fmt(ceiling)} rows/s`);
   await p.store.command('TRUNCATE TABLE fairwatch.events');
 
-  // 1a'. the ingester's JavaScript share alone: validate + serialise, no engine
+  // 1a'. the ingester's JavaScript share alone: check + encode the wire lines into a Native block
   {
-    const batch = Array.from({ length: 50_000 }, (_, i) => eventJson(i));
-    const start = performance.now();
-    let bytes = 0;
-    for (const j of batch) {
-      const r = parseEventRow(j);
-      if (r.ok) bytes += JSON.stringify(r.row).length;
+    const es = entries(0, 50_000);
+    let best = Infinity;
+    for (let rep = 0; rep < 3; rep++) {
+      const start = performance.now();
+      const b = new EventBatch();
+      es.forEach((e, i) => b.addEntry(`1-${i}`, e));
+      b.encode();
+      best = Math.min(best, performance.now() - start);
     }
-    const rate = batch.length / ((performance.now() - start) / 1000);
-    console.log(`   JS share  validate + serialise only (no engine), 50,000 rows:  ${fmt(rate)} rows/s  (${(bytes / batch.length).toFixed(0)} bytes/row)`);
+    console.log(`   JS share  check + encode 50,000 wire lines into one Native block (no engine):  ${fmt(50_000 / (best / 1000))} rows/s (best of 3)`);
   }
 
-  // 1b. the ingester's path at several batch sizes (generation of the JSON is not timed)
-  const sizes = quick ? [5000, 20_000, 50_000] : [5000, 20_000, 50_000];
+  // 1b. the ingester's insert path: entries → check + Native block → insert with its token (one
+  // batch after another, as the ingester does; reading the stream is measured in part 2)
+  const sizes = [20_000, 50_000, 100_000];
   const results: Array<[number, number]> = [];
+  const MAIN = 50_000;
   for (const size of sizes) {
-    const rows = size === 20_000 ? ROWS : Math.min(ROWS, quick ? 60_000 : 1_000_000);
+    const rows = size === MAIN ? ROWS : Math.min(ROWS, quick ? 200_000 : 1_000_000);
     let timed = 0;
     for (let done = 0; done < rows; done += size) {
-      const n = Math.min(size, rows - done);
-      const batch = Array.from({ length: n }, (_, i) => eventJson(done + i));
+      const es = entries(done, Math.min(size, rows - done));
       const start = performance.now();
-      const parsed = batch.map((j) => parseEventRow(j)).map((r) => (r.ok ? r.row : null)).filter((r) => r !== null);
-      await p.store.insertTsv('events', EVENT_COLUMNS, parsed, batchToken('bench', [`${size}-${done}`]));
+      const b = new EventBatch();
+      es.forEach((e, i) => b.addEntry(`${size}-${done}-${i}`, e));
+      await p.store.insertTranscoded('events', WIRE_COLUMNS, b.encode(), batchToken('bench', b.ids));
       timed += performance.now() - start;
-      if (done % (size * 20) === 0) sampleMem();
+      if (done % (size * 10) === 0) sampleMem();
     }
     const rate = rows / (timed / 1000);
     results.push([size, rate]);
     const stored = await count();
-    console.log(`   ingester  validate + TabSeparated insert, batch ${String(size).padStart(6)}, ${fmt(rows).padStart(10)} rows:  ${fmt(rate)} rows/s  (${(rate / ceiling).toFixed(2)}× ceiling; stored ${fmt(stored)})`);
+    console.log(`   ingester  check + Native insert, batch ${String(size).padStart(6)}, ${fmt(rows).padStart(10)} rows:  ${fmt(rate)} rows/s  (${(rate / ceiling).toFixed(2)}× ceiling; stored ${fmt(stored)})`);
     if (stored !== rows) throw new Error(`stored ${stored} of ${rows}`);
     await p.store.command('TRUNCATE TABLE fairwatch.events');
   }
-  const insertRate = results.find(([s]) => s === 20_000)![1];
+  const insertRate = results.find(([s]) => s === MAIN)![1];
 
-  // 1c. the same path into a copy of the table without the rollup materialized views (analyser),
-  // to separate the ingester's own cost from the rollups every insert also feeds
-  await p.store.command('CREATE TABLE IF NOT EXISTS fairwatch.bench_events AS fairwatch.events');
+  // 1c. the same batches inserted as TabSeparated text (the engine parses them): the earlier path
   {
-    const rows = Math.min(ROWS, quick ? 60_000 : 1_000_000);
+    const rows = Math.min(ROWS, quick ? 200_000 : 1_000_000);
     let timed = 0;
-    for (let done = 0; done < rows; done += 20_000) {
-      const batch = Array.from({ length: Math.min(20_000, rows - done) }, (_, i) => eventJson(done + i));
+    for (let done = 0; done < rows; done += MAIN) {
+      const es = entries(done, Math.min(MAIN, rows - done));
       const start = performance.now();
-      const parsed = batch.map((j) => parseEventRow(j)).map((r) => (r.ok ? r.row : null)).filter((r) => r !== null);
-      await p.store.insertTsv('bench_events', EVENT_COLUMNS, parsed, batchToken('bench-plain', [String(done)]));
+      const b = new EventBatch();
+      es.forEach((e, i) => b.addEntry(`t-${done}-${i}`, e));
+      await p.store.insertTsvBody('events', WIRE_COLUMNS, b.encode({ keepText: true }).text!, batchToken('bench-text', b.ids));
       timed += performance.now() - start;
     }
     const rate = rows / (timed / 1000);
-    console.log(`   ingester  same, batch  20000, into a copy of events without the 3 rollup views, ${fmt(rows)} rows:  ${fmt(rate)} rows/s  (${(rate / insertRate).toFixed(2)}× with views)`);
+    console.log(`   baseline  same batches as TabSeparated text parsed by the engine, batch ${MAIN}, ${fmt(rows)} rows:  ${fmt(rate)} rows/s  (Native is ${(insertRate / rate).toFixed(2)}× this)`);
+    await p.store.command('TRUNCATE TABLE fairwatch.events');
+  }
+
+  // 1d. the same path into a copy of the table without the rollup materialized views (analyser),
+  // to separate the ingester's own cost from the rollups every insert also feeds
+  await p.store.command('CREATE TABLE IF NOT EXISTS fairwatch.bench_events AS fairwatch.events');
+  {
+    const rows = Math.min(ROWS, quick ? 200_000 : 1_000_000);
+    let timed = 0;
+    for (let done = 0; done < rows; done += MAIN) {
+      const es = entries(done, Math.min(MAIN, rows - done));
+      const start = performance.now();
+      const b = new EventBatch();
+      es.forEach((e, i) => b.addEntry(`p-${done}-${i}`, e));
+      await p.store.insertTranscoded('bench_events', WIRE_COLUMNS, b.encode(), batchToken('bench-plain', b.ids));
+      timed += performance.now() - start;
+    }
+    const rate = rows / (timed / 1000);
+    console.log(`   ingester  same, batch ${MAIN}, into a copy of events without the 3 rollup views, ${fmt(rows)} rows:  ${fmt(rate)} rows/s  (${(rate / insertRate).toFixed(2)}× with views)`);
     await p.store.command('DROP TABLE fairwatch.bench_events');
   }
 
@@ -133,7 +176,7 @@ try {
   const sink = createStreamSink({ redis: p.redis, dataDir: tmp.dir, pipeline });
   t = performance.now();
   for (let i = 0; i < STREAM_ROWS; i++) {
-    sink.emit(JSON.parse(eventJson(i)));
+    sink.emit(event(i));
     if (i % 2000 === 1999) await sink.flush();
   }
   await sink.flush();
@@ -168,7 +211,7 @@ try {
   const end = t + SECONDS * 1000;
   while (performance.now() < end) {
     const due = Math.floor(((performance.now() - t) / 1000) * RATE);
-    for (; sent < due; sent++) sink.emit(JSON.parse(eventJson(10_000_000 + sent)));
+    for (; sent < due; sent++) sink.emit(event(10_000_000 + sent));
     await new Promise((r) => setTimeout(r, 5));
   }
   await sink.flush();

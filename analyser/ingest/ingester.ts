@@ -4,14 +4,18 @@ import type { PipelineConfig } from '../../core/events/stream-sink.ts';
 import { pipelineMetrics as m } from '../../core/events/metrics.ts';
 import { createLogger, type Logger } from '../../core/log.ts';
 import type { Store } from '../../core/storage/clickhouse.ts';
-import { parseEventRow, type EventRow } from './event-row.ts';
+import { EVENTS_PER_ENTRY, WIRE_COLUMNS } from '../../core/events/wire.ts';
+import { EventBatch, type Rejected } from './event-batch.ts';
 import { batchToken, safeTrimId, type GroupState } from './stream-ids.ts';
-import { EVENT_COLUMNS } from '../../core/storage/tables.ts';
 
 // The ingester (issue 4): Redis stream → ClickHouse `events`, exactly once.
 //
 // - Reads as a consumer of a group, so several ingesters can share one stream.
-// - A batch closes at pipeline.batchRows entries or pipeline.batchMs after its first entry.
+// - A batch closes at pipeline.batchRows events or pipeline.batchMs after its first entry. Entries
+//   carry up to EVENTS_PER_ENTRY events each (core/events/wire.ts).
+// - Each batch is checked and encoded in one pass (event-batch.ts) and inserted as one Native block;
+//   while it is being inserted, the next batch is read and encoded (the engine works on its own
+//   threads), so at most two batches are in hand.
 // - The insert carries a de-duplication token derived from the batch's stream ids: a retried insert
 //   of the same entries is dropped by ClickHouse instead of doubling them.
 // - XACK only after the insert succeeded. While ClickHouse fails, the same batch is retried with
@@ -44,11 +48,6 @@ const UUIDS_PER_QUERY = 2000;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-function field(fields: string[], name: string): string | undefined {
-  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
-  return undefined;
-}
-
 export class Ingester {
   readonly group: string;
   readonly consumer: string;
@@ -59,6 +58,10 @@ export class Ingester {
   private loop: Promise<void> | null = null;
   private lastTrim = 0;
   private nextClaim = 0;
+  /** the batch being inserted while the next one is read */
+  private inflight: Promise<void> | null = null;
+  /** observed events per entry, to size reads in events rather than entries */
+  private perEntry = EVENTS_PER_ENTRY;
   /** for stats and tests */
   stored = 0;
   batches = 0;
@@ -102,22 +105,34 @@ export class Ingester {
       try {
         const claimed = await this.claim();
         if (claimed.length) {
-          await this.ingest(claimed, true);
+          await this.settle();
+          const batch = new EventBatch();
+          for (const [id, fields] of claimed) batch.addEntry(id, fields);
+          await this.persist(batch, true);
           continue;
         }
-        const batch: Entry[] = [];
+        const batch = new EventBatch();
         let opened = 0;
-        while (!this.stopping && batch.length < batchRows) {
+        while (!this.stopping && batch.events < batchRows) {
           const wait = opened ? opened + batchMs - Date.now() : batchMs;
           if (opened && wait <= 0) break;
-          const res = (await this.conn.xreadgroup('GROUP', this.group, this.consumer, 'COUNT', batchRows - batch.length,
+          const want = Math.max(1, Math.ceil((batchRows - batch.events) / this.perEntry));
+          const res = (await this.conn.xreadgroup('GROUP', this.group, this.consumer, 'COUNT', want,
             'BLOCK', Math.max(1, Math.min(wait, 1000)), 'STREAMS', this.stream, '>')) as Array<[string, Entry[]]> | null;
           const got = res?.[0]?.[1] ?? [];
           if (got.length && !opened) opened = Date.now();
-          for (const e of got) batch.push(e);
+          let events = 0;
+          for (const [id, fields] of got) events += batch.addEntry(id, fields);
+          if (got.length) this.perEntry = Math.max(1, Math.min(EVENTS_PER_ENTRY, events / got.length));
           if (!opened && Date.now() >= this.nextClaim) break; // idle: look for dead consumers' entries
         }
-        if (batch.length) await this.ingest(batch, false);
+        if (batch.ids.length) {
+          // insert in the background while the next batch is read; one insert at a time
+          await this.settle();
+          this.inflight = this.persist(batch, false).catch((e) => {
+            this.log.warn({ err: (e as Error).message }, 'ingester: batch left pending (it will be claimed again)');
+          });
+        }
         await this.maybeTrim();
       } catch (e) {
         if (this.stopping) break;
@@ -127,6 +142,13 @@ export class Ingester {
         await sleep(500);
       }
     }
+    await this.settle();
+  }
+
+  private async settle(): Promise<void> {
+    const p = this.inflight;
+    this.inflight = null;
+    if (p) await p;
   }
 
   /** Entries of dead consumers, idle longer than pipeline.claimIdleSeconds. */
@@ -152,22 +174,17 @@ export class Ingester {
   }
 
   /** Insert (retrying until it succeeds or we are stopped), then acknowledge. */
-  private async ingest(batch: Entry[], claimed: boolean): Promise<void> {
-    const ids = batch.map((e) => e[0]);
-    let rows: EventRow[] = [];
-    const rejected: Array<{ id: string; raw: string; error: string }> = [];
-    for (const [id, fields] of batch) {
-      const raw = field(fields, 'e');
-      const p = parseEventRow(raw);
-      if (p.ok) rows.push(p.row);
-      else rejected.push({ id, raw: raw ?? '', error: p.error });
-    }
+  private async persist(batch: EventBatch, claimed: boolean): Promise<void> {
+    const ids = batch.ids;
     const token = batchToken(this.stream, ids);
+    const keepText = !this.opts.store.embedded;
+    let encoded = claimed ? null : batch.encode({ keepText });
     for (let attempt = 0; ; attempt++) {
       try {
-        if (claimed) rows = await this.withoutStored(rows);
+        // claimed entries: a dead ingester may have stored some of them without acknowledging
+        if (!encoded) encoded = batch.encode({ keepText, skipIds: await this.alreadyStored(batch) });
         const started = performance.now();
-        await this.opts.store.insertTsv('events', EVENT_COLUMNS, rows, token);
+        await this.opts.store.insertTranscoded('events', WIRE_COLUMNS, encoded, token);
         m.insertSeconds.observe((performance.now() - started) / 1000);
         break;
       } catch (e) {
@@ -175,8 +192,9 @@ export class Ingester {
         m.insertFailures.inc();
         const wait = Math.min(this.opts.pipeline.retryMaxSeconds * 1000, 100 * 2 ** Math.min(attempt, 16)) * (0.75 + Math.random() * 0.5);
         if (attempt === 0 || attempt % 10 === 0) {
-          this.log.warn({ err: (e as Error).message, events: rows.length, attempt: attempt + 1, retryInMs: Math.round(wait) }, 'ClickHouse insert failed: keeping the batch and retrying');
+          this.log.warn({ err: (e as Error).message, events: encoded?.rows ?? batch.events, attempt: attempt + 1, retryInMs: Math.round(wait) }, 'ClickHouse insert failed: keeping the batch and retrying');
         }
+        if (claimed) encoded = null; // ask again what is stored: the failed insert may have gone through
         if (this.stopping) return; // stays pending: claimed by the next ingester
         // still ours: reset the entries' idle time so a live peer does not claim them meanwhile
         await this.conn.xclaim(this.stream, this.group, this.consumer, 0, ...ids, 'JUSTID').catch(() => {});
@@ -186,38 +204,38 @@ export class Ingester {
       }
     }
     if (this.opts.afterInsert) await this.opts.afterInsert(ids);
-    if (rejected.length) await this.deadLetter(rejected);
+    if (encoded.invalid.length) await this.deadLetter(encoded.invalid);
     await this.conn.xack(this.stream, this.group, ...ids);
-    this.stored += rows.length;
+    this.stored += encoded.rows;
     this.batches++;
-    m.stored.inc(rows.length);
+    m.stored.inc(encoded.rows);
   }
 
-  /** Drops rows whose event_id is already stored (claimed entries a dead ingester may have inserted). */
-  private async withoutStored(rows: EventRow[]): Promise<EventRow[]> {
-    if (rows.length === 0) return rows;
+  /** Event ids of the batch that are already stored (claimed entries a dead ingester may have inserted). */
+  private async alreadyStored(batch: EventBatch): Promise<Set<string>> {
     const seen = new Set<string>();
-    const times = rows.map((r) => Date.parse(r.ts as string));
-    const from = new Date(Math.min(...times)).toISOString().replace('Z', '');
-    const to = new Date(Math.max(...times)).toISOString().replace('Z', '');
-    for (let i = 0; i < rows.length; i += UUIDS_PER_QUERY) {
-      const ids = rows.slice(i, i + UUIDS_PER_QUERY).map((r) => r.event_id as string);
+    const { ids, from, to } = batch.idsAndRange();
+    if (ids.length === 0 || !Number.isFinite(from)) return seen;
+    const iso = (t: number) => new Date(t).toISOString().replace('Z', '');
+    for (let i = 0; i < ids.length; i += UUIDS_PER_QUERY) {
+      const chunk = ids.slice(i, i + UUIDS_PER_QUERY).filter((id) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id));
+      if (chunk.length === 0) continue;
       const found = await this.opts.store.rows<{ id: string }>(
         `SELECT DISTINCT toString(event_id) AS id FROM ${this.opts.store.database}.events
          WHERE ts >= toDateTime64({from:String}, 3, 'UTC') AND ts <= toDateTime64({to:String}, 3, 'UTC') AND event_id IN {ids:Array(UUID)}`,
-        { from, to, ids });
+        { from: iso(from), to: iso(to), ids: chunk });
       for (const f of found) seen.add(f.id.toLowerCase());
     }
     if (seen.size) this.log.info({ skipped: seen.size }, 'claimed events already stored by the stopped ingester: not inserted again');
-    return seen.size ? rows.filter((r) => !seen.has((r.event_id as string).toLowerCase())) : rows;
+    return seen;
   }
 
-  private async deadLetter(rejected: Array<{ id: string; raw: string; error: string }>): Promise<void> {
+  private async deadLetter(rejected: Rejected[]): Promise<void> {
     const tx = this.conn.multi();
-    for (const r of rejected) tx.xadd(`${this.stream}:rejected`, '*', 'id', r.id, 'error', r.error, 'e', r.raw);
+    for (const r of rejected) tx.xadd(`${this.stream}:rejected`, '*', 'id', r.id, 'index', String(r.index), 'error', r.error, 'raw', r.raw);
     await tx.exec();
     m.rejected.inc(rejected.length);
-    this.log.error({ count: rejected.length, first: `${rejected[0]!.id}: ${rejected[0]!.error}`, stream: `${this.stream}:rejected` }, 'stream entries that are not valid events were moved to the dead-letter stream');
+    this.log.error({ count: rejected.length, first: `${rejected[0]!.id}#${rejected[0]!.index}: ${rejected[0]!.error}`, stream: `${this.stream}:rejected` }, 'stream entries that are not valid events were moved to the dead-letter stream');
   }
 
   /** Current group states, for trimming and the lag metric. */
@@ -243,6 +261,7 @@ export class Ingester {
     if (Date.now() - this.lastTrim < (this.opts.trimEveryMs ?? TRIM_EVERY_MS)) return;
     this.lastTrim = Date.now();
     const floor = safeTrimId(await this.groups());
-    if (floor) await this.conn.xtrim(this.stream, 'MINID', '~', floor);
+    // exact, not '~': entries are packed, so a stream rarely holds the hundred entries an approximate trim frees at once
+    if (floor) await this.conn.xtrim(this.stream, 'MINID', floor);
   }
 }

@@ -70,7 +70,7 @@ export const retentionSchema = z.strictObject({
 
 export const pipelineSchema = z.strictObject({
   stream: z.string().min(1).default('fairwatch:events'),
-  batchRows: z.number().int().min(1).max(1_000_000).default(20_000),
+  batchRows: z.number().int().min(1).max(1_000_000).default(50_000),
   batchMs: z.number().int().min(10).max(60_000).default(1000),
   spoolMaxMB: z.number().int().min(1).default(1024),
   /** a stream write not answered within this goes to the disk spool instead (browsing never waits) */

@@ -15,7 +15,7 @@ import { isAlive } from '../storage/redis.ts';
 // replays the journal events that never reached either, so a response the client received cannot
 // lose its event to a killed process.
 
-/** One batch as written to a segment: sink id, batch sequence number, events as JSON text. */
+/** One batch as written to a segment: sink id, batch sequence number, events (wire lines; JSON text from earlier releases). */
 export interface SpoolBatch {
   sink: string;
   seq: number;
@@ -44,8 +44,12 @@ function ownerAlive(dirName: string): boolean {
   return isAlive(pid);
 }
 
+// A wire line is stored as a JSON string; a JSON event (spooled by an earlier release, or replayed
+// from such a spool) as the object it is, exactly as that release wrote it.
+const asJson = (e: string) => (e.charCodeAt(0) === 123 /* { */ ? e : JSON.stringify(e));
+
 export function encodeBatch(b: SpoolBatch): string {
-  return `{"s":${JSON.stringify(b.sink)},"q":${b.seq},"e":[${b.events.join(',')}]}\n`;
+  return `{"s":${JSON.stringify(b.sink)},"q":${b.seq},"e":[${b.events.map(asJson).join(',')}]}\n`;
 }
 
 export function decodeSegment(text: string, file: string): SegmentContents {
@@ -58,7 +62,7 @@ export function decodeSegment(text: string, file: string): SegmentContents {
     try {
       const o = JSON.parse(line) as { s: unknown; q: unknown; e: unknown };
       if (typeof o.s !== 'string' || typeof o.q !== 'number' || !Array.isArray(o.e)) throw new Error('not a spool batch');
-      batches.push({ sink: o.s, seq: o.q, events: o.e.map((e) => JSON.stringify(e)) });
+      batches.push({ sink: o.s, seq: o.q, events: o.e.map((e) => (typeof e === 'string' ? e : JSON.stringify(e))) });
     } catch (e) {
       problems.push(`${file}:${i + 1}: ${(e as Error).message}`);
     }
@@ -239,7 +243,7 @@ export class Journal {
 
   constructor(readonly dir: string, readonly sink: string) {}
 
-  append(seq: number, eventJson: string): void {
+  append(seq: number, event: string): void {
     if (this.fd === null || this.bytes > JOURNAL_BYTES) {
       if (this.fd !== null) closeSync(this.fd);
       const path = join(this.dir, `${String(seq).padStart(15, '0')}.jnl`);
@@ -247,7 +251,7 @@ export class Journal {
       this.bytes = 0;
       this.files.push({ path, maxSeq: seq });
     }
-    const line = encodeBatch({ sink: this.sink, seq, events: [eventJson] });
+    const line = encodeBatch({ sink: this.sink, seq, events: [event] });
     this.bytes += writeSync(this.fd, line);
     this.files[this.files.length - 1]!.maxSeq = seq;
   }

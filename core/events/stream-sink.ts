@@ -7,10 +7,12 @@ import { createLogger, type Logger } from '../log.ts';
 import type { AccessEvent, EventSink } from './event.ts';
 import { pipelineMetrics as m } from './metrics.ts';
 import { Journal, Spool, type SpoolBatch } from './spool.ts';
+import { encodeEvent, EVENTS_PER_ENTRY, LEGACY_FIELD, WIRE_FIELD } from './wire.ts';
 
-// The proxy side of the pipeline (issue 4). emit() only pushes onto an array: browsing never waits.
-// Once per event-loop tick the pending events go to the Redis stream as one MULTI/EXEC of XADDs
-// (pipelined, all-or-nothing), one transaction in flight at a time. A write that fails or is not
+// The proxy side of the pipeline (issue 4). emit() encodes the event as a wire line (wire.ts) and
+// pushes it onto an array: browsing never waits. Once per event-loop tick the pending events go to
+// the Redis stream as one MULTI/EXEC of XADDs, EVENTS_PER_ENTRY lines to an entry (pipelined,
+// all-or-nothing), one transaction in flight at a time. A write that fails or is not
 // answered within pipeline.writeTimeoutMs goes to the disk spool instead, and from then on every
 // new batch is spooled too (behind it) until the spool has been replayed, so order is kept.
 //
@@ -112,9 +114,9 @@ class RedisStreamSink implements StreamSink {
       this.log.error({ event_id: event.event_id }, 'event emitted after the sink was closed: lost (close the listener before the sink)');
       return;
     }
-    const json = JSON.stringify(event);
-    this.journal.append(++this.emittedSeq, json);
-    this.buffer.push(json);
+    const line = encodeEvent(event);
+    this.journal.append(++this.emittedSeq, line);
+    this.buffer.push(line);
     m.emitted.inc();
     this.kick();
   }
@@ -210,7 +212,22 @@ class RedisStreamSink implements StreamSink {
   /** One batch to the stream, atomically with the sink's sequence mark. */
   private async write(b: SpoolBatch): Promise<void> {
     const tx = this.conn.multi();
-    for (const e of b.events) tx.xadd(this.stream, '*', 'e', e);
+    // wire lines go EVENTS_PER_ENTRY to an entry; a JSON event (spooled by an earlier release) alone
+    let lines: string[] = [];
+    const pack = () => {
+      if (lines.length) tx.xadd(this.stream, '*', WIRE_FIELD, lines.join('\n'));
+      lines = [];
+    };
+    for (const e of b.events) {
+      if (e.charCodeAt(0) === 123 /* { */) {
+        pack();
+        tx.xadd(this.stream, '*', LEGACY_FIELD, e);
+      } else {
+        lines.push(e);
+        if (lines.length >= EVENTS_PER_ENTRY) pack();
+      }
+    }
+    pack();
     // the mark only moves forward, even if a timed-out transaction is carried out late
     tx.eval(RAISE_MARK, 1, sinkMarkKey(this.stream, b.sink), String(b.seq), String(MARK_TTL_S));
     const res = await withTimeout(tx.exec(), this.opts.pipeline.writeTimeoutMs);

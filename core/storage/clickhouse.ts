@@ -1,7 +1,11 @@
 import { mkdirSync } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
+import type { ChdbExtension } from 'chdb/connection';
 import { tsvInsert } from './tsv.ts';
+import type { Transcoded } from './tsv-native.ts';
 
 // One way to ClickHouse for every role: @clickhouse/client over HTTP when CLICKHOUSE_URL is set,
 // otherwise the same client over the in-process chdb engine.
@@ -26,7 +30,11 @@ export class Store {
   readonly database: string;
   private closed = false;
 
-  private constructor(readonly client: ClickHouseClient, embedded: boolean, database: string) {
+  private spills = 0;
+
+  private constructor(readonly client: ClickHouseClient, embedded: boolean, database: string, private readonly raw: ChdbExtension | null = null,
+    /** where Native batches wait for the embedded engine to read them */
+    private readonly spillDir = '') {
     this.embedded = embedded;
     this.database = database;
   }
@@ -41,8 +49,9 @@ export class Store {
     mkdirSync(path, { recursive: true, mode: 0o700 });
     // Loaded lazily: the 500 MB engine library is only mapped by the process that owns the store.
     const { createChdbConnection } = await import('chdb/connection');
-    const client = createClient({ connection: createChdbConnection({ path }) as never });
-    return new Store(client, true, database);
+    const connection = createChdbConnection({ path });
+    const client = createClient({ connection: connection as never });
+    return new Store(client, true, database, connection.chdb, join(opts.dataDir, 'insert-batches'));
   }
 
   private settings(extra?: ClickHouseSettings): ClickHouseSettings {
@@ -93,6 +102,49 @@ export class Store {
     if (values.length === 0) return;
     const name = table.includes('.') ? table : `${this.database}.${table}`;
     await this.command(tsvInsert(name, columns, values), undefined, { insert_deduplication_token: dedupToken, date_time_input_format: 'best_effort' });
+  }
+
+  /**
+   * Bulk insert of rows already checked and encoded by `transcodeTsv`: on the embedded engine its
+   * Native block, read from a file in the data directory (nothing left to parse: the fastest way in
+   * by far); against a server its accepted lines as TabSeparated (parsed there, in parallel, so ask
+   * for `keepText` when `embedded` is false). Same de-duplication token rule as `insert`.
+   */
+  async insertTranscoded(table: string, columns: readonly string[], t: Pick<Transcoded, 'block' | 'text' | 'rows'>, dedupToken = ''): Promise<void> {
+    if (t.rows === 0) return;
+    const name = table.includes('.') ? table : `${this.database}.${table}`;
+    if (!this.embedded) {
+      if (!t.text) throw new Error('insertTranscoded: a server needs the text form (transcode with keepText)');
+      return this.insertTsvBody(name, columns, t.text, dedupToken);
+    }
+    mkdirSync(this.spillDir, { recursive: true, mode: 0o700 });
+    const file = join(this.spillDir, `batch-${process.pid}-${++this.spills}.native`);
+    await writeFile(file, t.block, { mode: 0o600 });
+    try {
+      const literal = `'${file.replace(/[\\']/g, (c) => `\\${c}`)}'`;
+      await this.command(`INSERT INTO ${name} (${columns.join(', ')}) SELECT * FROM file(${literal}, 'Native')`, undefined,
+        { insert_deduplication_token: dedupToken });
+    } finally {
+      await rm(file, { force: true });
+    }
+  }
+
+  /**
+   * Inserts an already-encoded TabSeparated body (rows in `columns` order, each ending in a newline).
+   * On the embedded engine the bytes go to chdb's raw insert: handed over without copying and parsed
+   * by the engine's own parser, which is what lets the ingester approach the engine's ceiling
+   * (bench/ingest.ts). The settings ride on the statement's SETTINGS clause, so none stays set on the
+   * session. Against a server the same bytes are the body of an ordinary insert.
+   */
+  async insertTsvBody(table: string, columns: readonly string[], body: Buffer, dedupToken = ''): Promise<void> {
+    if (body.length === 0) return;
+    const name = table.includes('.') ? table : `${this.database}.${table}`;
+    const settings: Record<string, string> = { insert_deduplication_token: dedupToken, date_time_input_format: 'best_effort' };
+    if (this.raw) {
+      await this.raw.rawInsert({ table: name, columns, values: body, format: 'TabSeparated', settings });
+      return;
+    }
+    await this.client.insert({ table: name, columns: columns as [string, ...string[]], values: Readable.from([body], { objectMode: false }), format: 'TabSeparated', clickhouse_settings: this.settings(settings as ClickHouseSettings) });
   }
 
   async version(): Promise<string> {

@@ -1,3 +1,4 @@
+import { eventsOfEntries } from '../../core/events/wire.ts';
 import { createHash } from 'node:crypto';
 import { mkdirSync, statSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
@@ -197,7 +198,7 @@ describe('staff pages in chromium', () => {
     let recorded: string[] = [];
     for (let i = 0; i < 50 && recorded.length === 0; i++) {
       const stream = await s.p.redis.xrange(s.p.config.pipeline.stream, '-', '+');
-      recorded = stream.map(([, f]) => f.join(' ')).filter((x) => x.includes('"continue"'));
+      recorded = eventsOfEntries(stream).filter((e) => e.action === 'continue').map((e) => JSON.stringify(e));
       if (recorded.length === 0) await new Promise((r) => setTimeout(r, 100));
     }
     expect(recorded.length).toBe(1);

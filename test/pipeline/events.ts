@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { AccessEvent } from '../../core/events/event.ts';
 import { parseConfig } from '../../core/config/load.ts';
 import type { PipelineConfig } from '../../core/events/stream-sink.ts';
+import { eventsOfEntries } from '../../core/events/wire.ts';
+import type { Redis } from 'ioredis';
 
 // Recent times: rows older than retention.eventsDays are dropped by the table TTL on insert.
 const BASE = Date.now() - 3_600_000;
@@ -47,4 +49,17 @@ export async function waitFor(what: string, cond: () => Promise<boolean> | boole
     await sleep(everyMs);
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/** Events held in a stream (entries carry up to EVENTS_PER_ENTRY each), paged so a long stream is fine. */
+export async function streamEventCount(redis: Redis, stream: string): Promise<number> {
+  let n = 0;
+  let from = '-';
+  for (let i = 0; i < 10_000; i++) {
+    const page = await redis.xrange(stream, from, '+', 'COUNT', 1000);
+    n += eventsOfEntries(page).length;
+    if (page.length < 1000) break;
+    from = `(${page[page.length - 1]![0]}`;
+  }
+  return n;
 }

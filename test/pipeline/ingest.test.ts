@@ -1,3 +1,4 @@
+import { encodeEvent, eventsOfEntries, WIRE_FIELD } from '../../core/events/wire.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ingester } from '../../analyser/ingest/ingester.ts';
 import { createStreamSink, type StreamSink } from '../../core/events/stream-sink.ts';
@@ -5,7 +6,7 @@ import type { Platform } from '../../core/platform.ts';
 import { Store } from '../../core/storage/clickhouse.ts';
 import { freePort } from '../../core/storage/redis.ts';
 import { openTestPlatform } from '../helpers/platform.ts';
-import { makeEvent, pipelineConfig, waitFor } from './events.ts';
+import { makeEvent, pipelineConfig, streamEventCount, waitFor } from './events.ts';
 
 // The ingester on the real embedded ClickHouse and a real redis-server: batching, exactly-once
 // through a stopped ingester and an unreachable ClickHouse server, claiming, dead letters, trimming.
@@ -42,11 +43,11 @@ describe('ingester on the embedded ClickHouse', () => {
     await send(sink, 0, 5500, '/basic/');
     await waitFor('5500 events stored', async () => (await counts('/basic/')).n >= 5500);
     expect(await counts('/basic/')).toEqual({ n: 5500, u: 5500 });
-    expect(ing.batches).toBeGreaterThanOrEqual(3); // 2000 + 2000 + 1500 at least
+    expect(ing.batches).toBeGreaterThanOrEqual(2); // batches close at 2000 events (or 200 ms); entries hold up to 200 events, so a batch may run over by part of a read
     // every field arrives as sent
     const row = await platform.store.one<Record<string, unknown>>("SELECT * FROM fairwatch.events WHERE path = '/basic/7'");
     expect(row).toMatchObject({ host: 'site7.example', port: 443, status: 200, bytes_up: 512, bytes_down: 20007, user_group: 'staff', category: 'news', action: 'allow', source: 'proxy' });
-    await waitFor('the stream to be trimmed', async () => (await platform.redis.xlen('i:basic')) < 5500, 10_000);
+    await waitFor('the stream to be trimmed', async () => (await streamEventCount(platform.redis, 'i:basic')) < 5500, 10_000);
     await ing.stop();
     await sink.close();
   });
@@ -60,7 +61,7 @@ describe('ingester on the embedded ClickHouse', () => {
     await waitFor('first 1000 stored', async () => (await counts('/stopped/')).n >= 1000);
     await a.stop();
     await send(sink, 1000, 4000, '/stopped/');
-    expect(await platform.redis.xlen('i:stopped')).toBeGreaterThanOrEqual(4000); // held by the stream
+    expect(await streamEventCount(platform.redis, 'i:stopped')).toBeGreaterThanOrEqual(4000); // held by the stream
     expect((await counts('/stopped/')).n).toBe(1000);
     const b = new Ingester({ store: platform.store, redis: platform.redis, pipeline });
     await b.start();
@@ -85,7 +86,7 @@ describe('ingester on the embedded ClickHouse', () => {
     expect(pending[3]).toEqual([['failing', String(pending[0])]]);
     await new Promise((r) => setTimeout(r, 300));
     expect((await platform.redis.xpending('i:down', 'ingest'))[0]).toBe(pending[0]);
-    expect(await platform.redis.xlen('i:down')).toBe(3000); // nothing trimmed, nothing dropped
+    expect(await streamEventCount(platform.redis, 'i:down')).toBe(3000); // nothing trimmed, nothing dropped
     expect((await counts('/down/')).n).toBe(0);
     await failing.stop(); // gives up the batch: it stays pending
     await down.close();
@@ -112,8 +113,12 @@ describe('ingester on the embedded ClickHouse', () => {
     await waitFor('the insert that is never acknowledged', () => crashed);
     const inserted = (await counts('/noack/')).n;
     expect(inserted).toBeGreaterThan(0);
-    // what it inserted is exactly what it holds unacknowledged (it reads nothing more)
-    expect((await platform.redis.xpending('i:noack', 'ingest'))[0]).toBe(inserted);
+    // it holds unacknowledged what it inserted, plus at most the one batch it read ahead
+    const pend = (await platform.redis.xpending('i:noack', 'ingest', '-', '+', 10_000)) as Array<[string]>;
+    let held = 0;
+    for (const [id] of pend) held += eventsOfEntries(await platform.redis.xrange('i:noack', id, id)).length;
+    expect(held).toBeGreaterThanOrEqual(inserted);
+    expect(held).toBeLessThanOrEqual(800);
     await send(sink, 800, 700, '/noack/');
     const b = new Ingester({ store: platform.store, redis: platform.redis, pipeline, consumer: 'survivor' });
     await b.start();
@@ -144,10 +149,13 @@ describe('ingester on the embedded ClickHouse', () => {
     const batches = ing.batches;
     await send(sink, 1200, 10, '/trim/');
     await waitFor('one more batch', () => ing.batches > batches);
-    expect(await platform.redis.xlen('i:trim')).toBe(1210); // the archive group has read nothing
+    // the archive group has read nothing: every event is still in the stream
+    expect(eventsOfEntries(await platform.redis.xrange('i:trim', '-', '+')).length).toBe(1210);
+    const entries = await platform.redis.xlen('i:trim');
     await platform.redis.xgroup('DESTROY', 'i:trim', 'archive');
     await send(sink, 1210, 10, '/trim/');
-    await waitFor('trimmed once only the ingest group remains', async () => (await platform.redis.xlen('i:trim')) < 1220, 10_000);
+    await waitFor('trimmed once only the ingest group remains', async () => (await platform.redis.xlen('i:trim')) <= 2, 10_000);
+    expect(entries).toBeGreaterThan(2);
     await ing.stop();
     await sink.close();
   });
@@ -158,15 +166,20 @@ describe('ingester on the embedded ClickHouse', () => {
     await send(sink, 0, 10, '/bad/');
     await platform.redis.xadd('i:bad', '*', 'e', '{"event_id":"nope"}');
     await platform.redis.xadd('i:bad', '*', 'e', JSON.stringify({ ...makeEvent(11), path: '/bad/11', status: -1 }));
+    // one bad line among good ones in a packed entry: only it is left out
+    const good = (n: number) => encodeEvent({ ...makeEvent(n), path: `/bad/${n}` });
+    await platform.redis.xadd('i:bad', '*', WIRE_FIELD, [good(12), good(13).replace(/\t443\t|\t80\t/, '\t99999\t'), good(14)].join('\n'));
     await send(sink, 20, 10, '/bad/');
     const ing = new Ingester({ store: platform.store, redis: platform.redis, pipeline });
     await ing.start();
-    await waitFor('20 good events stored', async () => (await counts('/bad/')).n >= 20);
+    await waitFor('22 good events stored', async () => (await counts('/bad/')).n >= 22);
     await waitFor('everything acknowledged', async () => (await platform.redis.xpending('i:bad', 'ingest'))[0] === 0);
     await ing.stop();
-    expect(await counts('/bad/')).toEqual({ n: 20, u: 20 });
-    const dead = await platform.redis.xrange('i:bad:rejected', '-', '+');
-    expect(dead.map(([, f]) => f[3])).toEqual(['event_id: expected a UUID', 'status: expected a whole number from 0 to 65535']);
+    expect(await counts('/bad/')).toEqual({ n: 22, u: 22 });
+    const dead = (await platform.redis.xrange('i:bad:rejected', '-', '+')).map(([, f]) => Object.fromEntries(Array.from({ length: f.length / 2 }, (_, i) => [f[2 * i], f[2 * i + 1]])));
+    expect(dead.map((d) => d.error)).toEqual(['event_id: expected a UUID', 'status: expected a whole number from 0 to 65535', 'port: expected a whole number from 0 to 65535']);
+    expect(dead[2]).toMatchObject({ index: '1' });
+    expect(dead[2]!.raw).toContain('/bad/13');
     await sink.close();
   });
 });

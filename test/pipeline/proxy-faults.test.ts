@@ -13,7 +13,7 @@ import { CredentialStore } from '../../proxy/credentials.ts';
 import { createProxyServer, type ProxyServer } from '../../proxy/server.ts';
 import { openTestPlatform } from '../helpers/platform.ts';
 import { DEFAULT_YAML, noDns, pseudonyms, startOrigin, type Origin } from '../proxy/harness.ts';
-import { pipelineConfig, waitFor } from './events.ts';
+import { pipelineConfig, streamEventCount, waitFor } from './events.ts';
 import { proxyLoad } from './load.ts';
 
 // The fault tests, each through the real proxy: a counted number of requests, then
@@ -93,7 +93,7 @@ describe('exactly once through faults, driven through the real proxy', () => {
     });
     await px.sink.flush();
     expect((await counts('/c/')).n).toBe(stoppedAt); // nothing stored while stopped
-    expect(await platform.redis.xlen(stream)).toBeGreaterThanOrEqual(1200 - stoppedAt);
+    expect(await streamEventCount(platform.redis, stream)).toBeGreaterThanOrEqual(1200 - stoppedAt);
     ing = new Ingester({ store: platform.store, redis: platform.redis, pipeline });
     await ing.start();
     await waitFor('every answered request stored', async () => (await counts('/c/')).n >= res.answered.length, 150_000);
@@ -112,7 +112,7 @@ describe('exactly once through faults, driven through the real proxy', () => {
     const res = await proxyLoad({ proxyPort: px.port, originPort: origin.port, prefix: '/s/', count: 1000 });
     await px.sink.flush();
     await waitFor('retries', () => failing.failures >= 3, 20_000);
-    expect(await platform.redis.xlen(stream)).toBe(1000);
+    expect(await streamEventCount(platform.redis, stream)).toBe(1000);
     expect((await counts('/s/')).n).toBe(0);
     await failing.stop();
     await down.close();

@@ -1,3 +1,4 @@
+import { eventsOfEntries } from '../../core/events/wire.ts';
 import { execFile } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
@@ -47,7 +48,7 @@ async function until<T>(fn: () => T | Promise<T>, ok: (v: T) => boolean, timeout
 
 async function streamEvents(): Promise<AccessEvent[]> {
   const rows = await redis.xrange('fairwatch:events', '-', '+');
-  return rows.map(([, fields]) => JSON.parse(fields[1]!) as AccessEvent);
+  return eventsOfEntries(rows);
 }
 
 /** curl through the proxy; `guest` sends from 127.0.0.2, the configured guest network */

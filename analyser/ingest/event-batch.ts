@@ -1,0 +1,113 @@
+import type { AccessEvent } from '../../core/events/event.ts';
+import { encodeEvent, LEGACY_FIELD, W, WIRE_COLUMNS, WIRE_FIELD } from '../../core/events/wire.ts';
+import { eventsTable } from '../../core/storage/tables.ts';
+import { blockTypeOf, transcodeTsv, type BlockColumn, type Transcoded } from '../../core/storage/tsv-native.ts';
+import { parseEventRow } from './event-row.ts';
+
+// The events of one ingest batch: the stream entries' wire lines, checked and turned into one Native
+// block (and, for a server, the accepted lines as text) in a single pass. Pure.
+
+export const EVENT_BLOCK_COLUMNS: readonly BlockColumn[] = (() => {
+  const declared = new Map(eventsTable(1).columns.map(([name, type]) => [name, type]));
+  return WIRE_COLUMNS.map((name) => ({ name, type: blockTypeOf(declared.get(name) ?? 'String') }));
+})();
+
+export interface Rejected {
+  /** stream entry id */
+  id: string;
+  /** position of the event in its entry (0 for one-event entries) */
+  index: number;
+  raw: string;
+  error: string;
+}
+
+export interface EncodedBatch extends Transcoded {
+  /** every invalid event of the batch, with its entry */
+  invalid: Rejected[];
+}
+
+/** A legacy entry's JSON event as a wire line, or the reason it is not a valid event. */
+export function legacyLine(json: string | undefined): { ok: true; line: string } | { ok: false; error: string } {
+  const p = parseEventRow(json);
+  return p.ok ? { ok: true, line: encodeEvent(p.row as unknown as AccessEvent) } : p;
+}
+
+function lineCount(s: string): number {
+  let n = 1;
+  for (let i = s.indexOf('\n'); i >= 0; i = s.indexOf('\n', i + 1)) n++;
+  return n;
+}
+
+export class EventBatch {
+  /** stream ids, in read order */
+  readonly ids: string[] = [];
+  /** events (valid or not) the entries held */
+  events = 0;
+  private readonly chunks: Buffer[] = [];
+  private readonly texts: string[] = [];
+  /** which entry each chunk came from */
+  private readonly chunkEntry: string[] = [];
+  private readonly early: Rejected[] = [];
+
+  /** Adds one stream entry (all its events); returns how many events it held. */
+  addEntry(id: string, entry: readonly string[]): number {
+    this.ids.push(id);
+    let n = 0;
+    let known = false;
+    for (let i = 0; i + 1 < entry.length; i += 2) {
+      const name = entry[i];
+      const value = entry[i + 1]!;
+      if (name === WIRE_FIELD) {
+        known = true;
+        this.push(id, value);
+        n += lineCount(value);
+      } else if (name === LEGACY_FIELD) {
+        known = true;
+        n++;
+        const c = legacyLine(value);
+        if (c.ok) this.push(id, c.line);
+        else this.early.push({ id, index: 0, raw: value, error: c.error });
+      }
+    }
+    if (!known) {
+      n++;
+      this.early.push({ id, index: 0, raw: JSON.stringify(entry).slice(0, 10_000), error: `entry has no \`${WIRE_FIELD}\` or \`${LEGACY_FIELD}\` field` });
+    }
+    this.events += n;
+    return n;
+  }
+
+  private push(id: string, text: string): void {
+    this.chunks.push(Buffer.from(text, 'utf8'));
+    this.texts.push(text);
+    this.chunkEntry.push(id);
+  }
+
+  /** Event ids (lower case) and the time range of the batch's lines, for the check against stored events. */
+  idsAndRange(): { ids: string[]; from: number; to: number } {
+    const ids: string[] = [];
+    let from = Infinity, to = -Infinity;
+    for (const t of this.texts) {
+      for (const line of t.split('\n')) {
+        const f = line.split('\t', 2);
+        const ts = Date.parse(f[W.ts]!);
+        if (!Number.isNaN(ts)) {
+          if (ts < from) from = ts;
+          if (ts > to) to = ts;
+        }
+        if (f[W.event_id]) ids.push(f[W.event_id]!.toLowerCase());
+      }
+    }
+    return { ids, from, to };
+  }
+
+  /** One pass over every line: the Native block, the text for a server (`keepText`), the invalid events. */
+  encode(opts: { keepText?: boolean; skipIds?: ReadonlySet<string> } = {}): EncodedBatch {
+    const t = transcodeTsv(EVENT_BLOCK_COLUMNS, this.chunks, {
+      keepText: opts.keepText,
+      skip: opts.skipIds?.size ? { column: W.event_id, ids: opts.skipIds } : undefined,
+    });
+    const invalid = [...this.early, ...t.rejected.map((r) => ({ id: this.chunkEntry[r.chunk]!, index: r.line, raw: r.raw, error: r.error }))];
+    return { ...t, invalid };
+  }
+}
