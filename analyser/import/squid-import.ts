@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash as oneShotHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Config } from '../../core/config/schema.ts';
@@ -6,8 +6,9 @@ import type { AccessEvent } from '../../core/events/event.ts';
 import type { Pseudonymiser } from '../../core/identity/pseudonym.ts';
 import type { Store } from '../../core/storage/clickhouse.ts';
 import { parseSquidLine, type SquidRequest } from './squid-line.ts';
-import { tsvInsert } from '../../core/storage/tsv.ts';
-import { EVENT_COLUMNS } from '../../core/storage/tables.ts';
+import { encodeEvent, W, WIRE_COLUMNS } from '../../core/events/wire.ts';
+import { NativeBlockBuilder } from '../../core/storage/native-block.ts';
+import { EVENT_BLOCK_COLUMNS } from '../ingest/event-batch.ts';
 
 // `fairwatch import squid-log FILE`: Squid history into fairwatch.events, so an organisation moving
 // from Squid keeps it. User names and client addresses become pseudonyms on the way in; categories
@@ -44,11 +45,37 @@ export interface ImportResult {
   skippedBatches: number;
 }
 
-function eventId(text: string, lineNo: number): string {
-  const h = createHash('sha256').update(`squid:${lineNo}:${text}`).digest('hex');
-  // a version-4-shaped UUID from the hash, so the same line always gets the same id
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+/** The 16 bytes of a line's event id: a version-4-shaped UUID from a hash, so the same line always gets the same id. */
+function eventIdBytes(text: string, lineNo: number): Buffer {
+  // one-shot hash: several times cheaper per line than a Hash object
+  const h = oneShotHash('sha256', `squid:${lineNo}:${text}`, 'buffer') as unknown as Buffer;
+  h[6] = (h[6]! & 0x0f) | 0x40;
+  h[8] = (h[8]! & 0x3f) | 0x80;
+  return h;
 }
+
+function uuidText(b: Buffer): string {
+  const h = b.toString('hex', 0, 16);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
+function eventId(text: string, lineNo: number): string {
+  return uuidText(eventIdBytes(text, lineNo));
+}
+
+/** A good line of a batch, with its deterministic event id. */
+interface Parsed {
+  req: SquidRequest;
+  text: string;
+  lineNo: number;
+  /** event id bytes */
+  id: Buffer;
+}
+
+const NO_FLAGS: readonly string[] = [];
+const EXECUTABLE_FLAG: readonly string[] = ['executable'];
+const NO_RESPONSE_FLAG: readonly string[] = ['no-response'];
+const BOTH_FLAGS: readonly string[] = ['executable', 'no-response'];
 
 const chMs = (t: number) => new Date(t).toISOString().slice(0, 23).replace('T', ' ');
 
@@ -80,18 +107,24 @@ export class SquidImporter {
     return v;
   }
 
-  toEvent(req: SquidRequest, text: string, lineNo: number): AccessEvent & { ts: string } {
-    const [userPseudonym, group] = this.person(req.user);
+  /** What a line adds to the request: its file name, flags and action. */
+  private derived(req: SquidRequest): { filename: string; flags: readonly string[]; action: string } {
     const slash = req.path.lastIndexOf('/');
     const last = req.path.slice(slash + 1);
     const dot = last.lastIndexOf('.');
     const filename = dot > 0 ? last : '';
-    const flags: string[] = [];
-    if (dot > 0 && this.executables.has(last.slice(dot + 1).toLowerCase())) flags.push('executable');
-    if (req.method !== 'CONNECT' && req.bytes === 0 && req.status === 0) flags.push('no-response');
+    const executable = dot > 0 && this.executables.has(last.slice(dot + 1).toLowerCase());
+    const noResponse = req.method !== 'CONNECT' && req.bytes === 0 && req.status === 0;
+    const flags = executable ? (noResponse ? BOTH_FLAGS : EXECUTABLE_FLAG) : noResponse ? NO_RESPONSE_FLAG : NO_FLAGS;
+    return { filename, flags, action: req.squidCode.includes('DENIED') ? 'block' : 'allow' };
+  }
+
+  toEvent(req: SquidRequest, text: string, lineNo: number, id = eventId(text, lineNo)): AccessEvent & { ts: string } {
+    const [userPseudonym, group] = this.person(req.user);
+    const { filename, flags, action } = this.derived(req);
     return {
-      ts: chMs(req.ts),
-      event_id: eventId(text, lineNo),
+      ts: new Date(req.ts).toISOString(),
+      event_id: id,
       user_pseudonym: userPseudonym,
       user_group: group,
       client_pseudonym: this.client(req.client),
@@ -109,11 +142,39 @@ export class SquidImporter {
       content_type: req.contentType,
       filename,
       category: this.d.categoriser.category(req, group),
-      action: req.squidCode.includes('DENIED') ? 'block' : 'allow',
+      action,
       rule: 'import:squid',
-      flags,
+      flags: [...flags],
       source: 'import',
     };
+  }
+
+  /** The same event as toEvent, appended straight to a Native block's columns (no object, no text). */
+  private append(b: NativeBlockBuilder, req: SquidRequest, id: Buffer): void {
+    const [userPseudonym, group] = this.person(req.user);
+    const { filename, flags, action } = this.derived(req);
+    b.time(W.ts, req.ts);
+    b.uuidBytes(W.event_id, id);
+    b.string(W.user_pseudonym, userPseudonym);
+    b.string(W.user_group, group);
+    b.string(W.client_pseudonym, this.client(req.client));
+    b.string(W.method, req.method);
+    b.string(W.scheme, req.scheme);
+    b.string(W.host, req.host);
+    b.uint(W.port, req.port);
+    b.string(W.path, req.path);
+    b.string(W.query, this.d.config.retention.storeQueryStrings ? req.query : '');
+    b.uint(W.status, req.status);
+    b.uint(W.bytes_up, 0);
+    b.uint(W.bytes_down, req.bytes);
+    b.uint(W.duration_ms, Math.min(req.elapsedMs, 4_294_967_295));
+    b.string(W.content_type, req.contentType);
+    b.string(W.filename, filename);
+    b.string(W.category, this.d.categoriser.category(req, group));
+    b.string(W.action, action);
+    b.string(W.rule, 'import:squid');
+    b.strings(W.flags, flags);
+    b.string(W.source, 'import');
   }
 
   async importFile(path: string, sourceLabel = path): Promise<ImportResult> {
@@ -122,43 +183,63 @@ export class SquidImporter {
     const result: ImportResult = { lines: 0, imported: 0, alreadyImported: 0, bad: 0, badLines: [], batches: 0, skippedBatches: 0 };
     let texts: string[] = [];
     let first = 1;
+    // the previous batch's insert, running on the engine's threads while this batch is parsed
+    let inflight: Promise<void> | null = null;
+    const settle = async () => {
+      const p = inflight;
+      inflight = null;
+      if (p) await p;
+    };
     const flush = async () => {
       if (texts.length === 0) return;
       result.batches++;
       // SHA-256 of the batch's lines joined by newlines, without building the joined string
-      const h = createHash('sha256');
-      texts.forEach((t, i) => h.update(i ? `\n${t}` : t));
-      const hash = h.digest('hex');
+      const hash = oneShotHash('sha256', texts.join('\n'), 'hex');
+      const batchFirst = first;
       const lastLine = first + texts.length - 1;
       const known = done.has(hash);
-      const events: Array<AccessEvent & { ts: string }> = [];
+      const lines: Parsed[] = [];
       let good = 0;
       texts.forEach((t, i) => {
-        const lineNo = first + i;
+        const lineNo = batchFirst + i;
         const r = parseSquidLine(t);
         if (r.ok) {
           good++;
           // a batch already imported is only parsed, to count and report its bad lines again
-          if (!known) events.push(this.toEvent(r.req, t, lineNo));
+          if (!known) lines.push({ req: r.req, text: t, lineNo, id: eventIdBytes(t, lineNo) });
         } else if (t.trim() !== '') {
           result.bad++;
           if (result.badLines.length < MAX_REPORTED_BAD) result.badLines.push({ line: lineNo, reason: r.reason });
         }
       });
+      first = lastLine + 1;
+      texts = [];
       if (known) {
         result.skippedBatches++;
         result.alreadyImported += good;
+        return;
+      }
+      const fresh = await this.notYetStored(lines);
+      result.alreadyImported += lines.length - fresh.length;
+      // encoded here (a Native block for the embedded engine, text for a server); inserted while the next batch is parsed
+      let block: { block: Buffer; text: Buffer | null; rows: number };
+      if (store.embedded) {
+        const b = new NativeBlockBuilder(EVENT_BLOCK_COLUMNS, fresh.length);
+        for (const l of fresh) this.append(b, l.req, l.id);
+        block = { ...b.build(), text: null };
       } else {
-        const fresh = await this.notYetStored(events);
-        result.alreadyImported += events.length - fresh.length;
+        const text = Buffer.from(fresh.map((l) => `${encodeEvent(this.toEvent(l.req, l.text, l.lineNo, uuidText(l.id)))}\n`).join(''));
+        block = { block: Buffer.alloc(0), text, rows: fresh.length };
+      }
+      await settle();
+      inflight = (async () => {
         // the token makes an immediate retry of this exact batch a no-op as well
-        if (fresh.length) await store.command(tsvInsert(`${store.database}.events`, EVENT_COLUMNS, fresh as unknown as Array<Record<string, unknown>>), undefined, { insert_deduplication_token: `squid-import:${hash}` });
-        await store.insert('import_ledger', [{ batch_hash: hash, source: sourceLabel, first_line: first, last_line: lastLine, events: fresh.length, imported_at: chMs(Date.now()) }]);
+        await store.insertTranscoded('events', WIRE_COLUMNS, block, `squid-import:${hash}`);
+        await store.insert('import_ledger', [{ batch_hash: hash, source: sourceLabel, first_line: batchFirst, last_line: lastLine, events: fresh.length, imported_at: chMs(Date.now()) }]);
         done.add(hash);
         result.imported += fresh.length;
-      }
-      first = lastLine + 1;
-      texts = [];
+      })();
+      inflight.catch(() => {}); // awaited (and thrown) by settle()
     };
     const rl = createInterface({ input: createReadStream(path, { encoding: 'utf8' }), crlfDelay: Infinity });
     for await (const line of rl) {
@@ -167,29 +248,30 @@ export class SquidImporter {
       if (texts.length >= BATCH_LINES) await flush();
     }
     await flush();
+    await settle();
     return result;
   }
 
-  /** Events of a batch whose ids are not stored yet (a re-import of a grown file's last batch). */
-  private async notYetStored(events: Array<AccessEvent & { ts: string }>): Promise<Array<AccessEvent & { ts: string }>> {
-    if (events.length === 0) return events;
-    let min = events[0]!.ts, max = min;
-    for (const e of events) {
-      if (e.ts < min) min = e.ts;
-      if (e.ts > max) max = e.ts;
+  /** Lines of a batch whose events are not stored yet (a re-import of a grown file's last batch). */
+  private async notYetStored(lines: Parsed[]): Promise<Parsed[]> {
+    if (lines.length === 0) return lines;
+    let minT = lines[0]!.req.ts, maxT = minT;
+    for (const l of lines) {
+      if (l.req.ts < minT) minT = l.req.ts;
+      if (l.req.ts > maxT) maxT = l.req.ts;
     }
     const { store } = this.d;
-    const range = { min, max };
+    const range = { min: chMs(minT), max: chMs(maxT) };
     // cheap first: no imported events at all in the batch's time range (the usual first import)
     const any = await store.one<{ n: number }>(
       `SELECT count() AS n FROM ${store.database}.events WHERE ts >= {min:DateTime64(3)} AND ts <= {max:DateTime64(3)} AND source = 'import'`, range);
-    if (Number(any?.n ?? 0) === 0) return events;
+    if (Number(any?.n ?? 0) === 0) return lines;
     const existing = await store.rows<{ id: string }>(
       `SELECT toString(event_id) AS id FROM ${store.database}.events
        WHERE ts >= {min:DateTime64(3)} AND ts <= {max:DateTime64(3)} AND source = 'import' AND event_id IN {ids:Array(UUID)}`,
-      { min, max, ids: events.map((e) => e.event_id) });
-    if (existing.length === 0) return events;
+      { ...range, ids: lines.map((l) => uuidText(l.id)) });
+    if (existing.length === 0) return lines;
     const have = new Set(existing.map((r) => r.id));
-    return events.filter((e) => !have.has(e.event_id));
+    return lines.filter((l) => !have.has(uuidText(l.id)));
   }
 }

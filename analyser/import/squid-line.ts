@@ -29,6 +29,7 @@ const COMMON = /^(\S+) (\S+) (\S+) \[(\d{2})\/(\w{3})\/(\d{4}):(\d{2}):(\d{2}):(
 
 function user(raw: string): string {
   if (raw === '-' || raw === '') return '';
+  if (raw.indexOf('%') < 0) return raw;
   try {
     return decodeURIComponent(raw);
   } catch {
@@ -39,13 +40,13 @@ function user(raw: string): string {
 /** Splits a logged URL (absolute, or host:port for CONNECT) into its parts. */
 function target(method: string, url: string): Pick<SquidRequest, 'scheme' | 'host' | 'port' | 'path' | 'query'> | string {
   if (method === 'CONNECT') {
-    const m = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(url);
+    const m = CONNECT_TARGET.exec(url);
     if (!m) return `CONNECT target "${url}" is not host:port`;
     const port = Number(m[2]);
     if (port < 1 || port > 65535) return `CONNECT port ${m[2]} out of range`;
     return { scheme: 'https', host: m[1]!.toLowerCase(), port, path: '', query: '' };
   }
-  const m = /^(https?):\/\/([^/?#:\s]+|\[[^\]]+\])(?::(\d{1,5}))?([^?#\s]*)(?:\?([^#\s]*))?/i.exec(url);
+  const m = URL_RE.exec(url);
   if (!m) return `URL "${url.slice(0, 80)}" is not an absolute http(s) URL`;
   const scheme = m[1]!.toLowerCase() as 'http' | 'https';
   const port = m[3] ? Number(m[3]) : scheme === 'https' ? 443 : 80;
@@ -54,6 +55,10 @@ function target(method: string, url: string): Pick<SquidRequest, 'scheme' | 'hos
 }
 
 const EPOCH = /^\d{9,11}(\.\d{1,3})?$/;
+const DIGITS = /^\d+$/;
+const METHOD = /^[A-Z_]+$/;
+const CONNECT_TARGET = /^\[?([^\]]+?)\]?:(\d{1,5})$/;
+const URL_RE = /^(https?):\/\/([^/?#:\s]+|\[[^\]]+\])(?::(\d{1,5}))?([^?#\s]*)(?:\?([^#\s]*))?/i;
 
 /** Splits on runs of spaces and tabs (hot path: cheaper than a regex split). */
 function fields(text: string): string[] {
@@ -71,10 +76,9 @@ function fields(text: string): string[] {
 }
 
 export function parseSquidLine(line: string): ParseResult {
-  const text = line.trim();
-  if (text === '') return { ok: false, reason: 'empty line' };
   // native lines start with the epoch time (digits and a dot); common ones with the client address
-  const f = fields(text);
+  const f = fields(line);
+  if (f.length === 0) return { ok: false, reason: 'empty line' };
   if (EPOCH.test(f[0]!)) {
     if (f.length < 10) return { ok: false, reason: `native format needs 10 fields, found ${f.length}` };
     const [time, elapsed, client, codeStatus, bytes, method, url, rfc931, , type] = f as [string, string, string, string, string, string, string, string, string, string];
@@ -82,20 +86,20 @@ export function parseSquidLine(line: string): ParseResult {
     if (slash < 1) return { ok: false, reason: `result code "${codeStatus}" is not CODE/STATUS` };
     const status = Number(codeStatus.slice(slash + 1));
     if (!Number.isInteger(status) || status < 0 || status > 999) return { ok: false, reason: `status "${codeStatus.slice(slash + 1)}" is not a number` };
-    if (!/^\d+$/.test(elapsed)) return { ok: false, reason: `elapsed "${elapsed}" is not a number of milliseconds` };
-    if (!/^\d+$/.test(bytes)) return { ok: false, reason: `bytes "${bytes}" is not a number` };
-    if (!/^[A-Z_]+$/.test(method)) return { ok: false, reason: `method "${method}" is not an HTTP method` };
+    if (!DIGITS.test(elapsed)) return { ok: false, reason: `elapsed "${elapsed}" is not a number of milliseconds` };
+    if (!DIGITS.test(bytes)) return { ok: false, reason: `bytes "${bytes}" is not a number` };
+    if (!METHOD.test(method)) return { ok: false, reason: `method "${method}" is not an HTTP method` };
     const t = target(method, url);
     if (typeof t === 'string') return { ok: false, reason: t };
     return {
       ok: true,
       req: {
         ts: Math.round(Number(time) * 1000), elapsedMs: Number(elapsed), client, user: user(rfc931), squidCode: codeStatus.slice(0, slash),
-        status, bytes: Number(bytes), method, ...t, contentType: type === '-' ? '' : type,
+        status, bytes: Number(bytes), method, scheme: t.scheme, host: t.host, port: t.port, path: t.path, query: t.query, contentType: type === '-' ? '' : type,
       },
     };
   }
-  const m = COMMON.exec(text);
+  const m = COMMON.exec(line.trim());
   if (!m) return { ok: false, reason: 'neither Squid native nor common/combined log format' };
   const month = MONTHS[m[5]!];
   if (month === undefined) return { ok: false, reason: `month "${m[5]}" not recognised` };

@@ -1,7 +1,7 @@
 import type { AccessEvent } from '../../core/events/event.ts';
 import { encodeEvent, LEGACY_FIELD, W, WIRE_COLUMNS, WIRE_FIELD } from '../../core/events/wire.ts';
 import { eventsTable } from '../../core/storage/tables.ts';
-import { blockTypeOf, transcodeTsv, type BlockColumn, type Transcoded } from '../../core/storage/tsv-native.ts';
+import { blockTypeOf, transcodeTsv, type BlockColumn, type Transcoded } from '../../core/storage/native-block.ts';
 import { parseEventRow } from './event-row.ts';
 
 // The events of one ingest batch: the stream entries' wire lines, checked and turned into one Native

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import type { ChdbExtension } from 'chdb/connection';
 import { tsvInsert } from './tsv.ts';
-import type { Transcoded } from './tsv-native.ts';
+import type { Transcoded } from './native-block.ts';
 
 // One way to ClickHouse for every role: @clickhouse/client over HTTP when CLICKHOUSE_URL is set,
 // otherwise the same client over the in-process chdb engine.

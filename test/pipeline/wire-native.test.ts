@@ -6,7 +6,7 @@ import type { AccessEvent } from '../../core/events/event.ts';
 import { decodeEvent, encodeEvent, EVENTS_PER_ENTRY, WIRE_COLUMNS, WIRE_FIELD } from '../../core/events/wire.ts';
 import type { Platform } from '../../core/platform.ts';
 import { EVENT_COLUMNS } from '../../core/storage/tables.ts';
-import { transcodeTsv } from '../../core/storage/tsv-native.ts';
+import { transcodeTsv } from '../../core/storage/native-block.ts';
 import { openTestPlatform } from '../helpers/platform.ts';
 import { makeEvent } from './events.ts';
 
