@@ -1,14 +1,11 @@
 import { hash as oneShotHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
-import type { Config } from '../../core/config/schema.ts';
-import type { AccessEvent } from '../../core/events/event.ts';
-import type { Pseudonymiser } from '../../core/identity/pseudonym.ts';
+import { WIRE_COLUMNS } from '../../core/events/wire.ts';
 import type { Store } from '../../core/storage/clickhouse.ts';
-import { parseSquidLine, type SquidRequest } from './squid-line.ts';
-import { encodeEvent, W, WIRE_COLUMNS } from '../../core/events/wire.ts';
-import { NativeBlockBuilder } from '../../core/storage/native-block.ts';
-import { EVENT_BLOCK_COLUMNS } from '../ingest/event-batch.ts';
+import { DEFERRED_COLUMNS, MAX_REPORTED_BAD, SquidEncoder, uuidText, withCategories, type BatchJob, type BatchOut, type EncoderDeps } from './squid-encoder.ts';
+import { logBatches } from './log-batches.ts';
+import { SquidWorkerPool } from './squid-workers.ts';
+
+export { noCategories, type Categoriser } from './squid-encoder.ts';
 
 // `fairwatch import squid-log FILE`: Squid history into fairwatch.events, so an organisation moving
 // from Squid keeps it. User names and client addresses become pseudonyms on the way in; categories
@@ -16,23 +13,17 @@ import { EVENT_BLOCK_COLUMNS } from '../ingest/event-batch.ts';
 // recorded in fairwatch.import_ledger under the SHA-256 of its text, and a batch already recorded
 // is skipped; a batch not recorded (first import, or the tail of a log that has grown since) keeps
 // only lines whose deterministic event id is not yet stored.
+//
+// This thread reads lines, hashes batches and inserts; the batches are parsed and encoded by
+// SquidEncoder, here or in worker threads (`workers`), one insert at a time running on the engine's
+// own threads while the next batches are encoded.
 
 export const BATCH_LINES = 50_000;
-const MAX_REPORTED_BAD = 50;
 
-/** The seam to the policy engine: a category for a request (or '' when no engine is loaded). */
-export interface Categoriser {
-  category(req: SquidRequest, group: string): string;
-}
-export const noCategories: Categoriser = { category: () => '' };
-
-export interface ImportDeps {
+export interface ImportDeps extends EncoderDeps {
   store: Store;
-  pseudonyms: Pseudonymiser;
-  config: Config;
-  categoriser: Categoriser;
-  /** user name (normalised lower case) → policy group, from the user directory */
-  groups: Map<string, string>;
+  /** parse and encode in this many worker threads (the embedded engine only); none: in this thread */
+  workers?: { count: number; pseudonymKey: Buffer };
 }
 
 export interface ImportResult {
@@ -43,235 +34,116 @@ export interface ImportResult {
   badLines: Array<{ line: number; reason: string }>;
   batches: number;
   skippedBatches: number;
+  /** worker threads used */
+  workers: number;
 }
-
-/** The 16 bytes of a line's event id: a version-4-shaped UUID from a hash, so the same line always gets the same id. */
-function eventIdBytes(text: string, lineNo: number): Buffer {
-  // one-shot hash: several times cheaper per line than a Hash object
-  const h = oneShotHash('sha256', `squid:${lineNo}:${text}`, 'buffer') as unknown as Buffer;
-  h[6] = (h[6]! & 0x0f) | 0x40;
-  h[8] = (h[8]! & 0x3f) | 0x80;
-  return h;
-}
-
-function uuidText(b: Buffer): string {
-  const h = b.toString('hex', 0, 16);
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
-}
-
-function eventId(text: string, lineNo: number): string {
-  return uuidText(eventIdBytes(text, lineNo));
-}
-
-/** A good line of a batch, with its deterministic event id. */
-interface Parsed {
-  req: SquidRequest;
-  text: string;
-  lineNo: number;
-  /** event id bytes */
-  id: Buffer;
-}
-
-const NO_FLAGS: readonly string[] = [];
-const EXECUTABLE_FLAG: readonly string[] = ['executable'];
-const NO_RESPONSE_FLAG: readonly string[] = ['no-response'];
-const BOTH_FLAGS: readonly string[] = ['executable', 'no-response'];
 
 const chMs = (t: number) => new Date(t).toISOString().slice(0, 23).replace('T', ' ');
 
+interface Batch {
+  job: BatchJob;
+  hash: string;
+  last: number;
+}
+
 export class SquidImporter {
-  private readonly userCache = new Map<string, [string, string]>();
-  private readonly clientCache = new Map<string, string>();
-  private readonly executables: Set<string>;
+  private readonly encoder: SquidEncoder;
 
   constructor(private readonly d: ImportDeps) {
-    this.executables = new Set(d.config.policy.softwareDownloads.extensions.map((e) => e.toLowerCase().replace(/^\./, '')));
-  }
-
-  private person(name: string): [pseudonym: string, group: string] {
-    let v = this.userCache.get(name);
-    if (!v) {
-      if (name === '') v = ['', 'guests'];
-      else v = [this.d.pseudonyms.user(name), this.d.groups.get(name.normalize('NFKC').trim().toLowerCase()) ?? this.d.config.policy.defaultGroup];
-      this.userCache.set(name, v);
-    }
-    return v;
-  }
-
-  private client(addr: string): string {
-    let v = this.clientCache.get(addr);
-    if (v === undefined) {
-      v = this.d.pseudonyms.client(addr);
-      this.clientCache.set(addr, v);
-    }
-    return v;
-  }
-
-  /** What a line adds to the request: its file name, flags and action. */
-  private derived(req: SquidRequest): { filename: string; flags: readonly string[]; action: string } {
-    const slash = req.path.lastIndexOf('/');
-    const last = req.path.slice(slash + 1);
-    const dot = last.lastIndexOf('.');
-    const filename = dot > 0 ? last : '';
-    const executable = dot > 0 && this.executables.has(last.slice(dot + 1).toLowerCase());
-    const noResponse = req.method !== 'CONNECT' && req.bytes === 0 && req.status === 0;
-    const flags = executable ? (noResponse ? BOTH_FLAGS : EXECUTABLE_FLAG) : noResponse ? NO_RESPONSE_FLAG : NO_FLAGS;
-    return { filename, flags, action: req.squidCode.includes('DENIED') ? 'block' : 'allow' };
-  }
-
-  toEvent(req: SquidRequest, text: string, lineNo: number, id = eventId(text, lineNo)): AccessEvent & { ts: string } {
-    const [userPseudonym, group] = this.person(req.user);
-    const { filename, flags, action } = this.derived(req);
-    return {
-      ts: new Date(req.ts).toISOString(),
-      event_id: id,
-      user_pseudonym: userPseudonym,
-      user_group: group,
-      client_pseudonym: this.client(req.client),
-      method: req.method,
-      scheme: req.scheme,
-      host: req.host,
-      port: req.port,
-      path: req.path,
-      query: this.d.config.retention.storeQueryStrings ? req.query : '',
-      status: req.status,
-      // Squid's native log records only the bytes sent to the client: uploads cannot be sized
-      bytes_up: 0,
-      bytes_down: req.bytes,
-      duration_ms: Math.min(req.elapsedMs, 4_294_967_295),
-      content_type: req.contentType,
-      filename,
-      category: this.d.categoriser.category(req, group),
-      action,
-      rule: 'import:squid',
-      flags: [...flags],
-      source: 'import',
-    };
-  }
-
-  /** The same event as toEvent, appended straight to a Native block's columns (no object, no text). */
-  private append(b: NativeBlockBuilder, req: SquidRequest, id: Buffer): void {
-    const [userPseudonym, group] = this.person(req.user);
-    const { filename, flags, action } = this.derived(req);
-    b.time(W.ts, req.ts);
-    b.uuidBytes(W.event_id, id);
-    b.string(W.user_pseudonym, userPseudonym);
-    b.string(W.user_group, group);
-    b.string(W.client_pseudonym, this.client(req.client));
-    b.string(W.method, req.method);
-    b.string(W.scheme, req.scheme);
-    b.string(W.host, req.host);
-    b.uint(W.port, req.port);
-    b.string(W.path, req.path);
-    b.string(W.query, this.d.config.retention.storeQueryStrings ? req.query : '');
-    b.uint(W.status, req.status);
-    b.uint(W.bytes_up, 0);
-    b.uint(W.bytes_down, req.bytes);
-    b.uint(W.duration_ms, Math.min(req.elapsedMs, 4_294_967_295));
-    b.string(W.content_type, req.contentType);
-    b.string(W.filename, filename);
-    b.string(W.category, this.d.categoriser.category(req, group));
-    b.string(W.action, action);
-    b.string(W.rule, 'import:squid');
-    b.strings(W.flags, flags);
-    b.string(W.source, 'import');
+    this.encoder = new SquidEncoder(d);
   }
 
   async importFile(path: string, sourceLabel = path): Promise<ImportResult> {
     const { store } = this.d;
     const done = new Set((await store.rows<{ h: string }>(`SELECT batch_hash AS h FROM ${store.database}.import_ledger`)).map((r) => r.h));
-    const result: ImportResult = { lines: 0, imported: 0, alreadyImported: 0, bad: 0, badLines: [], batches: 0, skippedBatches: 0 };
-    let texts: string[] = [];
-    let first = 1;
-    // the previous batch's insert, running on the engine's threads while this batch is parsed
-    let inflight: Promise<void> | null = null;
-    const settle = async () => {
-      const p = inflight;
-      inflight = null;
-      if (p) await p;
+    const count = this.d.workers?.count ?? 0;
+    const result: ImportResult = { lines: 0, imported: 0, alreadyImported: 0, bad: 0, badLines: [], batches: 0, skippedBatches: 0, workers: 0 };
+    const form = store.embedded ? 'native' : 'text';
+    // workers write Native blocks: against a server the lines are encoded here
+    const pool = count > 0 && store.embedded ? await SquidWorkerPool.start(count, {
+      config: this.d.config, pseudonymKey: this.d.workers!.pseudonymKey, groups: [...this.d.groups],
+    }) : null;
+    result.workers = pool ? count : 0;
+    // results are stored one at a time, in the order they come back
+    let chain: Promise<void> = Promise.resolve();
+    let queued = 0;
+    const store1 = (b: Batch, out: BatchOut) => {
+      queued++;
+      chain = chain.then(() => this.store(b, out, result, sourceLabel, done)).finally(() => { queued--; });
     };
-    const flush = async () => {
-      if (texts.length === 0) return;
-      result.batches++;
-      // SHA-256 of the batch's lines joined by newlines, without building the joined string
-      const hash = oneShotHash('sha256', texts.join('\n'), 'hex');
-      const batchFirst = first;
-      const lastLine = first + texts.length - 1;
-      const known = done.has(hash);
-      const lines: Parsed[] = [];
-      let good = 0;
-      texts.forEach((t, i) => {
-        const lineNo = batchFirst + i;
-        const r = parseSquidLine(t);
-        if (r.ok) {
-          good++;
-          // a batch already imported is only parsed, to count and report its bad lines again
-          if (!known) lines.push({ req: r.req, text: t, lineNo, id: eventIdBytes(t, lineNo) });
-        } else if (t.trim() !== '') {
-          result.bad++;
-          if (result.badLines.length < MAX_REPORTED_BAD) result.badLines.push({ line: lineNo, reason: r.reason });
+    const tasks: Array<Promise<void>> = [];
+    try {
+      let first = 1;
+      for await (const { text, lines } of logBatches(path, BATCH_LINES)) {
+        result.lines += lines;
+        result.batches++;
+        const hash = oneShotHash('sha256', text, 'hex');
+        const b: Batch = { job: { text, first, known: done.has(hash), form }, hash, last: first + lines - 1 };
+        first = b.last + 1;
+        if (pool) {
+          // bounded: no more results waiting for the engine than there are workers
+          if (queued > count) await chain;
+          const { result: pending } = await pool.submit(b.job);
+          const task = pending.then((out) => store1(b, out));
+          task.catch(() => {}); // surfaced by Promise.all below
+          tasks.push(task);
+        } else {
+          const out = this.encoder.encode(b.job);
+          await chain; // the previous insert, which ran while this batch was encoded
+          store1(b, out);
         }
-      });
-      first = lastLine + 1;
-      texts = [];
-      if (known) {
-        result.skippedBatches++;
-        result.alreadyImported += good;
-        return;
       }
-      const fresh = await this.notYetStored(lines);
-      result.alreadyImported += lines.length - fresh.length;
-      // encoded here (a Native block for the embedded engine, text for a server); inserted while the next batch is parsed
-      let block: { block: Buffer; text: Buffer | null; rows: number };
-      if (store.embedded) {
-        const b = new NativeBlockBuilder(EVENT_BLOCK_COLUMNS, fresh.length);
-        for (const l of fresh) this.append(b, l.req, l.id);
-        block = { ...b.build(), text: null };
-      } else {
-        const text = Buffer.from(fresh.map((l) => `${encodeEvent(this.toEvent(l.req, l.text, l.lineNo, uuidText(l.id)))}\n`).join(''));
-        block = { block: Buffer.alloc(0), text, rows: fresh.length };
-      }
-      await settle();
-      inflight = (async () => {
-        // the token makes an immediate retry of this exact batch a no-op as well
-        await store.insertTranscoded('events', WIRE_COLUMNS, block, `squid-import:${hash}`);
-        await store.insert('import_ledger', [{ batch_hash: hash, source: sourceLabel, first_line: batchFirst, last_line: lastLine, events: fresh.length, imported_at: chMs(Date.now()) }]);
-        done.add(hash);
-        result.imported += fresh.length;
-      })();
-      inflight.catch(() => {}); // awaited (and thrown) by settle()
-    };
-    const rl = createInterface({ input: createReadStream(path, { encoding: 'utf8' }), crlfDelay: Infinity });
-    for await (const line of rl) {
-      result.lines++;
-      texts.push(line);
-      if (texts.length >= BATCH_LINES) await flush();
+      await Promise.all(tasks);
+      await chain;
+    } finally {
+      await pool?.close();
     }
-    await flush();
-    await settle();
+    result.badLines.sort((a, b) => a.line - b.line);
+    result.badLines.length = Math.min(result.badLines.length, MAX_REPORTED_BAD);
     return result;
   }
 
-  /** Lines of a batch whose events are not stored yet (a re-import of a grown file's last batch). */
-  private async notYetStored(lines: Parsed[]): Promise<Parsed[]> {
-    if (lines.length === 0) return lines;
-    let minT = lines[0]!.req.ts, maxT = minT;
-    for (const l of lines) {
-      if (l.req.ts < minT) minT = l.req.ts;
-      if (l.req.ts > maxT) maxT = l.req.ts;
-    }
+  /** Counts one encoded batch and stores its events (with the ledger entry) unless already there. */
+  private async store(b: Batch, out: BatchOut, result: ImportResult, sourceLabel: string, done: Set<string>): Promise<void> {
     const { store } = this.d;
-    const range = { min: chMs(minT), max: chMs(maxT) };
+    result.bad += out.bad;
+    result.badLines.push(...out.badLines);
+    if (b.job.known) {
+      result.skippedBatches++;
+      result.alreadyImported += out.good;
+      return;
+    }
+    const stored = await this.alreadyStored(out);
+    if (stored.length) out = this.encoder.encode({ ...b.job, skip: stored }); // rare: a grown file's last batch
+    result.alreadyImported += out.skipped;
+    if (out.rows) {
+      // a worker's block still lacks its category column (it has no block lists): add it here
+      const deferred = out.categoryKeys !== undefined;
+      const body = deferred ? withCategories(out, this.d.categoriser) : Buffer.from(out.body.buffer, out.body.byteOffset, out.body.byteLength);
+      const columns = deferred ? DEFERRED_COLUMNS.map((c) => c.name) : WIRE_COLUMNS;
+      // the token makes an immediate retry of this exact batch a no-op as well
+      await store.insertTranscoded('events', columns, { rows: out.rows, block: body, text: store.embedded ? null : body }, `squid-import:${b.hash}`);
+    }
+    await store.insert('import_ledger', [{ batch_hash: b.hash, source: sourceLabel, first_line: b.job.first, last_line: b.last, events: out.rows, imported_at: chMs(Date.now()) }]);
+    done.add(b.hash);
+    result.imported += out.rows;
+  }
+
+  /** Event ids of an encoded batch that are already stored (a re-import of a grown file's last batch). */
+  private async alreadyStored(out: BatchOut): Promise<string[]> {
+    if (out.rows === 0) return [];
+    const { store } = this.d;
+    const range = { min: chMs(out.minTs), max: chMs(out.maxTs) };
     // cheap first: no imported events at all in the batch's time range (the usual first import)
     const any = await store.one<{ n: number }>(
       `SELECT count() AS n FROM ${store.database}.events WHERE ts >= {min:DateTime64(3)} AND ts <= {max:DateTime64(3)} AND source = 'import'`, range);
-    if (Number(any?.n ?? 0) === 0) return lines;
+    if (Number(any?.n ?? 0) === 0) return [];
+    const ids = Buffer.from(out.ids.buffer, out.ids.byteOffset, out.ids.byteLength);
+    const texts = Array.from({ length: out.rows }, (_, i) => uuidText(ids.subarray(i * 16, i * 16 + 16)));
     const existing = await store.rows<{ id: string }>(
       `SELECT toString(event_id) AS id FROM ${store.database}.events
        WHERE ts >= {min:DateTime64(3)} AND ts <= {max:DateTime64(3)} AND source = 'import' AND event_id IN {ids:Array(UUID)}`,
-      { ...range, ids: lines.map((l) => uuidText(l.id)) });
-    if (existing.length === 0) return lines;
-    const have = new Set(existing.map((r) => r.id));
-    return lines.filter((l) => !have.has(uuidText(l.id)));
+      { ...range, ids: texts });
+    return existing.map((r) => r.id);
   }
 }

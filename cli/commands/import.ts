@@ -1,5 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
+import { loadKey } from '../../core/keys.ts';
 import { policyCategoriser } from '../../analyser/import/categoriser.ts';
 import { SquidImporter } from '../../analyser/import/squid-import.ts';
 import { CommandFailure, type CommandContext } from '../io.ts';
@@ -11,7 +13,12 @@ export function registerImport({ program, act }: ProgramHandle, ctx: CommandCont
   imp.command('squid-log')
     .description('import a Squid access.log (native, common or combined format); re-importing the same file adds nothing')
     .argument('<file>', 'the log file (give an absolute path when `fairwatch start` is running: it reads the file)')
-    .action(act(async (file: string) => ctx.withPlatform({ store: true }, async (p) => {
+    .option('--workers <n>', 'threads that parse and encode lines; default: one per core (at most 4) for logs over 16 MB, none for smaller ones', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0 || n > 64) throw new CommandFailure(`--workers: expected a whole number from 0 to 64, got "${v}"`);
+      return n;
+    })
+    .action(act(async (file: string, opts: { workers?: number }) => ctx.withPlatform({ store: true }, async (p) => {
       const path = isAbsolute(file) ? file : resolve(file);
       if (!existsSync(path) || !statSync(path).isFile()) {
         throw new CommandFailure(`${file}: no such file${ctx.insidePrimary && !isAbsolute(file) ? ` (the running fairwatch resolved it in ${process.cwd()}; give an absolute path)` : ''}`);
@@ -19,7 +26,9 @@ export function registerImport({ program, act }: ProgramHandle, ctx: CommandCont
       const { categoriser, warning } = await policyCategoriser(p.config, p.runtime.blocklistsDir);
       if (warning) ctx.io.err(`fairwatch: warning: ${warning}\n`);
       const groups = new Map((await p.users.list()).map((u) => [u.username.toLowerCase(), u.group]));
-      const r = await new SquidImporter({ store: p.store, pseudonyms: p.pseudonyms, config: p.config, categoriser, groups }).importFile(path);
+      const count = opts.workers ?? (statSync(path).size > 16 * 1024 * 1024 ? Math.min(4, availableParallelism()) : 0);
+      const workers = count > 0 ? { count, pseudonymKey: loadKey(p.runtime.dataDir, 'pseudonym', p.env) } : undefined;
+      const r = await new SquidImporter({ store: p.store, pseudonyms: p.pseudonyms, config: p.config, categoriser, groups, workers }).importFile(path);
       for (const b of r.badLines) ctx.io.err(`${path}:${b.line}: ${b.reason}\n`);
       if (r.bad > r.badLines.length) ctx.io.err(`… and ${r.bad - r.badLines.length} more bad lines\n`);
       ctx.io.out(`imported ${r.imported} events from ${r.lines} lines (${r.alreadyImported} already imported, ${r.bad} bad lines)\n`);

@@ -524,3 +524,31 @@ export class NativeBlockBuilder {
     return { block: out.buf.subarray(0, out.pos), rows };
   }
 }
+
+function readVarUInt(b: Buffer, p: number): [number, number] {
+  let v = 0, shift = 1;
+  for (let i = 0; i < 10; i++) {
+    const c = b[p++]!;
+    v += (c & 0x7f) * shift;
+    if (c < 0x80) return [v, p];
+    shift *= 128;
+  }
+  throw new Error('Native block: bad varint');
+}
+
+/** The block with one more String column at the end (one value per row). */
+export function appendStringColumn(block: Buffer, name: string, values: readonly string[]): Buffer {
+  const [ncols, p1] = readVarUInt(block, 0);
+  const [rows, p2] = readVarUInt(block, p1);
+  if (values.length !== rows) throw new Error(`${name}: ${values.length} values for ${rows} rows`);
+  const out = new Out(block.length + rows * 12 + 64);
+  out.varUInt(ncols + 1);
+  out.varUInt(rows);
+  out.ensure(block.length - p2);
+  block.copy(out.buf, out.pos, p2);
+  out.pos += block.length - p2;
+  out.text(name);
+  out.text('String');
+  for (const v of values) writeText(out, v);
+  return out.buf.subarray(0, out.pos);
+}

@@ -1,8 +1,8 @@
-import { copyFileSync, appendFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { policyCategoriser } from '../../analyser/import/categoriser.ts';
-import { SquidImporter } from '../../analyser/import/squid-import.ts';
+import { SquidImporter, type ImportDeps } from '../../analyser/import/squid-import.ts';
 import type { Platform } from '../../core/platform.ts';
 import { runCli } from '../helpers/cli.ts';
 import { openTestPlatform } from '../helpers/platform.ts';
@@ -26,11 +26,12 @@ afterAll(async () => {
   tmp.cleanup();
 });
 
-async function importer() {
+async function deps(): Promise<ImportDeps> {
   const { categoriser, warning } = await policyCategoriser(platform.config, BLOCKLISTS);
   expect(warning).toBeNull();
-  return new SquidImporter({ store: platform.store, pseudonyms: platform.pseudonyms, config: platform.config, categoriser, groups: new Map([['alice', 'managers']]) });
+  return { store: platform.store, pseudonyms: platform.pseudonyms, config: platform.config, categoriser, groups: new Map([['alice', 'managers']]) };
 }
+const importer = async () => new SquidImporter(await deps());
 
 describe('import squid-log', () => {
   it('imports good lines with pseudonyms and categories, and reports bad lines by number', async () => {
@@ -67,6 +68,46 @@ describe('import squid-log', () => {
   });
 });
 
+describe('import squid-log in worker threads', () => {
+  it('stores exactly what the in-process import stores, batch for batch (110,000 lines, three batches)', async () => {
+    const fixture = readFileSync(FIXTURE, 'utf8').trimEnd().split('\n');
+    const path = join(tmp.dir, 'big.log');
+    // distinct lines (time and path vary), the fixture's bad lines among them
+    const lines = Array.from({ length: 110_000 }, (_, i) => {
+      const l = fixture[i % fixture.length]!;
+      return /^\d/.test(l) ? l.replace(/^\d+\.\d+/, (t) => (Number(t) + i).toFixed(3)).replace(/(https?:\/\/[^ ]+)/, `$1${i % 7 ? '' : `?n=${i}`}`) : l;
+    });
+    writeFileSync(path, `${lines.join('\n')}\n`);
+    const { loadKey } = await import('../../core/keys.ts');
+    const snapshot = async () => platform.store.rows<Record<string, unknown>>(
+      'SELECT toString(event_id) AS id, ts, user_pseudonym, user_group, client_pseudonym, host, path, category, action, flags, bytes_down FROM fairwatch.events ORDER BY id');
+    const reset = async () => {
+      await platform.store.command('TRUNCATE TABLE fairwatch.events');
+      await platform.store.command('TRUNCATE TABLE fairwatch.import_ledger');
+    };
+    await reset();
+    const base = await importer();
+    const threaded = new SquidImporter({ ...(await deps()), workers: { count: 2, pseudonymKey: loadKey(platform.runtime.dataDir, 'pseudonym', {}) } });
+    const a = await threaded.importFile(path);
+    expect(a.workers).toBe(2);
+    const viaWorkers = await snapshot();
+    await reset();
+    const b = await base.importFile(path);
+    expect(b.workers).toBe(0);
+    const inProcess = await snapshot();
+    expect({ ...a, workers: 0 }).toEqual(b);
+    expect(a).toMatchObject({ lines: 110_000, batches: 3 });
+    expect(viaWorkers.length).toBe(a.imported);
+    expect(viaWorkers).toEqual(inProcess);
+    expect(new Set(viaWorkers.map((r) => r.category))).toEqual(new Set(inProcess.map((r) => r.category)));
+    expect(viaWorkers.some((r) => r.category === 'gambling')).toBe(true);
+    // and a re-import through the workers adds nothing
+    const again = await threaded.importFile(path);
+    expect(again).toMatchObject({ imported: 0, alreadyImported: a.imported, skippedBatches: 3 });
+    await reset();
+  }, 180_000);
+});
+
 describe('CLI: import squid-log and reports run', () => {
   it('imports, re-imports idempotently, builds an audit and prints its id', async () => {
     const dir = tempDir('fw-import-cli-');
@@ -81,6 +122,11 @@ describe('CLI: import squid-log and reports run', () => {
       expect(first.code).toBe(0);
       const second = await runCli(['import', 'squid-log', FIXTURE], { env, timeoutMs: 90_000 });
       expect(second.stdout).toBe('imported 0 events from 12 lines (8 already imported, 4 bad lines)\n');
+      const threaded = await runCli(['import', 'squid-log', '--workers', '2', FIXTURE], { env, timeoutMs: 90_000 });
+      expect(threaded.stdout).toBe('imported 0 events from 12 lines (8 already imported, 4 bad lines)\n');
+      const badWorkers = await runCli(['import', 'squid-log', '--workers', 'many', FIXTURE], { env, timeoutMs: 90_000 });
+      expect(badWorkers.code).not.toBe(0);
+      expect(badWorkers.stderr).toContain('--workers: expected a whole number from 0 to 64, got "many"');
       const run = await runCli(['reports', 'run', 'audit', '--from', '2026-02-17T00:00:00Z', '--to', '2026-02-18T00:00:00Z'], { env, timeoutMs: 90_000 });
       expect(run.stderr).toBe('');
       expect(run.stdout).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\n$/);
