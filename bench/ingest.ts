@@ -109,6 +109,24 @@ try {
     console.log(`   JS share  check + encode 50,000 wire lines into one Native block (no engine):  ${fmt(50_000 / (best / 1000))} rows/s (best of 3)`);
   }
 
+  /**
+   * Rows/s of `rows` events sent in batches of `size`: each batch read from its entries, checked and
+   * encoded, then inserted by `insert` (only this is timed; making the entries is not).
+   */
+  const timedInserts = async (rows: number, size: number, label: string, insert: (b: EventBatch) => Promise<void>) => {
+    let timed = 0;
+    for (let done = 0; done < rows; done += size) {
+      const es = entries(done, Math.min(size, rows - done));
+      const start = performance.now();
+      const b = new EventBatch();
+      es.forEach((e, i) => b.addEntry(`${label}-${done}-${i}`, e));
+      await insert(b);
+      timed += performance.now() - start;
+      if (done % (size * 10) === 0) sampleMem();
+    }
+    return rows / (timed / 1000);
+  };
+
   // 1b. the ingester's insert path: entries → check + Native block → insert with its token (one
   // batch after another, as the ingester does; reading the stream is measured in part 2)
   const sizes = [20_000, 50_000, 100_000];
@@ -116,17 +134,7 @@ try {
   const MAIN = 50_000;
   for (const size of sizes) {
     const rows = size === MAIN ? ROWS : Math.min(ROWS, quick ? 200_000 : 1_000_000);
-    let timed = 0;
-    for (let done = 0; done < rows; done += size) {
-      const es = entries(done, Math.min(size, rows - done));
-      const start = performance.now();
-      const b = new EventBatch();
-      es.forEach((e, i) => b.addEntry(`${size}-${done}-${i}`, e));
-      await p.store.insertTranscoded('events', WIRE_COLUMNS, b.encode(), batchToken('bench', b.ids));
-      timed += performance.now() - start;
-      if (done % (size * 10) === 0) sampleMem();
-    }
-    const rate = rows / (timed / 1000);
+    const rate = await timedInserts(rows, size, String(size), (b) => p.store.insertTranscoded('events', WIRE_COLUMNS, b.encode(), batchToken('bench', b.ids)));
     results.push([size, rate]);
     const stored = await count();
     console.log(`   ingester  check + Native insert, batch ${String(size).padStart(6)}, ${fmt(rows).padStart(10)} rows:  ${fmt(rate)} rows/s  (${(rate / ceiling).toFixed(2)}× ceiling; stored ${fmt(stored)})`);
@@ -134,21 +142,12 @@ try {
     await p.store.command('TRUNCATE TABLE fairwatch.events');
   }
   const insertRate = results.find(([s]) => s === MAIN)![1];
+  const smaller = Math.min(ROWS, quick ? 200_000 : 1_000_000);
 
   // 1c. the same batches inserted as TabSeparated text (the engine parses them): the earlier path
   {
-    const rows = Math.min(ROWS, quick ? 200_000 : 1_000_000);
-    let timed = 0;
-    for (let done = 0; done < rows; done += MAIN) {
-      const es = entries(done, Math.min(MAIN, rows - done));
-      const start = performance.now();
-      const b = new EventBatch();
-      es.forEach((e, i) => b.addEntry(`t-${done}-${i}`, e));
-      await p.store.insertTsvBody('events', WIRE_COLUMNS, b.encode({ keepText: true }).text!, batchToken('bench-text', b.ids));
-      timed += performance.now() - start;
-    }
-    const rate = rows / (timed / 1000);
-    console.log(`   baseline  same batches as TabSeparated text parsed by the engine, batch ${MAIN}, ${fmt(rows)} rows:  ${fmt(rate)} rows/s  (Native is ${(insertRate / rate).toFixed(2)}× this)`);
+    const rate = await timedInserts(smaller, MAIN, 't', (b) => p.store.insertTsvBody('events', WIRE_COLUMNS, b.encode({ keepText: true }).text!, batchToken('bench-text', b.ids)));
+    console.log(`   baseline  same batches as TabSeparated text parsed by the engine, batch ${MAIN}, ${fmt(smaller)} rows:  ${fmt(rate)} rows/s  (Native is ${(insertRate / rate).toFixed(2)}× this)`);
     await p.store.command('TRUNCATE TABLE fairwatch.events');
   }
 
@@ -156,17 +155,8 @@ try {
   // to separate the ingester's own cost from the rollups every insert also feeds
   await p.store.command('CREATE TABLE IF NOT EXISTS fairwatch.bench_events AS fairwatch.events');
   {
-    const rows = Math.min(ROWS, quick ? 200_000 : 1_000_000);
-    let timed = 0;
-    for (let done = 0; done < rows; done += MAIN) {
-      const es = entries(done, Math.min(MAIN, rows - done));
-      const start = performance.now();
-      const b = new EventBatch();
-      es.forEach((e, i) => b.addEntry(`p-${done}-${i}`, e));
-      await p.store.insertTranscoded('bench_events', WIRE_COLUMNS, b.encode(), batchToken('bench-plain', b.ids));
-      timed += performance.now() - start;
-    }
-    const rate = rows / (timed / 1000);
+    const rows = smaller;
+    const rate = await timedInserts(rows, MAIN, 'p', (b) => p.store.insertTranscoded('bench_events', WIRE_COLUMNS, b.encode(), batchToken('bench-plain', b.ids)));
     console.log(`   ingester  same, batch ${MAIN}, into a copy of events without the 3 rollup views, ${fmt(rows)} rows:  ${fmt(rate)} rows/s  (${(rate / insertRate).toFixed(2)}× with views)`);
     await p.store.command('DROP TABLE fairwatch.bench_events');
   }
