@@ -3,7 +3,7 @@ import type { Config } from '../../core/config/schema.ts';
 import type { AccessEvent } from '../../core/events/event.ts';
 import { encodeEvent, type WireColumn } from '../../core/events/wire.ts';
 import type { Pseudonymiser } from '../../core/identity/pseudonym.ts';
-import { appendStringColumn, NativeBlockBuilder } from '../../core/storage/native-block.ts';
+import { appendStringColumn, NativeBlockBuilder, type BlockColumn } from '../../core/storage/native-block.ts';
 import { EVENT_BLOCK_COLUMNS } from '../ingest/event-batch.ts';
 import { parseSquidLine, type SquidRequest } from './squid-line.ts';
 
@@ -56,10 +56,8 @@ export interface BatchOut {
   badLines: Array<{ line: number; reason: string }>;
   rows: number;
   skipped: number;
-  /** Native block, or newline-terminated wire lines (per `form`) */
+  /** IMPORT_BLOCK (insert it with IMPORT_INSERT), or newline-terminated wire lines (per `form`) */
   body: Uint8Array;
-  /** 16 bytes per row: the event ids, in row order */
-  ids: Uint8Array;
   minTs: number;
   maxTs: number;
   /** with deferCategories: the distinct requests, and for each row the index of its own */
@@ -67,12 +65,41 @@ export interface BatchOut {
   categoryOfRow?: Uint32Array;
 }
 
-/** The block's columns when categories are deferred: category comes last, added by withCategories. */
-export const DEFERRED_COLUMNS = [...EVENT_BLOCK_COLUMNS.filter((c) => c.name !== 'category'), EVENT_BLOCK_COLUMNS.find((c) => c.name === 'category')!];
-const DEFERRED_INDEX = new Map(DEFERRED_COLUMNS.map((c, i) => [c.name, i]));
-const DI = (name: string) => DEFERRED_INDEX.get(name)!;
-const COLS_INLINE = Object.fromEntries(EVENT_BLOCK_COLUMNS.map((c, i) => [c.name, i])) as Record<WireColumn, number>;
-const COLS_DEFERRED = Object.fromEntries(DEFERRED_COLUMNS.map((c) => [c.name, DI(c.name)])) as Record<WireColumn, number>;
+/**
+ * The Native block of an import batch: the event columns but event_id, then the line and its number
+ * (the engine derives event_id from them, EVENT_ID_SQL: one SHA-256 per row in C++ rather than one
+ * native call per line from JavaScript), and category last, so a worker's block can have it added
+ * by withCategories.
+ */
+export const IMPORT_BLOCK: readonly BlockColumn[] = [
+  ...EVENT_BLOCK_COLUMNS.filter((c) => c.name !== 'event_id' && c.name !== 'category'),
+  { name: 'line', type: 'String' }, { name: 'line_no', type: 'UInt32' },
+  EVENT_BLOCK_COLUMNS.find((c) => c.name === 'category')!,
+];
+const C = Object.fromEntries(IMPORT_BLOCK.map((c, i) => [c.name, i])) as Record<Exclude<WireColumn, 'event_id'> | 'line' | 'line_no', number>;
+
+/** eventId() in SQL, over the block's `line` and `line_no`: the same version-4-shaped UUID from the same SHA-256. */
+export const EVENT_ID_SQL = `toUUID(UUIDNumToString(toFixedString(concat(substring(h, 1, 6),
+  char(bitOr(bitAnd(reinterpretAsUInt8(substring(h, 7, 1)), 15), 64)), substring(h, 8, 1),
+  char(bitOr(bitAnd(reinterpretAsUInt8(substring(h, 9, 1)), 63), 128)), substring(h, 10, 7)), 16)))`;
+
+/** The insert of an import block: its columns, and the SELECT that turns a block file into events rows. */
+export const IMPORT_INSERT = (() => {
+  const kept = IMPORT_BLOCK.map((c) => c.name).filter((n) => n !== 'line' && n !== 'line_no');
+  return {
+    columns: [...kept, 'event_id'],
+    select: (file: string) => `SELECT ${kept.join(', ')}, ${EVENT_ID_SQL} AS event_id FROM (SELECT *, SHA256(concat('squid:', toString(line_no), ':', line)) AS h FROM ${file})`,
+  };
+})();
+
+/** The event ids of a batch's good lines (for the check against stored events: the block has none). */
+export function batchEventIds(text: string, first: number): string[] {
+  const out: string[] = [];
+  text.split('\n').forEach((t, i) => {
+    if (parseSquidLine(t).ok) out.push(eventId(t, first + i));
+  });
+  return out;
+}
 
 /** Adds the deferred category column to a block encoded with deferCategories. */
 export function withCategories(out: BatchOut, categoriser: Categoriser): Buffer {
@@ -81,6 +108,7 @@ export function withCategories(out: BatchOut, categoriser: Categoriser): Buffer 
     categoriser.category({ host, path, method, scheme, port } as SquidRequest, group));
   const rows = out.categoryOfRow!;
   const values = Array.from(rows, (k) => decided[k]!);
+  // the block was built without its last column, category
   return appendStringColumn(Buffer.from(out.body.buffer, out.body.byteOffset, out.body.byteLength), 'category', values);
 }
 
@@ -177,47 +205,46 @@ export class SquidEncoder {
     };
   }
 
-  /** The same event as toEvent, appended straight to a Native block's columns (no object, no text). */
-  append(b: NativeBlockBuilder, req: SquidRequest, id: Buffer, deferred = false): void {
+  /** The same event as toEvent, appended straight to an IMPORT_BLOCK's columns (no object, no text). */
+  append(b: NativeBlockBuilder, req: SquidRequest, text: string, lineNo: number, deferred = false): void {
     const [userPseudonym, group] = this.person(req.user);
     const { filename, flags, action } = this.derived(req);
-    const W = deferred ? COLS_DEFERRED : COLS_INLINE;
-    b.time(W.ts, req.ts);
-    b.uuidBytes(W.event_id, id);
-    b.string(W.user_pseudonym, userPseudonym);
-    b.string(W.user_group, group);
-    b.string(W.client_pseudonym, this.client(req.client));
-    b.string(W.method, req.method);
-    b.string(W.scheme, req.scheme);
-    b.string(W.host, req.host);
-    b.uint(W.port, req.port);
-    b.string(W.path, req.path);
-    b.string(W.query, this.d.config.retention.storeQueryStrings ? req.query : '');
-    b.uint(W.status, req.status);
-    b.uint(W.bytes_up, 0);
-    b.uint(W.bytes_down, req.bytes);
-    b.uint(W.duration_ms, Math.min(req.elapsedMs, 4_294_967_295));
-    b.string(W.content_type, req.contentType);
-    b.string(W.filename, filename);
-    if (!deferred) b.string(W.category, this.d.categoriser.category(req, group));
-    b.string(W.action, action);
-    b.string(W.rule, 'import:squid');
-    b.strings(W.flags, flags);
-    b.string(W.source, 'import');
+    b.time(C.ts, req.ts);
+    b.string(C.user_pseudonym, userPseudonym);
+    b.string(C.user_group, group);
+    b.string(C.client_pseudonym, this.client(req.client));
+    b.string(C.method, req.method);
+    b.string(C.scheme, req.scheme);
+    b.string(C.host, req.host);
+    b.uint(C.port, req.port);
+    b.string(C.path, req.path);
+    b.string(C.query, this.d.config.retention.storeQueryStrings ? req.query : '');
+    b.uint(C.status, req.status);
+    b.uint(C.bytes_up, 0);
+    b.uint(C.bytes_down, req.bytes);
+    b.uint(C.duration_ms, Math.min(req.elapsedMs, 4_294_967_295));
+    b.string(C.content_type, req.contentType);
+    b.string(C.filename, filename);
+    b.string(C.action, action);
+    b.string(C.rule, 'import:squid');
+    b.strings(C.flags, flags);
+    b.string(C.source, 'import');
+    b.string(C.line, text);
+    b.uint(C.line_no, lineNo);
+    if (!deferred) b.string(C.category, this.d.categoriser.category(req, group));
   }
 
   /** Parses and encodes one batch. */
   encode(job: BatchJob): BatchOut {
     const texts = job.text.split('\n');
     const skip = job.skip?.length ? new Set(job.skip) : null;
-    const out: BatchOut = { good: 0, bad: 0, badLines: [], rows: 0, skipped: 0, body: new Uint8Array(0), ids: new Uint8Array(0), minTs: Infinity, maxTs: -Infinity };
+    const out: BatchOut = { good: 0, bad: 0, badLines: [], rows: 0, skipped: 0, body: new Uint8Array(0), minTs: Infinity, maxTs: -Infinity };
     const defer = job.deferCategories === true && job.form === 'native';
-    const native = job.known ? null : job.form === 'native' ? new NativeBlockBuilder(defer ? DEFERRED_COLUMNS.slice(0, -1) : EVENT_BLOCK_COLUMNS, texts.length) : null;
+    const native = job.known ? null : job.form === 'native' ? new NativeBlockBuilder(defer ? IMPORT_BLOCK.slice(0, -1) : IMPORT_BLOCK, texts.length) : null;
     const keyIndex = new Map<string, number>();
     const keys: CategoryKey[] = [];
     const ofRow = defer ? new Uint32Array(texts.length) : null;
     const lines: string[] = [];
-    const ids = job.known ? null : Buffer.allocUnsafe(texts.length * 16);
     for (let i = 0; i < texts.length; i++) {
       const t = texts[i]!;
       const lineNo = job.first + i;
@@ -232,12 +259,10 @@ export class SquidEncoder {
       out.good++;
       // a batch already imported is only parsed, to count and report its bad lines again
       if (job.known) continue;
-      const id = eventIdBytes(t, lineNo);
-      if (skip && skip.has(uuidText(id))) {
+      if (skip && skip.has(eventId(t, lineNo))) {
         out.skipped++;
         continue;
       }
-      id.copy(ids!, out.rows * 16, 0, 16);
       out.rows++;
       if (r.req.ts < out.minTs) out.minTs = r.req.ts;
       if (r.req.ts > out.maxTs) out.maxTs = r.req.ts;
@@ -253,12 +278,11 @@ export class SquidEncoder {
         }
         ofRow[out.rows - 1] = n;
       }
-      if (native) this.append(native, r.req, id, defer);
-      else lines.push(`${encodeEvent(this.toEvent(r.req, t, lineNo, uuidText(id)))}\n`);
+      if (native) this.append(native, r.req, t, lineNo, defer);
+      else lines.push(`${encodeEvent(this.toEvent(r.req, t, lineNo))}\n`);
     }
     if (native) out.body = native.build().block;
     else if (!job.known) out.body = Buffer.from(lines.join(''));
-    if (ids) out.ids = ids.subarray(0, out.rows * 16);
     if (ofRow) {
       out.categoryKeys = keys;
       out.categoryOfRow = ofRow.subarray(0, out.rows);

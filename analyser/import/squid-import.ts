@@ -1,7 +1,7 @@
 import { hash as oneShotHash } from 'node:crypto';
 import { WIRE_COLUMNS } from '../../core/events/wire.ts';
 import type { Store } from '../../core/storage/clickhouse.ts';
-import { DEFERRED_COLUMNS, MAX_REPORTED_BAD, SquidEncoder, uuidText, withCategories, type BatchJob, type BatchOut, type EncoderDeps } from './squid-encoder.ts';
+import { batchEventIds, IMPORT_INSERT, MAX_REPORTED_BAD, SquidEncoder, withCategories, type BatchJob, type BatchOut, type EncoderDeps } from './squid-encoder.ts';
 import { logBatches } from './log-batches.ts';
 import { SquidWorkerPool } from './squid-workers.ts';
 
@@ -113,16 +113,16 @@ export class SquidImporter {
       result.alreadyImported += out.good;
       return;
     }
-    const stored = await this.alreadyStored(out);
+    const stored = await this.alreadyStored(b, out);
     if (stored.length) out = this.encoder.encode({ ...b.job, skip: stored }); // rare: a grown file's last batch
     result.alreadyImported += out.skipped;
     if (out.rows) {
       // a worker's block still lacks its category column (it has no block lists): add it here
-      const deferred = out.categoryKeys !== undefined;
-      const body = deferred ? withCategories(out, this.d.categoriser) : Buffer.from(out.body.buffer, out.body.byteOffset, out.body.byteLength);
-      const columns = deferred ? DEFERRED_COLUMNS.map((c) => c.name) : WIRE_COLUMNS;
+      const body = out.categoryKeys !== undefined ? withCategories(out, this.d.categoriser) : Buffer.from(out.body.buffer, out.body.byteOffset, out.body.byteLength);
       // the token makes an immediate retry of this exact batch a no-op as well
-      await store.insertTranscoded('events', columns, { rows: out.rows, block: body, text: store.embedded ? null : body }, `squid-import:${b.hash}`);
+      const token = `squid-import:${b.hash}`;
+      if (store.embedded) await store.insertTranscoded('events', IMPORT_INSERT.columns, { rows: out.rows, block: body, text: null }, token, IMPORT_INSERT.select);
+      else await store.insertTranscoded('events', WIRE_COLUMNS, { rows: out.rows, block: Buffer.alloc(0), text: body }, token);
     }
     await store.insert('import_ledger', [{ batch_hash: b.hash, source: sourceLabel, first_line: b.job.first, last_line: b.last, events: out.rows, imported_at: chMs(Date.now()) }]);
     done.add(b.hash);
@@ -130,7 +130,7 @@ export class SquidImporter {
   }
 
   /** Event ids of an encoded batch that are already stored (a re-import of a grown file's last batch). */
-  private async alreadyStored(out: BatchOut): Promise<string[]> {
+  private async alreadyStored(b: Batch, out: BatchOut): Promise<string[]> {
     if (out.rows === 0) return [];
     const { store } = this.d;
     const range = { min: chMs(out.minTs), max: chMs(out.maxTs) };
@@ -138,8 +138,7 @@ export class SquidImporter {
     const any = await store.one<{ n: number }>(
       `SELECT count() AS n FROM ${store.database}.events WHERE ts >= {min:DateTime64(3)} AND ts <= {max:DateTime64(3)} AND source = 'import'`, range);
     if (Number(any?.n ?? 0) === 0) return [];
-    const ids = Buffer.from(out.ids.buffer, out.ids.byteOffset, out.ids.byteLength);
-    const texts = Array.from({ length: out.rows }, (_, i) => uuidText(ids.subarray(i * 16, i * 16 + 16)));
+    const texts = batchEventIds(b.job.text, b.job.first);
     const existing = await store.rows<{ id: string }>(
       `SELECT toString(event_id) AS id FROM ${store.database}.events
        WHERE ts >= {min:DateTime64(3)} AND ts <= {max:DateTime64(3)} AND source = 'import' AND event_id IN {ids:Array(UUID)}`,

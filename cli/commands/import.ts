@@ -13,7 +13,7 @@ export function registerImport({ program, act }: ProgramHandle, ctx: CommandCont
   imp.command('squid-log')
     .description('import a Squid access.log (native, common or combined format); re-importing the same file adds nothing')
     .argument('<file>', 'the log file (give an absolute path when `fairwatch start` is running: it reads the file)')
-    .option('--workers <n>', 'threads that parse and encode lines; default: with 4 or more cores, one per core but one (at most 4) for logs over 16 MB; otherwise none', (v) => {
+    .option('--workers <n>', 'threads that parse and encode lines; default: one per core (at most 4) for logs over 16 MB, none for smaller ones', (v) => {
       const n = Number(v);
       if (!Number.isInteger(n) || n < 0 || n > 64) throw new CommandFailure(`--workers: expected a whole number from 0 to 64, got "${v}"`);
       return n;
@@ -26,9 +26,8 @@ export function registerImport({ program, act }: ProgramHandle, ctx: CommandCont
       const { categoriser, warning } = await policyCategoriser(p.config, p.runtime.blocklistsDir);
       if (warning) ctx.io.err(`fairwatch: warning: ${warning}\n`);
       const groups = new Map((await p.users.list()).map((u) => [u.username.toLowerCase(), u.group]));
-      // on fewer than 4 cores the engine and this thread already use what there is (bench/analyser.ts)
-      const cores = availableParallelism();
-      const count = opts.workers ?? (cores >= 4 && statSync(path).size > 16 * 1024 * 1024 ? Math.min(4, cores - 1) : 0);
+      // a small log is done before threads would have started (bench/analyser.ts measures both)
+      const count = opts.workers ?? (statSync(path).size > 16 * 1024 * 1024 ? Math.min(4, availableParallelism()) : 0);
       const workers = count > 0 ? { count, pseudonymKey: loadKey(p.runtime.dataDir, 'pseudonym', p.env) } : undefined;
       const r = await new SquidImporter({ store: p.store, pseudonyms: p.pseudonyms, config: p.config, categoriser, groups, workers }).importFile(path);
       for (const b of r.badLines) ctx.io.err(`${path}:${b.line}: ${b.reason}\n`);

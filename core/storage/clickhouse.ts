@@ -110,7 +110,9 @@ export class Store {
    * by far); against a server its accepted lines as TabSeparated (parsed there, in parallel, so ask
    * for `keepText` when `embedded` is false). Same de-duplication token rule as `insert`.
    */
-  async insertTranscoded(table: string, columns: readonly string[], t: Pick<Transcoded, 'block' | 'text' | 'rows'>, dedupToken = ''): Promise<void> {
+  async insertTranscoded(table: string, columns: readonly string[], t: Pick<Transcoded, 'block' | 'text' | 'rows'>, dedupToken = '',
+    /** embedded only: the SELECT reading the block (`file` is the table function to read it from) */
+    selectFrom: (file: string) => string = (file) => `SELECT * FROM ${file}`): Promise<void> {
     if (t.rows === 0) return;
     const name = table.includes('.') ? table : `${this.database}.${table}`;
     if (!this.embedded) {
@@ -122,7 +124,7 @@ export class Store {
     await writeFile(file, t.block, { mode: 0o600 });
     try {
       const literal = `'${file.replace(/[\\']/g, (c) => `\\${c}`)}'`;
-      await this.command(`INSERT INTO ${name} (${columns.join(', ')}) SELECT * FROM file(${literal}, 'Native')`, undefined,
+      await this.command(`INSERT INTO ${name} (${columns.join(', ')}) ${selectFrom(`file(${literal}, 'Native')`)}`, undefined,
         { insert_deduplication_token: dedupToken });
     } finally {
       await rm(file, { force: true });

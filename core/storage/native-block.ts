@@ -406,13 +406,15 @@ export function transcodeTsv(columns: readonly BlockColumn[], chunks: readonly B
   return { block: out.buf.subarray(0, out.pos), rows, rejected, text: text ? text.buf.subarray(0, text.pos) : null, skipped };
 }
 
-/** Appends a JavaScript string as varint length + UTF-8; short ASCII strings are copied by hand (cheaper than a native call each). */
+/** Appends a JavaScript string as varint length + UTF-8; ASCII strings are copied by hand (cheaper than a native call each). */
 function writeText(out: Out, s: string): void {
   const n = s.length;
-  if (n < 128) {
-    out.ensure(n + 1);
+  if (n < 16384) {
+    // the length is n when the string is ASCII: 1 byte of varint below 128, 2 below 16384
+    const lenBytes = n < 128 ? 1 : 2;
+    out.ensure(n + lenBytes);
     const b = out.buf;
-    let w = out.pos + 1;
+    let w = out.pos + lenBytes;
     let i = 0;
     for (; i < n; i++) {
       const c = s.charCodeAt(i);
@@ -420,7 +422,11 @@ function writeText(out: Out, s: string): void {
       b[w++] = c;
     }
     if (i === n) {
-      b[out.pos] = n;
+      if (lenBytes === 1) b[out.pos] = n;
+      else {
+        b[out.pos] = (n & 0x7f) | 0x80;
+        b[out.pos + 1] = n >>> 7;
+      }
       out.pos = w;
       return;
     }

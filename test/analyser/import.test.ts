@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { policyCategoriser } from '../../analyser/import/categoriser.ts';
 import { SquidImporter, type ImportDeps } from '../../analyser/import/squid-import.ts';
+import { eventId } from '../../analyser/import/squid-encoder.ts';
+import { parseSquidLine } from '../../analyser/import/squid-line.ts';
 import type { Platform } from '../../core/platform.ts';
 import { runCli } from '../helpers/cli.ts';
 import { openTestPlatform } from '../helpers/platform.ts';
@@ -48,6 +50,11 @@ describe('import squid-log', () => {
     expect(byHost('miniclip.com')).toMatchObject({ category: 'games', user_pseudonym: '', user_group: 'guests', ts: '2026-02-17 10:00:08.000' });
     expect(byHost('www.example.com').user_pseudonym).toBe(p.user('Bob Smith'));
     expect(byHost('www.example.net').client_pseudonym).toBe(p.client('192.168.0.40'));
+    // the engine derives each event id from the line exactly as eventId() does in JavaScript
+    const fixtureLines = readFileSync(FIXTURE, 'utf8').split('\n');
+    const want = fixtureLines.map((t, i) => (parseSquidLine(t).ok ? eventId(t, i + 1) : null)).filter((x) => x !== null).sort();
+    const got = (await platform.store.rows<{ id: string }>('SELECT toString(event_id) AS id FROM fairwatch.events ORDER BY id')).map((r) => r.id);
+    expect(got).toEqual(want);
     // no raw user name or client address in any column
     const dump = JSON.stringify(rows);
     for (const raw of ['alice', 'bob', 'Bob Smith', 'carol', '192.168.0.224', '192.168.0.31', '192.168.0.40']) expect(dump).not.toContain(raw);

@@ -6,7 +6,7 @@ import type { AccessEvent } from '../../core/events/event.ts';
 import { decodeEvent, encodeEvent, EVENTS_PER_ENTRY, WIRE_COLUMNS, WIRE_FIELD } from '../../core/events/wire.ts';
 import type { Platform } from '../../core/platform.ts';
 import { EVENT_COLUMNS } from '../../core/storage/tables.ts';
-import { transcodeTsv } from '../../core/storage/native-block.ts';
+import { appendStringColumn, NativeBlockBuilder, transcodeTsv } from '../../core/storage/native-block.ts';
 import { openTestPlatform } from '../helpers/platform.ts';
 import { makeEvent } from './events.ts';
 
@@ -108,5 +108,41 @@ describe('Native block into the engine', () => {
     expect(rest.skipped).toBe(300);
     await platform.store.insertTranscoded('events', WIRE_COLUMNS, rest, 'another');
     expect(await count()).toBe(600);
+  });
+});
+
+describe('NativeBlockBuilder', () => {
+  it('writes strings of every length class, numbers at their limits, times, UUIDs and lists as the engine reads them back', async () => {
+    await platform.store.command(`CREATE TABLE IF NOT EXISTS fairwatch.block_probe (s String, n16 UInt16, n32 UInt32, n64 UInt64, t DateTime64(3, 'UTC'), u UUID, a Array(String), extra String) ENGINE = MergeTree ORDER BY tuple()`);
+    const strings = ['', 'x'.repeat(127), 'y'.repeat(128), 'z'.repeat(200), 'w'.repeat(16_383), 'v'.repeat(16_384), 'é', `${'a'.repeat(130)}€`, 'tab\there'];
+    const b = new NativeBlockBuilder([
+      { name: 's', type: 'String' }, { name: 'n16', type: 'UInt16' }, { name: 'n32', type: 'UInt32' }, { name: 'n64', type: 'UInt64' },
+      { name: 't', type: "DateTime64(3, 'UTC')" }, { name: 'u', type: 'UUID' }, { name: 'a', type: 'Array(String)' },
+    ]);
+    const uuid = randomUUID();
+    strings.forEach((str, i) => {
+      b.string(0, str);
+      b.uint(1, i === 0 ? 65535 : i);
+      b.uint(2, i === 0 ? 4_294_967_295 : i);
+      b.uint(3, i === 0 ? Number.MAX_SAFE_INTEGER : i);
+      b.time(4, Date.UTC(2026, 10, 23, 12, 0, 0, i));
+      b.uuid(5, uuid);
+      b.strings(6, i % 2 ? [] : [str.slice(0, 5), 'é']);
+    });
+    expect(() => b.uint(1, 65536)).toThrow(/n16: 65536 is not a whole number from 0 to 65535/);
+    const built = b.build();
+    expect(built.rows).toBe(strings.length);
+    const block = appendStringColumn(built.block, 'extra', strings.map((_, i) => `row ${i}`));
+    await platform.store.insertTranscoded('block_probe', ['s', 'n16', 'n32', 'n64', 't', 'u', 'a', 'extra'], { rows: strings.length, block, text: null }, 'probe');
+    const rows = await platform.store.rows<Record<string, unknown>>('SELECT s, n16, n32, n64, t, toString(u) AS u, a, extra FROM fairwatch.block_probe ORDER BY n16');
+    const byRow = new Map(rows.map((r) => [r.extra, r]));
+    strings.forEach((str, i) => {
+      const r = byRow.get(`row ${i}`)!;
+      expect(r.s).toBe(str);
+      expect(r.u).toBe(uuid);
+      expect(r.a).toEqual(i % 2 ? [] : [str.slice(0, 5), 'é']);
+      expect(r.t).toBe(`2026-11-23 12:00:00.${String(i).padStart(3, '0')}`);
+    });
+    expect(byRow.get('row 0')).toMatchObject({ n16: 65535, n32: 4_294_967_295, n64: Number.MAX_SAFE_INTEGER });
   });
 });
