@@ -208,7 +208,12 @@ export class SquidEncoder {
   /** The same event as toEvent, appended straight to an IMPORT_BLOCK's columns (no object, no text). */
   append(b: NativeBlockBuilder, req: SquidRequest, text: string, lineNo: number, deferred = false): void {
     const [userPseudonym, group] = this.person(req.user);
-    const { filename, flags, action } = this.derived(req);
+    // derived(), inline: no object per line
+    const path = req.path;
+    const last = path.slice(path.lastIndexOf('/') + 1);
+    const dot = last.lastIndexOf('.');
+    const executable = dot > 0 && this.executables.has(last.slice(dot + 1).toLowerCase());
+    const noResponse = req.method !== 'CONNECT' && req.bytes === 0 && req.status === 0;
     b.time(C.ts, req.ts);
     b.string(C.user_pseudonym, userPseudonym);
     b.string(C.user_group, group);
@@ -224,10 +229,10 @@ export class SquidEncoder {
     b.uint(C.bytes_down, req.bytes);
     b.uint(C.duration_ms, Math.min(req.elapsedMs, 4_294_967_295));
     b.string(C.content_type, req.contentType);
-    b.string(C.filename, filename);
-    b.string(C.action, action);
+    b.string(C.filename, dot > 0 ? last : '');
+    b.string(C.action, req.squidCode.includes('DENIED') ? 'block' : 'allow');
     b.string(C.rule, 'import:squid');
-    b.strings(C.flags, flags);
+    b.strings(C.flags, executable ? (noResponse ? BOTH_FLAGS : EXECUTABLE_FLAG) : noResponse ? NO_RESPONSE_FLAG : NO_FLAGS);
     b.string(C.source, 'import');
     b.string(C.line, text);
     b.uint(C.line_no, lineNo);
@@ -241,7 +246,8 @@ export class SquidEncoder {
     const out: BatchOut = { good: 0, bad: 0, badLines: [], rows: 0, skipped: 0, body: new Uint8Array(0), minTs: Infinity, maxTs: -Infinity };
     const defer = job.deferCategories === true && job.form === 'native';
     const native = job.known ? null : job.form === 'native' ? new NativeBlockBuilder(defer ? IMPORT_BLOCK.slice(0, -1) : IMPORT_BLOCK, texts.length) : null;
-    const keyIndex = new Map<string, number>();
+    // host → path → key number: the categoriser decides (and caches) by host and path
+    const keyIndex = new Map<string, Map<string, number>>();
     const keys: CategoryKey[] = [];
     const ofRow = defer ? new Uint32Array(texts.length) : null;
     const lines: string[] = [];
@@ -268,13 +274,13 @@ export class SquidEncoder {
       if (r.req.ts > out.maxTs) out.maxTs = r.req.ts;
       if (ofRow) {
         const q = r.req;
-        const group = this.person(q.user)[1];
-        const k = `${q.host}\0${q.path}\0${q.method}\0${q.scheme}\0${q.port}\0${group}`;
-        let n = keyIndex.get(k);
+        let paths = keyIndex.get(q.host);
+        if (!paths) keyIndex.set(q.host, (paths = new Map()));
+        let n = paths.get(q.path);
         if (n === undefined) {
           n = keys.length;
-          keyIndex.set(k, n);
-          keys.push([q.host, q.path, q.method, q.scheme, q.port, group]);
+          paths.set(q.path, n);
+          keys.push([q.host, q.path, q.method, q.scheme, q.port, this.person(q.user)[1]]);
         }
         ofRow[out.rows - 1] = n;
       }

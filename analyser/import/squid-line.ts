@@ -51,7 +51,10 @@ function target(method: string, url: string): Pick<SquidRequest, 'scheme' | 'hos
   const scheme = m[1]!.toLowerCase() as 'http' | 'https';
   const port = m[3] ? Number(m[3]) : scheme === 'https' ? 443 : 80;
   if (port < 1 || port > 65535) return `port ${m[3]} out of range`;
-  return { scheme, host: m[2]!.replace(/^\[|\]$/g, '').toLowerCase(), port, path: m[4] || '/', query: m[5] ?? '' };
+  const rawHost = m[2]!;
+  // brackets only around an IPv6 literal: most hosts need no replace
+  const host = (rawHost.charCodeAt(0) === 91 ? rawHost.replace(/^\[|\]$/g, '') : rawHost).toLowerCase();
+  return { scheme, host, port, path: m[4] || '/', query: m[5] ?? '' };
 }
 
 const EPOCH = /^\d{9,11}(\.\d{1,3})?$/;
