@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../core/config/load.ts';
@@ -63,9 +63,13 @@ describe('storage on the real embedded ClickHouse and a managed redis-server', (
     expect(isAlive(redisPid)).toBe(false);
   });
 
-  it('a user created survives a full restart, with the newest row winning', async () => {
+  it('a user created survives a full restart, with the newest row winning; a killed insert leaves no batch file behind', async () => {
+    // what a process killed between writing a Native batch and inserting it leaves
+    mkdirSync(join(tmp.dir, 'insert-batches'), { recursive: true });
+    writeFileSync(join(tmp.dir, 'insert-batches', 'batch-999999-7.native'), Buffer.alloc(1024));
     const p = await open();
     try {
+      expect(readdirSync(join(tmp.dir, 'insert-batches'))).toEqual([]);
       expect(p.managedRedis!.pid).not.toBe(redisPid);
       const users = await p.users.list();
       expect(users.map((u) => [u.username, u.role, u.group, u.disabled])).toEqual([

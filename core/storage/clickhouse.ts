@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -49,9 +49,13 @@ export class Store {
     mkdirSync(path, { recursive: true, mode: 0o700 });
     // Loaded lazily: the 500 MB engine library is only mapped by the process that owns the store.
     const { createChdbConnection } = await import('chdb/connection');
+    // Native batches left by a process killed mid-insert: only the owner of the data directory
+    // uses the embedded engine, so whatever is here now is stale
+    const spill = join(opts.dataDir, 'insert-batches');
+    if (existsSync(spill)) for (const f of readdirSync(spill)) if (/^batch-\d+-\d+\.native$/.test(f)) rmSync(join(spill, f), { force: true });
     const connection = createChdbConnection({ path });
     const client = createClient({ connection: connection as never });
-    return new Store(client, true, database, connection.chdb, join(opts.dataDir, 'insert-batches'));
+    return new Store(client, true, database, connection.chdb, spill);
   }
 
   private settings(extra?: ClickHouseSettings): ClickHouseSettings {
