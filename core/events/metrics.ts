@@ -15,6 +15,6 @@ export const pipelineMetrics = {
   rejected: counter('fairwatch_events_rejected_total', 'stream entries that were not valid events (moved to the dead-letter stream)'),
   insertFailures: counter('fairwatch_ingest_insert_failures_total', 'ClickHouse inserts that failed and were retried'),
   insertSeconds: histogram('fairwatch_ingest_insert_seconds', 'time to insert one batch into ClickHouse', [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]),
-  lag: gauge('fairwatch_stream_lag', 'stream entries not yet acknowledged by the ingester group (pending + not yet read)'),
+  lag: gauge('fairwatch_stream_lag', 'stream entries (up to 200 events each) not yet acknowledged by the ingester group (pending + not yet read)'),
   claimed: counter('fairwatch_ingest_claimed_total', 'entries taken over from a dead ingester'),
 };
