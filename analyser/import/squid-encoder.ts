@@ -112,22 +112,14 @@ export function withCategories(out: BatchOut, categoriser: Categoriser): Buffer 
   return appendStringColumn(Buffer.from(out.body.buffer, out.body.byteOffset, out.body.byteLength), 'category', values);
 }
 
-/** The 16 bytes of a line's event id: a version-4-shaped UUID from a hash, so the same line always gets the same id. */
-export function eventIdBytes(text: string, lineNo: number): Buffer {
+/** A line's event id: a version-4-shaped UUID from a hash, so the same line always gets the same id (EVENT_ID_SQL in SQL). */
+export function eventId(text: string, lineNo: number): string {
   // one-shot hash: several times cheaper per line than a Hash object
   const h = oneShotHash('sha256', `squid:${lineNo}:${text}`, 'buffer') as unknown as Buffer;
   h[6] = (h[6]! & 0x0f) | 0x40;
   h[8] = (h[8]! & 0x3f) | 0x80;
-  return h;
-}
-
-export function uuidText(b: Buffer): string {
-  const h = b.toString('hex', 0, 16);
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
-}
-
-export function eventId(text: string, lineNo: number): string {
-  return uuidText(eventIdBytes(text, lineNo));
+  const x = h.toString('hex', 0, 16);
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20, 32)}`;
 }
 
 const NO_FLAGS: readonly string[] = [];
@@ -163,21 +155,28 @@ export class SquidEncoder {
     return v;
   }
 
-  /** What a line adds to the request: its file name, flags and action. */
-  private derived(req: SquidRequest): { filename: string; flags: readonly string[]; action: string } {
-    const slash = req.path.lastIndexOf('/');
-    const last = req.path.slice(slash + 1);
-    const dot = last.lastIndexOf('.');
-    const filename = dot > 0 ? last : '';
-    const executable = dot > 0 && this.executables.has(last.slice(dot + 1).toLowerCase());
+  // What a line adds to the request: its file name, flags and action. Three small functions rather
+  // than one returning an object: append() runs once per imported line.
+
+  /** the last path segment when it has an extension, else '' */
+  private fileName(path: string): string {
+    const last = path.slice(path.lastIndexOf('/') + 1);
+    return last.lastIndexOf('.') > 0 ? last : '';
+  }
+
+  private flags(req: SquidRequest, fileName: string): readonly string[] {
+    const executable = fileName !== '' && this.executables.has(fileName.slice(fileName.lastIndexOf('.') + 1).toLowerCase());
     const noResponse = req.method !== 'CONNECT' && req.bytes === 0 && req.status === 0;
-    const flags = executable ? (noResponse ? BOTH_FLAGS : EXECUTABLE_FLAG) : noResponse ? NO_RESPONSE_FLAG : NO_FLAGS;
-    return { filename, flags, action: req.squidCode.includes('DENIED') ? 'block' : 'allow' };
+    return executable ? (noResponse ? BOTH_FLAGS : EXECUTABLE_FLAG) : noResponse ? NO_RESPONSE_FLAG : NO_FLAGS;
+  }
+
+  private action(req: SquidRequest): string {
+    return req.squidCode.includes('DENIED') ? 'block' : 'allow';
   }
 
   toEvent(req: SquidRequest, text: string, lineNo: number, id = eventId(text, lineNo)): AccessEvent & { ts: string } {
     const [userPseudonym, group] = this.person(req.user);
-    const { filename, flags, action } = this.derived(req);
+    const filename = this.fileName(req.path);
     return {
       ts: new Date(req.ts).toISOString(),
       event_id: id,
@@ -198,9 +197,9 @@ export class SquidEncoder {
       content_type: req.contentType,
       filename,
       category: this.d.categoriser.category(req, group),
-      action,
+      action: this.action(req),
       rule: 'import:squid',
-      flags: [...flags],
+      flags: [...this.flags(req, filename)],
       source: 'import',
     };
   }
@@ -208,12 +207,7 @@ export class SquidEncoder {
   /** The same event as toEvent, appended straight to an IMPORT_BLOCK's columns (no object, no text). */
   append(b: NativeBlockBuilder, req: SquidRequest, text: string, lineNo: number, deferred = false): void {
     const [userPseudonym, group] = this.person(req.user);
-    // derived(), inline: no object per line
-    const path = req.path;
-    const last = path.slice(path.lastIndexOf('/') + 1);
-    const dot = last.lastIndexOf('.');
-    const executable = dot > 0 && this.executables.has(last.slice(dot + 1).toLowerCase());
-    const noResponse = req.method !== 'CONNECT' && req.bytes === 0 && req.status === 0;
+    const filename = this.fileName(req.path);
     b.time(C.ts, req.ts);
     b.string(C.user_pseudonym, userPseudonym);
     b.string(C.user_group, group);
@@ -229,10 +223,10 @@ export class SquidEncoder {
     b.uint(C.bytes_down, req.bytes);
     b.uint(C.duration_ms, Math.min(req.elapsedMs, 4_294_967_295));
     b.string(C.content_type, req.contentType);
-    b.string(C.filename, dot > 0 ? last : '');
-    b.string(C.action, req.squidCode.includes('DENIED') ? 'block' : 'allow');
+    b.string(C.filename, filename);
+    b.string(C.action, this.action(req));
     b.string(C.rule, 'import:squid');
-    b.strings(C.flags, executable ? (noResponse ? BOTH_FLAGS : EXECUTABLE_FLAG) : noResponse ? NO_RESPONSE_FLAG : NO_FLAGS);
+    b.strings(C.flags, this.flags(req, filename));
     b.string(C.source, 'import');
     b.string(C.line, text);
     b.uint(C.line_no, lineNo);

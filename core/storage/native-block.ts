@@ -388,22 +388,26 @@ export function transcodeTsv(columns: readonly BlockColumn[], chunks: readonly B
       lineStart = lineEnd + 1;
     }
   }
+  const block = assemble(columns, rows, cols.map((c) => (c.offsets ? [c.offsets, c.data] : [c.data])));
+  return { block, rows, rejected, text: text ? text.buf.subarray(0, text.pos) : null, skipped };
+}
+
+/** The Native block: header, then each column's name, type and data (offsets first for an array). */
+function assemble(columns: readonly BlockColumn[], rows: number, parts: ReadonlyArray<readonly Out[]>): Buffer {
+  if (rows === 0) return Buffer.alloc(0);
   const out = new Out(64);
-  if (rows > 0) {
-    out.varUInt(columns.length);
-    out.varUInt(rows);
-    for (let k = 0; k <= last; k++) {
-      const c = cols[k]!;
-      out.text(columns[k]!.name);
-      out.text(columns[k]!.type);
-      for (const part of c.offsets ? [c.offsets, c.data] : [c.data]) {
-        out.ensure(part.pos);
-        part.buf.copy(out.buf, out.pos, 0, part.pos);
-        out.pos += part.pos;
-      }
+  out.varUInt(columns.length);
+  out.varUInt(rows);
+  columns.forEach((c, i) => {
+    out.text(c.name);
+    out.text(c.type);
+    for (const part of parts[i]!) {
+      out.ensure(part.pos);
+      part.buf.copy(out.buf, out.pos, 0, part.pos);
+      out.pos += part.pos;
     }
-  }
-  return { block: out.buf.subarray(0, out.pos), rows, rejected, text: text ? text.buf.subarray(0, text.pos) : null, skipped };
+  });
+  return out.buf.subarray(0, out.pos);
 }
 
 /** Appends a JavaScript string as varint length + UTF-8; ASCII strings are copied by hand (cheaper than a native call each). */
@@ -450,8 +454,12 @@ export class NativeBlockBuilder {
     this.counts = columns.map(() => 0);
   }
 
+  private wrongAppender(col: number): Error {
+    return new Error(`${this.columns[col]?.name ?? col}: wrong appender for ${this.columns[col]?.type}`);
+  }
+
   private check(col: number, code: number): Out {
-    if (this.codes[col] !== code) throw new Error(`${this.columns[col]?.name ?? col}: wrong appender for ${this.columns[col]?.type}`);
+    if (this.codes[col] !== code) throw this.wrongAppender(col);
     this.counts[col]!++;
     return this.outs[col]!;
   }
@@ -463,7 +471,7 @@ export class NativeBlockBuilder {
   uint(col: number, v: number): void {
     const code = this.codes[col]!;
     const max = code === T_U16 ? 0xffff : code === T_U32 ? 0xffffffff : Number.MAX_SAFE_INTEGER;
-    if (code !== T_U16 && code !== T_U32 && code !== T_U64) this.check(col, T_U64);
+    if (code !== T_U16 && code !== T_U32 && code !== T_U64) throw this.wrongAppender(col);
     if (!Number.isInteger(v) || v < 0 || v > max) throw new Error(`${this.columns[col]!.name}: ${v} is not a whole number from 0 to ${max}`);
     const out = this.check(col, code);
     if (code === T_U16) {
@@ -482,23 +490,14 @@ export class NativeBlockBuilder {
 
   uuid(col: number, text: string): void {
     const out = this.check(col, T_UUID);
-    if (text.length !== 36) throw new Error(`${this.columns[col]!.name}: "${text}" is not a UUID`);
-    out.ensure(16);
-    for (let i = 0; i < 16; i++) {
-      const at = UUID_POS[i]!;
-      const hi = HEX[text.charCodeAt(at) & 0xff]!, lo = HEX[text.charCodeAt(at + 1) & 0xff]!;
-      if (hi < 0 || lo < 0) throw new Error(`${this.columns[col]!.name}: "${text}" is not a UUID`);
-      out.buf[out.pos++] = (hi << 4) | lo;
+    const src = Buffer.from(text, 'latin1');
+    try {
+      if (text.length !== 36) throw new FieldError('expected a UUID');
+      readUuid(src, 0, src.length, out);
+    } catch (e) {
+      if (!(e instanceof FieldError)) throw e;
+      throw new Error(`${this.columns[col]!.name}: "${text}" is not a UUID`);
     }
-  }
-
-  /** A UUID given as its 16 bytes in text order (as a hash digest gives them). */
-  uuidBytes(col: number, bytes: Uint8Array): void {
-    const out = this.check(col, T_UUID);
-    if (bytes.length < 16) throw new Error(`${this.columns[col]!.name}: a UUID needs 16 bytes`);
-    out.ensure(16);
-    // Native order: each 8-byte half as a little-endian UInt64
-    for (let half = 0; half < 16; half += 8) for (let b = 7; b >= 0; b--) out.buf[out.pos++] = bytes[half + b]!;
   }
 
   strings(col: number, values: readonly string[]): void {
@@ -514,20 +513,7 @@ export class NativeBlockBuilder {
     this.counts.forEach((n, i) => {
       if (n !== rows) throw new Error(`${this.columns[i]!.name}: ${n} values for ${rows} rows`);
     });
-    if (rows === 0) return { block: Buffer.alloc(0), rows: 0 };
-    const out = new Out(64);
-    out.varUInt(this.columns.length);
-    out.varUInt(rows);
-    this.columns.forEach((c, i) => {
-      out.text(c.name);
-      out.text(c.type);
-      for (const part of c.type === 'Array(String)' ? [this.offsets[i]!, this.outs[i]!] : [this.outs[i]!]) {
-        out.ensure(part.pos);
-        part.buf.copy(out.buf, out.pos, 0, part.pos);
-        out.pos += part.pos;
-      }
-    });
-    return { block: out.buf.subarray(0, out.pos), rows };
+    return { block: assemble(this.columns, rows, this.columns.map((c, i) => (c.type === 'Array(String)' ? [this.offsets[i]!, this.outs[i]!] : [this.outs[i]!]))), rows };
   }
 }
 
