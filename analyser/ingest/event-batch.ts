@@ -44,7 +44,6 @@ export class EventBatch {
   /** events (valid or not) the entries held */
   events = 0;
   private readonly chunks: Buffer[] = [];
-  private readonly texts: string[] = [];
   /** which entry each chunk came from */
   private readonly chunkEntry: string[] = [];
   private readonly early: Rejected[] = [];
@@ -79,7 +78,6 @@ export class EventBatch {
 
   private push(id: string, text: string): void {
     this.chunks.push(Buffer.from(text, 'utf8'));
-    this.texts.push(text);
     this.chunkEntry.push(id);
   }
 
@@ -87,8 +85,9 @@ export class EventBatch {
   idsAndRange(): { ids: string[]; from: number; to: number } {
     const ids: string[] = [];
     let from = Infinity, to = -Infinity;
-    for (const t of this.texts) {
-      for (const line of t.split('\n')) {
+    // only claimed batches need this: decode the chunks again rather than keep every batch's text twice
+    for (const chunk of this.chunks) {
+      for (const line of chunk.toString('utf8').split('\n')) {
         const f = line.split('\t', 2);
         const ts = Date.parse(f[W.ts]!);
         if (!Number.isNaN(ts)) {

@@ -1,5 +1,5 @@
 import type { AccessEvent } from './event.ts';
-import { tsvString } from '../storage/tsv.ts';
+import { tsvField, tsvString } from '../storage/tsv.ts';
 
 // How events travel through the Redis stream and the spool (issue 4). Pure.
 //
@@ -49,16 +49,9 @@ function isoTime(ts: unknown): string {
   return Number.isNaN(t) ? String(ts) : new Date(t).toISOString();
 }
 
-function flagsLiteral(flags: readonly string[] | undefined): string {
-  if (!flags || flags.length === 0) return '[]';
-  let out = '[';
-  for (let i = 0; i < flags.length; i++) out += `${i ? ',' : ''}'${tsvString(flags[i]!)}'`;
-  return `${out}]`;
-}
-
 /** One event as a wire line. */
 export function encodeEvent(e: AccessEvent): string {
-  return `${isoTime(e.ts)}\t${text(e.event_id)}\t${text(e.user_pseudonym)}\t${text(e.user_group)}\t${text(e.client_pseudonym)}\t${text(e.method)}\t${text(e.scheme)}\t${text(e.host)}\t${whole(e.port)}\t${text(e.path)}\t${text(e.query)}\t${whole(e.status)}\t${whole(e.bytes_up)}\t${whole(e.bytes_down)}\t${whole(e.duration_ms)}\t${text(e.content_type)}\t${text(e.filename)}\t${text(e.category)}\t${text(e.action)}\t${text(e.rule)}\t${flagsLiteral(e.flags)}\t${text(e.source ?? 'proxy')}`;
+  return `${isoTime(e.ts)}\t${text(e.event_id)}\t${text(e.user_pseudonym)}\t${text(e.user_group)}\t${text(e.client_pseudonym)}\t${text(e.method)}\t${text(e.scheme)}\t${text(e.host)}\t${whole(e.port)}\t${text(e.path)}\t${text(e.query)}\t${whole(e.status)}\t${whole(e.bytes_up)}\t${whole(e.bytes_down)}\t${whole(e.duration_ms)}\t${text(e.content_type)}\t${text(e.filename)}\t${text(e.category)}\t${text(e.action)}\t${text(e.rule)}\t${tsvField(e.flags ?? [])}\t${text(e.source ?? 'proxy')}`;
 }
 
 const UNESCAPE: Record<string, string> = { t: '\t', n: '\n', r: '\r', '0': '\0', b: '\b', f: '\f', '\\': '\\', "'": "'" };

@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import type { ChdbExtension } from 'chdb/connection';
-import { tsvInsert } from './tsv.ts';
 import type { Transcoded } from './native-block.ts';
 
 // One way to ClickHouse for every role: @clickhouse/client over HTTP when CLICKHOUSE_URL is set,
@@ -58,6 +57,11 @@ export class Store {
     return new Store(client, true, database, connection.chdb, spill);
   }
 
+  /** `table` in this store's database unless it names its own */
+  private qualified(table: string): string {
+    return table.includes('.') ? table : `${this.database}.${table}`;
+  }
+
   private settings(extra?: ClickHouseSettings): ClickHouseSettings {
     return { ...STICKY_DEFAULTS, ...extra };
   }
@@ -90,22 +94,11 @@ export class Store {
   async insert(table: string, values: readonly object[], dedupToken = ''): Promise<void> {
     if (values.length === 0) return;
     await this.client.insert({
-      table: table.includes('.') ? table : `${this.database}.${table}`,
+      table: this.qualified(table),
       values: values as object[],
       format: 'JSONEachRow',
       clickhouse_settings: this.settings({ insert_deduplication_token: dedupToken, date_time_input_format: 'best_effort' }),
     });
-  }
-
-  /**
-   * Bulk insert as TabSeparated: the embedded engine parses it several times faster than
-   * JSONEachRow (measured in bench/analyser.ts and bench/ingest.ts). Columns missing from a row get
-   * their default. Same de-duplication token rule as `insert`.
-   */
-  async insertTsv(table: string, columns: readonly string[], values: ReadonlyArray<Record<string, unknown>>, dedupToken = ''): Promise<void> {
-    if (values.length === 0) return;
-    const name = table.includes('.') ? table : `${this.database}.${table}`;
-    await this.command(tsvInsert(name, columns, values), undefined, { insert_deduplication_token: dedupToken, date_time_input_format: 'best_effort' });
   }
 
   /**
@@ -118,7 +111,7 @@ export class Store {
     /** embedded only: the SELECT reading the block (`file` is the table function to read it from) */
     selectFrom: (file: string) => string = (file) => `SELECT * FROM ${file}`): Promise<void> {
     if (t.rows === 0) return;
-    const name = table.includes('.') ? table : `${this.database}.${table}`;
+    const name = this.qualified(table);
     if (!this.embedded) {
       if (!t.text) throw new Error('insertTranscoded: a server needs the text form (transcode with keepText)');
       return this.insertTsvBody(name, columns, t.text, dedupToken);
@@ -144,7 +137,7 @@ export class Store {
    */
   async insertTsvBody(table: string, columns: readonly string[], body: Buffer, dedupToken = ''): Promise<void> {
     if (body.length === 0) return;
-    const name = table.includes('.') ? table : `${this.database}.${table}`;
+    const name = this.qualified(table);
     const settings: Record<string, string> = { insert_deduplication_token: dedupToken, date_time_input_format: 'best_effort' };
     if (this.raw) {
       await this.raw.rawInsert({ table: name, columns, values: body, format: 'TabSeparated', settings });
