@@ -113,16 +113,20 @@ try {
   await new Promise<void>((r) => out.on('finish', () => r()));
   console.log(`access.log: ${LINES.toLocaleString('en-GB')} lines, ${(statSync(logPath).size / 1_048_576).toFixed(1)} MB (categories from ${blocklists === UT1 ? 'the UT1 copy' : 'test fixtures'})`);
 
-  // the 10M-row set-up leaves the engine merging parts for a while; an import into a settled
-  // database is what a user sees, so wait for those merges (bounded) and say how long it took
-  const [, settleSecs] = await time(async () => {
-    for (let i = 0; i < 240; i++) {
-      const m = await store.one<{ n: number }>("SELECT count() AS n FROM system.merges WHERE database = 'fairwatch'");
-      if (Number(m?.n ?? 0) === 0) break;
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  });
-  console.log(`(waited ${s(settleSecs)} for the engine's background merges of the set-up to finish)`);
+  // the 10M-row set-up (and later the removal of the first import) leaves the engine merging parts
+  // for a while; an import into a settled database is what a user sees, so wait for those merges
+  // (bounded) and say how long it took
+  const settle = async (what: string) => {
+    const [, secs] = await time(async () => {
+      for (let i = 0; i < 240; i++) {
+        const m = await store.one<{ n: number }>("SELECT count() AS n FROM system.merges WHERE database = 'fairwatch'");
+        if (Number(m?.n ?? 0) === 0) break;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    });
+    console.log(`(waited ${s(secs)} for the engine's background merges of ${what} to finish)`);
+  };
+  await settle('the set-up');
   const [{ categoriser }, listSecs] = await time(() => policyCategoriser(config, blocklists));
   const deps = { store, pseudonyms: platform.pseudonyms, config, categoriser, groups: new Map<string, string>() };
   // in this thread (what a small log gets), then with worker threads (a large one's default)
@@ -131,6 +135,7 @@ try {
   console.log(`fairwatch import squid-log, in one thread: ${single.imported.toLocaleString('en-GB')} events in ${s(singleSecs)} → ${Math.round(singleRate).toLocaleString('en-GB')} lines/s  (list load ${s(listSecs)}, not counted)`);
   await store.command("ALTER TABLE fairwatch.events DELETE WHERE source = 'import' SETTINGS mutations_sync = 1");
   await store.command('TRUNCATE TABLE fairwatch.import_ledger');
+  await settle('that import and its removal');
   const workers = Math.min(4, availableParallelism());
   const importer = new SquidImporter({ ...deps, workers: { count: workers, pseudonymKey: loadKey(platform.runtime.dataDir, 'pseudonym', {}) } });
   const [imp, importSecs] = await time(() => importer.importFile(logPath));

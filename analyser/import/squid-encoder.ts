@@ -66,17 +66,24 @@ export interface BatchOut {
 }
 
 /**
- * The Native block of an import batch: the event columns but event_id, then the line and its number
- * (the engine derives event_id from them, EVENT_ID_SQL: one SHA-256 per row in C++ rather than one
- * native call per line from JavaScript), and category last, so a worker's block can have it added
- * by withCategories.
+ * What every imported event has. Squid's native log records only the bytes sent to the client:
+ * uploads cannot be sized. In a Native block these are set by the insert's SELECT, not sent per row.
+ */
+const IMPORTED = { rule: 'import:squid', source: 'import', bytes_up: 0 } as const;
+type Constant = keyof typeof IMPORTED;
+
+/**
+ * The Native block of an import batch: the event columns but event_id and the constants, then the
+ * line and its number (the engine derives event_id from them, EVENT_ID_SQL: one SHA-256 per row in
+ * C++ rather than one native call per line from JavaScript), and category last, so a worker's block
+ * can have it added by withCategories.
  */
 export const IMPORT_BLOCK: readonly BlockColumn[] = [
-  ...EVENT_BLOCK_COLUMNS.filter((c) => c.name !== 'event_id' && c.name !== 'category'),
+  ...EVENT_BLOCK_COLUMNS.filter((c) => c.name !== 'event_id' && c.name !== 'category' && !(c.name in IMPORTED)),
   { name: 'line', type: 'String' }, { name: 'line_no', type: 'UInt32' },
   EVENT_BLOCK_COLUMNS.find((c) => c.name === 'category')!,
 ];
-const C = Object.fromEntries(IMPORT_BLOCK.map((c, i) => [c.name, i])) as Record<Exclude<WireColumn, 'event_id'> | 'line' | 'line_no', number>;
+const C = Object.fromEntries(IMPORT_BLOCK.map((c, i) => [c.name, i])) as Record<Exclude<WireColumn, 'event_id' | Constant> | 'line' | 'line_no', number>;
 
 /** eventId() in SQL, over the block's `line` and `line_no`: the same version-4-shaped UUID from the same SHA-256. */
 export const EVENT_ID_SQL = `toUUID(UUIDNumToString(toFixedString(concat(substring(h, 1, 6),
@@ -86,9 +93,12 @@ export const EVENT_ID_SQL = `toUUID(UUIDNumToString(toFixedString(concat(substri
 /** The insert of an import block: its columns, and the SELECT that turns a block file into events rows. */
 export const IMPORT_INSERT = (() => {
   const kept = IMPORT_BLOCK.map((c) => c.name).filter((n) => n !== 'line' && n !== 'line_no');
+  // fixed literals (no quotes inside): spliced as they are
+  const constants = Object.entries(IMPORTED).map(([name, v]): [string, string] => [name, typeof v === 'number' ? String(v) : `'${v}'`]);
   return {
-    columns: [...kept, 'event_id'],
-    select: (file: string) => `SELECT ${kept.join(', ')}, ${EVENT_ID_SQL} AS event_id FROM (SELECT *, SHA256(concat('squid:', toString(line_no), ':', line)) AS h FROM ${file})`,
+    columns: [...kept, ...constants.map(([name]) => name), 'event_id'],
+    select: (file: string) => `SELECT ${kept.join(', ')}, ${constants.map(([name, value]) => `${value} AS ${name}`).join(', ')}, ${EVENT_ID_SQL} AS event_id
+      FROM (SELECT *, SHA256(concat('squid:', toString(line_no), ':', line)) AS h FROM ${file})`,
   };
 })();
 
@@ -190,17 +200,16 @@ export class SquidEncoder {
       path: req.path,
       query: this.d.config.retention.storeQueryStrings ? req.query : '',
       status: req.status,
-      // Squid's native log records only the bytes sent to the client: uploads cannot be sized
-      bytes_up: 0,
+      bytes_up: IMPORTED.bytes_up,
       bytes_down: req.bytes,
       duration_ms: Math.min(req.elapsedMs, 4_294_967_295),
       content_type: req.contentType,
       filename,
       category: this.d.categoriser.category(req, group),
       action: this.action(req),
-      rule: 'import:squid',
+      rule: IMPORTED.rule,
       flags: [...this.flags(req, filename)],
-      source: 'import',
+      source: IMPORTED.source,
     };
   }
 
@@ -219,15 +228,12 @@ export class SquidEncoder {
     b.string(C.path, req.path);
     b.string(C.query, this.d.config.retention.storeQueryStrings ? req.query : '');
     b.uint(C.status, req.status);
-    b.uint(C.bytes_up, 0);
     b.uint(C.bytes_down, req.bytes);
     b.uint(C.duration_ms, Math.min(req.elapsedMs, 4_294_967_295));
     b.string(C.content_type, req.contentType);
     b.string(C.filename, filename);
     b.string(C.action, this.action(req));
-    b.string(C.rule, 'import:squid');
     b.strings(C.flags, this.flags(req, filename));
-    b.string(C.source, 'import');
     b.string(C.line, text);
     b.uint(C.line_no, lineNo);
     if (!deferred) b.string(C.category, this.d.categoriser.category(req, group));

@@ -45,9 +45,11 @@ SELECT ${dimsComma}band_minutes.1 AS band, band_minutes.2 AS minutes FROM (
         arrayMap((l, nextStart) -> least(l + {minimum:UInt32}, nextStart), lasts, arrayPushBack(arrayPopFront(starts), toUInt32(4294967295))) AS ends,
         arrayJoin(arrayZip(starts, ends)) AS se
       FROM (
-        -- rows of one person-hour may sit in several parts (and actions): the union below merges them
+        -- rows of one person-hour may sit in several parts (and actions): the union below merges them.
+        -- A row holds its minutes as a bit mask (migration 32 on) or, written before, as a set.
         SELECT user_pseudonym, ${dimsComma}
-          arrayMap(x -> toUInt32(intDiv(toUInt32(hour), 60) + x), finalizeAggregation(minutes)) AS mins
+          arrayMap(x -> toUInt32(intDiv(toUInt32(hour), 60) + x),
+            arrayConcat(bitPositionsToArray(minute_mask), finalizeAggregation(minutes))) AS mins
         FROM ${db}.rollup_person_hourly
         WHERE hour >= {from:DateTime} AND hour < {to:DateTime}
       )

@@ -6,7 +6,7 @@ import {
   importLedgerTable, migrationsTable, reportRunsTable, reportsTable, rollupDomainsTable, rollupOrgTable, rollupPersonTable,
   ROLLUP_TTL, usersTable,
 } from './tables.ts';
-import { rollupViews } from './rollup-views.ts';
+import { minuteMaskStatements, rollupViews } from './rollup-views.ts';
 
 // Versioned, idempotent migrations. Each is a list of statements; the runner records the versions it
 // applied in fairwatch.schema_migrations and skips them next time. Every statement is itself
@@ -58,6 +58,11 @@ export const MIGRATIONS: Migration[] = [
     version: 31,
     name: 'analyser report runs and squid import ledger',
     statements: (ctx) => tables(ctx, reportRunsTable, importLedgerTable),
+  },
+  {
+    version: 32,
+    name: 'person rollup: minutes of the hour as a bit mask (minute_mask), the view swapped in place',
+    statements: (ctx) => minuteMaskStatements(ctx.db, ctx.topology),
   },
 ];
 

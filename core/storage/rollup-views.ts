@@ -7,28 +7,59 @@ import type { Topology } from './ddl.ts';
 const EXECUTABLE = "has(flags, 'executable')";
 const LARGE_UPLOAD = "has(flags, 'large-upload')";
 
-export function rollupViews(db: string, topology: Topology): string[] {
-  const local = (t: string) => (topology.kind === 'single' ? t : `${t}_local`);
-  const on = topology.kind === 'single' ? '' : ` ON CLUSTER '${topology.cluster}'`;
-  const events = `${db}.${local('events')}`;
-  const hour = 'toStartOfHour(toDateTime(ts))';
-  return [
-    `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.rollup_person_hourly_mv${on} TO ${db}.${local('rollup_person_hourly')} AS
-     SELECT ${hour} AS hour, user_pseudonym, user_group, category, action,
+const HOUR = 'toStartOfHour(toDateTime(ts))';
+
+/** The person rollup's SELECT, with `minutes` the expression of the minutes-of-the-hour column. */
+function personSelect(events: string, minutes: string): string {
+  return `SELECT ${HOUR} AS hour, user_pseudonym, user_group, category, action,
        count() AS requests, sum(bytes_up) AS bytes_up, sum(bytes_down) AS bytes_down,
        countIf(${EXECUTABLE}) AS executables, countIf(${LARGE_UPLOAD}) AS large_uploads,
        sumIf(e.bytes_up, ${LARGE_UPLOAD}) AS large_upload_bytes,
        countIf(startsWith(rule, 'exception:')) AS exceptions_used,
-       groupUniqArrayState(toUInt8(toMinute(ts))) AS minutes
-     FROM ${events} AS e GROUP BY hour, user_pseudonym, user_group, category, action`,
+       ${minutes}
+     FROM ${events} AS e GROUP BY hour, user_pseudonym, user_group, category, action`;
+}
+
+function names(db: string, topology: Topology) {
+  const local = (t: string) => (topology.kind === 'single' ? t : `${t}_local`);
+  return { local, on: topology.kind === 'single' ? '' : ` ON CLUSTER '${topology.cluster}'`, events: `${db}.${local('events')}` };
+}
+
+/** The views as migration 30 created them (shipped: never change what this returns). */
+export function rollupViews(db: string, topology: Topology): string[] {
+  const { local, on, events } = names(db, topology);
+  return [
+    `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.rollup_person_hourly_mv${on} TO ${db}.${local('rollup_person_hourly')} AS
+     ${personSelect(events, 'groupUniqArrayState(toUInt8(toMinute(ts))) AS minutes')}`,
     `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.rollup_org_hourly_mv${on} TO ${db}.${local('rollup_org_hourly')} AS
-     SELECT ${hour} AS hour, user_group, category, action,
+     SELECT ${HOUR} AS hour, user_group, category, action,
        count() AS requests, sum(bytes_up) AS bytes_up, sum(bytes_down) AS bytes_down,
        uniqState(user_pseudonym) AS people
      FROM ${events} GROUP BY hour, user_group, category, action`,
     `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.rollup_domains_hourly_mv${on} TO ${db}.${local('rollup_domains_hourly')} AS
-     SELECT ${hour} AS hour, category, host, action,
+     SELECT ${HOUR} AS hour, category, host, action,
        count() AS requests, sum(bytes_down) AS bytes_down, countIf(${EXECUTABLE}) AS executables
      FROM ${events} GROUP BY hour, category, host, action`,
+  ];
+}
+
+/**
+ * Migration 32: the person rollup records the minutes of an hour that saw a request as a 60-bit
+ * mask (`minute_mask`, OR-ed by merges) instead of a groupUniqArray state (`minutes`). Measured on
+ * the Squid import's inserts (bench/analyser.ts), the hash set per row group made this view the
+ * costliest of the three; the mask takes one shift and OR per event. Rows written before keep
+ * their `minutes` (and a backup taken before restores into it): readers take the union of both
+ * (timeonline/sql.ts). The view's query is swapped in place, so no insert is missed or counted
+ * twice while it changes.
+ */
+export function minuteMaskStatements(db: string, topology: Topology): string[] {
+  const { local, on, events } = names(db, topology);
+  const column = 'minute_mask SimpleAggregateFunction(groupBitOr, UInt64)';
+  return [
+    `ALTER TABLE ${db}.${local('rollup_person_hourly')}${on} ADD COLUMN IF NOT EXISTS ${column}`,
+    // a cluster's Distributed table mirrors the local one's columns
+    ...(topology.kind === 'single' ? [] : [`ALTER TABLE ${db}.rollup_person_hourly${on} ADD COLUMN IF NOT EXISTS ${column}`]),
+    `ALTER TABLE ${db}.rollup_person_hourly_mv${on} MODIFY QUERY
+     ${personSelect(events, 'groupBitOr(bitShiftLeft(toUInt64(1), toMinute(ts))) AS minute_mask')}`,
   ];
 }

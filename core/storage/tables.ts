@@ -186,6 +186,7 @@ export function rollupPersonTable(rollupsDays: number): TableSpec {
       ['large_uploads', 'SimpleAggregateFunction(sum, UInt64)'],
       ['large_upload_bytes', 'SimpleAggregateFunction(sum, UInt64)'],
       ['exceptions_used', 'SimpleAggregateFunction(sum, UInt64)'],
+      /** minutes of the hour that saw a request, for rows written before migration 32 (minute_mask since) */
       ['minutes', 'AggregateFunction(groupUniqArray, UInt8)'],
     ],
     engine: 'AggregatingMergeTree',
