@@ -1,7 +1,7 @@
 // Analyser benchmark: audit and spot check over 10M events, Squid log import rate, and SARG
 // (Debian's /usr/bin/sarg) building its report from the same access.log, side by side.
 //
-//   node --import tsx bench/analyser.ts [--events 10000000] [--lines 500000]
+//   node --import tsx bench/analyser.ts [--events 10000000] [--lines 500000] [--import-runs 3]
 //
 // Runs on a fresh temporary data directory (embedded ClickHouse), removed afterwards. Every figure is
 // printed next to a baseline measured in the same run. Only loopback: the generated log names
@@ -9,10 +9,11 @@
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync, createWriteStream } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { policyCategoriser } from '../analyser/import/categoriser.ts';
 import { SquidImporter } from '../analyser/import/squid-import.ts';
+import { defaultWorkerCount } from '../analyser/import/squid-workers.ts';
 import { buildAudit } from '../analyser/reports/audit.ts';
 import { saveBuiltReport } from '../analyser/reports/payload.ts';
 import { buildSpotCheck } from '../analyser/reports/spot-check.ts';
@@ -26,6 +27,7 @@ const arg = (name: string, dflt: number) => {
 };
 const EVENTS = arg('events', 10_000_000);
 const LINES = arg('lines', 500_000);
+const IMPORT_RUNS = arg('import-runs', 3);
 const PEOPLE = 300;
 const DAYS = 30;
 
@@ -133,14 +135,26 @@ try {
   const [single, singleSecs] = await time(() => new SquidImporter(deps).importFile(logPath));
   const singleRate = single.lines / singleSecs;
   console.log(`fairwatch import squid-log, in one thread: ${single.imported.toLocaleString('en-GB')} events in ${s(singleSecs)} → ${Math.round(singleRate).toLocaleString('en-GB')} lines/s  (list load ${s(listSecs)}, not counted)`);
-  await store.command("ALTER TABLE fairwatch.events DELETE WHERE source = 'import' SETTINGS mutations_sync = 1");
-  await store.command('TRUNCATE TABLE fairwatch.import_ledger');
-  await settle('that import and its removal');
-  const workers = Math.min(4, availableParallelism());
+  const forget = async (what: string) => {
+    await store.command("ALTER TABLE fairwatch.events DELETE WHERE source = 'import' SETTINGS mutations_sync = 1");
+    await store.command('TRUNCATE TABLE fairwatch.import_ledger');
+    await settle(what);
+  };
+  await forget('that import and its removal');
+  const workers = defaultWorkerCount(); // what `import squid-log` uses for a large log
   const importer = new SquidImporter({ ...deps, workers: { count: workers, pseudonymKey: loadKey(platform.runtime.dataDir, 'pseudonym', {}) } });
-  const [imp, importSecs] = await time(() => importer.importFile(logPath));
-  const rate = imp.lines / importSecs;
-  console.log(`fairwatch import squid-log, ${workers} worker threads: ${imp.imported.toLocaleString('en-GB')} events in ${s(importSecs)} → ${Math.round(rate).toLocaleString('en-GB')} lines/s  (target ≥ 100,000)  ${rate >= 100_000 ? 'PASS' : 'UNDER'}  (${(rate / singleRate).toFixed(2)}× one thread)`);
+  // This machine's speed drifts by a third over minutes (other work shares it): the import is timed
+  // IMPORT_RUNS times and judged on the median, each run into the same settled database.
+  const rates: number[] = [];
+  for (let run = 1; run <= IMPORT_RUNS; run++) {
+    if (run > 1) await forget('the previous run and its removal');
+    const [imp, secs] = await time(() => importer.importFile(logPath));
+    rates.push(imp.lines / secs);
+    console.log(`fairwatch import squid-log, ${workers} worker thread${workers > 1 ? 's' : ''}, run ${run}: ${imp.imported.toLocaleString('en-GB')} events in ${s(secs)} → ${Math.round(imp.lines / secs).toLocaleString('en-GB')} lines/s`);
+  }
+  const rate = [...rates].sort((a, b) => a - b)[Math.floor(rates.length / 2)]!;
+  const importSecs = LINES / rate; // the median run's time, for the comparison with SARG
+  console.log(`  median of ${rates.length} runs: ${Math.round(rate).toLocaleString('en-GB')} lines/s  (target ≥ 100,000)  ${rate >= 100_000 ? 'PASS' : 'UNDER'}  (${(rate / singleRate).toFixed(2)}× one thread; runs ${rates.map((r) => Math.round(r / 1000)).join(', ')}k)`);
   const [again, reSecs] = await time(() => importer.importFile(logPath));
   console.log(`  re-import of the same file: ${again.imported} new, ${again.alreadyImported.toLocaleString('en-GB')} already imported, ${s(reSecs)}`);
   const logPeriod = { from: new Date(start).toISOString(), to: new Date(end).toISOString() };

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { buildSync } from 'esbuild';
@@ -27,6 +28,15 @@ function workerCode(): URL {
     workerUrl = new URL(`data:text/javascript;base64,${Buffer.from(built.outputFiles[0]!.contents).toString('base64')}`);
   }
   return workerUrl;
+}
+
+/**
+ * Worker threads for a large log: one per core but one, at most 4. The importing thread and the
+ * engine's insert take about a core between them; on the 2-core development machine one worker
+ * beat two in 6 of 8 alternating runs (118k against 113k lines/s), with less CPU per line.
+ */
+export function defaultWorkerCount(): number {
+  return Math.max(1, Math.min(4, availableParallelism() - 1));
 }
 
 interface Slot {

@@ -1,9 +1,9 @@
 import { existsSync, statSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { loadKey } from '../../core/keys.ts';
 import { policyCategoriser } from '../../analyser/import/categoriser.ts';
 import { SquidImporter } from '../../analyser/import/squid-import.ts';
+import { defaultWorkerCount } from '../../analyser/import/squid-workers.ts';
 import { CommandFailure, type CommandContext } from '../io.ts';
 import type { ProgramHandle } from '../program.ts';
 
@@ -13,7 +13,7 @@ export function registerImport({ program, act }: ProgramHandle, ctx: CommandCont
   imp.command('squid-log')
     .description('import a Squid access.log (native, common or combined format); re-importing the same file adds nothing')
     .argument('<file>', 'the log file (give an absolute path when `fairwatch start` is running: it reads the file)')
-    .option('--workers <n>', 'threads that parse and encode lines; default: one per core (at most 4) for logs over 16 MB, none for smaller ones', (v) => {
+    .option('--workers <n>', 'threads that parse and encode lines; default: one per core but one (1 to 4) for logs over 16 MB, none for smaller ones', (v) => {
       const n = Number(v);
       if (!Number.isInteger(n) || n < 0 || n > 64) throw new CommandFailure(`--workers: expected a whole number from 0 to 64, got "${v}"`);
       return n;
@@ -27,7 +27,7 @@ export function registerImport({ program, act }: ProgramHandle, ctx: CommandCont
       if (warning) ctx.io.err(`fairwatch: warning: ${warning}\n`);
       const groups = new Map((await p.users.list()).map((u) => [u.username.toLowerCase(), u.group]));
       // a small log is done before threads would have started (bench/analyser.ts measures both)
-      const count = opts.workers ?? (statSync(path).size > 16 * 1024 * 1024 ? Math.min(4, availableParallelism()) : 0);
+      const count = opts.workers ?? (statSync(path).size > 16 * 1024 * 1024 ? defaultWorkerCount() : 0);
       const workers = count > 0 ? { count, pseudonymKey: loadKey(p.runtime.dataDir, 'pseudonym', p.env) } : undefined;
       const r = await new SquidImporter({ store: p.store, pseudonyms: p.pseudonyms, config: p.config, categoriser, groups, workers }).importFile(path);
       for (const b of r.badLines) ctx.io.err(`${path}:${b.line}: ${b.reason}\n`);
