@@ -5,7 +5,7 @@ import { createConsoleApp } from '../../dashboards/app.ts';
 import { consoleDeps } from '../../dashboards/role.ts';
 import { Sessions } from '../../dashboards/security/session.ts';
 import { SESSION_COOKIE } from '../../dashboards/access.ts';
-import { openConsole, PASSWORD, type Account } from './harness.ts';
+import { openConsole, PASSWORD, subjectEvent, type Account } from './harness.ts';
 
 // The console attacked the way an outsider or a curious insider would: forged and expired
 // cookies, cross-site forms, script in every free-text field, other people's ids, password
@@ -312,11 +312,7 @@ describe('four-eyes investigations and what they show', () => {
     const base = Math.floor(Date.now() / 86_400_000) * 86_400_000 - 86_400_000 + 10 * 3_600_000;
     const from = new Date(base - 3_600_000).toISOString();
     const to = new Date(base + 2 * 3_600_000).toISOString();
-    const ev = (min: number, extra: Record<string, unknown>) => ({
-      ts: new Date(base + min * 60_000).toISOString(), event_id: randomUUID(), user_pseudonym: subject, user_group: 'staff', client_pseudonym: 'c1',
-      method: 'GET', scheme: 'https', host: 'news.example', port: 443, path: '/', status: 200, bytes_up: 100, bytes_down: 1000, duration_ms: 5,
-      content_type: 'text/html', filename: '', category: 'news', action: 'allow', rule: 'default', flags: [], ...extra,
-    });
+    const ev = (min: number, extra: Record<string, unknown>) => subjectEvent(subject, base, min, { bytes_up: 100, ...extra });
     await h.p.store.insert('events', [
       ev(0, {}), ev(2, {}), ev(3, { host: 'files.example', filename: 'setup.exe', content_type: 'application/octet-stream' }),
       ev(4, { method: 'POST', host: 'upload.example', path: '/put', bytes_up: 5_000_000 }),

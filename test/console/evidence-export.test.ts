@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Sessions } from '../../dashboards/security/session.ts';
 import { runCli } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
-import { openConsole, PASSWORD, type Account } from './harness.ts';
+import { openConsole, PASSWORD, subjectEvent, type Account } from './harness.ts';
 
 // The evidence-pack export of an investigation, end to end: downloaded from the real console app,
 // written to a file, checked by the real `fairwatch evidence verify`, then tampered with.
@@ -43,11 +43,7 @@ beforeAll(async () => {
   await h.addUser('sam', 'staff');
   ian = await h.addUser('ian', 'it', 'it');
   const subject = h.p.pseudonyms.user('sam');
-  const ev = (min: number, extra: Record<string, unknown>) => ({
-    ts: new Date(base + min * 60_000).toISOString(), event_id: randomUUID(), user_pseudonym: subject, user_group: 'staff', client_pseudonym: 'c1',
-    method: 'GET', scheme: 'https', host: 'news.example', port: 443, path: '/', status: 200, bytes_up: 0, bytes_down: 1000, duration_ms: 5,
-    content_type: 'text/html', filename: '', category: 'news', action: 'allow', rule: 'default', flags: [], ...extra,
-  });
+  const ev = (min: number, extra: Record<string, unknown>) => subjectEvent(subject, base, min, extra);
   await h.p.store.insert('events', [
     ev(0, {}), ev(2, {}), ev(3, { host: 'files.example', filename: 'setup.exe', content_type: 'application/octet-stream' }),
     ev(30, { host: 'casino.example', action: 'block', category: 'gambling', rule: 'rule:2', status: 403 }),

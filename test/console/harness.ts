@@ -16,6 +16,18 @@ import { openTestPlatform } from '../helpers/platform.ts';
 export const PASSWORD = 'correct horse battery staple';
 export const ORIGIN = 'http://localhost';
 
+/**
+ * A stored event of `subject` `min` minutes after `base` (epoch ms): an allowed visit to
+ * news.example unless `extra` says otherwise. For tests that need a person's activity in a window.
+ */
+export function subjectEvent(subject: string, base: number, min: number, extra: Record<string, unknown> = {}) {
+  return {
+    ts: new Date(base + min * 60_000).toISOString(), event_id: randomUUID(), user_pseudonym: subject, user_group: 'staff', client_pseudonym: 'c1',
+    method: 'GET', scheme: 'https', host: 'news.example', port: 443, path: '/', status: 200, bytes_up: 0, bytes_down: 1000, duration_ms: 5,
+    content_type: 'text/html', filename: '', category: 'news', action: 'allow', rule: 'default', flags: [], ...extra,
+  };
+}
+
 export interface Account {
   username: string;
   userId: string;

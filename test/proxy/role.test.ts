@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AccessEvent } from '../../core/events/event.ts';
 import { readManagedInfo } from '../../core/storage/redis.ts';
 import { runCli, startCli } from '../helpers/cli.ts';
+import { pollUntil } from '../helpers/poll.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { startEcho, startOrigin, type Origin } from './harness.ts';
 
@@ -36,15 +37,7 @@ function workerPids(primary: number): number[] {
   });
 }
 
-async function until<T>(fn: () => T | Promise<T>, ok: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let v = await fn();
-  while (!ok(v) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 100));
-    v = await fn();
-  }
-  return v;
-}
+const until = <T>(fn: () => T | Promise<T>, ok: (v: T) => boolean, timeoutMs = 15_000) => pollUntil(fn, ok, timeoutMs, 100);
 
 async function streamEvents(): Promise<AccessEvent[]> {
   const rows = await redis.xrange('fairwatch:events', '-', '+');

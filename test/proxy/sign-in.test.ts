@@ -11,6 +11,7 @@ import { connectRedis, ManagedRedis } from '../../core/storage/redis.ts';
 import { createCa } from '../../core/tls/ca.ts';
 import { LeafMinter } from '../../core/tls/leaf.ts';
 import { SignInGate } from '../../proxy/tls/sign-in-gate.ts';
+import { pollUntil } from '../helpers/poll.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { pseudonyms, rawExchange, startOrigin, startProxy, type Origin, type TestProxy } from './harness.ts';
 
@@ -79,15 +80,7 @@ async function curl(proxyUrl: string, url: string, extra: string[] = []): Promis
 }
 
 /** Polls (bounded) until `check` holds: the gate caches a binding for 50 ms. */
-async function eventually<T>(get: () => Promise<T>, check: (v: T) => boolean, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let v = await get();
-  while (!check(v) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 50));
-    v = await get();
-  }
-  return v;
-}
+const eventually = <T>(get: () => Promise<T>, check: (v: T) => boolean, timeoutMs = 5000) => pollUntil(get, check, timeoutMs, 50);
 
 describe('sign-in networks at the proxy', () => {
   const client = pseudonyms.client('127.0.0.1');
