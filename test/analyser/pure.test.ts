@@ -208,7 +208,7 @@ describe('config', () => {
 
 describe('tsv', () => {
   it('escapes tabs, newlines, backslashes and quotes in arrays', async () => {
-    const { tsvInsert } = await import('../../core/storage/tsv.ts');
-    expect(tsvInsert('t', ['a', 'b', 'c'], [{ a: 'x\ty\nz\\', b: ["it's", 'ok'], c: 3 }])).toBe("INSERT INTO t (a, b, c) FORMAT TabSeparated\nx\\ty\\nz\\\\\t['it\\'s','ok']\t3\n");
+    const { tsvField } = await import('../../core/storage/tsv.ts');
+    expect([tsvField('x\ty\nz\\'), tsvField(["it's", 'ok']), tsvField(3)].join('\t')).toBe("x\\ty\\nz\\\\\t['it\\'s','ok']\t3");
   });
 });
