@@ -22,7 +22,19 @@ export interface StoreOptions {
 
 const STICKY_DEFAULTS: ClickHouseSettings = {
   insert_deduplication_token: '',
+  deduplicate_blocks_in_dependent_materialized_views: 0,
 };
+
+/**
+ * An insert's de-duplication settings. With a token, the rollup views' blocks are de-duplicated
+ * as well (their tables keep a window, migration 33): otherwise a retried batch dropped by
+ * `events` still went through the views and was counted twice in the rollups. Without a token
+ * the views are not de-duplicated, so two different batches that roll up alike both count.
+ */
+export const dedupSettings = (token: string): ClickHouseSettings => ({
+  insert_deduplication_token: token,
+  deduplicate_blocks_in_dependent_materialized_views: token ? 1 : 0,
+});
 
 export class Store {
   readonly embedded: boolean;
@@ -97,7 +109,7 @@ export class Store {
       table: this.qualified(table),
       values: values as object[],
       format: 'JSONEachRow',
-      clickhouse_settings: this.settings({ insert_deduplication_token: dedupToken, date_time_input_format: 'best_effort' }),
+      clickhouse_settings: this.settings({ ...dedupSettings(dedupToken), date_time_input_format: 'best_effort' }),
     });
   }
 
@@ -122,7 +134,7 @@ export class Store {
     try {
       const literal = `'${file.replace(/[\\']/g, (c) => `\\${c}`)}'`;
       await this.command(`INSERT INTO ${name} (${columns.join(', ')}) ${selectFrom(`file(${literal}, 'Native')`)}`, undefined,
-        { insert_deduplication_token: dedupToken });
+        dedupSettings(dedupToken));
     } finally {
       await rm(file, { force: true });
     }
@@ -138,12 +150,12 @@ export class Store {
   async insertTsvBody(table: string, columns: readonly string[], body: Buffer, dedupToken = ''): Promise<void> {
     if (body.length === 0) return;
     const name = this.qualified(table);
-    const settings: Record<string, string> = { insert_deduplication_token: dedupToken, date_time_input_format: 'best_effort' };
+    const settings: ClickHouseSettings = { ...dedupSettings(dedupToken), date_time_input_format: 'best_effort' };
     if (this.raw) {
-      await this.raw.rawInsert({ table: name, columns, values: body, format: 'TabSeparated', settings });
+      await this.raw.rawInsert({ table: name, columns, values: body, format: 'TabSeparated', settings: Object.fromEntries(Object.entries(settings).map(([k, v]) => [k, String(v)])) });
       return;
     }
-    await this.client.insert({ table: name, columns: columns as [string, ...string[]], values: Readable.from([body], { objectMode: false }), format: 'TabSeparated', clickhouse_settings: this.settings(settings as ClickHouseSettings) });
+    await this.client.insert({ table: name, columns: columns as [string, ...string[]], values: Readable.from([body], { objectMode: false }), format: 'TabSeparated', clickhouse_settings: this.settings(settings) });
   }
 
   async version(): Promise<string> {

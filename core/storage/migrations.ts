@@ -6,7 +6,7 @@ import {
   importLedgerTable, migrationsTable, reportRunsTable, reportsTable, rollupDomainsTable, rollupOrgTable, rollupPersonTable,
   ROLLUP_TTL, usersTable,
 } from './tables.ts';
-import { minuteMaskStatements, rollupViews } from './rollup-views.ts';
+import { minuteMaskStatements, rollupDedupStatements, rollupViews } from './rollup-views.ts';
 
 // Versioned, idempotent migrations. Each is a list of statements; the runner records the versions it
 // applied in fairwatch.schema_migrations and skips them next time. Every statement is itself
@@ -63,6 +63,11 @@ export const MIGRATIONS: Migration[] = [
     version: 32,
     name: 'person rollup: minutes of the hour as a bit mask (minute_mask), the view swapped in place',
     statements: (ctx) => minuteMaskStatements(ctx.db, ctx.topology),
+  },
+  {
+    version: 33,
+    name: 'rollups: a deduplication window, so a retried batch is not counted twice through the views',
+    statements: (ctx) => rollupDedupStatements(ctx.db, ctx.topology),
   },
 ];
 

@@ -63,3 +63,19 @@ export function minuteMaskStatements(db: string, topology: Topology): string[] {
      ${personSelect(events, 'groupBitOr(bitShiftLeft(toUInt64(1), toMinute(ts))) AS minute_mask')}`,
   ];
 }
+
+/** The tables the rollup views write. */
+export const ROLLUP_TABLES = ['rollup_person_hourly', 'rollup_org_hourly', 'rollup_domains_hourly'] as const;
+
+/**
+ * Migration 33: the rollup tables keep a deduplication window, as `events` does. A batch retried
+ * with the same token (an insert that went through although the client saw it fail) was dropped
+ * by `events` but still went through the views, so the rollups counted it twice. With the window,
+ * and `deduplicate_blocks_in_dependent_materialized_views` on every insert that carries a token
+ * (Store), the views' blocks of a retried batch are dropped too. Replicated tables (a cluster's
+ * local tables) have their own replicated window, so there is nothing to change there.
+ */
+export function rollupDedupStatements(db: string, topology: Topology): string[] {
+  if (topology.kind !== 'single') return [];
+  return ROLLUP_TABLES.map((t) => `ALTER TABLE ${db}.${t} MODIFY SETTING non_replicated_deduplication_window = 10000`);
+}

@@ -4,6 +4,8 @@ import { parseConfig } from '../../core/config/load.ts';
 import type { PipelineConfig } from '../../core/events/stream-sink.ts';
 import { eventsOfEntries } from '../../core/events/wire.ts';
 import type { Redis } from 'ioredis';
+import type { Store } from '../../core/storage/clickhouse.ts';
+import { ROLLUP_TABLES } from '../../core/storage/rollup-views.ts';
 
 // Recent times: rows older than retention.eventsDays are dropped by the table TTL on insert.
 const BASE = Date.now() - 3_600_000;
@@ -63,3 +65,14 @@ export async function streamEventCount(redis: Redis, stream: string): Promise<nu
   }
   return n;
 }
+
+/** Requests counted in each rollup table (the views' view of the events), for before/after deltas. */
+export async function rollupRequests(store: Store): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const t of ROLLUP_TABLES) out[t] = Number((await store.one<{ n: number }>(`SELECT sum(requests) AS n FROM fairwatch.${t}`))?.n ?? 0);
+  return out;
+}
+
+/** `after` minus `before`, table by table. */
+export const rollupDelta = (before: Record<string, number>, after: Record<string, number>) =>
+  Object.fromEntries(Object.keys(after).map((t) => [t, after[t]! - (before[t] ?? 0)]));

@@ -6,7 +6,7 @@ import type { Platform } from '../../core/platform.ts';
 import { Store } from '../../core/storage/clickhouse.ts';
 import { freePort } from '../../core/storage/redis.ts';
 import { openTestPlatform } from '../helpers/platform.ts';
-import { makeEvent, pipelineConfig, streamEventCount, waitFor } from './events.ts';
+import { makeEvent, pipelineConfig, rollupDelta, rollupRequests, streamEventCount, waitFor } from './events.ts';
 
 // The ingester on the real embedded ClickHouse and a real redis-server: batching, exactly-once
 // through a stopped ingester and an unreachable ClickHouse server, claiming, dead letters, trimming.
@@ -133,9 +133,11 @@ describe('ingester on the embedded ClickHouse', () => {
     const ids = ['1-1', '1-2'];
     const rows = [makeEvent(1, { path: '/tok/1' }), makeEvent(2, { path: '/tok/2' })].map((e) => ({ ...e }));
     const { batchToken } = await import('../../analyser/ingest/stream-ids.ts');
+    const before = await rollupRequests(platform.store);
     await platform.store.insert('events', rows, batchToken('x', ids));
     await platform.store.insert('events', rows, batchToken('x', ids));
     expect(await counts('/tok/')).toEqual({ n: 2, u: 2 });
+    expect(rollupDelta(before, await rollupRequests(platform.store))).toEqual({ rollup_person_hourly: 2, rollup_org_hourly: 2, rollup_domains_hourly: 2 });
 
     const pipeline = pipelineConfig({ stream: 'i:trim', batchRows: 500, batchMs: 100 });
     await platform.redis.xgroup('CREATE', 'i:trim', 'archive', '0', 'MKSTREAM'); // another reader, far behind

@@ -8,11 +8,19 @@ import type { Platform } from '../../core/platform.ts';
 import { EVENT_COLUMNS } from '../../core/storage/tables.ts';
 import { appendStringColumn, NativeBlockBuilder, transcodeTsv } from '../../core/storage/native-block.ts';
 import { openTestPlatform } from '../helpers/platform.ts';
-import { makeEvent } from './events.ts';
+import { makeEvent, rollupDelta, rollupRequests } from './events.ts';
 
 // The wire format (one TabSeparated line per event) and its one-pass transcoding into a Native
 // block: every awkward value survives the trip into the real engine exactly as the TabSeparated
 // path (the engine's own parser) stores it, and every malformed line is refused with its column.
+
+/** The events as stream entries of up to EVENTS_PER_ENTRY lines each, read into one batch. */
+function batchOf(evs: AccessEvent[]): EventBatch {
+  const lines = evs.map(encodeEvent);
+  const batch = new EventBatch();
+  for (let i = 0; i < lines.length; i += EVENTS_PER_ENTRY) batch.addEntry(`1-${i}`, [WIRE_FIELD, lines.slice(i, i + EVENTS_PER_ENTRY).join('\n')]);
+  return batch;
+}
 
 let platform: Platform;
 let cleanup: () => Promise<void>;
@@ -91,23 +99,44 @@ describe('Native block into the engine', () => {
     await platform.store.command('TRUNCATE TABLE fairwatch.events');
   });
 
-  it('the same batch twice with its token is stored once; claimed events already stored are skipped', async () => {
+  it('the same batch twice with its token is stored once, in events and in every rollup; claimed events already stored are skipped', async () => {
     const evs = Array.from({ length: 450 }, (_, i) => makeEvent(i, { path: `/dedup/${i}` }));
-    const lines = evs.map(encodeEvent);
-    const batch = new EventBatch();
-    for (let i = 0; i < lines.length; i += EVENTS_PER_ENTRY) batch.addEntry(`1-${i}`, [WIRE_FIELD, lines.slice(i, i + EVENTS_PER_ENTRY).join('\n')]);
+    const batch = batchOf(evs);
     expect(batch.events).toBe(450);
     const token = batchToken('t', batch.ids);
+    const before = await rollupRequests(platform.store);
     await platform.store.insertTranscoded('events', WIRE_COLUMNS, batch.encode(), token);
     await platform.store.insertTranscoded('events', WIRE_COLUMNS, batch.encode(), token);
     const count = async () => Number((await platform.store.one<{ n: number }>("SELECT count() AS n FROM fairwatch.events WHERE startsWith(path, '/dedup/')"))!.n);
     expect(await count()).toBe(450);
+    // the views saw the retried batch too: their tables must have dropped it as well
+    const each = (n: number) => ({ rollup_person_hourly: n, rollup_org_hourly: n, rollup_domains_hourly: n });
+    expect(rollupDelta(before, await rollupRequests(platform.store))).toEqual(each(450));
     const skip = new Set(evs.slice(0, 300).map((e) => e.event_id.toLowerCase()));
     const rest = batch.encode({ skipIds: skip });
     expect(rest.rows).toBe(150);
     expect(rest.skipped).toBe(300);
     await platform.store.insertTranscoded('events', WIRE_COLUMNS, rest, 'another');
     expect(await count()).toBe(600);
+    expect(rollupDelta(before, await rollupRequests(platform.store))).toEqual(each(600));
+    // the server path's form (TabSeparated through the engine's raw insert): the same rule
+    const text = batch.encode({ keepText: true, skipIds: new Set(evs.slice(0, 100).map((e) => e.event_id.toLowerCase())) });
+    await platform.store.command("ALTER TABLE fairwatch.events DELETE WHERE startsWith(path, '/dedup/') SETTINGS mutations_sync = 1");
+    const mid = await rollupRequests(platform.store);
+    await platform.store.insertTsvBody('events', WIRE_COLUMNS, text.text!, 'as-text');
+    await platform.store.insertTsvBody('events', WIRE_COLUMNS, text.text!, 'as-text');
+    expect(await count()).toBe(350);
+    expect(rollupDelta(mid, await rollupRequests(platform.store))).toEqual(each(350));
+  });
+
+  it('without a token, two different batches that roll up alike are both counted', async () => {
+    // one request each, same person, time, host and size (only the id and path differ): the views
+    // produce identical rows from the two batches
+    const one = (path: string) => batchOf([makeEvent(1, { path })]);
+    const before = await rollupRequests(platform.store);
+    await platform.store.insertTranscoded('events', WIRE_COLUMNS, one('/alike/1').encode(), '');
+    await platform.store.insertTranscoded('events', WIRE_COLUMNS, one('/alike/2').encode(), '');
+    expect(Object.values(rollupDelta(before, await rollupRequests(platform.store)))).toEqual([2, 2, 2]);
   });
 });
 
