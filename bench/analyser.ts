@@ -96,7 +96,7 @@ try {
   // ---- Squid access.log: fairwatch import vs SARG report ----
   // `variant` shifts every line's milliseconds: the same shape and size, but other batches. Each timed
   // import gets its own variant, as the engine drops a block whose deduplication token it has seen
-  // (a re-run of one file would time the rollup views without the events table's write).
+  // (a re-run of one file would time inserts that write nothing).
   const hosts = ['www.bbc.co.uk', 'news.example', 'mail.example', 'www.roblox.com', 'bet365.com', 'shop.example', 'cdn.example', 'docs.example'];
   const t0 = Math.floor(start / 1000);
   const writeLog = async (path: string, variant: number) => {
