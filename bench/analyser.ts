@@ -20,6 +20,7 @@ import { buildSpotCheck } from '../analyser/reports/spot-check.ts';
 import { parseConfig } from '../core/config/load.ts';
 import { loadKey } from '../core/keys.ts';
 import { Platform } from '../core/platform.ts';
+import { ROLLUP_TABLES } from '../core/storage/rollup-views.ts';
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -140,8 +141,7 @@ try {
   // Removing an import's events leaves its rows in the rollups (no view runs on a delete), so the
   // rollups are copied aside now and put back with each removal: the audit in the SARG comparison
   // then reads the generated month plus exactly one import, as a user's database would hold.
-  const ROLLUPS = ['rollup_person_hourly', 'rollup_org_hourly', 'rollup_domains_hourly'];
-  for (const t of ROLLUPS) {
+  for (const t of ROLLUP_TABLES) {
     await store.command(`CREATE TABLE fairwatch.${t}_bench_saved AS fairwatch.${t}`);
     await store.command(`INSERT INTO fairwatch.${t}_bench_saved SELECT * FROM fairwatch.${t}`);
   }
@@ -154,7 +154,7 @@ try {
   const forget = async (what: string) => {
     await store.command("ALTER TABLE fairwatch.events DELETE WHERE source = 'import' SETTINGS mutations_sync = 1");
     await store.command('TRUNCATE TABLE fairwatch.import_ledger');
-    for (const t of ROLLUPS) {
+    for (const t of ROLLUP_TABLES) {
       await store.command(`TRUNCATE TABLE fairwatch.${t}`);
       await store.command(`INSERT INTO fairwatch.${t} SELECT * FROM fairwatch.${t}_bench_saved`);
     }

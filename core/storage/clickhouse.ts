@@ -31,7 +31,7 @@ const STICKY_DEFAULTS: ClickHouseSettings = {
  * `events` still went through the views and was counted twice in the rollups. Without a token
  * the views are not de-duplicated, so two different batches that roll up alike both count.
  */
-export const dedupSettings = (token: string): ClickHouseSettings => ({
+const dedupSettings = (token: string): ClickHouseSettings => ({
   insert_deduplication_token: token,
   deduplicate_blocks_in_dependent_materialized_views: token ? 1 : 0,
 });
