@@ -6,7 +6,7 @@ import {
   importLedgerTable, migrationsTable, reportRunsTable, reportsTable, rollupDomainsTable, rollupOrgTable, rollupPersonTable,
   ROLLUP_TTL, usersTable,
 } from './tables.ts';
-import { minuteMaskStatements, rollupDedupStatements, rollupViews } from './rollup-views.ts';
+import { minuteMaskStatements, ROLLUP_TABLES, rollupDedupStatements, rollupViews } from './rollup-views.ts';
 
 // Versioned, idempotent migrations. Each is a list of statements; the runner records the versions it
 // applied in fairwatch.schema_migrations and skips them next time. Every statement is itself
@@ -123,9 +123,7 @@ export async function applyRetention(store: Store, retention: RetentionDays, top
   const wanted: Array<[string, string]> = [
     [storageTable('events', topology), EVENTS_TTL(retention.eventsDays)],
     [storageTable('reports', topology), REPORTS_TTL(retention.reportsDays)],
-    [storageTable('rollup_person_hourly', topology), ROLLUP_TTL(retention.rollupsDays)],
-    [storageTable('rollup_org_hourly', topology), ROLLUP_TTL(retention.rollupsDays)],
-    [storageTable('rollup_domains_hourly', topology), ROLLUP_TTL(retention.rollupsDays)],
+    ...ROLLUP_TABLES.map((t): [string, string] => [storageTable(t, topology), ROLLUP_TTL(retention.rollupsDays)]),
   ];
   const changed: string[] = [];
   for (const [table, ttl] of wanted) {
