@@ -113,36 +113,63 @@ export class SquidImporter {
       result.alreadyImported += out.good;
       return;
     }
-    const stored = await this.alreadyStored(b, out);
-    if (stored.length) out = this.encoder.encode({ ...b.job, skip: stored }); // rare: a grown file's last batch
-    result.alreadyImported += out.skipped;
-    if (out.rows) {
+    // the token makes an immediate retry of this exact batch a no-op as well
+    const token = `squid-import:${b.hash}`;
+    let rows = out.rows;
+    if (store.embedded && rows) {
       // a worker's block still lacks its category column (it has no block lists): add it here
       const body = out.categoryKeys !== undefined ? withCategories(out, this.d.categoriser) : Buffer.from(out.body.buffer, out.body.byteOffset, out.body.byteLength);
-      // the token makes an immediate retry of this exact batch a no-op as well
-      const token = `squid-import:${b.hash}`;
-      if (store.embedded) await store.insertTranscoded('events', IMPORT_INSERT.columns, { rows: out.rows, block: body, text: null }, token, IMPORT_INSERT.select);
-      else await store.insertTranscoded('events', WIRE_COLUMNS, { rows: out.rows, block: Buffer.alloc(0), text: body }, token);
+      const skipped = await store.withNativeFile(body, (file) => this.insertNew(out, file, token));
+      result.alreadyImported += skipped;
+      rows -= skipped;
+    } else if (rows) {
+      const stored = await this.alreadyStored(b, out);
+      if (stored.length) out = this.encoder.encode({ ...b.job, skip: stored }); // rare: a grown file's last batch
+      result.alreadyImported += out.skipped;
+      rows = out.rows;
+      if (rows) await store.insertTranscoded('events', WIRE_COLUMNS, { rows, block: Buffer.alloc(0), text: Buffer.from(out.body.buffer, out.body.byteOffset, out.body.byteLength) }, token);
     }
-    await store.insert('import_ledger', [{ batch_hash: b.hash, source: sourceLabel, first_line: b.job.first, last_line: b.last, events: out.rows, imported_at: chMs(Date.now()) }]);
+    await store.insert('import_ledger', [{ batch_hash: b.hash, source: sourceLabel, first_line: b.job.first, last_line: b.last, events: rows, imported_at: chMs(Date.now()) }]);
     done.add(b.hash);
-    result.imported += out.rows;
+    result.imported += rows;
   }
 
-  /** Event ids of an encoded batch that are already stored (a re-import of a grown file's last batch). */
+  /**
+   * Embedded engine: inserts the rows of a batch's Native block (`file`) whose event ids are not yet
+   * stored and returns how many were. Only when imported events already exist in the batch's time
+   * range (a grown file's last batch, an interrupted import, a second log of the same days) does the
+   * engine compare ids: it derives them from the block itself, so no line is parsed twice.
+   */
+  private async insertNew(out: BatchOut, file: string, token: string): Promise<number> {
+    const { store } = this.d;
+    const events = `${store.database}.events`;
+    const overlap = await this.overlap(out);
+    if (!overlap) {
+      await store.insertSelect(events, IMPORT_INSERT.columns, IMPORT_INSERT.select(file), undefined, token);
+      return 0;
+    }
+    const rows = `(${IMPORT_INSERT.select(file)})`;
+    const stored = `(SELECT event_id ${overlap.where})`;
+    const skipped = Number((await store.one<{ n: number }>(`SELECT count() AS n FROM ${rows} WHERE event_id IN ${stored}`, overlap.range))?.n ?? 0);
+    if (skipped < out.rows) await store.insertSelect(events, IMPORT_INSERT.columns, `SELECT * FROM ${rows} WHERE event_id NOT IN ${stored}`, overlap.range, token);
+    return skipped;
+  }
+
+  /** Against a server: the event ids of an encoded batch that are already stored. */
   private async alreadyStored(b: Batch, out: BatchOut): Promise<string[]> {
-    if (out.rows === 0) return [];
+    const overlap = await this.overlap(out);
+    if (!overlap) return [];
+    const existing = await this.d.store.rows<{ id: string }>(`SELECT toString(event_id) AS id ${overlap.where} AND event_id IN {ids:Array(UUID)}`,
+      { ...overlap.range, ids: batchEventIds(b.job.text, b.job.first) });
+    return existing.map((r) => r.id);
+  }
+
+  /** The stored imported events in a batch's time range (its bound `range` and `where`), or null if there are none: the usual first import. */
+  private async overlap(out: BatchOut): Promise<{ range: { min: string; max: string }; where: string } | null> {
     const { store } = this.d;
     const range = { min: chMs(out.minTs), max: chMs(out.maxTs) };
-    // cheap first: no imported events at all in the batch's time range (the usual first import)
-    const any = await store.one<{ n: number }>(
-      `SELECT count() AS n FROM ${store.database}.events WHERE ts >= {min:DateTime64(3)} AND ts <= {max:DateTime64(3)} AND source = 'import'`, range);
-    if (Number(any?.n ?? 0) === 0) return [];
-    const texts = batchEventIds(b.job.text, b.job.first);
-    const existing = await store.rows<{ id: string }>(
-      `SELECT toString(event_id) AS id FROM ${store.database}.events
-       WHERE ts >= {min:DateTime64(3)} AND ts <= {max:DateTime64(3)} AND source = 'import' AND event_id IN {ids:Array(UUID)}`,
-      { ...range, ids: texts });
-    return existing.map((r) => r.id);
+    const where = `FROM ${store.database}.events WHERE ts >= {min:DateTime64(3)} AND ts <= {max:DateTime64(3)} AND source = 'import'`;
+    const any = await store.one<{ n: number }>(`SELECT count() AS n ${where}`, range);
+    return Number(any?.n ?? 0) === 0 ? null : { range, where };
   }
 }

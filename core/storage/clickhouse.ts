@@ -128,16 +128,29 @@ export class Store {
       if (!t.text) throw new Error('insertTranscoded: a server needs the text form (transcode with keepText)');
       return this.insertTsvBody(name, columns, t.text, dedupToken);
     }
+    await this.withNativeFile(t.block, (file) => this.insertSelect(name, columns, selectFrom(file), undefined, dedupToken));
+  }
+
+  /**
+   * Embedded engine only: writes a Native block to a file in the data directory and runs `use` with
+   * the table function that reads it (`file('…', 'Native')`), so several statements can read one
+   * block; the file is removed afterwards, whatever happens.
+   */
+  async withNativeFile<T>(block: Uint8Array, use: (file: string) => Promise<T>): Promise<T> {
+    if (!this.embedded) throw new Error('withNativeFile: only the embedded engine reads files from the data directory');
     mkdirSync(this.spillDir, { recursive: true, mode: 0o700 });
     const file = join(this.spillDir, `batch-${process.pid}-${++this.spills}.native`);
-    await writeFile(file, t.block, { mode: 0o600 });
+    await writeFile(file, block, { mode: 0o600 });
     try {
-      const literal = `'${file.replace(/[\\']/g, (c) => `\\${c}`)}'`;
-      await this.command(`INSERT INTO ${name} (${columns.join(', ')}) ${selectFrom(`file(${literal}, 'Native')`)}`, undefined,
-        dedupSettings(dedupToken));
+      return await use(`file('${file.replace(/[\\']/g, (c) => `\\${c}`)}', 'Native')`);
     } finally {
       await rm(file, { force: true });
     }
+  }
+
+  /** `INSERT INTO table (columns) SELECT …`, with bound parameters and the same de-duplication token rule as `insert`. */
+  async insertSelect(table: string, columns: readonly string[], select: string, params?: Record<string, unknown>, dedupToken = ''): Promise<void> {
+    await this.command(`INSERT INTO ${this.qualified(table)} (${columns.join(', ')}) ${select}`, params, dedupSettings(dedupToken));
   }
 
   /**

@@ -73,6 +73,24 @@ describe('import squid-log', () => {
     // the rollups saw the imported events too
     expect((await platform.store.one<{ n: number }>("SELECT sum(requests) AS n FROM fairwatch.rollup_person_hourly WHERE category = 'gambling'"))!.n).toBe(2);
   });
+
+  it('adds nothing for batches stored without a ledger entry (an interrupted import), and all of a second log of the same minutes', async () => {
+    const count = async (sql: string) => Number((await platform.store.one<{ n: number }>(sql))!.n);
+    // as if the process died between a batch's events and its ledger entry: the ids decide alone
+    await platform.store.command('TRUNCATE TABLE fairwatch.import_ledger');
+    const grown = join(tmp.dir, 'grown.log');
+    expect(await (await importer()).importFile(grown)).toMatchObject({ imported: 0, alreadyImported: 10, bad: 4, skippedBatches: 0 });
+    expect(await count('SELECT count() AS n FROM fairwatch.events')).toBe(10);
+    expect(await count('SELECT sum(requests) AS n FROM fairwatch.rollup_org_hourly')).toBe(10);
+    // another proxy's log of the same minutes (its clients on another subnet): every line is new
+    // although imported events fill the time range
+    const other = join(tmp.dir, 'other-proxy.log');
+    writeFileSync(other, readFileSync(FIXTURE, 'utf8').replace(/192\.168\.0\.(\d+)/g, '192.168.1.$1'));
+    expect(await (await importer()).importFile(other)).toMatchObject({ imported: 8, alreadyImported: 0, bad: 4 });
+    expect(await count('SELECT count() AS n FROM fairwatch.events')).toBe(18);
+    expect(await count('SELECT sum(requests) AS n FROM fairwatch.rollup_org_hourly')).toBe(18);
+    expect(await count(`SELECT count() AS n FROM fairwatch.events WHERE client_pseudonym = '${platform.pseudonyms.client('192.168.1.224')}'`)).toBe(3);
+  });
 });
 
 describe('import squid-log in worker threads', () => {
