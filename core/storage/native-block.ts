@@ -410,22 +410,39 @@ function assemble(columns: readonly BlockColumn[], rows: number, parts: Readonly
   return out.buf.subarray(0, out.pos);
 }
 
-/** Appends a JavaScript string as varint length + UTF-8; ASCII strings are copied by hand (cheaper than a native call each). */
+const LONG_TEXT = 32;
+
+/**
+ * Appends a JavaScript string as varint length + UTF-8. ASCII strings of fewer than LONG_TEXT
+ * characters are copied by hand (cheaper than a native call each); longer ones go through
+ * `Buffer.write` (a 130-character log line: 0.09 µs against 0.5 µs by hand).
+ */
 function writeText(out: Out, s: string): void {
   const n = s.length;
   if (n < 16384) {
     // the length is n when the string is ASCII: 1 byte of varint below 128, 2 below 16384
     const lenBytes = n < 128 ? 1 : 2;
-    out.ensure(n + lenBytes);
-    const b = out.buf;
     let w = out.pos + lenBytes;
-    let i = 0;
-    for (; i < n; i++) {
-      const c = s.charCodeAt(i);
-      if (c >= 0x80) break;
-      b[w++] = c;
+    let ascii: boolean;
+    if (n >= LONG_TEXT) {
+      // room for any UTF-8 of n UTF-16 units, so nothing is cut short: n bytes written means ASCII
+      out.ensure(3 * n + lenBytes);
+      const written = out.buf.write(s, w, 'utf8');
+      ascii = written === n;
+      w += written;
+    } else {
+      out.ensure(n + lenBytes);
+      const b = out.buf;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        b[w++] = c;
+      }
+      ascii = i === n;
     }
-    if (i === n) {
+    const b = out.buf;
+    if (ascii) {
       if (lenBytes === 1) b[out.pos] = n;
       else {
         b[out.pos] = (n & 0x7f) | 0x80;

@@ -143,7 +143,9 @@ describe('Native block into the engine', () => {
 describe('NativeBlockBuilder', () => {
   it('writes strings of every length class, numbers at their limits, times, UUIDs and lists as the engine reads them back', async () => {
     await platform.store.command(`CREATE TABLE IF NOT EXISTS fairwatch.block_probe (s String, n16 UInt16, n32 UInt32, n64 UInt64, t DateTime64(3, 'UTC'), u UUID, a Array(String), extra String) ENGINE = MergeTree ORDER BY tuple()`);
-    const strings = ['', 'x'.repeat(127), 'y'.repeat(128), 'z'.repeat(200), 'w'.repeat(16_383), 'v'.repeat(16_384), 'é', `${'a'.repeat(130)}€`, 'tab\there'];
+    const strings = ['', 'x'.repeat(127), 'y'.repeat(128), 'z'.repeat(200), 'w'.repeat(16_383), 'v'.repeat(16_384), 'é', `${'a'.repeat(130)}€`, 'tab\there',
+      // either side of the length where ASCII copying moves from a loop to Buffer.write, and long non-ASCII text
+      'c'.repeat(31), 'd'.repeat(32), `${'b'.repeat(40)}résumé 📄`, 'é'.repeat(50), '📄'.repeat(70)];
     const b = new NativeBlockBuilder([
       { name: 's', type: 'String' }, { name: 'n16', type: 'UInt16' }, { name: 'n32', type: 'UInt32' }, { name: 'n64', type: 'UInt64' },
       { name: 't', type: "DateTime64(3, 'UTC')" }, { name: 'u', type: 'UUID' }, { name: 'a', type: 'Array(String)' },
