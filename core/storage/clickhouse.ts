@@ -119,16 +119,14 @@ export class Store {
    * by far); against a server its accepted lines as TabSeparated (parsed there, in parallel, so ask
    * for `keepText` when `embedded` is false). Same de-duplication token rule as `insert`.
    */
-  async insertTranscoded(table: string, columns: readonly string[], t: Pick<Transcoded, 'block' | 'text' | 'rows'>, dedupToken = '',
-    /** embedded only: the SELECT reading the block (`file` is the table function to read it from) */
-    selectFrom: (file: string) => string = (file) => `SELECT * FROM ${file}`): Promise<void> {
+  async insertTranscoded(table: string, columns: readonly string[], t: Pick<Transcoded, 'block' | 'text' | 'rows'>, dedupToken = ''): Promise<void> {
     if (t.rows === 0) return;
     const name = this.qualified(table);
     if (!this.embedded) {
       if (!t.text) throw new Error('insertTranscoded: a server needs the text form (transcode with keepText)');
       return this.insertTsvBody(name, columns, t.text, dedupToken);
     }
-    await this.withNativeFile(t.block, (file) => this.insertSelect(name, columns, selectFrom(file), undefined, dedupToken));
+    await this.withNativeFile(t.block, (file) => this.insertSelect(name, columns, `SELECT * FROM ${file}`, undefined, dedupToken));
   }
 
   /**
