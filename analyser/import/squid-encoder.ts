@@ -111,6 +111,11 @@ export function batchEventIds(text: string, first: number): string[] {
   return out;
 }
 
+/** A batch's encoded body as a Buffer over the same memory (a worker's arrives as a plain Uint8Array). */
+export function bodyBytes(out: BatchOut): Buffer {
+  return Buffer.from(out.body.buffer, out.body.byteOffset, out.body.byteLength);
+}
+
 /** Adds the deferred category column to a block encoded with deferCategories. */
 export function withCategories(out: BatchOut, categoriser: Categoriser): Buffer {
   const keys = out.categoryKeys ?? [];
@@ -119,7 +124,7 @@ export function withCategories(out: BatchOut, categoriser: Categoriser): Buffer 
   const rows = out.categoryOfRow!;
   const values = Array.from(rows, (k) => decided[k]!);
   // the block was built without its last column, category
-  return appendStringColumn(Buffer.from(out.body.buffer, out.body.byteOffset, out.body.byteLength), 'category', values);
+  return appendStringColumn(bodyBytes(out), 'category', values);
 }
 
 /** A line's event id: a version-4-shaped UUID from a hash, so the same line always gets the same id (EVENT_ID_SQL in SQL). */

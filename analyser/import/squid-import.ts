@@ -1,7 +1,7 @@
 import { hash as oneShotHash } from 'node:crypto';
 import { WIRE_COLUMNS } from '../../core/events/wire.ts';
 import type { Store } from '../../core/storage/clickhouse.ts';
-import { batchEventIds, IMPORT_INSERT, MAX_REPORTED_BAD, SquidEncoder, withCategories, type BatchJob, type BatchOut, type EncoderDeps } from './squid-encoder.ts';
+import { batchEventIds, bodyBytes, IMPORT_INSERT, MAX_REPORTED_BAD, SquidEncoder, withCategories, type BatchJob, type BatchOut, type EncoderDeps } from './squid-encoder.ts';
 import { logBatches } from './log-batches.ts';
 import { SquidWorkerPool } from './squid-workers.ts';
 
@@ -118,7 +118,7 @@ export class SquidImporter {
     let rows = out.rows;
     if (store.embedded && rows) {
       // a worker's block still lacks its category column (it has no block lists): add it here
-      const body = out.categoryKeys !== undefined ? withCategories(out, this.d.categoriser) : Buffer.from(out.body.buffer, out.body.byteOffset, out.body.byteLength);
+      const body = out.categoryKeys !== undefined ? withCategories(out, this.d.categoriser) : bodyBytes(out);
       const skipped = await store.withNativeFile(body, (file) => this.insertNew(out, file, token));
       result.alreadyImported += skipped;
       rows -= skipped;
@@ -127,7 +127,7 @@ export class SquidImporter {
       if (stored.length) out = this.encoder.encode({ ...b.job, skip: stored }); // rare: a grown file's last batch
       result.alreadyImported += out.skipped;
       rows = out.rows;
-      if (rows) await store.insertTranscoded('events', WIRE_COLUMNS, { rows, block: Buffer.alloc(0), text: Buffer.from(out.body.buffer, out.body.byteOffset, out.body.byteLength) }, token);
+      if (rows) await store.insertTranscoded('events', WIRE_COLUMNS, { rows, block: Buffer.alloc(0), text: bodyBytes(out) }, token);
     }
     await store.insert('import_ledger', [{ batch_hash: b.hash, source: sourceLabel, first_line: b.job.first, last_line: b.last, events: rows, imported_at: chMs(Date.now()) }]);
     done.add(b.hash);
