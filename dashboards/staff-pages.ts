@@ -1,3 +1,4 @@
+import { CONTINUE_MINUTES_DEFAULT } from '../core/policy/defaults.ts';
 import { randomUUID } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import type { Redis } from 'ioredis';
@@ -233,7 +234,7 @@ export function staffPagesApp(deps: StaffPagesDeps): Hono {
     try {
       const claims = verify(c, c.req.query('t'), 'continue');
       await spendToken(deps.redis, claims);
-      const minutes = Math.max(1, Math.min(1440, claims.minutes ?? 30));
+      const minutes = Math.max(1, Math.min(1440, claims.minutes ?? CONTINUE_MINUTES_DEFAULT));
       const category = claims.category ?? '';
       await recordContinue(deps.redis, claims.pseudonym, category, minutes);
       const target = returnTo(c.req.query('return'), claims.host) ?? `http://${claims.host}/`;

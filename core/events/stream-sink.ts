@@ -172,6 +172,8 @@ class RedisStreamSink implements StreamSink {
         const batch: SpoolBatch = { sink: this.sinkId, seq: this.takenSeq, events };
         if (!this.spool.hasData && this.conn.status !== 'ready') await this.firstConnect();
         if (this.spool.hasData || this.conn.status !== 'ready') {
+          // the first batch of an outage says so: Redis may be gone before any write could fail
+          if (!this.spool.hasData) this.log.warn({ redis: this.conn.status, events: events.length }, 'event stream not connected: spooling to disk');
           await this.toSpool(batch);
           this.journal.release(batch.seq);
           this.scheduleReplay();

@@ -5,6 +5,7 @@ import type { Page } from './layout.ts';
 import { siteFromConfig, staffUrl, type Site } from './site.ts';
 import { warnPage } from './warn.ts';
 import { categoryLabel } from './words.ts';
+import { continueMinutesOf } from '../policy/defaults.ts';
 
 // What the proxy calls to answer a request with a staff page: it knows the event, the person's
 // pseudonym and the decision; this issues the signed links and renders. Pure apart from the clock
@@ -38,7 +39,7 @@ export class StaffPages {
   }
 
   warn(ev: PageEvent, d: { category: string; rule: string; reason: string; continueMinutes?: number }): Page {
-    const minutes = d.continueMinutes ?? 30;
+    const minutes = continueMinutesOf(d);
     const token = this.tokens.issue({ purpose: 'continue', eventId: ev.eventId, pseudonym: ev.userPseudonym, category: d.category, host: ev.host, rule: d.rule, group: ev.group, minutes });
     return warnPage({ site: this.site, eventId: ev.eventId, at: ev.at, url: ev.url, categoryLabel: categoryLabel(this.config, d.category), clause: d.reason, minutes, token });
   }

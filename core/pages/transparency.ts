@@ -3,6 +3,7 @@ import { html } from './html.ts';
 import { layout, type Page } from './layout.ts';
 import type { Site } from './site.ts';
 import { categoryLabel } from './words.ts';
+import { continueMinutesOf, quotaMinutesOf } from '../policy/defaults.ts';
 
 // What is recorded, why, for how long, and who may see it under what authorisation — generated
 // from the live configuration so it cannot drift from what the system does. It holds no personal
@@ -45,7 +46,7 @@ export function transparencyPage(site: Site, config: Config): Page {
 <h2>What the policy blocks or warns about</h2>
 ${rules.length === 0 ? html`<p>No categories are blocked or warned about at the moment.</p>` : html`<table>
 <thead><tr><th scope="col">Sites</th><th scope="col">When</th><th scope="col">What happens</th><th scope="col">Policy</th></tr></thead>
-<tbody>${rules.map((x) => html`<tr><td>${labels(x.categories)}</td><td>${when(x.bands)}</td><td>${x.action === 'block' ? 'blocked' : x.action === 'warn' ? `a warning page; continuing allows them for ${x.continueMinutes ?? 30} minutes` : `up to ${x.quotaMinutesPerDay ?? 0} minutes a day`}</td><td>${x.clause}</td></tr>`)}</tbody>
+<tbody>${rules.map((x) => html`<tr><td>${labels(x.categories)}</td><td>${when(x.bands)}</td><td>${x.action === 'block' ? 'blocked' : x.action === 'warn' ? `a warning page; continuing allows them for ${continueMinutesOf(x)} minutes` : `up to ${quotaMinutesOf(x)} minutes a day`}</td><td>${x.clause}</td></tr>`)}</tbody>
 </table>`}
 <p>Working hours are ${t.workingHours.start}–${t.workingHours.end} on ${list(t.workingDays.map((d) => DAYS[d] ?? String(d)))}${t.breaks.length ? html`, with breaks ${list(t.breaks.map((b) => `${b.start}–${b.end}`))}` : ''} (${config.organisation.timezone} time). ${config.policy.softwareDownloads.clause}</p>
 

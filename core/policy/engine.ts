@@ -3,6 +3,7 @@ import type { BandName, Config, Rule } from '../config/schema.ts';
 import { hostWithin, normaliseHost } from './host.ts';
 import { LOCAL_ALLOW, LOCAL_DENY, type CompiledLists } from './lists.ts';
 import { BandClock } from './time-bands.ts';
+import { continueMinutesOf, quotaMinutesOf } from './defaults.ts';
 import type { Decision, DecisionInput, PersonState, PolicyAction, PolicyEngine } from './types.ts';
 
 // The decision, as a pure function over an immutable snapshot (compiled lists + compiled rules).
@@ -177,13 +178,13 @@ export class PolicySnapshot implements PolicyEngine {
       const { rule, label } = this.rules[best]!;
       const d: Decision = { action: rule.action, category: categoryName, rule: label, reason: rule.clause, band };
       if (rule.action === 'warn') {
-        d.continueMinutes = rule.continueMinutes ?? 15;
+        d.continueMinutes = continueMinutesOf(rule);
         if ((state.continues.get(categoryName) ?? 0) > now) {
           d.action = 'allow';
           d.continued = true;
         }
       } else if (rule.action === 'quota') {
-        const limit = rule.quotaMinutesPerDay ?? 30;
+        const limit = quotaMinutesOf(rule);
         const used = state.quotaMinutesUsed.get(categoryName) ?? 0;
         d.quotaMinutesPerDay = limit;
         d.quotaMinutesUsed = used;
