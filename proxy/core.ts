@@ -1,5 +1,3 @@
-import type { IncomingMessage } from 'node:http';
-import type { Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { Config } from '../core/config/schema.ts';
 import type { EventSink } from '../core/events/event.ts';
@@ -13,7 +11,7 @@ import { DestinationGuard } from './destination-guard.ts';
 import { EventBuilder, PseudonymCache } from './event-builder.ts';
 import { Identifier, type Identity } from './identify.ts';
 import { RequestError } from './request-error.ts';
-import { endWhenClosed } from './respond.ts';
+import { ScanGuard } from './scan-guard.ts';
 import { Resolver, type LookupFn } from './resolve.ts';
 import type { SignInGate } from './tls/sign-in-gate.ts';
 import type { StaffPages } from '../core/pages/index.ts';
@@ -35,6 +33,13 @@ export interface ProxyServerOptions {
   hooks?: ResponseHooks;
   /** identity.signInNetworks: devices bound at the console browse as that person, others go to sign-in */
   signIn?: SignInOptions;
+  /**
+   * The console as browsers reach it (given the proxy's address on the connection): requests for it
+   * are passed without the gate, sign-in or policy. Default: from the config.
+   */
+  consoleUrl?: (proxyAddress?: string) => string;
+  /** a minute of use of a quota category (the caller counts it across processes) */
+  recordUse?: (user: string, category: string, at: Date) => void;
 }
 
 export interface SignInOptions {
@@ -68,6 +73,10 @@ export class ProxyCore {
   readonly idleTimeoutMs: number;
   private readonly pseudonyms: PseudonymCache;
   private readonly admitted = new Map<string, boolean>();
+  private readonly scans = new ScanGuard();
+  /** user|category → the last minute this process counted for it (one count a minute is enough) */
+  private readonly counted = new Map<string, number>();
+  private readonly consoleUrl: (proxyAddress?: string) => string;
 
   constructor(private readonly opts: ProxyServerOptions) {
     this.pseudonyms = new PseudonymCache(opts.pseudonyms);
@@ -83,7 +92,44 @@ export class ProxyCore {
     this.upstreamTimeoutMs = cfg.proxy.upstreamTimeoutSeconds * 1000;
     this.idleTimeoutMs = cfg.proxy.idleTimeoutSeconds * 1000;
     const consoleUrl = configuredConsoleUrl(cfg);
+    this.consoleUrl = opts.consoleUrl ?? (() => consoleUrl);
     this.hooks = opts.hooks ?? defaultResponseHooks({ consoleUrl, organisation: cfg.organisation.name });
+  }
+
+  /** The console's own address (as its links name it): fairwatch's pages, not the internet. */
+  isOwnPage(target: Target, proxyAddress?: string): boolean {
+    let url: URL;
+    try {
+      url = new URL(this.consoleUrl(proxyAddress));
+    } catch {
+      return false;
+    }
+    const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
+    const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+    return target.port === port && target.host === host && (url.protocol === 'https:') === (target.scheme === 'https');
+  }
+
+  /** The console's address to dial: resolved like any name, but the guard's self-port rule does not apply to it. */
+  async ownAddress(ev: EventBuilder, target: Target): Promise<string> {
+    const addresses = await this.resolver.resolve(target.host);
+    if (addresses.length === 0) throw new RequestError(502, 'FW_DNS_FAILED', `the console's name ${target.host} has no address`, 'dns-failed');
+    void ev;
+    return addresses[0]!;
+  }
+
+  /** Counts a minute of use for a quota category (once a minute per person and category in this process). */
+  countUse(ev: EventBuilder, ctx: DecisionContext): void {
+    const d = ctx.decision;
+    const user = ctx.identity.user;
+    if (d.quotaMinutesPerDay === undefined || d.action === 'block' || !user || !this.opts.recordUse) return;
+    const at = new Date();
+    const minute = Math.floor(at.getTime() / 60_000);
+    const key = `${user}|${d.category}`;
+    if (this.counted.get(key) === minute) return;
+    if (this.counted.size > 50_000) this.counted.clear();
+    this.counted.set(key, minute);
+    ev.flag('quota');
+    this.opts.recordUse(user, d.category, at);
   }
 
   private makeGuard(): DestinationGuard {
@@ -169,7 +215,7 @@ export class ProxyCore {
     try {
       decision = this.engine().decide({
         user: identity.user, group: identity.group, method, scheme: target.scheme,
-        host: target.host, port: target.port, path: target.path, at: new Date(),
+        host: target.host, port: target.port, path: target.path, query: target.query, at: new Date(),
       });
     } catch (e) {
       // A policy bug must not stop browsing or go unrecorded.
@@ -180,29 +226,18 @@ export class ProxyCore {
     return { eventId: ev.id, identity, clientIp: ev.clientIp, decision, target };
   }
 
-  /**
-   * The socket paths (CONNECT, WebSocket upgrade) after identification: decide, let the staff
-   * hooks answer on the socket (block, warn, AUP), else check the destination. Returns the address
-   * to dial, or null when the request was answered or the client left meanwhile (event ended).
-   */
-  async admitSocket(ev: EventBuilder, identity: Identity, target: Target, method: string, req: IncomingMessage, client: Socket, head: Buffer): Promise<string | null> {
-    const ctx = this.decide(ev, identity, target, method);
-    const answered = await this.hooks.connect(ctx, req, client, head);
-    if (answered !== null) {
-      if (ctx.eventAction) ev.action = ctx.eventAction;
-      endWhenClosed(client, ev, answered);
-      return null;
-    }
-    const address = await this.destination(ev, target);
-    if (client.destroyed) {
-      ev.end(499);
-      return null;
-    }
-    return address;
+  /** A connection to the target failed: counted towards the client's port-scan limit. */
+  dialFailed(ev: EventBuilder, target: Target): void {
+    this.scans.failed(ev.clientIp, target.host, target.port);
   }
 
   /** Resolves the host and checks every address; returns the one to dial. */
   async destination(ev: EventBuilder, target: Target): Promise<string> {
+    if (this.scans.refused(ev.clientIp, target.port)) {
+      ev.action = 'block';
+      ev.rule = 'port-scan';
+      throw new RequestError(403, 'FW_DESTINATION_REFUSED', 'Too many connections from this computer failed on different ports: ports other than 80 and 443 are refused for a while.', 'port-scan');
+    }
     const addresses = await this.resolver.resolve(target.host);
     const verdict = this.guard.check(target.host, target.port, addresses);
     if (!verdict.ok) {

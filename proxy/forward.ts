@@ -1,155 +1,214 @@
-import { Agent, type ClientRequest, type ClientRequestArgs, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
-import httpProxy from 'http-proxy';
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { Transform, type Readable } from 'node:stream';
+import { checkUpload, eventFilename } from '../core/policy/file-rules.ts';
+import type { DecisionContext } from './block-response.ts';
 import type { ProxyCore } from './core.ts';
-import { parseAbsoluteTarget } from './core.ts';
-import { dial } from './dial.ts';
 import type { EventBuilder } from './event-builder.ts';
-import { responseFilename } from './filename.ts';
-import { stripHopByHop, stripHopByHopOutgoing } from './hop-by-hop.ts';
+import { connectionTokens, isHopByHopHeader, outgoingRequestHeaders } from './hop-by-hop.ts';
+import { admitHttp, contentTypeHidesFiles, responseFileRule, type Admitted } from './pipeline.ts';
 import { RequestError, upstreamError } from './request-error.ts';
 import { respondError } from './respond.ts';
+import { Upstream } from './upstream.ts';
 
-// Plain HTTP in absolute-form (`GET http://host/path`): admit, identify, decide, check the
-// destination, then stream both ways through http-proxy over a keep-alive pool whose every socket
-// comes from `dial`.
-
-/**
- * Longest a pooled origin connection waits for its next request. Below the idle timeouts origins
- * commonly use (Node 5 s, Apache 5 s, nginx 75 s), so the pool lets go first and rarely hands out a
- * connection the origin is closing at that moment.
- */
-export const FREE_SOCKET_TIMEOUT_MS = 4000;
-
-/** A keep-alive pool whose connections are opened by `dial` (to addresses the guard approved). */
-export class DialAgent extends Agent {
-  override createConnection(options: ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
-    try {
-      // not half-open: the origin's FIN on an idle connection closes it and takes it out of the pool
-      const socket = dial(String(options.host ?? ''), Number(options.port), { halfOpen: false });
-      socket.once('end', () => socket.destroy());
-      return socket;
-    } catch (e) {
-      callback?.(e as Error, undefined as never);
-      return undefined;
-    }
-  }
-
-  /** Back in the pool: idle for at most FREE_SOCKET_TIMEOUT_MS (the agent destroys it on timeout). */
-  override keepSocketAlive(socket: Socket): boolean {
-    // Node returns whether the socket stays pooled; @types/node says void
-    const keep = (super.keepSocketAlive as unknown as (s: Socket) => boolean).call(this, socket);
-    if (keep && (socket.timeout === undefined || socket.timeout === 0 || socket.timeout > FREE_SOCKET_TIMEOUT_MS)) socket.setTimeout(FREE_SOCKET_TIMEOUT_MS);
-    return keep;
-  }
-}
-
-interface Pending {
-  ev: EventBuilder;
-  path: string;
-  /** the last attempt went out on a pooled connection (not a fresh one) */
-  reused: boolean;
-  retried: boolean;
-}
+// Plain HTTP in absolute-form (`GET http://host/path`), and requests inside an inspected tunnel:
+// the decision pipeline (pipeline.ts), then one request to the origin over the keep-alive pool
+// (upstream.ts). The message is framed once, from what Node's parser read: a body of known length
+// goes with that Content-Length, a chunked body as chunked, no body as none, and no header the
+// client wrote can change that (hop-by-hop.ts).
 
 const RETRYABLE = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-/**
- * An origin may close an idle connection just as the pool hands it out; the request then fails
- * with a reset before any response byte. Safe to send again once on a new connection when the
- * method is idempotent and there was no body (RFC 9110 §9.2.2, what browsers do too).
- */
-function retryable(err: Error, req: IncomingMessage, p: Pending, res: ServerResponse): boolean {
-  const code = (err as NodeJS.ErrnoException).code;
-  return p.reused && !p.retried && !res.headersSent && (code === 'ECONNRESET' || code === 'EPIPE') &&
-    RETRYABLE.has(req.method ?? '') && !req.headers['transfer-encoding'] && (req.headers['content-length'] ?? '0') === '0';
+interface Exchange {
+  ev: EventBuilder;
+  req: IncomingMessage;
+  res: ServerResponse;
+  admitted: Admitted;
+  tls: boolean;
+  retried: boolean;
 }
 
 export class Forwarder {
-  readonly proxy: httpProxy;
-  readonly agent: DialAgent;
-  private readonly pending = new WeakMap<IncomingMessage, Pending>();
+  readonly upstream: Upstream;
 
-  constructor(private readonly core: ProxyCore) {
-    this.agent = new DialAgent({ keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo', timeout: core.idleTimeoutMs });
-    this.proxy = httpProxy.createProxyServer({ xfwd: core.config.proxy.forwardedFor, changeOrigin: false, ws: true });
-    this.proxy.on('proxyReq', (proxyReq: ClientRequest, req: IncomingMessage) => {
-      const p = this.pending.get(req);
-      if (p) p.reused = proxyReq.reusedSocket;
-      // stripped here, not on req.headers: http-proxy answers the client's Connection header itself
-      stripHopByHopOutgoing(proxyReq);
-      this.armTimeout(proxyReq);
-    });
-    this.proxy.on('proxyRes', (proxyRes: IncomingMessage, req: IncomingMessage) => {
-      stripHopByHop(proxyRes.headers);
-      const p = this.pending.get(req);
-      if (!p) return;
-      const type = String(proxyRes.headers['content-type'] ?? '');
-      p.ev.contentType = type.split(';')[0]!.trim().toLowerCase().slice(0, 128);
-      p.ev.filename = responseFilename(p.path, p.ev.contentType, proxyRes.headers['content-disposition']);
-    });
-  }
-
-  /** Upstream timeout: no byte from the site for upstreamTimeoutSeconds → 504 (or a cut stream). */
-  private armTimeout(proxyReq: ClientRequest): void {
-    proxyReq.setTimeout(this.core.upstreamTimeoutMs, () => {
-      proxyReq.destroy(new RequestError(504, 'FW_UPSTREAM_TIMEOUT', `the site sent nothing for ${this.core.config.proxy.upstreamTimeoutSeconds} s (proxy.upstreamTimeoutSeconds)`, 'upstream-timeout'));
-    });
+  constructor(private readonly core: ProxyCore, ca?: string[]) {
+    this.upstream = new Upstream({ timeoutMs: core.upstreamTimeoutMs, ca });
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const core = this.core;
-    const ev = core.beginEvent(req.socket, req.method ?? '');
+    const ev = this.core.beginEvent(req.socket, req.method ?? '');
     res.once('close', () => ev.end(res.headersSent ? res.statusCode : 499));
     try {
-      core.admit(ev);
-      const raw = req.url ?? '';
-      if (raw.startsWith('/')) {
-        if (await core.hooks.originForm(req, res)) {
-          ev.action = 'allow';
-          ev.rule = 'proxy-page';
-          return;
-        }
-        throw new RequestError(400, 'FW_ORIGIN_FORM', 'This address is a web proxy, not a web site: set it as the HTTP proxy in the browser settings and browse as usual.', 'malformed');
-      }
-      const target = parseAbsoluteTarget(raw);
-      core.setTarget(ev, target);
-      const identity = await core.identify(ev, req.headers['proxy-authorization']);
-      if (!identity && core.answerSignInHttp(ev, res, target)) return;
-      if (!identity) throw new RequestError(407, 'FW_AUTH_REQUIRED', 'Sign in with your fairwatch user name and password to use the internet here.');
-      const ctx = core.decide(ev, identity, target, req.method ?? 'GET');
-      if (await core.hooks.http(ctx, req, res)) {
-        if (ctx.eventAction) ev.action = ctx.eventAction;
-        return;
-      }
-      const address = await core.destination(ev, target);
-      if (res.destroyed) return;
-      // RFC 9112 §3.2.2: the absolute URI's authority replaces any Host the client sent
-      req.headers.host = new URL(target.url).host;
-      req.url = target.path + (target.query ? `?${target.query}` : '');
-      const pending: Pending = { ev, path: target.path, reused: false, retried: false };
-      this.pending.set(req, pending);
-      const send = () => this.proxy.web(req, res, {
-        target: { protocol: 'http:', host: address, port: target.port } as never,
-        agent: this.agent,
-      }, (err: Error) => {
-        if (retryable(err, req, pending, res)) {
-          pending.retried = true;
-          ev.flag('retried-stale-connection');
-          send();
-          return;
-        }
-        respondError(res, ev, upstreamError(err, target.url));
-      });
-      send();
+      const admitted = await admitHttp(this.core, ev, req, res);
+      if (!admitted || res.destroyed) return;
+      this.send({ ev, req, res, admitted, tls: false, retried: false });
     } catch (e) {
       respondError(res, ev, e);
     }
   }
 
-  close(): void {
-    this.agent.destroy();
-    this.proxy.close();
+  /** A request already admitted by the caller (an inspected tunnel's), sent to the origin. */
+  forwardAdmitted(ev: EventBuilder, req: IncomingMessage, res: ServerResponse, admitted: Admitted, tls: boolean): void {
+    this.send({ ev, req, res, admitted, tls, retried: false });
   }
+
+  private send(x: Exchange): void {
+    const { ev, req, res, admitted } = x;
+    const { target } = admitted;
+    const bodyLength = req.headers['content-length'];
+    const chunked = req.headers['transfer-encoding'] !== undefined;
+    const framing = { contentLength: bodyLength !== undefined ? Number(bodyLength) : null };
+    const hostHeader = target.port === (x.tls ? 443 : 80) ? hostForHeader(target.host) : `${hostForHeader(target.host)}:${target.port}`;
+    const headers = outgoingRequestHeaders(req.rawHeaders, hostHeader, framing);
+    if (this.core.config.proxy.forwardedFor) headers.push('x-forwarded-for', ev.clientIp);
+    let body: Readable | null = null;
+    if (chunked) body = this.countedBody(x);
+    else if (framing.contentLength !== null && framing.contentLength > 0) body = req;
+    else if (framing.contentLength === 0) body = null;
+
+    let abort: ((e?: Error) => void) | null = null;
+    let held: { status: number; message: string; headers: OutgoingHttpHeaders } | null = null;
+    let done = false;
+    let pauseUpstream: (() => void) | null = null;
+    const onClientGone = () => {
+      if (!done) abort?.(new Error('client went away'));
+    };
+    res.once('close', onClientGone);
+
+    const pass = (status: number, message: string, out: OutgoingHttpHeaders) => {
+      res.writeHead(status, message || undefined, out);
+    };
+
+    this.upstream.send({
+      address: admitted.address, port: target.port, tls: x.tls, method: req.method ?? 'GET',
+      path: target.path + (target.query ? `?${target.query}` : ''), headers, body,
+    }, {
+      onStart: (a) => { abort = a; },
+      onHeaders: (status, upstreamHeaders, message, pause, resume) => {
+        pauseUpstream = pause;
+        res.on('drain', resume);
+        const out = responseHeaders(upstreamHeaders);
+        const type = String(upstreamHeaders['content-type'] ?? '').split(';')[0]!.trim().toLowerCase().slice(0, 128);
+        const disposition = first(upstreamHeaders['content-disposition']);
+        ev.contentType = type;
+        ev.filename = eventFilename(target.path, type, disposition);
+        const hasBody = req.method !== 'HEAD' && status >= 200 && status !== 204 && status !== 304;
+        if (hasBody && status < 300 && contentTypeHidesFiles(type) && admitted.ctx) {
+          held = { status, message, headers: out };
+          return;
+        }
+        if (hasBody && status < 300 && this.blockResponse(x, { path: target.path, contentType: type, disposition })) {
+          done = true;
+          abort?.();
+          return;
+        }
+        pass(status, message, out);
+      },
+      onData: (chunk) => {
+        if (done) return;
+        if (held) {
+          const h = held;
+          held = null;
+          if (this.blockResponse(x, { path: target.path, contentType: ev.contentType, disposition: first(h.headers['content-disposition'] as string | undefined), firstBytes: chunk })) {
+            done = true;
+            abort?.();
+            return;
+          }
+          pass(h.status, h.message, h.headers);
+        }
+        if (!res.write(chunk)) pauseUpstream?.();
+      },
+      onEnd: () => {
+        if (done) return;
+        done = true;
+        if (held) {
+          const h = held;
+          held = null;
+          pass(h.status, h.message, h.headers);
+        }
+        res.end();
+      },
+      onError: (err) => {
+        if (done) return;
+        if (!res.headersSent && !held && !x.retried && body === null && RETRYABLE.has(req.method ?? '') && isStaleConnection(err) && !res.destroyed) {
+          // an origin may close an idle pooled connection just as it is handed out (RFC 9110 §9.2.2)
+          x.retried = true;
+          ev.flag('retried-stale-connection');
+          res.off('close', onClientGone);
+          this.send(x);
+          return;
+        }
+        done = true;
+        if (res.destroyed) return;
+        const e = err instanceof RequestError ? err : upstreamError(err, target.url);
+        if (e.status === 502 && e.code === 'FW_UPSTREAM_UNREACHABLE') this.core.dialFailed(ev, target);
+        respondError(res, ev, e);
+      },
+    });
+  }
+
+  /** The software-download rule on the response; true when the block page was sent instead. */
+  private blockResponse(x: Exchange, seen: { path: string; contentType: string; disposition: string | undefined; firstBytes?: Buffer }): boolean {
+    const ctx: DecisionContext | null = responseFileRule(this.core, x.ev, x.admitted.ctx, seen);
+    if (!ctx) return false;
+    void this.core.hooks.http(ctx, x.req, x.res);
+    return true;
+  }
+
+  /** A chunked upload: its size is only known as it arrives, so it is counted on the way through. */
+  private countedBody(x: Exchange): Readable {
+    const policy = this.core.config.policy;
+    let total = 0;
+    let flagged = false;
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, callback) {
+        total += chunk.length;
+        if (!flagged) {
+          const up = checkUpload(policy, total);
+          if (up.flagged) {
+            flagged = true;
+            x.ev.flag('large-upload');
+            if (up.block) {
+              x.ev.action = 'block';
+              x.ev.rule = 'large-upload';
+              callback(new RequestError(413, 'FW_MALFORMED', `Uploads over ${policy.largeUploadMB} MB are not allowed (policy.largeUploadMB).`, 'large-upload'));
+              return;
+            }
+          }
+        }
+        callback(null, chunk);
+      },
+    });
+    x.req.pipe(counter);
+    return counter;
+  }
+
+  close(): Promise<void> {
+    return this.upstream.close();
+  }
+}
+
+function hostForHeader(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+function first(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** The origin's response headers minus hop-by-hop ones and those its Connection header names. */
+function responseHeaders(h: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const named = connectionTokens(h.connection);
+  const out: OutgoingHttpHeaders = {};
+  for (const name in h) {
+    if (isHopByHopHeader(name) || named.has(name)) continue;
+    const v = h[name];
+    if (v !== undefined) out[name] = v;
+  }
+  return out;
+}
+
+function isStaleConnection(err: Error): boolean {
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  const cause = ((err as { cause?: NodeJS.ErrnoException }).cause?.code) ?? '';
+  return code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_SOCKET' || cause === 'ECONNRESET' || cause === 'EPIPE';
 }

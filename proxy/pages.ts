@@ -18,6 +18,7 @@ const TITLES: Record<number, string> = {
   403: 'This address cannot be reached through the proxy',
   407: 'Please sign in to use the internet',
   408: 'The request took too long to arrive',
+  413: 'This upload is larger than the policy allows',
   431: 'The request headers are too large',
   501: 'This kind of request is not supported',
   502: 'The site could not be reached',

@@ -30,15 +30,20 @@ export class RequestError extends Error {
   }
 }
 
-/** Turns a socket or DNS error from the upstream side into the status the client sees. */
+/**
+ * Turns a socket or DNS error from the upstream side into the status the client sees. A connection
+ * that was refused, reset or never answered reads the same to the client, so the proxy does not
+ * tell a port scan which ports are closed and which are filtered; the cause stays in the event.
+ */
 export function upstreamError(err: unknown, target: string): RequestError {
   if (err instanceof RequestError) return err;
-  const code = (err as NodeJS.ErrnoException)?.code ?? '';
-  if (code === 'ETIMEDOUT' || code === 'ESOCKETTIMEDOUT') {
+  const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
+  const code = e?.code ?? '';
+  if (code === 'ETIMEDOUT' || code === 'ESOCKETTIMEDOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
     return new RequestError(504, 'FW_UPSTREAM_TIMEOUT', `${target} did not answer in time`, 'upstream-timeout');
   }
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'ENODATA') {
     return new RequestError(502, 'FW_DNS_FAILED', `the name in ${target} could not be found (DNS: ${code})`, 'dns-failed');
   }
-  return new RequestError(502, 'FW_UPSTREAM_UNREACHABLE', `${target} could not be reached (${code || (err as Error)?.message || 'connection failed'})`, 'upstream-unreachable');
+  return new RequestError(502, 'FW_UPSTREAM_UNREACHABLE', `${target} could not be reached.`, 'upstream-unreachable');
 }

@@ -21,7 +21,7 @@ export interface ProxyServer {
 export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
   const core = new ProxyCore(opts);
   const forwarder = new Forwarder(core);
-  const upgrader = new Upgrader(core, forwarder);
+  const upgrader = new Upgrader(core);
   const cfg = opts.config.proxy;
   const server = createServer({
     maxHeaderSize: cfg.maxHeaderBytes,
@@ -64,8 +64,7 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
         // tunnels and streams in flight end with the process
         setTimeout(() => { for (const s of sockets) s.destroy(); }, 2000).unref();
       });
-      forwarder.close();
-      upgrader.close();
+      await forwarder.close();
     },
   };
 }

@@ -6,6 +6,7 @@ import { dial } from './dial.ts';
 import type { EventBuilder } from './event-builder.ts';
 import { RequestError, upstreamError } from './request-error.ts';
 import { endWhenClosed, respondErrorRaw } from './respond.ts';
+import { admitSocket } from './pipeline.ts';
 
 // CONNECT host:port: admit, identify, configured ports only, decide, check the destination, then
 // splice the two sockets. Each direction ends on its own (half-close: a client that has finished
@@ -32,9 +33,15 @@ export async function handleConnect(core: ProxyCore, req: IncomingMessage, clien
       ev.rule = 'proxy.connectPorts';
       throw new RequestError(403, 'FW_PORT_REFUSED', `Secure connections are allowed only to port ${[...core.connectPorts].join(', ')} (proxy.connectPorts), not ${target.port}.`, 'port-refused');
     }
-    const address = await core.admitSocket(ev, identity, target, 'CONNECT', req, client, head);
-    if (address === null) return;
-    const upstream = await connectUpstream(core, address, target.port, target.url);
+    const admitted = await admitSocket(core, ev, identity, target, 'CONNECT', req, client, head);
+    if (admitted === null) return;
+    let upstream: Socket;
+    try {
+      upstream = await connectUpstream(core, admitted.address, target.port, target.url);
+    } catch (e) {
+      if (e instanceof RequestError && e.code === 'FW_UPSTREAM_UNREACHABLE') core.dialFailed(ev, target);
+      throw e;
+    }
     if (client.destroyed) {
       upstream.destroy();
       ev.end(499);
@@ -55,7 +62,8 @@ function connectUpstream(core: ProxyCore, address: string, port: number, label: 
       upstream.destroy();
       reject(upstreamError(err, label));
     };
-    upstream.setTimeout(core.upstreamTimeoutMs, () => fail(new RequestError(504, 'FW_UPSTREAM_TIMEOUT', `${label} did not accept the connection within ${core.config.proxy.upstreamTimeoutSeconds} s`, 'upstream-timeout')));
+    // a connection never accepted reads like a refused one (no hint for a port scan)
+    upstream.setTimeout(core.upstreamTimeoutMs, () => fail(new RequestError(502, 'FW_UPSTREAM_UNREACHABLE', `${label} could not be reached.`, 'upstream-unreachable')));
     upstream.once('error', fail);
     upstream.once('connect', () => {
       upstream.off('error', fail);

@@ -1,37 +1,85 @@
 import type { Decision } from './types.ts';
 import type { PolicyConfig } from './engine.ts';
 
-// Response- and request-side rules the proxy applies where it can see the content (plain HTTP, or
+// Request- and response-side rules the proxy applies where it can see the content (plain HTTP, or
 // HTTPS it inspects): executables and installers for groups without the `software-download`
-// permission, and large uploads. Pure: the proxy passes in the headers it saw.
+// permission, and large uploads. Pure: the proxy passes in what it saw. Also the one place a
+// file name is read from a URL or a Content-Disposition header (the event's `filename`).
 
 export const SOFTWARE_PERMISSION = 'software-download';
 
-/** The file name a response carries: Content-Disposition filename(*) first, else the path's last segment. */
-export function responseFileName(path: string, contentDisposition?: string | null): string {
-  if (contentDisposition) {
-    const star = /filename\*\s*=\s*(?:[\w-]+'[^']*')?("?)([^";]+)\1/i.exec(contentDisposition);
-    if (star) {
-      try {
-        return decodeURIComponent(star[2]!.trim());
-      } catch {
-        return star[2]!.trim();
-      }
+const PAGE_TYPES = /^(text\/html|application\/xhtml\+xml)\b/i;
+
+/** Content-Disposition's file name (filename* first), reduced to its last path part. */
+export function filenameFromDisposition(disposition: string | null | undefined): string {
+  if (!disposition) return '';
+  const star = /filename\*\s*=\s*([^']*)'[^']*'([^;]+)/i.exec(disposition);
+  if (star?.[2]) {
+    try {
+      return baseName(decodeURIComponent(star[2].trim().replace(/^"|"$/g, '')));
+    } catch {
+      // a malformed percent-encoding: fall through to the plain parameter
     }
-    const plain = /filename\s*=\s*("?)([^";]+)\1/i.exec(contentDisposition);
-    if (plain) return plain[2]!.trim();
   }
+  const plain = /filename\s*=\s*("((?:[^"\\]|\\.)*)"|[^;]+)/i.exec(disposition);
+  if (!plain) return '';
+  const value = plain[2] !== undefined ? plain[2].replace(/\\(.)/g, '$1') : (plain[1] ?? '').trim();
+  return baseName(value);
+}
+
+function baseName(name: string): string {
+  // a site may send a path; only the last part is a file name
+  return (name.split(/[\\/]/).pop() ?? '').slice(0, 255);
+}
+
+/** The path's last segment, decoded (no query string). */
+export function requestFileName(path: string): string {
   const noQuery = path.split(/[?#]/)[0] ?? '';
   const last = noQuery.slice(noQuery.lastIndexOf('/') + 1);
   try {
-    return decodeURIComponent(last);
+    return decodeURIComponent(last).slice(0, 255);
   } catch {
-    return last;
+    return last.slice(0, 255);
   }
+}
+
+/** The file a response carries: Content-Disposition filename(*) first, else the path's last segment. */
+export function responseFileName(path: string, contentDisposition?: string | null): string {
+  return filenameFromDisposition(contentDisposition) || requestFileName(path);
+}
+
+/** The event's `filename`: named by the site, else the path's last segment unless the response is a page. */
+export function eventFilename(path: string, contentType: string, disposition: string | undefined): string {
+  const named = filenameFromDisposition(disposition);
+  if (named) return named;
+  if (PAGE_TYPES.test(contentType)) return '';
+  return requestFileName(path);
 }
 
 export function groupMayDownloadSoftware(policy: PolicyConfig, group: string): boolean {
   return policy.groups[group]?.permissions.includes(SOFTWARE_PERMISSION) ?? false;
+}
+
+/** Whether a file name or Content-Type is an executable or installer under policy.softwareDownloads. */
+export function isSoftware(policy: PolicyConfig, res: { path: string; contentType?: string | null; contentDisposition?: string | null }): boolean {
+  const { extensions, mimeTypes } = policy.softwareDownloads;
+  const name = responseFileName(res.path, res.contentDisposition).toLowerCase();
+  const dot = name.lastIndexOf('.');
+  const ext = dot >= 0 ? name.slice(dot + 1) : '';
+  const mime = (res.contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  const byExt = ext !== '' && extensions.some((e) => e.toLowerCase().replace(/^\./, '') === ext);
+  const byMime = mime !== '' && mimeTypes.some((m) => m.toLowerCase() === mime);
+  return byExt || byMime;
+}
+
+/** The first bytes of a Windows executable (DOS "MZ" header). */
+export function looksLikeWindowsExecutable(first: Buffer): boolean {
+  return first.length >= 2 && first[0] === 0x4d && first[1] === 0x5a;
+}
+
+/** The block decision for software, whatever the site's category. */
+export function softwareDecision(policy: PolicyConfig): Decision {
+  return { action: 'block', category: 'software-download', rule: 'software-download', reason: policy.softwareDownloads.clause };
 }
 
 /**
@@ -40,15 +88,7 @@ export function groupMayDownloadSoftware(policy: PolicyConfig, group: string): b
  */
 export function checkDownload(policy: PolicyConfig, group: string, res: { path: string; contentType?: string | null; contentDisposition?: string | null }): Decision | null {
   if (groupMayDownloadSoftware(policy, group)) return null;
-  const { extensions, mimeTypes, clause } = policy.softwareDownloads;
-  const name = responseFileName(res.path, res.contentDisposition).toLowerCase();
-  const dot = name.lastIndexOf('.');
-  const ext = dot >= 0 ? name.slice(dot + 1) : '';
-  const mime = (res.contentType ?? '').split(';')[0]!.trim().toLowerCase();
-  const byExt = ext !== '' && extensions.some((e) => e.toLowerCase().replace(/^\./, '') === ext);
-  const byMime = mime !== '' && mimeTypes.some((m) => m.toLowerCase() === mime);
-  if (!byExt && !byMime) return null;
-  return { action: 'block', category: 'software-download', rule: 'software-download', reason: clause };
+  return isSoftware(policy, res) ? softwareDecision(policy) : null;
 }
 
 export interface UploadCheck {

@@ -96,15 +96,21 @@ describe('SSRF attempts through the proxy', () => {
     expect(answer).toMatch(/^HTTP\/1\.1 403 /);
   });
 
-  it('the allow list opens 127.0.0.1 and a named host, but never the proxy\'s own port or the console port', async () => {
+  it('the allow list opens 127.0.0.1 and a named host, but never the proxy\'s own port; the console is passed only as itself', async () => {
     expect(await get(open, `${origin.url}/small`)).toMatch(/^HTTP\/1\.1 200 /);
     expect(await get(open, `http://allowed.example.com:${origin.port}/small`)).toMatch(/^HTTP\/1\.1 200 /);
     const self = await get(open, `http://127.0.0.1:${open.port}/small`);
     expect(self).toMatch(/^HTTP\/1\.1 403 [\s\S]*fairwatch itself/);
     const viaLocalhost = await get(open, `http://[::1]:${open.port}/`);
     expect(viaLocalhost).toMatch(/^HTTP\/1\.1 403 /);
+    // the console's own address is fairwatch's pages (a browser without a bypass list goes there
+    // through the proxy); the same port under another name or address is still refused
     const consolePage = await get(open, `http://127.0.0.1:${consolePort}/`);
-    expect(consolePage).toMatch(/^HTTP\/1\.1 403 [\s\S]*fairwatch itself/);
+    expect(consolePage).toMatch(/^HTTP\/1\.1 200 [\s\S]*console/);
+    expect(await get(open, `http://[::1]:${consolePort}/`)).toMatch(/^HTTP\/1\.1 403 /);
+    expect(await get(open, `http://allowed.example.com:${consolePort}/`)).toMatch(/^HTTP\/1\.1 403 /);
+    const tunnelToConsole = await rawExchange(open.port, `CONNECT 127.0.0.1:${consolePort} HTTP/1.1\r\n\r\n`);
+    expect(tunnelToConsole).toMatch(/^HTTP\/1\.1 403 /);
     const tunnelToSelf = await rawExchange(open.port, `CONNECT 127.0.0.1:${open.port} HTTP/1.1\r\n\r\n`);
     expect(tunnelToSelf).toMatch(/^HTTP\/1\.1 403 /);
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseAbsoluteTarget, parseAuthority } from '../../proxy/core.ts';
-import { filenameFromDisposition, responseFilename } from '../../proxy/filename.ts';
+import { filenameFromDisposition, eventFilename as responseFilename } from '../../core/policy/file-rules.ts';
 import { stripHopByHop } from '../../proxy/hop-by-hop.ts';
 import { RequestError } from '../../proxy/request-error.ts';
 

@@ -1,0 +1,157 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { checkUpload, groupMayDownloadSoftware, isSoftware, looksLikeWindowsExecutable, softwareDecision } from '../core/policy/file-rules.ts';
+import type { DecisionContext } from './block-response.ts';
+import type { ProxyCore, Target } from './core.ts';
+import { parseAbsoluteTarget } from './core.ts';
+import type { EventBuilder } from './event-builder.ts';
+import type { Identity } from './identify.ts';
+import { RequestError } from './request-error.ts';
+import { endWhenClosed } from './respond.ts';
+
+// The decision pipeline for live traffic, in the order every request and tunnel takes it:
+//
+//   admit          proxy.clientNetworks                          → 403 denied-client
+//   own pages      the console's address: no gate, no sign-in, no policy (a browser with manual
+//                  proxy settings and no bypass list must reach the statement it is asked to accept)
+//   identify       Basic, identity.ipUsers, a sign-in binding, guest networks → 407 or sign-in page
+//   ports          CONNECT to proxy.connectPorts only                           → 403
+//   gate + engine  acceptable-use statement, then the policy (lists, rules, exceptions, warn,
+//                  quota) → AUP redirect, block or warn page (staff hooks render them)
+//   request files  software by URL extension, upload size (policy.largeUploadMB)  → block page / 413
+//   quota use      a minute of use counted for a quota category, across every worker and process
+//   destination    resolve, then the guard on every address (no private, loopback or self)
+//
+// Then the path forwards (forward.ts), splices (tunnel.ts) or upgrades (upgrade.ts). On the way
+// back, responseFileRule() applies the software-download rule to what the site actually sent.
+// Every step sets the event's action, rule and flags.
+
+export interface Admitted {
+  target: Target;
+  identity: Identity | null;
+  /** the address to dial, approved by the guard */
+  address: string;
+  /** the decision context (null for fairwatch's own pages) */
+  ctx: DecisionContext | null;
+}
+
+/** Plain HTTP: the steps up to the destination; null when the request was answered here. */
+export async function admitHttp(core: ProxyCore, ev: EventBuilder, req: IncomingMessage, res: ServerResponse): Promise<Admitted | null> {
+  core.admit(ev);
+  const raw = req.url ?? '';
+  if (raw.startsWith('/')) {
+    if (await core.hooks.originForm(req, res)) {
+      ev.action = 'allow';
+      ev.rule = 'proxy-page';
+      return null;
+    }
+    throw new RequestError(400, 'FW_ORIGIN_FORM', 'This address is a web proxy, not a web site: set it as the HTTP proxy in the browser settings and browse as usual.', 'malformed');
+  }
+  const target = parseAbsoluteTarget(raw);
+  core.setTarget(ev, target);
+  requireKnownFraming(req);
+  if (core.isOwnPage(target, req.socket.localAddress)) {
+    ev.action = 'allow';
+    ev.rule = 'fairwatch-page';
+    return { target, identity: null, address: await core.ownAddress(ev, target), ctx: null };
+  }
+  const identity = await core.identify(ev, req.headers['proxy-authorization']);
+  if (!identity && core.answerSignInHttp(ev, res, target)) return null;
+  if (!identity) throw new RequestError(407, 'FW_AUTH_REQUIRED', 'Sign in with your fairwatch user name and password to use the internet here.');
+  const ctx = core.decide(ev, identity, target, req.method ?? 'GET');
+  if (await core.hooks.http(ctx, req, res)) {
+    if (ctx.eventAction) ev.action = ctx.eventAction;
+    return null;
+  }
+  if (requestFileRule(core, ev, ctx, req)) {
+    await core.hooks.http(ctx, req, res);
+    return null;
+  }
+  core.countUse(ev, ctx);
+  const address = await core.destination(ev, target);
+  return { target, identity, address, ctx };
+}
+
+/** CONNECT and WebSocket upgrades after identification: ports, gate and engine, quota, destination. */
+export async function admitSocket(core: ProxyCore, ev: EventBuilder, identity: Identity, target: Target, method: string, req: IncomingMessage, client: Socket, head: Buffer): Promise<{ address: string; ctx: DecisionContext } | null> {
+  const ctx = core.decide(ev, identity, target, method);
+  const answered = await core.hooks.connect(ctx, req, client, head);
+  if (answered !== null) {
+    if (ctx.eventAction) ev.action = ctx.eventAction;
+    endWhenClosed(client, ev, answered);
+    return null;
+  }
+  core.countUse(ev, ctx);
+  const address = await core.destination(ev, target);
+  if (client.destroyed) {
+    ev.end(499);
+    return null;
+  }
+  return { address, ctx };
+}
+
+/**
+ * Transfer codings other than chunked cannot be framed by this proxy (Squid answers the same):
+ * refusing them keeps what the proxy parsed and what the origin parses one and the same message.
+ */
+function requireKnownFraming(req: IncomingMessage): void {
+  const te = req.headers['transfer-encoding'];
+  if (te !== undefined && te.trim().toLowerCase() !== 'chunked') {
+    throw new RequestError(501, 'FW_MALFORMED', `Transfer-Encoding "${te.slice(0, 60)}" is not supported by the proxy (only chunked).`, 'malformed');
+  }
+}
+
+/**
+ * Request-side file rules: an installer named in the URL (before any byte is fetched) and an upload
+ * over policy.largeUploadMB by its declared length. True when the decision became a block (the
+ * caller shows the page); a large upload that is only flagged goes on.
+ */
+function requestFileRule(core: ProxyCore, ev: EventBuilder, ctx: DecisionContext, req: IncomingMessage): boolean {
+  const policy = core.config.policy;
+  const length = Number(req.headers['content-length'] ?? 0);
+  if (length > 0) {
+    const up = checkUpload(policy, length);
+    if (up.flagged) ev.flag('large-upload');
+    if (up.block) {
+      blockWith(ev, ctx, { action: 'block', category: ctx.decision.category, rule: 'large-upload', reason: `Uploads over ${policy.largeUploadMB} MB are not allowed (policy.largeUploadMB).` });
+      return true;
+    }
+  }
+  if (isSoftware(policy, { path: ctx.target.path })) {
+    ev.flag('executable');
+    if (!groupMayDownloadSoftware(policy, ctx.identity.group)) {
+      blockWith(ev, ctx, { ...softwareDecision(policy), category: ctx.decision.category });
+      return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * Response-side: the software-download rule on what the site sent (Content-Type,
+ * Content-Disposition, the path's extension, an `MZ` executable header). Returns a block decision
+ * context to render, or null to pass the response on. Flags executables either way.
+ */
+export function responseFileRule(core: ProxyCore, ev: EventBuilder, ctx: DecisionContext | null, res: { path: string; contentType: string; disposition: string | undefined; firstBytes?: Buffer }): DecisionContext | null {
+  if (!ctx) return null;
+  const policy = core.config.policy;
+  const software = isSoftware(policy, { path: res.path, contentType: res.contentType, contentDisposition: res.disposition ?? null }) ||
+    (res.firstBytes !== undefined && looksLikeWindowsExecutable(res.firstBytes));
+  if (!software) return null;
+  ev.flag('executable');
+  if (groupMayDownloadSoftware(policy, ctx.identity.group)) return null;
+  blockWith(ev, ctx, { ...softwareDecision(policy), category: ctx.decision.category });
+  return ctx;
+}
+
+/** Types a site may use for an executable without naming it: the first bytes are looked at for these. */
+export function contentTypeHidesFiles(contentType: string): boolean {
+  return contentType === '' || contentType === 'application/octet-stream' || contentType === 'binary/octet-stream' ||
+    contentType === 'application/x-download' || contentType === 'application/force-download';
+}
+
+function blockWith(ev: EventBuilder, ctx: DecisionContext, d: DecisionContext['decision']): void {
+  ctx.decision = { ...ctx.decision, ...d };
+  ev.action = 'block';
+  ev.rule = d.rule;
+}
