@@ -76,7 +76,13 @@ async function start(init: WorkerInit): Promise<void> {
     ? { gate: new SignInGate(redis, pseudonyms, config.identity.signInNetworks), pages: hooks.pages, minter }
     : undefined;
   const credentials = new CredentialStore(init.records, config.identity.authCacheSeconds * 1000);
-  const proxy = createProxyServer({ config, engine: () => engine, sink, credentials, pseudonyms, hooks, signIn });
+  const proxy = createProxyServer({
+    config, engine: () => engine, sink, credentials, pseudonyms, hooks, signIn,
+    consoleUrl: (proxyAddress) => consoleUrl.current(proxyAddress),
+    // quota minutes are shared by every worker and proxy through Redis; a failure only loses a minute
+    recordUse: (user, category, at) => void people.addQuotaUsage(pseudonyms.user(user), category, at)
+      .catch((e: Error) => log.warn({ err: e.message }, 'quota minute not counted')),
+  });
 
   let stopping = false;
   const shutdown = async () => {

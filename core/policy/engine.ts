@@ -191,7 +191,7 @@ export class PolicySnapshot implements PolicyEngine {
         if (used >= limit) {
           d.action = 'block';
           d.quotaExhausted = true;
-          d.reason = `${rule.clause} (today's ${limit} minutes are used up)`;
+          d.reason = `${rule.clause} (today's ${limit} minutes are used up; they start again at midnight, ${this.timezone} time)`;
         }
       }
       return d;
