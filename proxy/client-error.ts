@@ -40,6 +40,9 @@ export function handleClientError(core: ProxyCore, err: ParseError, socket: Sock
     socket.destroy();
     return;
   }
+  // bytes after a request that said Connection: close are never parsed or forwarded; the answer to
+  // that request still goes out, then the connection closes as asked
+  if (err.code === 'HPE_CLOSED_CONNECTION') return;
   const method = /^([A-Za-z]{1,20}) /.exec(err.rawPacket?.toString('latin1') ?? '')?.[1] ?? '';
   const ev = core.beginEvent(socket, method.toUpperCase());
   const { status, message, flag } = classifyParseError(err);
