@@ -12,6 +12,7 @@ import { EventBuilder, PseudonymCache } from './event-builder.ts';
 import { Identifier, type Identity } from './identify.ts';
 import { RequestError } from './request-error.ts';
 import { ScanGuard } from './scan-guard.ts';
+import { HostsSource } from './hosts-source.ts';
 import { Resolver, type LookupFn } from './resolve.ts';
 import type { SignInGate } from './tls/sign-in-gate.ts';
 import type { StaffPages } from '../core/pages/index.ts';
@@ -38,6 +39,10 @@ export interface ProxyServerOptions {
    * are passed without the gate, sign-in or policy. Default: from the config.
    */
   consoleUrl?: (proxyAddress?: string) => string;
+  /** where a problem that does not stop the proxy is told (a broken hosts-file edit) */
+  log?: (message: string) => void;
+  /** ports of fairwatch's own services on this machine (managed Redis, metrics) the guard never opens */
+  servicePorts?: number[];
   /** a minute of use of a quota category (the caller counts it across processes) */
   recordUse?: (user: string, category: string, at: Date) => void;
 }
@@ -86,8 +91,8 @@ export class ProxyCore {
     this.clientNetworks = new CidrSet(cfg.proxy.clientNetworks);
     this.connectPorts = new Set(cfg.proxy.connectPorts);
     this.identifier = new Identifier({ guestNetworks: cfg.identity.guestNetworks, ipUsers: cfg.identity.ipUsers, defaultGroup: cfg.policy.defaultGroup }, opts.credentials);
-    this.resolver = new Resolver(opts.lookup);
-    this.selfPorts = [cfg.proxy.port, cfg.console.port].filter((p) => p > 0);
+    this.resolver = new Resolver(opts.lookup, cfg.proxy.hostsFile ? new HostsSource(cfg.proxy.hostsFile, opts.log) : null);
+    this.selfPorts = [cfg.proxy.port, cfg.console.port, cfg.metrics.port ?? 0, ...(opts.servicePorts ?? [])].filter((p) => p > 0);
     this.guard = this.makeGuard();
     this.upstreamTimeoutMs = cfg.proxy.upstreamTimeoutSeconds * 1000;
     this.idleTimeoutMs = cfg.proxy.idleTimeoutSeconds * 1000;

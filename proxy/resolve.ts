@@ -1,5 +1,6 @@
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { isIP } from 'node:net';
+import type { HostsSource } from './hosts-source.ts';
 import { RequestError } from './request-error.ts';
 
 // Names are resolved here, once, and the guard checks every address before `dial` uses the first;
@@ -21,10 +22,12 @@ const defaultLookup: LookupFn = (hostname, options, callback) => {
 export class Resolver {
   private readonly cache = new Map<string, { addresses: string[]; until: number }>();
 
-  constructor(private readonly lookup: LookupFn = defaultLookup, private readonly ttlMs = 30_000, private readonly timeoutMs = 10_000) {}
+  constructor(private readonly lookup: LookupFn = defaultLookup, private readonly hosts: HostsSource | null = null, private readonly ttlMs = 30_000, private readonly timeoutMs = 10_000) {}
 
   async resolve(host: string): Promise<string[]> {
     if (isIP(host)) return [host];
+    const listed = this.hosts?.lookup(host);
+    if (listed) return [...listed];
     const now = Date.now();
     const hit = this.cache.get(host);
     if (hit && hit.until > now) return hit.addresses;

@@ -3,6 +3,7 @@ import { ROLES } from '../cli/roles.ts';
 import { CHANNELS } from '../core/channels.ts';
 import type { Platform } from '../core/platform.ts';
 import { ProxyCluster } from './cluster.ts';
+import { HostsSource } from './hosts-source.ts';
 import { consoleUrlWarning } from '../core/console-url.ts';
 import type { CredentialRecord } from './credentials.ts';
 
@@ -25,6 +26,8 @@ ROLES.proxy = {
     const cfg = p.config;
     const workers = cfg.proxy.workers || availableParallelism();
     // workers link to console.publicUrl, else to the address the console role publishes in Redis
+    // a hosts file that cannot be read stops the start here, naming the file and line
+    if (cfg.proxy.hostsFile) new HostsSource(cfg.proxy.hostsFile);
     const warning = consoleUrlWarning(cfg);
     if (warning) p.log.warn(warning);
     const c = await ProxyCluster.start({

@@ -79,6 +79,8 @@ async function start(init: WorkerInit): Promise<void> {
   const proxy = createProxyServer({
     config, engine: () => engine, sink, credentials, pseudonyms, hooks, signIn,
     consoleUrl: (proxyAddress) => consoleUrl.current(proxyAddress),
+    servicePorts: localServicePorts(init.redisUrl),
+    log: (message) => log.warn(message),
     // quota minutes are shared by every worker and proxy through Redis; a failure only loses a minute
     recordUse: (user, category, at) => void people.addQuotaUsage(pseudonyms.user(user), category, at)
       .catch((e: Error) => log.warn({ err: e.message }, 'quota minute not counted')),
@@ -111,6 +113,16 @@ async function start(init: WorkerInit): Promise<void> {
     const err = e as NodeJS.ErrnoException;
     send({ t: 'listen-error', code: err.code ?? 'ERROR', message: err.message });
     process.exit(3);
+  }
+}
+
+/** The Redis port when Redis runs on this machine: never a destination, even with 127.0.0.1 allowed. */
+function localServicePorts(redisUrl: string): number[] {
+  try {
+    const u = new URL(redisUrl);
+    return ['127.0.0.1', 'localhost', '[::1]', '::1'].includes(u.hostname) ? [Number(u.port) || 6379] : [];
+  } catch {
+    return [];
   }
 }
 

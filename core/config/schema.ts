@@ -45,6 +45,8 @@ export const proxySchema = z.strictObject({
   idleTimeoutSeconds: z.number().int().min(1).default(300),
   upstreamTimeoutSeconds: z.number().int().min(1).default(30),
   maxHeaderBytes: z.number().int().min(1024).max(1_048_576).default(16_384),
+  /** a hosts-format file whose names resolve from it before DNS (Squid's hosts_file) */
+  hostsFile: z.string().min(1).optional(),
 }).prefault({});
 
 export const identitySchema = z.strictObject({
