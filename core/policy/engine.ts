@@ -105,7 +105,7 @@ export class PolicySnapshot implements PolicyEngine {
     const matched = this.matched;
     matched.length = 0;
     const found = table.suffixEntries(host, ipLiteral, this.entries);
-    const squidGuardUrls = this.policy.urlMatching === 'squidguard';
+    const squidGuardUrls = this.policy.urlMatching !== 'segment';
     let key: UrlKey | null = null;
     let wwwLen = -1;
     // most specific first, so the first category seen is the most specific one

@@ -2,7 +2,8 @@ import { normaliseHost, type HostKind } from './host.ts';
 
 // One line of a squidGuard / UT1 `domains` or `urls` file, and the messy forms real lists contain:
 // comments, blank lines, CRLF, a BOM, upper case, trailing dots, leading `.` or `*.`, IDN, IP
-// literals (IPv6 in brackets or bare), ports, a scheme someone pasted in. Pure: no I/O.
+// literals (IPv6 in brackets or bare), ports, a scheme someone pasted in, a `#fragment` (cut like a
+// comment: browsers never send it). Pure: no I/O.
 
 export type ParsedLine =
   | { kind: 'skip' }
