@@ -220,6 +220,7 @@ export class ProxyCore {
     try {
       decision = this.engine().decide({
         user: identity.user, group: identity.group, method, scheme: target.scheme,
+        // the query too: URL entries such as forumdisplay.php?f=13 and expressions look at it
         host: target.host, port: target.port, path: target.path, query: target.query, at: new Date(),
       });
     } catch (e) {

@@ -4,7 +4,8 @@
 // packages the chosen task needs. Plain JavaScript on purpose: it runs before tsx is installed.
 //
 //   node scripts/ensure-deps.mjs            # for `up`: npm packages + redis-server
-//   node scripts/ensure-deps.mjs --test     # also chromium and curl (browser and client tests)
+//   node scripts/ensure-deps.mjs --test     # also chromium, curl (browser and client tests) and squidguard
+//                                           # (the differential test of list matching)
 //   node scripts/ensure-deps.mjs --bench    # also squid, apache2-utils (ab), sarg
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -59,6 +60,7 @@ if (!process.env.REDIS_URL) wanted.set('redis-server', 'redis-server');
 if (args.has('--test')) {
   wanted.set('chromium', 'chromium');
   wanted.set('curl', 'curl');
+  wanted.set('squidGuard', 'squidguard');
 }
 if (args.has('--bench')) {
   wanted.set('squid', 'squid');

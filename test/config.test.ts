@@ -49,6 +49,12 @@ describe('config', () => {
     expect(p.join('\n')).toMatch(pattern);
   });
 
+  it('policy.urlMatching defaults to squidguard and names a bad value', () => {
+    expect(parseConfig('', 'f.yaml').policy.urlMatching).toBe('squidguard');
+    expect(parseConfig('policy: { urlMatching: segment }', 'f.yaml').policy.urlMatching).toBe('segment');
+    expect(problems('policy:\n  urlMatching: prefix\n').join('\n')).toMatch(/f\.yaml:2: policy\.urlMatching: .*"squidguard"\|"segment"/);
+  });
+
   it('a section with every key commented out counts as empty', () => {
     expect(parseConfig('proxy:\n  # port: 1\n', 'f.yaml').proxy.port).toBe(3128);
   });

@@ -146,6 +146,13 @@ export const policySchema = z.strictObject({
   /** plain-words names for categories shown to staff (category directory name → label) */
   categoryLabels: z.record(z.string(), z.string()).default({}),
   rules: z.array(ruleSchema).default([]),
+  /**
+   * How `host/path` entries in the lists' `urls` files and local/allow, local/deny match a request:
+   * `squidguard` (default) as squidGuard does, the entry a string prefix of host/path?query on that
+   * host (or its www. form); `segment` fairwatch's stricter rule, whole path segments on the host
+   * and its subdomains. README "Lists" has the table.
+   */
+  urlMatching: z.enum(['squidguard', 'segment']).default('squidguard'),
   defaultAction: actionName.default('allow'),
   defaultClause: z.string().default('Internet use for work is allowed; personal use in breaks and outside working hours is fine.'),
   /** shown when a site is on the organisation's own blocklists/local/deny */

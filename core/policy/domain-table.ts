@@ -63,6 +63,11 @@ export class DomainTable {
     return this.pool.byteLength + this.slots.byteLength + this.offs.byteLength + this.lens.byteLength + this.setOf.byteLength;
   }
 
+  /** Length of entry `e`'s name: which suffix of a request host a suffixEntries() hit is. */
+  nameLength(e: number): number {
+    return this.lens[e]!;
+  }
+
   /** Entry number of exactly `name` (already normalised), or -1. */
   get(name: string): number {
     let h = FNV_OFFSET;

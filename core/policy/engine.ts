@@ -5,6 +5,7 @@ import { LOCAL_ALLOW, LOCAL_DENY, type CompiledLists } from './lists.ts';
 import { BandClock } from './time-bands.ts';
 import { continueMinutesOf, quotaMinutesOf } from './defaults.ts';
 import type { Decision, DecisionInput, PersonState, PolicyAction, PolicyEngine } from './types.ts';
+import { matchesSegment, matchesSquidGuard, urlKey, wwwPrefixLength, type UrlKey } from './url-rules.ts';
 
 // The decision, as a pure function over an immutable snapshot (compiled lists + compiled rules).
 // Precedence, highest first (README "policy"):
@@ -105,23 +106,24 @@ export class PolicySnapshot implements PolicyEngine {
     const matched = this.matched;
     matched.length = 0;
     const found = table.suffixEntries(host, ipLiteral, this.entries);
+    const squidGuardUrls = this.policy.urlMatching !== 'segment';
+    let key: UrlKey | null = null;
+    let wwwLen = -1;
     // most specific first, so the first category seen is the most specific one
     for (let k = found - 1; k >= 0; k--) {
       const e = this.entries[k]!;
       const set = sets.sets[table.setOf[e]!]!;
       for (let i = 0; i < set.length; i++) matched.push(set[i]!);
       const urls = urlRules.get(e);
-      if (urls) {
-        const path = input.path.toLowerCase();
-        for (const r of urls) {
-          const p = r.path;
-          // path prefix on a segment boundary: /abc does not match a listed /ab
-          if (path.length > p.length && path.charCodeAt(0) === 47 && path.startsWith(p, 1)) {
-            const next = path.charCodeAt(p.length + 1);
-            if (next === 47 || next === 63 || Number.isNaN(next) || p.endsWith('/')) matched.push(r.category);
-          } else if (path.length === p.length + 1 && path.startsWith(p, 1)) matched.push(r.category);
-        }
+      if (!urls) continue;
+      if (squidGuardUrls) {
+        // squidGuard: URL entries name one host (and its www./web./ftp. form), not its subdomains
+        const len = table.nameLength(e);
+        if (wwwLen < 0) wwwLen = ipLiteral ? 0 : wwwPrefixLength(host);
+        if (len !== host.length && len !== host.length - wwwLen) continue;
       }
+      key ??= urlKey(input.path, input.query);
+      for (const r of urls) if (squidGuardUrls ? matchesSquidGuard(r, key) : matchesSegment(r, key)) matched.push(r.category);
     }
 
     let localDeny = false;

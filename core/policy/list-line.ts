@@ -2,11 +2,18 @@ import { normaliseHost, type HostKind } from './host.ts';
 
 // One line of a squidGuard / UT1 `domains` or `urls` file, and the messy forms real lists contain:
 // comments, blank lines, CRLF, a BOM, upper case, trailing dots, leading `.` or `*.`, IDN, IP
-// literals (IPv6 in brackets or bare), ports, a scheme someone pasted in. Pure: no I/O.
+// literals (IPv6 in brackets or bare), ports, a scheme someone pasted in, a `#fragment` (cut like a
+// comment: browsers never send it). Pure: no I/O.
 
 export type ParsedLine =
   | { kind: 'skip' }
-  | { kind: 'entry'; host: string; hostKind: HostKind; path: string }
+  | {
+    kind: 'entry'; host: string; hostKind: HostKind;
+    /** what follows the host's `/`, lower case, trailing slashes and any `?query` kept ('' for none) */
+    path: string;
+    /** the line had a `/` after the host: a URL entry even when nothing follows it */
+    url: boolean;
+  }
   | { kind: 'bad'; why: string };
 
 const SKIP: ParsedLine = { kind: 'skip' };
@@ -21,9 +28,11 @@ export function parseListLine(raw: string, allowPath: boolean): ParsedLine {
   if (/\s/.test(line)) return { kind: 'bad', why: 'contains a space' };
   line = line.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '');
   let path = '';
-  const slash = line.indexOf('/');
-  if (slash >= 0) {
-    path = line.slice(slash + 1).replace(/\/+$/, '');
+  // a `?query` straight after the host (example.com?x) belongs to the URL part too
+  const slash = line.search(/[/?]/);
+  const url = slash >= 0;
+  if (url) {
+    path = line.slice(line[slash] === '/' ? slash + 1 : slash);
     line = line.slice(0, slash);
     if (path !== '' && !allowPath) return { kind: 'bad', why: 'a path in a domains file (put it in urls)' };
   }
@@ -47,5 +56,5 @@ export function parseListLine(raw: string, allowPath: boolean): ParsedLine {
   }
   const norm = normaliseHost(hostPart);
   if (!norm) return { kind: 'bad', why: `not a host name: "${hostPart.slice(0, 60)}"` };
-  return { kind: 'entry', host: norm.host, hostKind: norm.kind, path: path.toLowerCase() };
+  return { kind: 'entry', host: norm.host, hostKind: norm.kind, path: path.toLowerCase(), url: url && allowPath };
 }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { CategorySets, DomainTable, DomainTableBuilder } from './domain-table.ts';
 import { parseListLine } from './list-line.ts';
 import { compilePattern } from './safe-pattern.ts';
+import { compileUrlRule, type UrlRule } from './url-rules.ts';
 
 // Loads a squidGuard / UT1 directory: one folder per category with `domains`, `urls` and
 // `expressions`, plus the organisation's own `local/allow` and `local/deny` (one domain or
@@ -12,11 +13,7 @@ import { compilePattern } from './safe-pattern.ts';
 export const LOCAL_DENY = 0;
 export const LOCAL_ALLOW = 1;
 
-export interface UrlRule {
-  /** lower-case path prefix without the leading slash */
-  path: string;
-  category: number;
-}
+export type { UrlRule } from './url-rules.ts';
 
 export interface ListProblem {
   file: string;
@@ -149,14 +146,15 @@ export async function loadLists(dir: string): Promise<CompiledLists> {
       bad(file, lineNo, p.why);
       return null;
     }
-    if (p.path === '') {
+    if (!p.url) {
       builder.addString(p.host, category);
       return 'domain';
     }
     const e = builder.addString(p.host, -1);
     let rules = urlRules.get(e);
     if (!rules) urlRules.set(e, (rules = []));
-    if (!rules.some((r) => r.path === p.path && r.category === category)) rules.push({ path: p.path, category });
+    const rule = compileUrlRule(p.path, category);
+    if (!rules.some((r) => r.path === rule.path && r.category === category)) rules.push(rule);
     return 'url';
   };
 

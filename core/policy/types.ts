@@ -15,7 +15,7 @@ export interface DecisionInput {
   port: number;
   /** path without the query string ('' for CONNECT) */
   path: string;
-  /** the query string without '?', if the caller has it: only `expressions` patterns look at it */
+  /** the query string without "?", if the caller has it: URL entries with a query and `expressions` patterns look at it */
   query?: string;
   at: Date;
   /**

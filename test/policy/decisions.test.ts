@@ -2,7 +2,7 @@ import { domainToASCII } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { PolicySnapshot } from '../../core/policy/engine.ts';
 import type { PersonState } from '../../core/policy/types.ts';
-import { req, testSnapshot } from './policy-config.ts';
+import { req, TEST_POLICY_YAML, testSnapshot } from './policy-config.ts';
 
 // 2026-11-24 is a Tuesday; London is on GMT (UTC+0) in November.
 const WORK = '2026-11-24T10:00:00Z';
@@ -22,7 +22,8 @@ describe('decision table', () => {
     ['staff', 'https://youtube.com/shorts/abc', EVENING, 'block', 'audio-video', 'local-deny'],
     ['staff', 'https://www.facebook.com/', WORK, 'allow', 'social_networks', 'local-allow'],
     ['staff', 'https://facebook.com/ourcharity/events', WORK, 'allow', 'social_networks', 'local-allow'],
-    ['staff', 'https://facebook.com/ourcharityshop', WORK, 'block', 'social_networks', 'rule:social'],
+    // urlMatching: squidguard (default): a URL entry is a string prefix, as squidGuard reads it
+    ['staff', 'https://facebook.com/ourcharityshop', WORK, 'allow', 'social_networks', 'local-allow'],
     ['staff', 'https://m.facebook.com/', WORK, 'block', 'social_networks', 'rule:social'],
     ['staff', 'https://www.unlisted-site.org/', WORK, 'allow', '', 'default'],
     // categories without a rule still report the category
@@ -61,9 +62,11 @@ describe('decision table', () => {
     ['staff', 'https://inline-comment-adult.com/', WORK, 'block', 'adult', 'rule:never'],
     ['staff', 'https://adult-with-port.com/', WORK, 'block', 'adult', 'rule:never'],
     ['staff', 'https://bad_port.com/', WORK, 'allow', '', 'default'],
-    // urls lists: host + path prefix on a segment boundary
+    // urls lists: host + path, a string prefix (policy.urlMatching: squidguard, the default)
     ['staff', 'http://example.org/adult-section/page1', WORK, 'block', 'adult', 'rule:never'],
-    ['staff', 'http://example.org/adult-sectionx', WORK, 'allow', '', 'default'],
+    ['staff', 'http://example.org/adult-sectionx', WORK, 'block', 'adult', 'rule:never'],
+    ['staff', 'http://www.example.org/adult-section', WORK, 'block', 'adult', 'rule:never'],
+    ['staff', 'http://cdn.example.org/adult-section', WORK, 'allow', '', 'default'],
     ['staff', 'http://example.org/', WORK, 'allow', '', 'default'],
     ['staff', 'http://pictures.example.net/Gallery/1.jpg', WORK, 'block', 'adult', 'rule:never'],
     // IP literals
@@ -97,6 +100,16 @@ describe('decision table', () => {
     const d = engine.decide(req(group, url, at));
     expect({ action: d.action, category: d.category, rule: d.rule }).toEqual({ action, category, rule });
     expect(d.reason.length).toBeGreaterThan(0);
+  });
+
+  it('policy.urlMatching: segment keeps whole path segments and covers subdomains', async () => {
+    const seg = await testSnapshot(TEST_POLICY_YAML.replace('\npolicy:\n', '\npolicy:\n  urlMatching: segment\n'));
+    const d = (url: string) => { const x = seg.decide(req('staff', url, WORK)); return [x.action, x.rule]; };
+    expect(d('https://facebook.com/ourcharityshop')).toEqual(['block', 'rule:social']);
+    expect(d('https://facebook.com/ourcharity/events')).toEqual(['allow', 'local-allow']);
+    expect(d('http://example.org/adult-sectionx')).toEqual(['allow', 'default']);
+    expect(d('http://example.org/adult-section/page1')).toEqual(['block', 'rule:never']);
+    expect(d('http://cdn.example.org/adult-section')).toEqual(['block', 'rule:never']);
   });
 
   it('carries the clause of the rule that decided', () => {

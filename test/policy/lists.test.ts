@@ -59,8 +59,13 @@ describe('one list line', () => {
     expect((p as { why: string }).why).toMatch(why);
   });
 
-  it('keeps the path of a urls line, lower-cased, without a scheme or trailing slash', () => {
-    expect(parseListLine('http://Example.com/Some/Path/', true)).toMatchObject({ host: 'example.com', path: 'some/path' });
+  it('keeps the path of a urls line lower-cased, without a scheme, with its trailing slash and query', () => {
+    expect(parseListLine('http://Example.com/Some/Path/', true)).toMatchObject({ host: 'example.com', path: 'some/path/', url: true });
+    expect(parseListLine('final4ever.com/forumdisplay.php?F=13', true)).toMatchObject({ host: 'final4ever.com', path: 'forumdisplay.php?f=13', url: true });
+    expect(parseListLine('example.com?x=1', true)).toMatchObject({ host: 'example.com', path: '?x=1', url: true });
+    // a fragment is never sent by a browser: cut like a comment, the page before it remains
+    expect(parseListLine('ytlljcko.pink/#ce', true)).toMatchObject({ host: 'ytlljcko.pink', path: '', url: true });
+    expect(parseListLine('example.com/', false)).toMatchObject({ host: 'example.com', path: '', url: false });
   });
 });
 

@@ -1,7 +1,13 @@
 import { execFile } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../core/config/load.ts';
+import { PolicySnapshot } from '../../core/policy/engine.ts';
+import { loadLists } from '../../core/policy/lists.ts';
+import { tempDir } from '../helpers/tmp.ts';
 import { pseudonyms, SMALL, startOrigin, startProxy, type Origin, type TestProxy } from './harness.ts';
 
 const run = promisify(execFile);
@@ -130,5 +136,30 @@ describe('plain HTTP forwarding', () => {
   it('the body of a small response arrives intact', async () => {
     const r = await curl([`${origin.url}/small`]);
     expect(r.stdout).toBe(SMALL.toString());
+  });
+});
+
+describe('URL entries with a query, through the proxy', () => {
+  it('a urls line such as forumdisplay.php?f=13 blocks that page: the proxy passes the query to the policy', async () => {
+    const tmp = tempDir('fw-fwd-lists-');
+    mkdirSync(join(tmp.dir, 'games'));
+    writeFileSync(join(tmp.dir, 'games', 'urls'), '127.0.0.1/forumdisplay.php?f=13\n');
+    const config = parseConfig('policy:\n  rules:\n    - { categories: [games], action: block, clause: "No games." }\n', 'fwd.yaml');
+    const snapshot = new PolicySnapshot(config.policy, config.organisation.timezone, await loadLists(tmp.dir));
+    const gp = await startProxy({ engine: () => snapshot });
+    try {
+      const decided = async (path: string) => {
+        const before = gp.sink.events.length;
+        await run('curl', ['-sS', '--max-time', '20', '--noproxy', '', '-x', gp.url, '-o', '/dev/null', `${origin.url}${path}`]).catch(() => undefined);
+        return (await gp.events(before + 1)).slice(before)[0]!.action;
+      };
+      expect(await decided('/forumdisplay.php?f=13')).toBe('block');
+      expect(await decided('/forumdisplay.php?f=13&page=2')).toBe('block');
+      expect(await decided('/forumdisplay.php?f=12')).toBe('allow');
+      expect(await decided('/forumdisplay.php')).toBe('allow');
+    } finally {
+      await gp.close();
+      tmp.cleanup();
+    }
   });
 });
