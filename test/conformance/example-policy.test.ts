@@ -43,8 +43,11 @@ const BANDS: Band[] = ['working', 'break', 'out-of-hours'];
 const BAND_HOUR: Record<Band, number> = { working: 10, break: 13, 'out-of-hours': 20 };
 const PASSWORD = 'a long conformance password';
 
-/** Every policy key with a clause or a file rule, and the case that covers it. */
-const COVERED_POLICY_KEYS = new Set(['groups', 'defaultGroup', 'time', 'categoryLabels', 'rules', 'defaultAction', 'defaultClause', 'localDenyClause', 'localAllowClause', 'softwareDownloads', 'largeUploadMB', 'blockLargeUploads']);
+/**
+ * The policy keys the cases below cover (urlMatching: how list entries match, which the squidGuard
+ * differential test covers entry by entry). A key added to the example must be added here with a case.
+ */
+const COVERED_POLICY_KEYS = new Set(['groups', 'defaultGroup', 'time', 'categoryLabels', 'rules', 'defaultAction', 'defaultClause', 'localDenyClause', 'localAllowClause', 'softwareDownloads', 'largeUploadMB', 'blockLargeUploads', 'urlMatching']);
 
 const host = (category: string) => `${category.replace(/_/g, '-')}.site.test`;
 const categories = [...new Set(EXAMPLE.policy.rules.flatMap((r) => r.categories))];
