@@ -107,6 +107,22 @@ describe('sign-in', () => {
     await h.p.redis.del(...(await h.p.redis.keys('fairwatch:login-fail:*')));
   });
 
+  it('spellings of one name the lookup treats as the same account share one lock (spaces, case, full-width)', async () => {
+    // each spelling signs in as gina (the lookup normalises), so each must count against gina
+    const spellings = [' gina', 'gina ', 'GINA', '\uff47\uff49\uff4e\uff41', '\tGina\u3000'];
+    for (const [i, name] of spellings.entries()) {
+      const res = await h.request('POST', '/api/session', { json: { username: name, password: `guess ${i} wrong` } });
+      expect(res.status, JSON.stringify(name)).toBe(i < 5 ? 401 : 429);
+    }
+    // locked now: the right password under yet another spelling is refused too
+    for (const name of ['gina', ' ＧＩＮＡ ', 'Gina']) {
+      const right = await h.request('POST', '/api/session', { json: { username: name, password: PASSWORD, totp: await h.totp(gina) } });
+      expect(right.status, JSON.stringify(name)).toBe(429);
+    }
+    expect(await h.p.redis.keys('fairwatch:login-fail:user:*')).toHaveLength(1);
+    await h.p.redis.del(...(await h.p.redis.keys('fairwatch:login-fail:*')));
+  });
+
   it('an unknown user name and a wrong password get the same answer', async () => {
     const a = await h.request('POST', '/api/session', { json: { username: 'no-such-person', password: PASSWORD } });
     const b = await h.request('POST', '/api/session', { json: { username: 'sam', password: 'wrong password!' } });
