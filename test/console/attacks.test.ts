@@ -303,6 +303,38 @@ describe('approvals', () => {
     expect(JSON.parse(my.text).requests.find((r: { id: string }) => r.id === req.id).status).toBe('approved');
   });
 
+  it('a director cannot approve or refuse a work exception they asked for from a block page; another director can, and sees whose it is', async () => {
+    // the block page names the requester by the pseudonym the proxy saw: here, dana's own
+    const req = await h.deps.authz.request({ subject: 'work-exception', target: 'poker.example', requester: h.p.pseudonyms.user('dana'), reason: 'market research, honestly' });
+    const d = await h.sessionFor(dana);
+    for (const path of [`/api/access-requests/${req.id}/approve`, `/api/access-requests/${req.id}/refuse`]) {
+      const res = await h.request('POST', path, { cookie: d.cookie, json: { expires_in_minutes: 60, reason: 'x', password: PASSWORD } });
+      expect(res.status, path).toBe(403);
+      expect(res.text).toMatch(/your own request: another director must decide/);
+    }
+    const form = await h.request('POST', `/requests/${req.id}/approve`, { cookie: d.cookie, form: { _csrf: d.csrf, expires_in_minutes: '60', password: PASSWORD } });
+    expect(form.status).toBe(403);
+    expect((await h.deps.authz.get(req.id))!.approval).toBeNull();
+    expect((await listExceptions(h.p.redis)).find((g) => g.id === req.id)).toBeUndefined();
+    // dana's inbox shows it as hers, waiting for someone else, with no form to decide it
+    const own = await h.request('GET', '/inbox', { cookie: d.cookie });
+    const row = /<tr id="req-([^"]+)">[\s\S]*?<\/tr>/g;
+    const danaRow = [...own.text.matchAll(row)].find((m) => m[1] === req.id)![0];
+    expect(danaRow).toMatch(/your own request/);
+    expect(danaRow).not.toContain(`/requests/${req.id}/approve`);
+    expect(JSON.parse((await h.request('GET', '/api/access-requests', { cookie: d.cookie })).text).map((r: { id: string }) => r.id)).not.toContain(req.id);
+    // dora sees that a director asked for themselves, and who
+    const o = await h.sessionFor(dora);
+    const other = await h.request('GET', '/inbox', { cookie: o.cookie });
+    const doraRow = [...other.text.matchAll(row)].find((m) => m[1] === req.id)![0];
+    expect(doraRow).toMatch(/dana <strong class="own">\(a director, for themselves\)/);
+    expect(doraRow).toContain(`/requests/${req.id}/approve`);
+    expect((await h.request('POST', `/api/access-requests/${req.id}/approve`, { cookie: o.cookie, json: { expires_in_minutes: 60 } })).status).toBe(200);
+    expect((await listExceptions(h.p.redis)).find((g) => g.id === req.id)).toMatchObject({ userPseudonym: h.p.pseudonyms.user('dana'), host: 'poker.example' });
+    const audit = (await h.deps.audit.list(10)).filter((r) => r.target === req.id);
+    expect(audit.map((r) => [r.actor, r.outcome])).toEqual(expect.arrayContaining([[dana.userId, 'refused-403'], [dora.userId, 'allowed']]));
+  });
+
   it('two directors deciding the same request at once: exactly one decision is recorded', async () => {
     const req = await h.deps.authz.request({ subject: 'report-access', target: reportA, requester: ian.userId, reason: 'race' });
     const [a, b] = await Promise.all([
