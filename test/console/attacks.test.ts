@@ -256,6 +256,28 @@ describe('IDOR and grants', () => {
   });
 });
 
+describe('policy tester', () => {
+  it('does not reveal a named person\'s work exceptions, and every test is audited with the person as target', async () => {
+    // sam holds an approved exception for a gambling site
+    const req = await h.deps.authz.request({ subject: 'work-exception', target: 'casino-research.example', requester: h.p.pseudonyms.user('sam'), reason: 'case work' });
+    expect((await h.request('POST', `/api/access-requests/${req.id}/approve`, { cookie: (await h.sessionFor(dana)).cookie, json: { expires_in_minutes: 60 } })).status).toBe(200);
+    expect((await listExceptions(h.p.redis)).some((g) => g.id === req.id)).toBe(true);
+    const s = await h.sessionFor(ian);
+    const before = await h.deps.audit.count();
+    const res = await h.request('GET', `/policy-test?user=sam&url=${encodeURIComponent('https://casino-research.example/')}`, { cookie: s.cookie });
+    expect(res.status).toBe(200);
+    expect(res.text).not.toContain(`exception:${req.id}`);
+    expect(res.text).not.toMatch(/approved by a director, until/);
+    expect(res.text).toMatch(/not applied here/);
+    expect(await h.deps.audit.count()).toBe(before + 1);
+    const [row] = await h.deps.audit.list(1);
+    expect(row).toMatchObject({ actor: ian.userId, action: 'policy.test', target: sam.userId, outcome: 'allowed' });
+    // a staff member trying it is refused, and that is audited too
+    expect((await h.request('GET', '/policy-test?user=sam&url=x.example', { cookie: (await h.sessionFor(sam)).cookie })).status).toBe(403);
+    expect((await h.deps.audit.list(1))[0]).toMatchObject({ actor: sam.userId, action: 'policy.test', outcome: 'refused-403' });
+  });
+});
+
 describe('approvals', () => {
   it('approve needs a recent sign-in or the password again', async () => {
     const stale = new Sessions(h.p.redis, { idleMinutes: 30, maxHours: 12 }, () => Date.now() - 10 * 60_000);
