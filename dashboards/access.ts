@@ -114,6 +114,8 @@ async function readBody(c: Ctx): Promise<Record<string, unknown>> {
     }
   }
   if (type === 'application/x-www-form-urlencoded' || type === 'multipart/form-data') {
+    // the API is documented as JSON: a form body there is a mistake or a cross-site attempt
+    if (isApi(c)) throw new HttpError(415, `content-type: ${c.req.path} takes application/json (got ${type})`);
     const form = await c.req.parseBody();
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(form)) if (typeof v === 'string') out[k] = v;
@@ -121,7 +123,7 @@ async function readBody(c: Ctx): Promise<Record<string, unknown>> {
   }
   if (c.req.method === 'DELETE' && !type) return {};
   // anything else (text/plain, a form from a page that is not ours) is refused before it can act
-  throw new HttpError(415, 'content-type: send application/json or a form');
+  throw new HttpError(415, isApi(c) ? `content-type: ${c.req.path} takes application/json${type ? ` (got ${type})` : ''}` : 'content-type: send application/json or a form');
 }
 
 function roleAllowed(who: Who, s: Session): boolean {

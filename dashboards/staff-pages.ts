@@ -36,6 +36,8 @@ export interface StaffPagesDeps {
   tokens: PageTokens;
   /** where the `continue` event goes (the pipeline's stream sink) */
   events: EventSink;
+  /** the console's own address for links when console.publicUrl is unset (undefined: not linkable) */
+  consoleUrl?: () => string | undefined;
   /** failed sign-ins, per user name and address (the console's LoginLimiter) */
   limiter?: { lockedFor(username: string, ip: string): Promise<number>; failed(username: string, ip: string): Promise<unknown>; succeeded(username: string): Promise<unknown> };
 }
@@ -83,8 +85,9 @@ export function staffPagesApp(deps: StaffPagesDeps): Hono {
   const signInNets = new CidrSet(config.identity.signInNetworks);
 
   const siteFor = (c: Context): Site => {
-    // Without a configured public URL, the console is where this request reached it.
-    const site = siteFromConfig(config, config.console.publicUrl ?? new URL(c.req.url).origin);
+    // console.publicUrl, else the address the console listens on; the request's Host header only
+    // when neither names a reachable address (a wildcard bind without publicUrl: set publicUrl).
+    const site = siteFromConfig(config, config.console.publicUrl ?? deps.consoleUrl?.() ?? new URL(c.req.url).origin);
     return { ...site, linkedStyle: true };
   };
 

@@ -153,6 +153,22 @@ describe('CSRF', () => {
     expect((await h.request('POST', `/reports/${reportA}/access-requests`, { cookie: s.cookie, form: { reason: 'x', _csrf: s.csrf } })).status).toBe(303);
   });
 
+  it('the JSON API refuses form bodies with 415 naming content-type, and acts on nothing', async () => {
+    const s = await h.sessionFor(ian);
+    const before = (await h.deps.authz.list({ requester: ian.userId })).length;
+    for (const type of ['application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {
+      const res = await h.request('POST', `/api/reports/${reportA}/access-requests`, { cookie: s.cookie, headers: { 'content-type': type, origin: 'http://localhost' } });
+      expect(res.status, type).toBe(415);
+      expect(JSON.parse(res.text).error).toMatch(/^content-type: .* takes application\/json \(got (application\/x-www-form-urlencoded|multipart\/form-data)\)/);
+    }
+    const signIn = await h.request('POST', '/api/session', { form: { username: 'sam', password: PASSWORD } });
+    expect(signIn.status).toBe(415);
+    expect(signIn.headers.get('set-cookie')).toBeNull();
+    expect((await h.deps.authz.list({ requester: ian.userId })).length).toBe(before);
+    // the HTML pages still take their forms
+    expect((await h.request('POST', '/login', { form: { username: 'sam', password: PASSWORD } })).status).toBe(303);
+  });
+
   it('refuses a text/plain body (the one "simple" type a foreign page could send) on the API', async () => {
     const s = await h.sessionFor(ian);
     const res = await h.request('POST', `/api/reports/${reportA}/access-requests`, { cookie: s.cookie, headers: { 'content-type': 'text/plain', origin: 'http://localhost' } });

@@ -1,4 +1,6 @@
+import { readFileSync, statSync } from 'node:fs';
 import { request } from 'node:http';
+import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PageTokens } from '../../core/identity/page-token.ts';
@@ -24,6 +26,8 @@ let cleanup: () => Promise<void>;
 let stopConsole: () => Promise<void>;
 let consoleUrl = '';
 let pages: StaffPages;
+let dataDir = '';
+let setupFile: string | null = null;
 
 beforeAll(async () => {
   const t = await openTestPlatform({ yaml: 'console: { port: 0 }\nidentity: { signInNetworks: [127.0.0.0/8] }\naup: { version: "7" }\n' });
@@ -32,8 +36,10 @@ beforeAll(async () => {
   cleanup = t.cleanup;
   await p.users.add({ username: 'bob', role: 'staff', group: 'volunteers', password: PASSWORD });
   await p.users.add({ username: 'carol', role: 'staff', group: 'staff', password: PASSWORD });
+  dataDir = t.dataDir;
   const c = await startConsole(p);
   consoleUrl = c.url;
+  setupFile = c.setupFile;
   stopConsole = c.stop;
   // what the proxy does: the same key, the same links
   pages = new StaffPages(p.config, new PageTokens(loadKey(t.dataDir, 'page-token', {})), consoleUrl);
@@ -46,13 +52,13 @@ afterAll(async () => {
 interface Answer { status: number; location?: string; body: string }
 
 /** One HTTP request to the console from `from` (a loopback address standing for a computer). */
-function call(method: 'GET' | 'POST', pathAndQuery: string, from: string, form?: Record<string, string>): Promise<Answer> {
+function call(method: 'GET' | 'POST', pathAndQuery: string, from: string, form?: Record<string, string>, extra: Record<string, string> = {}): Promise<Answer> {
   const u = new URL(pathAndQuery, consoleUrl);
   const body = form ? new URLSearchParams(form).toString() : undefined;
   return new Promise((resolve, reject) => {
     const r = request({
       host: u.hostname, port: u.port, method, path: u.pathname + u.search, localAddress: from,
-      headers: body ? { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body), origin: consoleUrl } : {},
+      headers: { ...(body ? { 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(Buffer.byteLength(body)), origin: consoleUrl } : {}), ...extra },
     }, (res) => {
       let text = '';
       res.setEncoding('utf8');
@@ -171,5 +177,21 @@ describe('"Continue to the site" goes only to the site the token names', () => {
     const r = await call('GET', `/continue?t=${t}&return=${encodeURIComponent(EVIL[0]!)}`, SHARED_PC);
     expect(r.status).toBe(303);
     expect(r.location).toBe('http://video.test/');
+  });
+});
+
+describe('first run and links', () => {
+  it('the setup link is written to a 0600 file in the 0700 data directory, not handed to the log', () => {
+    expect(setupFile).toBe(join(dataDir, 'setup-link.txt'));
+    expect(statSync(setupFile!).mode & 0o777).toBe(0o600);
+    expect(statSync(dataDir).mode & 0o777).toBe(0o700);
+    expect(readFileSync(setupFile!, 'utf8')).toMatch(new RegExp(`^${consoleUrl.replace(/\./g, '\\.')}/setup/[A-Za-z0-9_-]{43}\n$`));
+  });
+
+  it('links on staff pages use the console\'s own address, not a Host header the browser made up', async () => {
+    const page = await call('GET', '/sign-in', SHARED_PC, undefined, { host: 'evil.example' });
+    expect(page.status).toBe(200);
+    expect(page.body).not.toContain('evil.example');
+    expect(page.body).toContain(`action="${consoleUrl}/sign-in"`);
   });
 });
