@@ -52,19 +52,44 @@ export async function frame(deps: ConsoleDeps, c: Ctx, title: string, body: Frag
   const s = c.get('session');
   const user = c.get('user');
   let pending: number | undefined;
-  if (s && (s.role === 'director' || s.role === 'dpo')) pending = await pendingCount(deps, s);
+  if (s && user && (s.role === 'director' || s.role === 'dpo')) pending = await pendingCount(deps, deciderOf(deps, s, user));
   return c.html(page({ title, orgName: deps.config.organisation.name, session: s, username: user?.username, csrf: s?.csrf, pending }, body), status as 200);
 }
 
-/** Requests a director (or the DPO, for investigations opened by someone else) can decide now. */
-export async function pendingCount(deps: ConsoleDeps, s: Session): Promise<number> {
-  const list = await deps.authz.list({ status: 'pending' });
-  return list.filter((r) => canDecide(s, r.subject, r.requester)).length;
+/**
+ * Who is deciding. Requests name their requester by console user_id, or — when made from a block
+ * page — by the staff pseudonym the proxy saw, so a director browsing like anyone else is
+ * recognised by both.
+ */
+export interface Decider {
+  role: Role;
+  userId: string;
+  pseudonym: string;
 }
 
-export function canDecide(s: Session, subject: string, requester: string): boolean {
-  if (subject === 'investigation') return (s.role === 'director' || s.role === 'dpo') && requester !== s.userId;
-  return s.role === 'director';
+export function deciderOf(deps: ConsoleDeps, s: Session, user: UserRecord): Decider {
+  return { role: s.role, userId: s.userId, pseudonym: deps.pseudonyms.user(user.username) };
+}
+
+/** The decider made this request themselves. */
+export function isOwnRequest(d: Decider, requester: string): boolean {
+  return requester === d.userId || requester === d.pseudonym;
+}
+
+/** Requests a director (or the DPO, for investigations opened by someone else) can decide now. */
+export async function pendingCount(deps: ConsoleDeps, d: Decider): Promise<number> {
+  const list = await deps.authz.list({ status: 'pending' });
+  return list.filter((r) => canDecide(d, r.subject, r.requester)).length;
+}
+
+/** Four eyes: nobody decides their own request (an investigation they opened, an exception for themselves). */
+export function canDecide(d: Decider, subject: string, requester: string): boolean {
+  return roleDecides(d.role, subject) && !isOwnRequest(d, requester);
+}
+
+/** Directors decide requests; the DPO may be the second approver of an investigation. */
+export function roleDecides(role: Role, subject: string): boolean {
+  return role === 'director' || (subject === 'investigation' && role === 'dpo');
 }
 
 export function fail(deps: ConsoleDeps, c: Ctx, status: number, text: string) {
@@ -89,6 +114,8 @@ async function readBody(c: Ctx): Promise<Record<string, unknown>> {
     }
   }
   if (type === 'application/x-www-form-urlencoded' || type === 'multipart/form-data') {
+    // the API is documented as JSON: a form body there is a mistake or a cross-site attempt
+    if (isApi(c)) throw new HttpError(415, `content-type: ${c.req.path} takes application/json (got ${type})`);
     const form = await c.req.parseBody();
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(form)) if (typeof v === 'string') out[k] = v;
@@ -96,7 +123,7 @@ async function readBody(c: Ctx): Promise<Record<string, unknown>> {
   }
   if (c.req.method === 'DELETE' && !type) return {};
   // anything else (text/plain, a form from a page that is not ours) is refused before it can act
-  throw new HttpError(415, 'content-type: send application/json or a form');
+  throw new HttpError(415, isApi(c) ? `content-type: ${c.req.path} takes application/json${type ? ` (got ${type})` : ''}` : 'content-type: send application/json or a form');
 }
 
 function roleAllowed(who: Who, s: Session): boolean {

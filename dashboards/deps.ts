@@ -10,8 +10,11 @@ import type { Store } from '../core/storage/clickhouse.ts';
 import type { Sessions } from './security/session.ts';
 import type { LoginLimiter } from './security/login-limit.ts';
 
-/** "Why was this blocked": the proxy's own engine, supplied by the role (absent until it is built). */
-export type PolicyTester = (input: { user: string; url: string; at: Date }) => Promise<Decision>;
+/**
+ * "Why was this blocked": the proxy's own engine, supplied by the role (absent until it is built).
+ * Gives the decision and the tested person's user_id (for the audit row).
+ */
+export type PolicyTester = (input: { user: string; url: string; at: Date }) => Promise<{ decision: Decision; userId: string }>;
 
 /** Everything the console needs, so the app is built (and tested) without a listener. */
 export interface ConsoleDeps {

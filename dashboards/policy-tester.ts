@@ -1,13 +1,15 @@
 import { PolicySnapshot } from '../core/policy/engine.ts';
 import { loadLists } from '../core/policy/lists.ts';
-import { listExceptions, localDay, readPersonState } from '../core/policy/person-state.ts';
+import { localDay, readPersonState } from '../core/policy/person-state.ts';
 import type { Platform } from '../core/platform.ts';
 import type { PolicyTester } from './deps.ts';
 import { HttpError } from './access.ts';
 
 // "Why was this blocked?": the proxy's own engine (PolicySnapshot over the same lists and config),
-// with the person's exceptions, continues and quota from Redis — the same inputs `policy test` uses.
-// The compiled lists are kept for a minute so a busy tester page does not reload them each time.
+// with the person's continues and quota from Redis. Not their work exceptions: which exceptions a
+// named person holds is for directors (Active grants), and IT asking by name must not learn it.
+// Every use is audited by the route. The compiled lists are kept for a minute so a busy tester page
+// does not reload them each time.
 
 const LISTS_TTL_MS = 60_000;
 
@@ -32,17 +34,17 @@ export function policyTester(p: Platform): PolicyTester {
     const user = await p.users.get(name).catch(() => null);
     if (!user) throw new HttpError(400, 'user: no such user in the directory');
     const pseudonym = p.pseudonyms.user(user.username);
-    const exceptions = (await listExceptions(p.redis, at.getTime())).filter((g) => g.userPseudonym === pseudonym);
-    const state = { exceptions, ...(await readPersonState(p.redis, pseudonym, localDay(at, p.config.organisation.timezone), at.getTime())) };
+    const state = { exceptions: [], ...(await readPersonState(p.redis, pseudonym, localDay(at, p.config.organisation.timezone), at.getTime())) };
     let snapshot: PolicySnapshot;
     try {
       snapshot = await engine();
     } catch (e) {
       throw new HttpError(503, `the block lists could not be loaded: ${(e as Error).message}`);
     }
-    return snapshot.decide({
+    const decision = snapshot.decide({
       user: user.username, group: user.group, method: 'GET', scheme: url.protocol === 'https:' ? 'https' : 'http',
       host: url.hostname, port: Number(url.port) || (url.protocol === 'https:' ? 443 : 80), path: url.pathname, query: url.search.slice(1), at, state,
     });
+    return { decision, userId: user.userId };
   };
 }

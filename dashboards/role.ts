@@ -5,7 +5,7 @@ import { Authorisations } from '../core/authorisation/store.ts';
 import { loadKey } from '../core/keys.ts';
 import type { Platform } from '../core/platform.ts';
 import { ROLES } from '../cli/roles.ts';
-import { publishConsoleUrl } from '../core/console-url.ts';
+import { isWildcard, publishConsoleUrl } from '../core/console-url.ts';
 import { createConsoleApp } from './app.ts';
 import type { ConsoleDeps } from './deps.ts';
 import { smtpNotifier, watchRequests } from './notify.ts';
@@ -13,11 +13,11 @@ import { policyTester } from './policy-tester.ts';
 import { mountStaffPages } from './staff-pages.ts';
 import { LoginLimiter } from './security/login-limit.ts';
 import { Sessions } from './security/session.ts';
-import { issueSetupToken } from './security/setup-token.ts';
+import { issueSetupToken, removeSetupLink, writeSetupLink } from './security/setup-token.ts';
 
 // The 'console' role: builds the app on the platform and listens on console.bind:console.port
-// (FAIRWATCH_CONSOLE_PORT; 0 picks a free port). On first run, when no director exists, it prints
-// a one-time setup link.
+// (FAIRWATCH_CONSOLE_PORT; 0 picks a free port). On first run, when no director exists, it writes
+// a one-time setup link to <data dir>/setup-link.txt (0600) and says where it is.
 
 /** The address the console listens on, for links in notification mails. */
 const advertised = { url: '' };
@@ -49,14 +49,26 @@ export function consoleDeps(p: Platform, extra: Partial<ConsoleDeps> = {}): Cons
   };
 }
 
+/** `url` unless it is empty or its host is a wildcard (0.0.0.0, ::), which no browser can open. */
+function linkable(url: string): string | undefined {
+  if (!url) return undefined;
+  try {
+    return isWildcard(new URL(url).hostname.replace(/^\[|\]$/g, '')) ? undefined : url;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The console as served: its own routes plus the staff pages (block-page links, AUP, sign-in). */
 export function buildConsoleApp(p: Platform, deps: ConsoleDeps): ReturnType<typeof createConsoleApp> {
   const built = createConsoleApp(deps);
-  mountStaffPages(built.app, p, deps);
+  // links on staff pages: console.publicUrl, else the address the console listens on, and only
+  // when that is a wildcard bind the Host the browser sent
+  mountStaffPages(built.app, p, { ...deps, consoleUrl: () => linkable(advertised.url) });
   return built;
 }
 
-export async function startConsole(p: Platform, extra: Partial<ConsoleDeps> = {}): Promise<{ url: string; setupUrl: string | null; server: ServerType; stop(): Promise<void> }> {
+export async function startConsole(p: Platform, extra: Partial<ConsoleDeps> = {}): Promise<{ url: string; setupUrl: string | null; setupFile: string | null; server: ServerType; stop(): Promise<void> }> {
   const deps = consoleDeps(p, extra);
   const { app } = buildConsoleApp(p, deps);
   const { bind, port } = p.config.console;
@@ -72,11 +84,17 @@ export async function startConsole(p: Platform, extra: Partial<ConsoleDeps> = {}
   // the proxy links block pages here (console.port 0 is known only now; see core/console-url.ts)
   await publishConsoleUrl(p.redis, base);
   let setupUrl: string | null = null;
+  let setupFile: string | null = null;
   const directors = (await p.users.list()).filter((u) => u.role === 'director' && !u.disabled);
-  if (directors.length === 0) setupUrl = `${base}/setup/${await issueSetupToken(p.redis)}`;
+  if (directors.length === 0) {
+    setupUrl = `${base}/setup/${await issueSetupToken(p.redis)}`;
+    setupFile = writeSetupLink(p.runtime.dataDir, setupUrl);
+  } else {
+    removeSetupLink(p.runtime.dataDir);
+  }
   const stopWatching = await watchRequests(p.redis, deps.notify);
   return {
-    url, setupUrl, server,
+    url, setupUrl, setupFile, server,
     stop: async () => {
       await stopWatching();
       await new Promise<void>((resolve) => {
@@ -91,7 +109,9 @@ ROLES.console = {
   needs: { store: true, redis: true },
   async start(p) {
     const c = await startConsole(p);
-    const summary = `console on ${c.url}` + (c.setupUrl ? `\n  first run: no director yet — open this one-time link within an hour to create one:\n  ${c.setupUrl}` : '');
+    const summary = `console on ${c.url}` + (c.setupFile
+      ? `\n  first run: no director yet — a one-time link to create one (valid for an hour) is in\n  ${c.setupFile} (readable by this account only): cat it, then open the link`
+      : '');
     return { summary, stop: c.stop };
   },
 };

@@ -37,6 +37,8 @@ export interface StaffPagesDeps {
   tokens: PageTokens;
   /** where the `continue` event goes (the pipeline's stream sink) */
   events: EventSink;
+  /** the console's own address for links when console.publicUrl is unset (undefined: not linkable) */
+  consoleUrl?: () => string | undefined;
   /** failed sign-ins, per user name and address (the console's LoginLimiter) */
   limiter?: { lockedFor(username: string, ip: string): Promise<number>; failed(username: string, ip: string): Promise<unknown>; succeeded(username: string): Promise<unknown> };
 }
@@ -52,13 +54,19 @@ function send(c: Context, page: Page): Response {
   return c.body(page.html, page.status as never, headers);
 }
 
-/** http(s) URLs only, and only to the host the token was issued for (no open redirect). */
-function returnTo(raw: string | undefined, host?: string): string | undefined {
-  if (!raw) return undefined;
+/**
+ * The "Continue to the site" link: an http(s) URL on the host the signed token names, else none.
+ * The `return` parameter itself is unsigned, so without a token (or a token without a host) there
+ * is no link at all: the console is not an open redirect.
+ */
+function returnTo(raw: string | undefined, claims: PageTokenClaims | null): string | undefined {
+  const host = claims?.host?.toLowerCase();
+  if (!raw || !host) return undefined;
   try {
     const u = new URL(raw);
     if (u.protocol !== 'http:' && u.protocol !== 'https:') return undefined;
-    if (host && u.hostname.replace(/^\[|\]$/g, '').toLowerCase() !== host.toLowerCase()) return undefined;
+    if (u.username || u.password) return undefined;
+    if (u.hostname.replace(/^\[|\]$/g, '').toLowerCase() !== host) return undefined;
     return u.href;
   } catch {
     return undefined;
@@ -68,7 +76,9 @@ function returnTo(raw: string | undefined, host?: string): string | undefined {
 const TOKEN_PROBLEM_TITLE: Record<string, string> = {
   FW_TOKEN_EXPIRED: 'This link has expired',
   FW_TOKEN_USED: 'This link has already been used',
+  FW_TOKEN_PERSON: 'This link is for another computer',
 };
+const TOKEN_PROBLEM_STATUS: Record<string, number> = { FW_TOKEN_USED: 409, FW_TOKEN_PERSON: 403 };
 
 export function staffPagesApp(deps: StaffPagesDeps): Hono {
   const app = new Hono();
@@ -76,14 +86,15 @@ export function staffPagesApp(deps: StaffPagesDeps): Hono {
   const signInNets = new CidrSet(config.identity.signInNetworks);
 
   const siteFor = (c: Context): Site => {
-    // Without a configured public URL, the console is where this request reached it.
-    const site = siteFromConfig(config, config.console.publicUrl ?? new URL(c.req.url).origin);
+    // console.publicUrl, else the address the console listens on; the request's Host header only
+    // when neither names a reachable address (a wildcard bind without publicUrl: set publicUrl).
+    const site = siteFromConfig(config, config.console.publicUrl ?? deps.consoleUrl?.() ?? new URL(c.req.url).origin);
     return { ...site, linkedStyle: true };
   };
 
   const problem = (c: Context, e: unknown): Response => {
     if (e instanceof PageTokenError) {
-      return send(c, problemPage(siteFor(c), TOKEN_PROBLEM_TITLE[e.code] ?? 'This link cannot be used', `${e.message}.`, e.code === 'FW_TOKEN_USED' ? 409 : 400));
+      return send(c, problemPage(siteFor(c), TOKEN_PROBLEM_TITLE[e.code] ?? 'This link cannot be used', `${e.message}.`, TOKEN_PROBLEM_STATUS[e.code] ?? 400));
     }
     throw e;
   };
@@ -110,7 +121,7 @@ export function staffPagesApp(deps: StaffPagesDeps): Hono {
     try {
       const claims = verify(c, t, 'aup');
       const accepted = await hasAcceptedAup(deps.redis, claims.pseudonym, config.aup.version);
-      return send(c, aupPage({ site, version: config.aup.version, text: config.aup.text, token: t, returnUrl: returnTo(c.req.query('return')), accepted }));
+      return send(c, aupPage({ site, version: config.aup.version, text: config.aup.text, token: t, returnUrl: returnTo(c.req.query('return'), claims), accepted }));
     } catch (e) {
       return problem(c, e);
     }
@@ -123,7 +134,7 @@ export function staffPagesApp(deps: StaffPagesDeps): Hono {
       await recordAupAcceptance(deps.store, deps.redis, {
         userPseudonym: claims.pseudonym, version: config.aup.version, clientPseudonym: deps.pseudonyms.client(peerAddress(c) || '0.0.0.0'),
       });
-      return send(c, aupAcceptedPage(siteFor(c), config.aup.version, returnTo(b.return)));
+      return send(c, aupAcceptedPage(siteFor(c), config.aup.version, returnTo(b.return, claims)));
     } catch (e) {
       return problem(c, e);
     }
@@ -131,25 +142,55 @@ export function staffPagesApp(deps: StaffPagesDeps): Hono {
 
   // ---- sign-in networks ----
   const hours = config.identity.signInHours;
-  app.get('/sign-in', (c) => send(c, signInPage({ site: siteFor(c), token: c.req.query('t'), returnUrl: returnTo(c.req.query('return')), hours })));
+  /**
+   * A sign-in link is for the device the proxy named in it, once. The device is this request's own
+   * address (the console is reached directly on sign-in networks, as the PAC file arranges), so a
+   * link passed to someone at another computer signs nobody in, on either computer.
+   */
+  const signInClaims = async (c: Context, t: string): Promise<PageTokenClaims> => {
+    const claims = verify(c, t, 'sign-in');
+    const here = peerAddress(c);
+    if (!here || deps.pseudonyms.client(here) !== claims.pseudonym) {
+      throw new PageTokenError('FW_TOKEN_PERSON', 'this sign-in link was made for another computer: on the computer you are using, open any web site and sign in on the page it shows');
+    }
+    if (await tokenSpent(deps.redis, claims)) throw new PageTokenError('FW_TOKEN_USED', 'this sign-in link has already been used: open any web site for a new one');
+    return claims;
+  };
+
+  app.get('/sign-in', async (c) => {
+    const t = c.req.query('t');
+    let claims: PageTokenClaims | null = null;
+    if (t) {
+      try {
+        claims = await signInClaims(c, t);
+      } catch (e) {
+        return problem(c, e);
+      }
+    }
+    return send(c, signInPage({ site: siteFor(c), token: t, returnUrl: returnTo(c.req.query('return'), claims), hours }));
+  });
 
   app.post('/sign-in', async (c) => {
     const b = await form(c);
     const site = siteFor(c);
-    const ret = returnTo(b.return);
+    let claims: PageTokenClaims | null = null;
+    if (b.t) {
+      try {
+        claims = await signInClaims(c, b.t);
+      } catch (e) {
+        return problem(c, e);
+      }
+    }
+    const ret = returnTo(b.return, claims);
     const again = (error: string, status = 401) => {
       const p = signInPage({ site, token: b.t, returnUrl: ret, hours, error, username: (b.username ?? '').slice(0, 64) });
       return send(c, { ...p, status });
     };
-    // Which device: the one the proxy named in the token, else this request's own address when it
-    // comes from a sign-in network (the console reached directly, as a PAC file arranges).
+    // Which device: the one the token names (checked above to be this one), else this request's
+    // own address when it comes from a sign-in network.
     let client: string;
-    if (b.t) {
-      try {
-        client = verify(c, b.t, 'sign-in').pseudonym;
-      } catch (e) {
-        return problem(c, e);
-      }
+    if (claims) {
+      client = claims.pseudonym;
     } else {
       const ip = peerAddress(c);
       if (!ip || !signInNets.has(ip)) return again('This computer is not on a network where signing in is used (identity.signInNetworks). Open a web site first; you will be brought back here.', 400);
@@ -166,6 +207,14 @@ export function staffPagesApp(deps: StaffPagesDeps): Hono {
       return again('User name or password not recognised.');
     }
     await deps.limiter?.succeeded(username);
+    if (claims) {
+      // spent only by a successful sign-in (a mistyped password keeps the link), and atomically
+      try {
+        await spendToken(deps.redis, claims);
+      } catch (e) {
+        return problem(c, e);
+      }
+    }
     const binding = await bindSignIn(deps.redis, client, { user: user.username, group: user.group }, hours);
     const signOutToken = deps.tokens.issue({ purpose: 'sign-out', eventId: randomUUID(), pseudonym: client, ttlMinutes: hours * 60 });
     return send(c, signedInPage(site, { username: user.username, until: new Date(binding.until), signOutToken, returnUrl: ret }));
@@ -237,7 +286,7 @@ export function staffPagesApp(deps: StaffPagesDeps): Hono {
       const minutes = Math.max(1, Math.min(1440, claims.minutes ?? CONTINUE_MINUTES_DEFAULT));
       const category = claims.category ?? '';
       await recordContinue(deps.redis, claims.pseudonym, category, minutes);
-      const target = returnTo(c.req.query('return'), claims.host) ?? `http://${claims.host}/`;
+      const target = returnTo(c.req.query('return'), claims) ?? `http://${claims.host}/`;
       const u = new URL(target);
       const ev: AccessEvent = {
         ts: new Date().toISOString(), event_id: randomUUID(), user_pseudonym: claims.pseudonym, user_group: claims.group ?? '',

@@ -6,6 +6,10 @@ import { CidrSet, isValidCidr, normaliseIp } from '../core/net/cidr.ts';
 // shared, multicast or reserved, unless proxy.allowDestinations names the host or a CIDR holding
 // the address. The proxy's own port and the console's are refused on every local address whatever
 // the allow list says (a request to itself would loop; the console must be reached directly).
+// Every address is normalised first (core/net/cidr.ts normaliseIp): an IPv4 address written as
+// IPv4-mapped or IPv4-compatible IPv6 is checked as the IPv4 address it reaches, so
+// [::ffff:127.0.0.1] and [::7f00:1] meet the same loopback and self-port rules as 127.0.0.1. IPv6
+// ranges that carry or translate IPv4 (6to4, Teredo, NAT64, SIIT) count as special.
 // Pure: the caller resolves names (with an injectable lookup) and dials only the checked address.
 
 const SPECIAL = new BlockList();
@@ -16,7 +20,7 @@ for (const [net, prefix] of [
 ] as const) SPECIAL.addSubnet(net, prefix, 'ipv4');
 for (const [net, prefix] of [
   ['::', 128], ['::1', 128], ['64:ff9b::', 96], ['100::', 64], ['2001:db8::', 32], ['fc00::', 7],
-  ['fe80::', 10], ['ff00::', 8], ['2002::', 16],
+  ['fe80::', 10], ['ff00::', 8], ['2002::', 16], ['2001::', 32], ['64:ff9b:1::', 48], ['::ffff:0:0:0', 96],
 ] as const) SPECIAL.addSubnet(net, prefix, 'ipv6');
 
 /** loopback, private, link-local (incl. 169.254.169.254 metadata), shared, multicast or reserved */
@@ -49,7 +53,7 @@ export class DestinationGuard {
     this.allowNets = new CidrSet(cidrs);
     this.allowNames = new Set(cfg.allowDestinations.filter((d) => !isValidCidr(d)).map((d) => d.toLowerCase().replace(/\.$/, '')));
     this.selfPorts = new Set(cfg.selfPorts.filter((p) => p > 0));
-    this.selfAddresses = new Set(cfg.selfAddresses.map((a) => normaliseIp(a).toLowerCase()));
+    this.selfAddresses = new Set(cfg.selfAddresses.map((a) => normaliseIp(a)));
   }
 
   /** `host` as the client wrote it (lower case, no brackets); `addresses` what it resolved to. */
@@ -57,9 +61,9 @@ export class DestinationGuard {
     if (addresses.length === 0) return { ok: false, reason: `${host} has no address` };
     const named = this.allowNames.has(host.toLowerCase().replace(/\.$/, ''));
     for (const raw of addresses) {
-      const ip = normaliseIp(raw).toLowerCase();
-      if (this.selfPorts.has(port) && (this.isSelf(ip))) {
-        return { ok: false, reason: `${host}:${port} is fairwatch itself (the proxy or the console port)` };
+      const ip = normaliseIp(raw);
+      if (this.selfPorts.has(port) && this.isSelf(ip)) {
+        return { ok: false, reason: `${host.includes(':') ? `[${host}]` : host}:${port} is fairwatch itself (the proxy or the console port)` };
       }
       if (isSpecialAddress(ip) && !named && !this.allowNets.has(ip)) {
         const via = ip === host ? '' : ` (${host} resolves to ${ip})`;

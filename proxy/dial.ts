@@ -1,4 +1,5 @@
 import { connect, isIP, type Socket } from 'node:net';
+import { normaliseIp } from '../core/net/cidr.ts';
 import { RequestError } from './request-error.ts';
 
 // Every outbound connection the proxy makes goes through `dial`, after the destination guard has
@@ -8,7 +9,7 @@ import { RequestError } from './request-error.ts';
 // packet to the network during a test.
 
 function isLoopback(ip: string): boolean {
-  const plain = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+  const plain = normaliseIp(ip);
   return plain === '::1' || (isIP(plain) === 4 && plain.startsWith('127.'));
 }
 

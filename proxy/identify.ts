@@ -1,6 +1,6 @@
 import { CidrSet, normaliseIp } from '../core/net/cidr.ts';
 import { normaliseUsername } from '../core/identity/pseudonym.ts';
-import type { CredentialStore } from './credentials.ts';
+import type { CheckRefusal, CredentialStore } from './credentials.ts';
 
 // CONTRACT "Proxy behaviour", identification in order: Proxy-Authorization Basic for directory
 // users; the configured IP → user map; guest networks. Anyone else gets 407.
@@ -19,7 +19,10 @@ export interface IdentifyConfig {
   defaultGroup: string;
 }
 
-export type IdentifyResult = { identity: Identity } | { identity: null; badCredentials: boolean };
+export type IdentifyResult =
+  | { identity: Identity }
+  /** `refused`: why offered credentials did not count; 'auth-throttled' / 'auth-busy' are also event flags */
+  | { identity: null; badCredentials: boolean; refused?: CheckRefusal };
 
 export function parseBasic(header: string | undefined): { username: string; password: string } | null {
   if (!header) return null;
@@ -42,9 +45,11 @@ export class Identifier {
 
   async identify(clientIp: string, proxyAuthorization: string | undefined): Promise<IdentifyResult> {
     const basic = parseBasic(proxyAuthorization);
+    let refused: CheckRefusal | undefined;
     if (basic) {
-      const user = await this.credentials.check(basic.username, basic.password);
-      if (user) return { identity: { user: user.username, group: user.group, how: 'basic' } };
+      const checked = await this.credentials.check(basic.username, basic.password, clientIp);
+      if (checked.user) return { identity: { user: checked.user.username, group: checked.user.group, how: 'basic' } };
+      refused = checked.refused;
     }
     const mapped = this.ipUsers.get(normaliseIp(clientIp).toLowerCase());
     if (mapped) {
@@ -53,6 +58,6 @@ export class Identifier {
       if (!rec?.disabled) return { identity: { user: mapped, group: rec?.group ?? this.cfg.defaultGroup, how: 'ip' } };
     }
     if (this.guests.has(clientIp)) return { identity: { user: null, group: 'guests', how: 'guest' } };
-    return { identity: null, badCredentials: proxyAuthorization !== undefined };
+    return { identity: null, badCredentials: proxyAuthorization !== undefined, ...(refused ? { refused } : {}) };
   }
 }

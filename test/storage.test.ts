@@ -1,10 +1,11 @@
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../core/config/load.ts';
 import { Platform } from '../core/platform.ts';
 import { migrate } from '../core/storage/migrations.ts';
 import { isAlive } from '../core/storage/redis.ts';
+import { prepareDataDir } from '../core/storage/datadir.ts';
 import { tempDir } from './helpers/tmp.ts';
 
 const tmp = tempDir();
@@ -95,6 +96,14 @@ describe('storage on the real embedded ClickHouse and a managed redis-server', (
       expect(statSync(f).mode & 0o777).toBe(0o600);
     }
     expect(statSync(join(tmp.dir, 'keys')).mode & 0o777).toBe(0o700);
+  });
+
+  it('an existing data directory open to others is tightened to 0700 at start', () => {
+    const dir = join(tmp.dir, 'loose-data');
+    mkdirSync(dir);
+    chmodSync(dir, 0o755);
+    prepareDataDir(dir);
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
   });
 
   it('no table but users has a raw user name', async () => {

@@ -96,6 +96,18 @@ export async function verifyPassword(hash: string, password: string): Promise<bo
   }
 }
 
+let dummyHash: Promise<string> | null = null;
+
+/**
+ * The same argon2 work as a real check, for a name that is unknown or disabled: how long the answer
+ * takes must not say whether the account exists. Always false.
+ */
+export async function verifyNobody(password: string): Promise<false> {
+  dummyHash ??= hashPassword('not a real password, only for equal timing');
+  await verifyPassword(await dummyHash, password);
+  return false;
+}
+
 /** A strictly increasing time for successive writes from this process (ReplacingMergeTree keeps the max). */
 let lastStamp = 0;
 function stamp(): string {
@@ -173,7 +185,7 @@ export class UserDirectory {
   /** The user when name and password match and the account is enabled; otherwise null. */
   async authenticate(username: string, password: string): Promise<UserRecord | null> {
     const u = await this.get(username);
-    if (!u || u.disabled) return null;
+    if (!u || u.disabled) return verifyNobody(password).then(() => null);
     return (await verifyPassword(u.passwordHash, password)) ? u : null;
   }
 }

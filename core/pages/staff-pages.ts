@@ -21,6 +21,15 @@ export interface PageEvent {
   group: string;
 }
 
+/** The host of the page being visited: the only site a `return` link from the console may go to. */
+function returnHost(ev: { url: string; host?: string }): string {
+  try {
+    return new URL(ev.url).hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  } catch {
+    return (ev.host ?? '').toLowerCase();
+  }
+}
+
 export class StaffPages {
   readonly site: Site;
   constructor(readonly config: Config, readonly tokens: PageTokens, consoleUrl: string) {
@@ -46,7 +55,7 @@ export class StaffPages {
 
   /** Plain HTTP and the statement not accepted: where to send the browser (302 Location). */
   aupLocation(ev: PageEvent): string {
-    return staffUrl(this.site, 'aup', { t: this.tokens.issue({ purpose: 'aup', eventId: ev.eventId, pseudonym: ev.userPseudonym, group: ev.group }), return: ev.url });
+    return staffUrl(this.site, 'aup', { t: this.tokens.issue({ purpose: 'aup', eventId: ev.eventId, pseudonym: ev.userPseudonym, group: ev.group, host: returnHost(ev) }), return: ev.url });
   }
 
   /** HTTPS and the statement not accepted: the page served over the block-page TLS. */
@@ -54,9 +63,12 @@ export class StaffPages {
     return aupRequiredPage({ site: this.site, eventId: ev.eventId, at: ev.at, url: ev.url, link: this.aupLocation(ev) });
   }
 
-  /** Sign-in networks: where to send an unidentified browser; the token names the device, not a person. */
+  /**
+   * Sign-in networks: where to send an unidentified browser. The token names the device (not a
+   * person) and the site to return to; the console accepts it once, from that device only.
+   */
   signInLocation(ev: Omit<PageEvent, 'userPseudonym' | 'group'>, clientPseudonym: string): string {
-    return staffUrl(this.site, 'signIn', { t: this.tokens.issue({ purpose: 'sign-in', eventId: ev.eventId, pseudonym: clientPseudonym }), return: ev.url });
+    return staffUrl(this.site, 'signIn', { t: this.tokens.issue({ purpose: 'sign-in', eventId: ev.eventId, pseudonym: clientPseudonym, host: returnHost(ev) }), return: ev.url });
   }
 
   signInRequired(ev: Omit<PageEvent, 'userPseudonym' | 'group'>, clientPseudonym: string): Page {

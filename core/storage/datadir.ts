@@ -1,4 +1,4 @@
-import { accessSync, closeSync, constants, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { isAlive } from './redis.ts';
 
@@ -25,10 +25,15 @@ export interface LockInfo {
 export const lockPath = (dataDir: string) => join(dataDir, 'fairwatch.lock');
 export const controlSocketPath = (dataDir: string) => join(dataDir, 'control.sock');
 
-/** Creates the data directory (0700) and checks it is writable; errors name the directory and the fix. */
+/**
+ * Creates the data directory (0700), or tightens an existing one to 0700 (it holds keys, the
+ * database and Redis's files: no other account has any business in it), and checks it is writable;
+ * errors name the directory and the fix.
+ */
 export function prepareDataDir(dataDir: string): void {
   try {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    if ((statSync(dataDir).mode & 0o077) !== 0) chmodSync(dataDir, 0o700);
     accessSync(dataDir, constants.R_OK | constants.W_OK | constants.X_OK);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? 'error';

@@ -1,7 +1,7 @@
 import { html } from 'hono/html';
 import { expiryProblem, type AuthRequest } from '../../core/authorisation/model.ts';
 import type { ConsoleDeps } from '../deps.ts';
-import { canDecide, frame, HttpError, int, str, type Ctx, type RouteTable } from '../access.ts';
+import { canDecide, deciderOf, frame, HttpError, int, isOwnRequest, roleDecides, str, type Ctx, type Decider, type RouteTable } from '../access.ts';
 import { nameResolver } from '../people.ts';
 import { requireReauth } from '../security/reauth.ts';
 import { csrfField, message, when } from '../views/layout.ts';
@@ -23,10 +23,21 @@ async function loadRequest(deps: ConsoleDeps, c: Ctx): Promise<AuthRequest> {
   return req;
 }
 
+const decider = (deps: ConsoleDeps, c: Ctx): Decider => deciderOf(deps, c.get('session')!, c.get('user')!);
+
+/** Why `d` may not decide `req`, in words for the refusal. */
+function refusalFor(d: Decider, req: AuthRequest): string {
+  if (!isOwnRequest(d, req.requester)) return 'only a director decides this request';
+  return req.subject === 'investigation'
+    ? 'a second director or the DPO must approve an investigation you opened'
+    : 'this is your own request: another director must decide it';
+}
+
 async function approve(deps: ConsoleDeps, c: Ctx): Promise<AuthRequest> {
   const s = c.get('session')!;
+  const d = decider(deps, c);
   const req = await loadRequest(deps, c);
-  if (!canDecide(s, req.subject, req.requester)) throw new HttpError(403, req.subject === 'investigation' && req.requester === s.userId ? 'a second director or the DPO must approve an investigation you opened' : 'only a director decides this request');
+  if (!canDecide(d, req.subject, req.requester)) throw new HttpError(403, refusalFor(d, req));
   await requireReauth(deps, c);
   const body = c.get('body');
   let expiresAt: number | null = null;
@@ -48,8 +59,9 @@ async function approve(deps: ConsoleDeps, c: Ctx): Promise<AuthRequest> {
 
 async function refuse(deps: ConsoleDeps, c: Ctx): Promise<AuthRequest> {
   const s = c.get('session')!;
+  const d = decider(deps, c);
   const req = await loadRequest(deps, c);
-  if (!canDecide(s, req.subject, req.requester)) throw new HttpError(403, 'only a director decides this request');
+  if (!canDecide(d, req.subject, req.requester)) throw new HttpError(403, refusalFor(d, req));
   return deps.authz.decide(req.id, 'refuse', s.userId, { reason: str(c.get('body'), 'reason', { required: true, max: 2000 }) });
 }
 
@@ -63,6 +75,12 @@ async function revoke(deps: ConsoleDeps, c: Ctx): Promise<AuthRequest> {
   return done;
 }
 
+/** Staff pseudonym → user name of each active director: a block-page request by a director is shown as theirs. */
+async function directorPseudonyms(deps: ConsoleDeps): Promise<Map<string, string>> {
+  const users = await deps.users.list();
+  return new Map(users.filter((u) => u.role === 'director' && !u.disabled).map((u) => [deps.pseudonyms.user(u.username), u.username]));
+}
+
 function json(deps: ConsoleDeps, r: AuthRequest) {
   return {
     id: r.id, subject: r.subject, target: r.target, status: deps.authz.statusOf(r),
@@ -73,16 +91,25 @@ function json(deps: ConsoleDeps, r: AuthRequest) {
 export function directorRoutes(deps: ConsoleDeps, t: RouteTable): void {
   t.add({ method: 'GET', path: '/inbox', who: ['director', 'dpo'] }, async (c) => {
     const s = c.get('session')!;
+    const d = decider(deps, c);
     const name = nameResolver(deps);
-    const pending = (await deps.authz.list({ status: 'pending' })).filter((r) => canDecide(s, r.subject, r.requester));
+    const all = await deps.authz.list({ status: 'pending' });
+    // your own requests are listed (so you can see they wait for someone else), without the forms
+    const pending = all.filter((r) => canDecide(d, r.subject, r.requester) || (isOwnRequest(d, r.requester) && roleDecides(d.role, r.subject)));
+    const directors = await directorPseudonyms(deps);
+    const from = async (r: AuthRequest) => {
+      if (isOwnRequest(d, r.requester)) return html`<strong class="own">you (your own request)</strong>`;
+      const director = directors.get(r.requester);
+      return director ? html`${director} <strong class="own">(a director, for themselves)</strong>` : html`${await name(r.requester)}`;
+    };
     const done = c.req.query('done');
     const rows = await Promise.all(pending.map(async (r) => html`<tr id="req-${r.id}"><td>${LABEL[r.subject] ?? r.subject}</td>
 <td>${r.subject === 'investigation' ? html`Subject: ${await name(String(r.details.subject_user_id ?? ''))}; ${when(Number(r.details.from))} – ${when(Number(r.details.to))}` : r.target}</td>
-<td>${await name(r.requester)}</td><td class="reason">${r.reason}</td><td>${when(r.requestedAt)}</td>
-<td><form method="post" action="/requests/${r.id}/approve">${csrfField(s.csrf)}
+<td>${await from(r)}</td><td class="reason">${r.reason}</td><td>${when(r.requestedAt)}</td>
+${isOwnRequest(d, r.requester) ? html`<td>Waiting for ${r.subject === 'investigation' ? 'a second director or the DPO' : 'another director'}: you cannot decide your own request.</td></tr>` : html`<td><form method="post" action="/requests/${r.id}/approve">${csrfField(s.csrf)}
 ${r.subject === 'investigation' || r.subject === 'self-report' ? '' : html`<label>Expires in <select name="expires_in_minutes"><option value="60">1 hour</option><option value="480">8 hours</option><option value="1440" selected>1 day</option><option value="10080">7 days</option><option value="43200">30 days</option></select></label>`}
 <label>Your password <input name="password" type="password" required></label><button type="submit">${r.subject === 'self-report' ? 'Acknowledge' : 'Approve'}</button></form>
-<form method="post" action="/requests/${r.id}/refuse">${csrfField(s.csrf)}<label>Reason <input name="reason" required maxlength="2000"></label><button type="submit">Refuse</button></form></td></tr>`));
+<form method="post" action="/requests/${r.id}/refuse">${csrfField(s.csrf)}<label>Reason <input name="reason" required maxlength="2000"></label><button type="submit">Refuse</button></form></td></tr>`}`));
     return frame(deps, c, 'Inbox', html`${done ? message('ok', `Request ${done}.`) : ''}${pending.length === 0 ? html`<p>Nothing waiting.</p>` : html`<table><thead><tr><th>Request</th><th>About</th><th>From</th><th>Their reason</th><th>When</th><th>Decide</th></tr></thead><tbody>${rows}</tbody></table>`}`);
   });
 
@@ -103,8 +130,8 @@ ${r.subject === 'investigation' || r.subject === 'self-report' ? '' : html`<labe
   t.add({ method: 'POST', path: '/api/access-requests/:id/revoke', who: ['director'], audit: 'request.revoke' }, async (c) => c.json(json(deps, await revoke(deps, c))));
 
   t.add({ method: 'GET', path: '/api/access-requests', who: ['director', 'dpo'] }, async (c) => {
-    const s = c.get('session')!;
-    const pending = (await deps.authz.list({ status: 'pending' })).filter((r) => canDecide(s, r.subject, r.requester));
+    const d = decider(deps, c);
+    const pending = (await deps.authz.list({ status: 'pending' })).filter((r) => canDecide(d, r.subject, r.requester));
     return c.json(pending.map((r) => ({ ...json(deps, r), reason: r.reason, requested_at: new Date(r.requestedAt).toISOString() })));
   });
 

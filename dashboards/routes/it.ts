@@ -98,22 +98,28 @@ ${report.html !== null ? html`<iframe sandbox title="report" srcdoc="${report.ht
   });
   t.add({ method: 'POST', path: '/api/reports/:id/access-requests', who: ['it'], audit: 'report.request-access' }, async (c) => c.json({ id: await requestAccess(c) }, 201));
 
-  t.add({ method: 'GET', path: '/policy-test', who: ['it', 'director'] }, async (c) => {
+  // Testing by a person's name is looking at that person's policy: audited, target their user_id.
+  t.add({ method: 'GET', path: '/policy-test', who: ['it', 'director'], audit: 'policy.test' }, async (c) => {
     const user = c.req.query('user') ?? '';
     const url = c.req.query('url') ?? '';
     const at = c.req.query('at') ?? '';
     let result: ReturnType<typeof html> | string = '';
+    let target = '';
     if (user && url) {
       if (!deps.policyTester) throw new HttpError(503, 'the policy engine is not loaded in this console');
       const when2 = at ? new Date(at) : new Date(deps.now());
       if (Number.isNaN(when2.getTime())) throw new HttpError(400, 'at: expected an ISO time such as 2026-03-02T10:30');
-      const d = await deps.policyTester({ user, url, at: when2 });
+      const { decision: d, userId } = await deps.policyTester({ user, url, at: when2 });
+      target = userId;
       result = html`<table id="decision"><tr><th>Action</th><td>${d.action}</td></tr><tr><th>Category</th><td>${d.category || '—'}</td></tr>
 <tr><th>Rule</th><td>${d.rule}</td></tr><tr><th>Reason</th><td>${d.reason}</td></tr></table>`;
     }
-    return frame(deps, c, 'Why was this blocked?', html`<form method="get" action="/policy-test">
+    const res = await frame(deps, c, 'Why was this blocked?', html`<form method="get" action="/policy-test">
 <label>User name <input name="user" value="${user}" required></label><label>URL <input name="url" value="${url}" required></label>
-<label>At (ISO time, optional) <input name="at" value="${at}"></label><button type="submit">Test</button></form>${result}`);
+<label>At (ISO time, optional) <input name="at" value="${at}"></label><button type="submit">Test</button></form>
+<p class="hint">Work exceptions a director approved for the person are not applied here (directors see them under Active grants). Each test is recorded in the audit log.</p>${result}`);
+    if (target) res.headers.set('x-fairwatch-target', target);
+    return res;
   });
 
   t.add({ method: 'GET', path: '/lists', who: ['it', 'director'] }, async (c) => {

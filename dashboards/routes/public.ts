@@ -2,7 +2,7 @@ import { html, raw } from 'hono/html';
 import { deleteCookie, setCookie } from 'hono/cookie';
 import { generateURI } from 'otplib';
 import QRCode from 'qrcode';
-import { hashPassword, TOTP_ROLES, UserError, validatePassword, validateUsername, verifyPassword, type UserRecord } from '../../core/identity/users.ts';
+import { hashPassword, TOTP_ROLES, UserError, validatePassword, validateUsername, verifyNobody, verifyPassword, type UserRecord } from '../../core/identity/users.ts';
 import type { ConsoleDeps } from '../deps.ts';
 import { frame, HttpError, isApi, SECURE_SESSION_COOKIE, SESSION_COOKIE, str, type Ctx, type RouteTable } from '../access.ts';
 import { clientIp } from '../security/client-ip.ts';
@@ -14,8 +14,6 @@ import { PAC_CONTENT_TYPE, pacOptionsFromConfig, renderPac } from '../pac.ts';
 // Routes anyone may reach: the style sheet, sign-in and sign-out, and the first-run setup page.
 
 const HOME: Record<string, string> = { staff: '/my', it: '/reports', director: '/inbox', dpo: '/inbox' };
-
-let dummyHash: Promise<string> | null = null;
 
 /** The one sign-in check for the form and the API. Every outcome goes into the audit chain. */
 async function signIn(deps: ConsoleDeps, c: Ctx, username: string, password: string, totp: string): Promise<UserRecord> {
@@ -29,8 +27,7 @@ async function signIn(deps: ConsoleDeps, c: Ctx, username: string, password: str
   }
   const user = await deps.users.get(username).catch(() => null);
   // an unknown name costs the same argon2 work as a known one, so timing does not reveal accounts
-  dummyHash ??= hashPassword('not a real password, only for timing');
-  const passwordOk = user && !user.disabled ? await verifyPassword(user.passwordHash, password) : (await verifyPassword(await dummyHash, password), false);
+  const passwordOk = user && !user.disabled ? await verifyPassword(user.passwordHash, password) : await verifyNobody(password);
   const needsTotp = user ? TOTP_ROLES.includes(user.role) : false;
   const totpOk = passwordOk && user && (!needsTotp || await checkTotp(deps.redis, user.userId, user.totpSecret, totp.trim()));
   if (!user || !passwordOk || !totpOk) {

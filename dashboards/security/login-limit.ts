@@ -1,16 +1,19 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { normaliseUsername } from '../../core/identity/pseudonym.ts';
 
 // Brute-force defence: failures are counted per account and per client address in Redis. Five
 // failures on one account lock it for 15 minutes (whatever address they come from); thirty from one
-// address lock that address. Counters hold hashes, never the user name.
+// address lock that address. Counters hold hashes, never the user name. The account key uses the
+// same normalisation as the directory lookup (NFKC, trim, lower case): " leo", "LEO" and full-width
+// forms are one account to the lookup, so they must be one counter here.
 
 export const ACCOUNT_LIMIT = 5;
 export const ADDRESS_LIMIT = 30;
 export const WINDOW_SECONDS = 15 * 60;
 
 const h = (s: string) => createHash('sha256').update(s).digest('hex').slice(0, 32);
-const accountKey = (username: string) => `fairwatch:login-fail:user:${h(username.toLowerCase())}`;
+const accountKey = (username: string) => `fairwatch:login-fail:user:${h(normaliseUsername(username))}`;
 const addressKey = (ip: string) => `fairwatch:login-fail:ip:${h(ip)}`;
 
 export class LoginLimiter {

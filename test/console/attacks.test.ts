@@ -107,6 +107,22 @@ describe('sign-in', () => {
     await h.p.redis.del(...(await h.p.redis.keys('fairwatch:login-fail:*')));
   });
 
+  it('spellings of one name the lookup treats as the same account share one lock (spaces, case, full-width)', async () => {
+    // each spelling signs in as gina (the lookup normalises), so each must count against gina
+    const spellings = [' gina', 'gina ', 'GINA', '\uff47\uff49\uff4e\uff41', '\tGina\u3000'];
+    for (const [i, name] of spellings.entries()) {
+      const res = await h.request('POST', '/api/session', { json: { username: name, password: `guess ${i} wrong` } });
+      expect(res.status, JSON.stringify(name)).toBe(i < 5 ? 401 : 429);
+    }
+    // locked now: the right password under yet another spelling is refused too
+    for (const name of ['gina', ' ＧＩＮＡ ', 'Gina']) {
+      const right = await h.request('POST', '/api/session', { json: { username: name, password: PASSWORD, totp: await h.totp(gina) } });
+      expect(right.status, JSON.stringify(name)).toBe(429);
+    }
+    expect(await h.p.redis.keys('fairwatch:login-fail:user:*')).toHaveLength(1);
+    await h.p.redis.del(...(await h.p.redis.keys('fairwatch:login-fail:*')));
+  });
+
   it('an unknown user name and a wrong password get the same answer', async () => {
     const a = await h.request('POST', '/api/session', { json: { username: 'no-such-person', password: PASSWORD } });
     const b = await h.request('POST', '/api/session', { json: { username: 'sam', password: 'wrong password!' } });
@@ -135,6 +151,22 @@ describe('CSRF', () => {
     expect((await h.request('POST', `/reports/${reportA}/access-requests`, { cookie: s.cookie, form: { reason: 'x' } })).status).toBe(403);
     expect((await h.request('POST', `/reports/${reportA}/access-requests`, { cookie: s.cookie, form: { reason: 'x', _csrf: other.csrf } })).status).toBe(403);
     expect((await h.request('POST', `/reports/${reportA}/access-requests`, { cookie: s.cookie, form: { reason: 'x', _csrf: s.csrf } })).status).toBe(303);
+  });
+
+  it('the JSON API refuses form bodies with 415 naming content-type, and acts on nothing', async () => {
+    const s = await h.sessionFor(ian);
+    const before = (await h.deps.authz.list({ requester: ian.userId })).length;
+    for (const type of ['application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {
+      const res = await h.request('POST', `/api/reports/${reportA}/access-requests`, { cookie: s.cookie, headers: { 'content-type': type, origin: 'http://localhost' } });
+      expect(res.status, type).toBe(415);
+      expect(JSON.parse(res.text).error).toMatch(/^content-type: .* takes application\/json \(got (application\/x-www-form-urlencoded|multipart\/form-data)\)/);
+    }
+    const signIn = await h.request('POST', '/api/session', { form: { username: 'sam', password: PASSWORD } });
+    expect(signIn.status).toBe(415);
+    expect(signIn.headers.get('set-cookie')).toBeNull();
+    expect((await h.deps.authz.list({ requester: ian.userId })).length).toBe(before);
+    // the HTML pages still take their forms
+    expect((await h.request('POST', '/login', { form: { username: 'sam', password: PASSWORD } })).status).toBe(303);
   });
 
   it('refuses a text/plain body (the one "simple" type a foreign page could send) on the API', async () => {
@@ -240,6 +272,28 @@ describe('IDOR and grants', () => {
   });
 });
 
+describe('policy tester', () => {
+  it('does not reveal a named person\'s work exceptions, and every test is audited with the person as target', async () => {
+    // sam holds an approved exception for a gambling site
+    const req = await h.deps.authz.request({ subject: 'work-exception', target: 'casino-research.example', requester: h.p.pseudonyms.user('sam'), reason: 'case work' });
+    expect((await h.request('POST', `/api/access-requests/${req.id}/approve`, { cookie: (await h.sessionFor(dana)).cookie, json: { expires_in_minutes: 60 } })).status).toBe(200);
+    expect((await listExceptions(h.p.redis)).some((g) => g.id === req.id)).toBe(true);
+    const s = await h.sessionFor(ian);
+    const before = await h.deps.audit.count();
+    const res = await h.request('GET', `/policy-test?user=sam&url=${encodeURIComponent('https://casino-research.example/')}`, { cookie: s.cookie });
+    expect(res.status).toBe(200);
+    expect(res.text).not.toContain(`exception:${req.id}`);
+    expect(res.text).not.toMatch(/approved by a director, until/);
+    expect(res.text).toMatch(/not applied here/);
+    expect(await h.deps.audit.count()).toBe(before + 1);
+    const [row] = await h.deps.audit.list(1);
+    expect(row).toMatchObject({ actor: ian.userId, action: 'policy.test', target: sam.userId, outcome: 'allowed' });
+    // a staff member trying it is refused, and that is audited too
+    expect((await h.request('GET', '/policy-test?user=sam&url=x.example', { cookie: (await h.sessionFor(sam)).cookie })).status).toBe(403);
+    expect((await h.deps.audit.list(1))[0]).toMatchObject({ actor: sam.userId, action: 'policy.test', outcome: 'refused-403' });
+  });
+});
+
 describe('approvals', () => {
   it('approve needs a recent sign-in or the password again', async () => {
     const stale = new Sessions(h.p.redis, { idleMinutes: 30, maxHours: 12 }, () => Date.now() - 10 * 60_000);
@@ -285,6 +339,38 @@ describe('approvals', () => {
     // sam sees the outcome on their own page
     const my = await h.request('GET', '/api/my/requests', { cookie: (await h.sessionFor(sam)).cookie });
     expect(JSON.parse(my.text).requests.find((r: { id: string }) => r.id === req.id).status).toBe('approved');
+  });
+
+  it('a director cannot approve or refuse a work exception they asked for from a block page; another director can, and sees whose it is', async () => {
+    // the block page names the requester by the pseudonym the proxy saw: here, dana's own
+    const req = await h.deps.authz.request({ subject: 'work-exception', target: 'poker.example', requester: h.p.pseudonyms.user('dana'), reason: 'market research, honestly' });
+    const d = await h.sessionFor(dana);
+    for (const path of [`/api/access-requests/${req.id}/approve`, `/api/access-requests/${req.id}/refuse`]) {
+      const res = await h.request('POST', path, { cookie: d.cookie, json: { expires_in_minutes: 60, reason: 'x', password: PASSWORD } });
+      expect(res.status, path).toBe(403);
+      expect(res.text).toMatch(/your own request: another director must decide/);
+    }
+    const form = await h.request('POST', `/requests/${req.id}/approve`, { cookie: d.cookie, form: { _csrf: d.csrf, expires_in_minutes: '60', password: PASSWORD } });
+    expect(form.status).toBe(403);
+    expect((await h.deps.authz.get(req.id))!.approval).toBeNull();
+    expect((await listExceptions(h.p.redis)).find((g) => g.id === req.id)).toBeUndefined();
+    // dana's inbox shows it as hers, waiting for someone else, with no form to decide it
+    const own = await h.request('GET', '/inbox', { cookie: d.cookie });
+    const row = /<tr id="req-([^"]+)">[\s\S]*?<\/tr>/g;
+    const danaRow = [...own.text.matchAll(row)].find((m) => m[1] === req.id)![0];
+    expect(danaRow).toMatch(/your own request/);
+    expect(danaRow).not.toContain(`/requests/${req.id}/approve`);
+    expect(JSON.parse((await h.request('GET', '/api/access-requests', { cookie: d.cookie })).text).map((r: { id: string }) => r.id)).not.toContain(req.id);
+    // dora sees that a director asked for themselves, and who
+    const o = await h.sessionFor(dora);
+    const other = await h.request('GET', '/inbox', { cookie: o.cookie });
+    const doraRow = [...other.text.matchAll(row)].find((m) => m[1] === req.id)![0];
+    expect(doraRow).toMatch(/dana <strong class="own">\(a director, for themselves\)/);
+    expect(doraRow).toContain(`/requests/${req.id}/approve`);
+    expect((await h.request('POST', `/api/access-requests/${req.id}/approve`, { cookie: o.cookie, json: { expires_in_minutes: 60 } })).status).toBe(200);
+    expect((await listExceptions(h.p.redis)).find((g) => g.id === req.id)).toMatchObject({ userPseudonym: h.p.pseudonyms.user('dana'), host: 'poker.example' });
+    const audit = (await h.deps.audit.list(10)).filter((r) => r.target === req.id);
+    expect(audit.map((r) => [r.actor, r.outcome])).toEqual(expect.arrayContaining([[dana.userId, 'refused-403'], [dora.userId, 'allowed']]));
   });
 
   it('two directors deciding the same request at once: exactly one decision is recorded', async () => {

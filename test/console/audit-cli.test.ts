@@ -1,3 +1,4 @@
+import { readFileSync, statSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { auditLogFor } from '../../core/audit/log.ts';
 import { runCli, startCli } from '../helpers/cli.ts';
@@ -47,7 +48,11 @@ describe('fairwatch audit verify', () => {
       await running.ready;
       const out = running.output().stdout;
       const url = /console on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)![1]!;
-      const setup = /(http:\/\/127\.0\.0\.1:\d+\/setup\/[A-Za-z0-9_-]{43})/.exec(out)![1]!;
+      // the link itself is not in the output: it says which 0600 file holds it
+      expect(out).not.toMatch(/\/setup\//);
+      const file = /is in\s+(\S+setup-link\.txt) \(readable by this account only\)/.exec(out)![1]!;
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      const setup = /^(http:\/\/127\.0\.0\.1:\d+\/setup\/[A-Za-z0-9_-]{43})\n$/.exec(readFileSync(file, 'utf8'))![1]!;
       expect((await fetch(setup)).status).toBe(200);
       const post = (body: string) => fetch(setup, { method: 'POST', headers: { origin: url, 'content-type': 'application/x-www-form-urlencoded' }, body, redirect: 'manual' });
       // a too-short password is named and does not use the link up

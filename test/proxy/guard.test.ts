@@ -16,7 +16,11 @@ let consoleServer: Server;
 let consolePort: number;
 let echo: Awaited<ReturnType<typeof startEcho>>;
 
-const dns = fakeDns({ 'intranet.example.com': '10.0.0.5', 'sneaky.example.com': '127.0.0.1', 'allowed.example.com': '127.0.0.1' });
+const dns = fakeDns({
+  'intranet.example.com': '10.0.0.5', 'sneaky.example.com': '127.0.0.1', 'allowed.example.com': '127.0.0.1',
+  // a resolver may answer AAAA records that carry IPv4 (DNS64, a hostile zone)
+  'mapped.example.com': '::ffff:127.0.0.1', 'compat.example.com': '::10.0.0.5', 'mapped-meta.example.com': '::ffff:169.254.169.254',
+});
 
 beforeAll(async () => {
   origin = await startOrigin();
@@ -46,6 +50,11 @@ describe('destination guard (pure)', () => {
     ['127.0.0.1', true], ['10.0.0.1', true], ['172.16.5.4', true], ['192.168.1.1', true], ['169.254.169.254', true],
     ['100.64.0.1', true], ['0.0.0.0', true], ['::1', true], ['fe80::1', true], ['fd00:ec2::254', true], ['::ffff:10.0.0.1', true],
     ['224.0.0.1', true], ['255.255.255.255', true], ['93.184.216.34', false], ['2606:4700::1111', false], ['8.8.8.8', false],
+    // IPv4 inside IPv6: mapped (dotted and hex), compatible ::/96, SIIT, 6to4, Teredo, NAT64; long and bracketed forms
+    ['::ffff:127.0.0.1', true], ['::ffff:7f00:1', true], ['::127.0.0.1', true], ['::7f00:1', true], ['::a00:5', true],
+    ['::ffff:a9fe:a9fe', true], ['0:0:0:0:0:ffff:10.0.0.1', true], ['[::ffff:192.168.0.1]', true], ['::ffff:0:7f00:1', true],
+    ['2002:7f00:1::', true], ['2001:0:4136:e378:8000:63bf:3fff:fdd2', true], ['64:ff9b::a00:1', true], ['64:ff9b:1::1', true],
+    ['0:0:0:0:0:0:0:1', true], ['::0.0.0.0', true], ['FE80::1%eth0', true], ['::ffff:8.8.8.8', false], ['::8.8.8.8', false],
   ])('%s special=%s', (ip, special) => {
     expect(isSpecialAddress(ip)).toBe(special);
   });
@@ -64,6 +73,25 @@ describe('destination guard (pure)', () => {
     expect(g.check('public.example', 80, ['93.184.216.34']).ok).toBe(true);
   });
 
+  it('the proxy and console ports are refused in every spelling of a loopback or own address, even when 127.0.0.1 is allowed', () => {
+    const g = new DestinationGuard({ allowDestinations: ['127.0.0.1', '10.1.0.0/16'], selfPorts: [3128, 8080], selfAddresses: ['10.1.0.9'] });
+    const loopbacks = ['127.0.0.1', '::ffff:127.0.0.1', '::ffff:7f00:1', '::127.0.0.1', '::7f00:1', '0:0:0:0:0:ffff:127.0.0.1', '[::ffff:127.0.0.1]', '::ffff:127.1.2.3', '::1', '0:0:0:0:0:0:0:1', '::', '0.0.0.0', '::ffff:0.0.0.0'];
+    for (const ip of loopbacks) {
+      for (const port of [3128, 8080]) {
+        const v = g.check(ip.replace(/^\[|\]$/g, ''), port, [ip]);
+        expect(v.ok, `${ip}:${port}`).toBe(false);
+        expect(v.ok ? '' : v.reason).toMatch(/fairwatch itself/);
+      }
+    }
+    for (const ip of ['10.1.0.9', '::ffff:10.1.0.9', '::a01:9']) expect(g.check(ip, 8080, [ip]).ok, ip).toBe(false);
+    // the same spellings on other ports are what the allow list says: 127.0.0.1 is allowed, so they are too
+    for (const ip of ['::ffff:127.0.0.1', '::ffff:7f00:1', '::127.0.0.1']) expect(g.check(ip, 9000, [ip]).ok, ip).toBe(true);
+    // an allow-list entry in mapped form allows the IPv4 address, and the other way round
+    const mapped = new DestinationGuard({ allowDestinations: ['::ffff:10.2.0.1'], selfPorts: [], selfAddresses: [] });
+    expect(mapped.check('10.2.0.1', 80, ['10.2.0.1']).ok).toBe(true);
+    expect(mapped.check('10.2.0.2', 80, ['::ffff:10.2.0.2']).ok).toBe(false);
+  });
+
   it('dial refuses non-loopback addresses under FAIRWATCH_DIAL_LOOPBACK_ONLY and host names always', () => {
     expect(() => dial('10.0.0.1', 80)).toThrow(/FAIRWATCH_DIAL_LOOPBACK_ONLY/);
     expect(() => dial('example.com', 80)).toThrow(/needs an IP address/);
@@ -79,6 +107,15 @@ describe('SSRF attempts through the proxy', () => {
     ['decimal 2130706433', (o: Origin) => `http://2130706433:${o.port}/small`],
     ['a public name resolving to 127.0.0.1', (o: Origin) => `http://sneaky.example.com:${o.port}/small`],
     ['a public name resolving to 10.0.0.5', () => 'http://intranet.example.com/'],
+    ['[::ffff:127.0.0.1]', (o: Origin) => `http://[::ffff:127.0.0.1]:${o.port}/small`],
+    ['[::ffff:7f00:1]', (o: Origin) => `http://[::ffff:7f00:1]:${o.port}/small`],
+    ['[::127.0.0.1] (IPv4-compatible)', (o: Origin) => `http://[::127.0.0.1]:${o.port}/small`],
+    ['[::a00:5] (IPv4-compatible 10.0.0.5)', () => 'http://[::a00:5]/'],
+    ['[::ffff:169.254.169.254] (metadata, mapped)', () => 'http://[::ffff:169.254.169.254]/latest/meta-data/'],
+    ['[::ffff:0:7f00:1] (SIIT)', (o: Origin) => `http://[::ffff:0:7f00:1]:${o.port}/small`],
+    ['a name resolving to ::ffff:127.0.0.1', (o: Origin) => `http://mapped.example.com:${o.port}/small`],
+    ['a name resolving to ::10.0.0.5', () => 'http://compat.example.com/'],
+    ['a name resolving to ::ffff:169.254.169.254', () => 'http://mapped-meta.example.com/'],
   ])('plain HTTP to %s is refused with 403 and an event', async (_label, url) => {
     const before = strict.sink.events.length;
     const answer = await get(strict, url(origin));
@@ -91,6 +128,7 @@ describe('SSRF attempts through the proxy', () => {
 
   it.each([
     ['10.0.0.1:443'], ['[::1]:443'], ['169.254.169.254:443'], ['sneaky.example.com:443'], ['intranet.example.com:443'],
+    ['[::ffff:127.0.0.1]:443'], ['[::ffff:a00:1]:443'], ['[::10.0.0.1]:443'], ['[::a9fe:a9fe]:443'], ['mapped.example.com:443'],
   ])('CONNECT to %s is refused with 403', async (authority) => {
     const answer = await rawExchange(strict.port, `CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`);
     expect(answer).toMatch(/^HTTP\/1\.1 403 /);
@@ -113,6 +151,21 @@ describe('SSRF attempts through the proxy', () => {
     expect(tunnelToConsole).toMatch(/^HTTP\/1\.1 403 /);
     const tunnelToSelf = await rawExchange(open.port, `CONNECT 127.0.0.1:${open.port} HTTP/1.1\r\n\r\n`);
     expect(tunnelToSelf).toMatch(/^HTTP\/1\.1 403 /);
+  });
+
+  it('IPv4-mapped and IPv4-compatible spellings of 127.0.0.1 reach neither the console nor the proxy itself', async () => {
+    const hosts = ['[::ffff:127.0.0.1]', '[::ffff:7f00:1]', '[::127.0.0.1]', '[::7f00:1]', '[0:0:0:0:0:ffff:127.0.0.1]', 'mapped.example.com'];
+    for (const host of hosts) {
+      for (const port of [consolePort, open.port]) {
+        const answer = await get(open, `http://${host}:${port}/`);
+        expect(answer, `${host}:${port}`).toMatch(/^HTTP\/1\.1 403 [\s\S]*fairwatch itself/);
+        expect(answer, `${host}:${port}`).not.toMatch(/\r\n\r\nconsole$/); // the console's own answer
+      }
+      const tunnel = await rawExchange(open.port, `CONNECT ${host}:${open.port} HTTP/1.1\r\nHost: ${host}:${open.port}\r\n\r\n`);
+      expect(tunnel, host).toMatch(/^HTTP\/1\.1 403 /);
+    }
+    const refused = open.sink.events.filter((e) => e.rule === 'destination-guard' && (e.port === consolePort || e.port === open.port));
+    expect(refused.length).toBeGreaterThanOrEqual(hosts.length * 2);
   });
 
   it('CONNECT only to configured ports: a refused port gets 403 naming proxy.connectPorts and an event', async () => {

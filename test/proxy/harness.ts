@@ -8,7 +8,7 @@ import type { Config } from '../../core/config/schema.ts';
 import { MemorySink, type AccessEvent } from '../../core/events/event.ts';
 import { Pseudonymiser } from '../../core/identity/pseudonym.ts';
 import { allowAll, type PolicyEngine } from '../../core/policy/types.ts';
-import { CredentialStore, type CredentialRecord } from '../../proxy/credentials.ts';
+import { CredentialStore, type AuthLimits, type CredentialRecord } from '../../proxy/credentials.ts';
 import type { LookupFn } from '../../proxy/resolve.ts';
 import { createProxyServer, type ProxyServer, type ProxyServerOptions } from '../../proxy/server.ts';
 
@@ -187,10 +187,10 @@ export interface TestProxy {
   find(pred: (e: AccessEvent) => boolean, timeoutMs?: number): Promise<AccessEvent | undefined>;
 }
 
-export async function startProxy(opts: { yaml?: string; lookup?: LookupFn; records?: CredentialRecord[]; engine?: () => PolicyEngine; authCacheMs?: number; signIn?: ProxyServerOptions['signIn'] } = {}): Promise<TestProxy> {
+export async function startProxy(opts: { yaml?: string; lookup?: LookupFn; records?: CredentialRecord[]; engine?: () => PolicyEngine; authCacheMs?: number; authLimits?: Partial<AuthLimits>; signIn?: ProxyServerOptions['signIn'] } = {}): Promise<TestProxy> {
   const config = parseConfig(opts.yaml ?? DEFAULT_YAML, 'test.yaml');
   const sink = new MemorySink();
-  const credentials = new CredentialStore(opts.records ?? [], opts.authCacheMs ?? config.identity.authCacheSeconds * 1000);
+  const credentials = new CredentialStore(opts.records ?? [], opts.authCacheMs ?? config.identity.authCacheSeconds * 1000, opts.authLimits);
   const proxy = createProxyServer({ config, engine: opts.engine ?? (() => allowAll), sink, credentials, pseudonyms, lookup: opts.lookup ?? noDns, signIn: opts.signIn });
   const addr = await proxy.listen(0, '127.0.0.1');
   return {
