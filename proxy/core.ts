@@ -191,6 +191,7 @@ export class ProxyCore {
     }
     ev.action = 'auth-required';
     if (r.badCredentials) ev.flag('bad-credentials');
+    if (r.refused && r.refused !== 'bad-credentials') ev.flag(r.refused);
     return null;
   }
 
