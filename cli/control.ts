@@ -67,7 +67,15 @@ export function serveControl(socketPath: string, platform: Platform, run: Runner
     server.once('error', reject);
     server.listen(socketPath, () => {
       chmodSync(socketPath, 0o600);
-      platform.onClose(() => new Promise<void>((r) => server.close(() => { rmSync(socketPath, { force: true }); r(); })));
+      // a forced stop (second Ctrl-C) leaves no socket behind either
+      const removeOnExit = () => rmSync(socketPath, { force: true });
+      process.on('exit', removeOnExit);
+      platform.onClose(() => new Promise<void>((r) => {
+        process.off('exit', removeOnExit);
+        server.close(() => r());
+        // the socket file goes now: a CLI started during the stop runs on its own instead of waiting
+        rmSync(socketPath, { force: true });
+      }));
       resolve(server);
     });
   });

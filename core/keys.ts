@@ -6,12 +6,14 @@ import { join } from 'node:path';
 // created on first start, or given by environment variables for deployments that keep them in a
 // secret store. Their values are never logged.
 
-export type KeyName = 'pseudonym' | 'report-master' | 'page-token';
+export type KeyName = 'pseudonym' | 'report-master' | 'page-token' | 'redis-password';
 
 const ENV: Record<KeyName, string> = {
   pseudonym: 'FAIRWATCH_PSEUDONYM_KEY',
   'report-master': 'FAIRWATCH_REPORT_MASTER_KEY',
   'page-token': 'FAIRWATCH_PAGE_TOKEN_KEY',
+  // the managed redis-server's requirepass (its hex form is the password)
+  'redis-password': 'FAIRWATCH_REDIS_PASSWORD_KEY',
 };
 
 export const keysDir = (dataDir: string) => join(dataDir, 'keys');
@@ -72,7 +74,7 @@ export function loadSigningKey(dataDir: string): { privateKeyPem: string; public
   return { privateKeyPem: readFileSync(priv, 'utf8'), publicKeyPem: readFileSync(pub, 'utf8') };
 }
 
-export const ALL_KEYS: KeyName[] = ['pseudonym', 'report-master', 'page-token'];
+export const ALL_KEYS: KeyName[] = ['pseudonym', 'report-master', 'page-token', 'redis-password'];
 
 export function ensureKeys(dataDir: string, env: NodeJS.ProcessEnv = process.env): void {
   for (const k of ALL_KEYS) loadKey(dataDir, k, env);

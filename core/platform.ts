@@ -15,6 +15,9 @@ import { connectRedis, ManagedRedis } from './storage/redis.ts';
 // command that needs it; closed in reverse order. Proxy workers open only Redis (they never touch
 // ClickHouse), so `store: false` there.
 
+/** Longest any one platform shutdown step may take (the managed redis-server's own grace is shorter). */
+const CLOSE_STEP_MS = 6000;
+
 export interface PlatformOptions {
   role: string;
   loaded?: LoadedConfig;
@@ -76,6 +79,7 @@ export class Platform {
       if (!url) {
         this.managedRedis = await ManagedRedis.start(runtime.dataDir);
         const managed = this.managedRedis;
+        managed.onEvent = (level, msg, detail) => this.log[level](detail, msg);
         this.closers.push(() => managed.stop());
         url = managed.url;
       }
@@ -104,14 +108,21 @@ export class Platform {
     this.closers.push(fn);
   }
 
-  async close(): Promise<void> {
+  /** Runs the shutdown steps in reverse order; each is bounded, so one that hangs cannot hold the rest. */
+  async close(stepTimeoutMs = CLOSE_STEP_MS): Promise<void> {
     const steps = this.closers.reverse();
     this.closers = [];
     for (const step of steps) {
+      let timer: NodeJS.Timeout | undefined;
       try {
-        await step();
+        const late = new Promise<'late'>((r) => { timer = setTimeout(() => r('late'), stepTimeoutMs); });
+        if ((await Promise.race([Promise.resolve().then(step), late])) === 'late') {
+          this.log.warn({ afterMs: stepTimeoutMs }, 'shutdown step did not finish in time: going on');
+        }
       } catch (e) {
         this.log.warn({ err: (e as Error).message }, 'shutdown step failed');
+      } finally {
+        clearTimeout(timer);
       }
     }
   }

@@ -1,5 +1,5 @@
 import type { ConsoleDeps } from './deps.ts';
-import { timeOnlineMs } from './time-online.ts';
+import { sessionise, sessionRuleFromConfig, timeOnlineMs } from '../core/timeonline/sessions.ts';
 
 // The subject's events in an investigation's scope: found by their pseudonym, inside the window,
 // only the kinds of record the director named. Host names appear in clear here and nowhere else.
@@ -34,10 +34,10 @@ export async function activityInScope(deps: ConsoleDeps, scope: Scope): Promise<
   const where = `user_pseudonym = {u:String} AND ts >= fromUnixTimestamp64Milli({from:Int64}, 'UTC') AND ts < fromUnixTimestamp64Milli({to:Int64}, 'UTC')`;
   const times = await deps.store.rows<{ t: number | string; up: number | string; down: number | string }>(
     `SELECT toUnixTimestamp64Milli(ts) AS t, bytes_up AS up, bytes_down AS down FROM ${db}.events WHERE ${where} ORDER BY ts`, p);
-  const a = deps.config.analyser;
   const out: Activity = {
     requests: times.length,
-    time_online_minutes: Math.round(timeOnlineMs(times.map((r) => Number(r.t)), a.sessionGapMinutes * 60_000, a.sessionMinimumMinutes * 60_000) / 60_000),
+    // the reports' rule (core/timeonline/sessions.ts), so the page and the sealed report agree
+    time_online_minutes: Math.round(timeOnlineMs(sessionise(times.map((r) => Number(r.t)), sessionRuleFromConfig(deps.config.analyser))) / 60_000),
     bytes_up: times.reduce((s, r) => s + Number(r.up), 0),
     bytes_down: times.reduce((s, r) => s + Number(r.down), 0),
   };

@@ -123,7 +123,7 @@ export class ProxyCluster {
     this.stopping = true;
     await Promise.all([...this.workers].map((w) => new Promise<void>((resolve) => {
       if (w.isDead()) return resolve();
-      const timer = setTimeout(() => w.process.kill('SIGKILL'), 8000);
+      const timer = setTimeout(() => w.process.kill('SIGKILL'), 5000);
       w.once('exit', () => { clearTimeout(timer); resolve(); });
       if (w.isConnected()) w.send({ t: 'stop' } satisfies PrimaryMessage);
       else w.process.kill('SIGTERM');

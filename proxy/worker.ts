@@ -37,6 +37,9 @@ export type WorkerMessage = { t: 'ready' } | { t: 'listening'; port: number } | 
 
 const send = (m: WorkerMessage) => process.send?.(m);
 
+/** Longest a worker's own shutdown may take (the primary kills it a little later). */
+const WORKER_STOP_MS = 4000;
+
 async function start(init: WorkerInit): Promise<void> {
   const { config, runtime } = init;
   const log = createLogger('proxy-worker');
@@ -90,6 +93,8 @@ async function start(init: WorkerInit): Promise<void> {
   const shutdown = async () => {
     if (stopping) return;
     stopping = true;
+    // bounded: whatever the sink has not written by then is in its journal, replayed by the next sink
+    setTimeout(() => process.exit(0), WORKER_STOP_MS).unref();
     await proxy.close();
     consoleUrl.stop();
     await sink.close();

@@ -39,6 +39,11 @@ export interface BatchJob {
   /** event ids (canonical text) to leave out: already stored */
   skip?: string[];
   /**
+   * Lines before this time (ms since the epoch) are counted in `expired` and not encoded: the
+   * events table's TTL (retention.eventsDays) would delete them as soon as they were inserted.
+   */
+  notBefore?: number;
+  /**
    * Leave the category column out of the Native block and return what it depends on instead
    * (`categoryKeys`, `categoryOfRow`): a worker thread has no block lists, the importing thread
    * decides each distinct request once and adds the column (withCategories).
@@ -56,6 +61,8 @@ export interface BatchOut {
   badLines: Array<{ line: number; reason: string }>;
   rows: number;
   skipped: number;
+  /** good lines older than the job's notBefore (also counted in good), not encoded */
+  expired: number;
   /** IMPORT_BLOCK (insert it with IMPORT_INSERT), or newline-terminated wire lines (per `form`) */
   body: Uint8Array;
   minTs: number;
@@ -248,7 +255,7 @@ export class SquidEncoder {
   encode(job: BatchJob): BatchOut {
     const texts = job.text.split('\n');
     const skip = job.skip?.length ? new Set(job.skip) : null;
-    const out: BatchOut = { good: 0, bad: 0, badLines: [], rows: 0, skipped: 0, body: new Uint8Array(0), minTs: Infinity, maxTs: -Infinity };
+    const out: BatchOut = { good: 0, bad: 0, badLines: [], rows: 0, skipped: 0, expired: 0, body: new Uint8Array(0), minTs: Infinity, maxTs: -Infinity };
     const defer = job.deferCategories === true && job.form === 'native';
     const native = job.known ? null : job.form === 'native' ? new NativeBlockBuilder(defer ? IMPORT_BLOCK.slice(0, -1) : IMPORT_BLOCK, texts.length) : null;
     // host → path → key number: the categoriser decides (and caches) by host and path
@@ -268,6 +275,10 @@ export class SquidEncoder {
         continue;
       }
       out.good++;
+      if (job.notBefore !== undefined && r.req.ts < job.notBefore) {
+        out.expired++;
+        continue;
+      }
       // a batch already imported is only parsed, to count and report its bad lines again
       if (job.known) continue;
       if (skip && skip.has(eventId(t, lineNo))) {

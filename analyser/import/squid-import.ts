@@ -22,6 +22,8 @@ export const BATCH_LINES = 50_000;
 
 export interface ImportDeps extends EncoderDeps {
   store: Store;
+  /** the clock for the retention cut-off (tests) */
+  now?: () => number;
   /** parse and encode in this many worker threads (the embedded engine only); none: in this thread */
   workers?: { count: number; pseudonymKey: Buffer };
 }
@@ -30,6 +32,8 @@ export interface ImportResult {
   lines: number;
   imported: number;
   alreadyImported: number;
+  /** good lines older than retention.eventsDays: not imported (the table's TTL would drop them at once) */
+  expired: number;
   bad: number;
   badLines: Array<{ line: number; reason: string }>;
   batches: number;
@@ -57,7 +61,8 @@ export class SquidImporter {
     const { store } = this.d;
     const done = new Set((await store.rows<{ h: string }>(`SELECT batch_hash AS h FROM ${store.database}.import_ledger`)).map((r) => r.h));
     const count = this.d.workers?.count ?? 0;
-    const result: ImportResult = { lines: 0, imported: 0, alreadyImported: 0, bad: 0, badLines: [], batches: 0, skippedBatches: 0, workers: 0 };
+    const notBefore = (this.d.now?.() ?? Date.now()) - this.d.config.retention.eventsDays * 86_400_000;
+    const result: ImportResult = { lines: 0, imported: 0, alreadyImported: 0, expired: 0, bad: 0, badLines: [], batches: 0, skippedBatches: 0, workers: 0 };
     const form = store.embedded ? 'native' : 'text';
     // workers write Native blocks: against a server the lines are encoded here
     const pool = count > 0 && store.embedded ? await SquidWorkerPool.start(count, {
@@ -78,7 +83,7 @@ export class SquidImporter {
         result.lines += lines;
         result.batches++;
         const hash = oneShotHash('sha256', text, 'hex');
-        const b: Batch = { job: { text, first, known: done.has(hash), form }, hash, last: first + lines - 1 };
+        const b: Batch = { job: { text, first, known: done.has(hash), form, notBefore }, hash, last: first + lines - 1 };
         first = b.last + 1;
         if (pool) {
           // bounded: no more results waiting for the engine than there are workers
@@ -108,9 +113,10 @@ export class SquidImporter {
     const { store } = this.d;
     result.bad += out.bad;
     result.badLines.push(...out.badLines);
+    result.expired += out.expired;
     if (b.job.known) {
       result.skippedBatches++;
-      result.alreadyImported += out.good;
+      result.alreadyImported += out.good - out.expired;
       return;
     }
     // the token makes an immediate retry of this exact batch a no-op as well

@@ -45,6 +45,7 @@ type Entry = [id: string, fields: string[]];
 export const DEFAULT_GROUP = 'ingest';
 const TRIM_EVERY_MS = 5000;
 const UUIDS_PER_QUERY = 2000;
+const STOP_WAIT_MS = 3000;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -55,6 +56,8 @@ export class Ingester {
   private readonly conn: Redis;
   private readonly log: Logger;
   private stopping = false;
+  /** stopping once the stream is empty */
+  private draining = false;
   private loop: Promise<void> | null = null;
   private lastTrim = 0;
   private nextClaim = 0;
@@ -84,11 +87,23 @@ export class Ingester {
     });
   }
 
-  /** Finishes the batch in hand (unless ClickHouse is failing: then it stays pending) and stops. */
-  async stop(): Promise<void> {
+  /**
+   * Finishes the batch in hand (unless ClickHouse is failing: then it stays pending) and stops.
+   * With `drainMs`, it first stores what is already in the stream (at shutdown the proxy has just
+   * flushed into it), for at most that long. Bounded: a loop held by a Redis that does not answer
+   * is cut by closing the connection; what it had read stays pending and is claimed next time.
+   */
+  async stop(drainMs = 0): Promise<void> {
+    if (drainMs > 0 && !this.stopping) {
+      this.draining = true;
+      const cut = setTimeout(() => { this.stopping = true; }, drainMs);
+      await Promise.race([this.loop, new Promise((r) => setTimeout(r, drainMs + 100))]);
+      clearTimeout(cut);
+    }
     this.stopping = true;
-    await this.loop;
+    const done = await Promise.race([this.loop?.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), STOP_WAIT_MS))]);
     this.conn.disconnect();
+    if (!done) await Promise.race([this.loop, new Promise((r) => setTimeout(r, 500))]);
   }
 
   private async ensureGroup(): Promise<void> {
@@ -118,8 +133,12 @@ export class Ingester {
           if (opened && wait <= 0) break;
           const want = Math.max(1, Math.ceil((batchRows - batch.events) / this.perEntry));
           const res = (await this.conn.xreadgroup('GROUP', this.group, this.consumer, 'COUNT', want,
-            'BLOCK', Math.max(1, Math.min(wait, 1000)), 'STREAMS', this.stream, '>')) as Array<[string, Entry[]]> | null;
+            'BLOCK', this.draining ? 1 : Math.max(1, Math.min(wait, 1000)), 'STREAMS', this.stream, '>')) as Array<[string, Entry[]]> | null;
           const got = res?.[0]?.[1] ?? [];
+          if (this.draining && got.length === 0) {
+            this.stopping = true; // drained: store this last batch, then stop
+            break;
+          }
           if (got.length && !opened) opened = Date.now();
           let events = 0;
           for (const [id, fields] of got) events += batch.addEntry(id, fields);

@@ -1,8 +1,23 @@
 import { spawnSync } from 'node:child_process';
 import { ALL_KEYS, keyPresent } from '../../core/keys.ts';
-import { connectRedis, readManagedInfo } from '../../core/storage/redis.ts';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { connectRedis, managedRedisUrl, redactRedisUrl } from '../../core/storage/redis.ts';
 import type { CommandContext } from '../io.ts';
 import type { ProgramHandle } from '../program.ts';
+
+/** Bytes in the event spool's segment files (every sink's directory). */
+function spoolBytes(root: string): number {
+  let n = 0;
+  try {
+    for (const d of readdirSync(root)) {
+      for (const f of readdirSync(join(root, d))) if (f.endsWith('.seg')) n += statSync(join(root, d, f)).size;
+    }
+  } catch {
+    /* no spool yet */
+  }
+  return n;
+}
 
 export function registerDoctor({ program, act }: ProgramHandle, ctx: CommandContext): void {
   program.command('doctor')
@@ -20,15 +35,15 @@ export function registerDoctor({ program, act }: ProgramHandle, ctx: CommandCont
         line('clickhouse', 'NOT REACHABLE');
       }
       // Redis: the running one (inside the primary, or REDIS_URL), else the installed binary.
-      const url = p.redisUrl || p.runtime.redisUrl || (readManagedInfo(p.runtime.dataDir) ? `redis://127.0.0.1:${readManagedInfo(p.runtime.dataDir)!.port}` : '');
+      const url = p.redisUrl || p.runtime.redisUrl || managedRedisUrl(p.runtime.dataDir) || '';
       if (url) {
         const r = p.redis ?? connectRedis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
         try {
           const info = await r.info('server');
           const v = /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
-          line('redis', `${v} (${p.runtime.redisUrl ? 'REDIS_URL' : 'managed redis-server'} at ${url.replace(/\/\/[^@]*@/, '//***@')})`);
+          line('redis', `${v} (${p.runtime.redisUrl ? 'REDIS_URL' : 'managed redis-server'} at ${redactRedisUrl(url)})`);
         } catch (e) {
-          problems.push(`Redis at ${url} does not answer: ${(e as Error).message}`);
+          problems.push(`Redis at ${redactRedisUrl(url)} does not answer: ${(e as Error).message}`);
           line('redis', 'NOT REACHABLE');
         } finally {
           if (r !== p.redis) r.disconnect();
@@ -41,6 +56,16 @@ export function registerDoctor({ program, act }: ProgramHandle, ctx: CommandCont
           line('redis', 'MISSING');
         }
       }
+      // inside the running primary: what its supervision of redis-server has seen
+      const sup = p.managedRedis?.health();
+      if (sup) {
+        const restarts = `restarted ${sup.restartsLastHour} time${sup.restartsLastHour === 1 ? '' : 's'} in the last hour (${sup.restarts} since start)`;
+        line('redis health', `${sup.up ? 'up' : 'DOWN, being restarted'}; ${restarts}`);
+        if (!sup.up) problems.push(`the managed redis-server is down and being restarted (last exit ${sup.lastExit?.signal ?? `code ${sup.lastExit?.code}`} at ${sup.lastExit?.at}); if this lasts, read ${p.managedRedis!.dir}/redis.log`);
+        else if (sup.restartsLastHour >= 3) problems.push(`the managed redis-server ${restarts}: read ${p.managedRedis!.dir}/redis.log (memory? disk?)`);
+      }
+      const spooled = spoolBytes(join(p.runtime.dataDir, 'spool'));
+      line('event spool', spooled ? `${spooled} bytes waiting for Redis (they drain on their own once it answers)` : 'empty');
       for (const k of ALL_KEYS) {
         const st = keyPresent(p.runtime.dataDir, k, p.env);
         line(`key ${k}`, st.present ? `present (${st.source})` : `MISSING (${st.source})`);

@@ -32,7 +32,12 @@ export function registerImport({ program, act }: ProgramHandle, ctx: CommandCont
       const r = await new SquidImporter({ store: p.store, pseudonyms: p.pseudonyms, config: p.config, categoriser, groups, workers }).importFile(path);
       for (const b of r.badLines) ctx.io.err(`${path}:${b.line}: ${b.reason}\n`);
       if (r.bad > r.badLines.length) ctx.io.err(`… and ${r.bad - r.badLines.length} more bad lines\n`);
-      ctx.io.out(`imported ${r.imported} events from ${r.lines} lines (${r.alreadyImported} already imported, ${r.bad} bad lines)\n`);
-      return r.bad > 0 && r.imported + r.alreadyImported === 0 ? 1 : 0;
+      const days = p.config.retention.eventsDays;
+      const expired = r.expired ? `, ${r.expired} skipped: older than retention.eventsDays (${days} days)` : '';
+      ctx.io.out(`imported ${r.imported} events from ${r.lines} lines (${r.alreadyImported} already imported, ${r.bad} bad lines${expired})\n`);
+      if (r.expired) {
+        ctx.io.err(`fairwatch: ${r.expired} line${r.expired === 1 ? ' is' : 's are'} from before ${new Date(Date.now() - days * 86_400_000).toISOString().slice(0, 10)}, older than retention.eventsDays (${days} days): stored events that old are deleted at once, so they were not imported. To keep them, raise retention.eventsDays in the config and import again.\n`);
+      }
+      return r.bad > 0 && r.imported + r.alreadyImported + r.expired === 0 ? 1 : 0;
     })));
 }

@@ -1,8 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
+import { loadKey } from '../keys.ts';
+import { counter, gauge } from '../metrics.ts';
 
 // Redis for every role: REDIS_URL when set, otherwise a redis-server child process bound to
 // 127.0.0.1 with its append-only file in the data directory. The child's pid and port are written
@@ -69,11 +71,11 @@ function findRedisServer(): string | null {
   return null;
 }
 
-export async function waitForPing(port: number, timeoutMs = 10_000, host = '127.0.0.1'): Promise<void> {
+export async function waitForPing(port: number, timeoutMs = 10_000, host = '127.0.0.1', password?: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   while (Date.now() < deadline) {
-    const r = new Redis({ host, port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 500 });
+    const r = new Redis({ host, port, password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 500 });
     r.on('error', () => {});
     try {
       await r.connect();
@@ -90,14 +92,63 @@ export async function waitForPing(port: number, timeoutMs = 10_000, host = '127.
   throw new RedisError(`redis-server on 127.0.0.1:${port} did not answer PING within ${timeoutMs} ms (${(lastError as Error)?.message ?? 'no answer'})`);
 }
 
-/** A redis-server child process owned by this process. */
+/** What supervision knows about the managed server, for `fairwatch doctor`, /healthz and /metrics. */
+export interface ManagedRedisHealth {
+  up: boolean;
+  /** restarts after an unexpected exit since this process started it */
+  restarts: number;
+  /** restarts in the last hour */
+  restartsLastHour: number;
+  lastExit: { at: string; code: number | null; signal: string | null } | null;
+}
+
+const RESTART_BACKOFF_MS = [200, 500, 1000, 2000, 5000, 10_000, 30_000];
+/** Up this long after a restart: the next death starts the backoff from its first step again. */
+const STABLE_MS = 60_000;
+const STOP_GRACE_MS = 4000;
+
+const redisRestarts = counter('fairwatch_redis_restarts_total', 'Managed redis-server restarted after it died');
+const redisUp = gauge('fairwatch_redis_up', 'Managed redis-server running (1) or down (0)');
+
+/** The generated password of the managed redis-server (keys/redis-password.key, 0600). */
+export function managedRedisPassword(dataDir: string): string {
+  return loadKey(dataDir, 'redis-password').toString('hex');
+}
+
+/** The URL (with its password) of the managed redis-server running on this data directory, if any. */
+export function managedRedisUrl(dataDir: string): string | null {
+  const info = readManagedInfo(dataDir);
+  return info ? `redis://:${managedRedisPassword(dataDir)}@127.0.0.1:${info.port}` : null;
+}
+
+/** A Redis URL with its password masked, for output and logs. */
+export function redactRedisUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//***@');
+}
+
+/**
+ * A redis-server child process owned by this process, supervised: it runs in its own process group
+ * (so Ctrl-C or systemd's SIGTERM to fairwatch's group does not kill it before fairwatch has flushed
+ * its events into it; fairwatch stops it last), and when it dies unexpectedly it is started again on
+ * the same port and files, with backoff. Clients reconnect by themselves (ioredis retries).
+ */
 export class ManagedRedis {
   private child: ChildProcess | null = null;
   private exitHook = () => this.child?.kill('SIGTERM');
+  private stopping = false;
+  private restartTimer: NodeJS.Timeout | null = null;
+  private failures = 0;
+  private upSince = 0;
+  private restartTimes: number[] = [];
+  private lastExit: ManagedRedisHealth['lastExit'] = null;
+  private readonly password: string;
   readonly dir: string;
+  /** called after every unexpected exit and every restart (log lines) */
+  onEvent: (level: 'warn' | 'info' | 'error', msg: string, detail: Record<string, unknown>) => void = () => {};
 
-  private constructor(readonly dataDir: string, public port: number) {
+  private constructor(readonly dataDir: string, public port: number, private readonly bin: string) {
     this.dir = join(dataDir, 'redis');
+    this.password = managedRedisPassword(dataDir);
   }
 
   get pid(): number | undefined {
@@ -105,7 +156,17 @@ export class ManagedRedis {
   }
 
   get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+    return `redis://:${this.password}@127.0.0.1:${this.port}`;
+  }
+
+  health(): ManagedRedisHealth {
+    const hour = Date.now() - 3_600_000;
+    return {
+      up: this.child !== null && this.child.exitCode === null && this.restartTimer === null,
+      restarts: this.restartTimes.length,
+      restartsLastHour: this.restartTimes.filter((t) => t >= hour).length,
+      lastExit: this.lastExit,
+    };
   }
 
   /** Starts redis-server (after stopping one a dead owner left behind). */
@@ -114,64 +175,122 @@ export class ManagedRedis {
     if (!bin) {
       throw new RedisError('redis-server is not installed: run `sudo apt-get install -y redis-server` (or `npm run up` as root), or set REDIS_URL to an existing Redis');
     }
-    const m = new ManagedRedis(dataDir, port ?? 0);
-    mkdirSync(m.dir, { recursive: true, mode: 0o700 });
+    mkdirSync(join(dataDir, 'redis'), { recursive: true, mode: 0o700 });
+    const m = new ManagedRedis(dataDir, port ?? 0, bin);
     await stopOrphan(dataDir);
     if (!m.port) m.port = await freePort();
-    await m.spawn(bin);
+    await m.spawn();
     return m;
   }
 
-  private async spawn(bin: string): Promise<void> {
-    const args = [
-      '--bind', '127.0.0.1', '--port', String(this.port), '--protected-mode', 'yes',
-      '--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'everysec',
-      '--daemonize', 'no', '--logfile', join(this.dir, 'redis.log'), '--save', '',
-    ];
-    const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  /** The password goes in a 0600 config file, never on the command line (other accounts can read that). */
+  private writeConfig(): string {
+    const conf = join(this.dir, 'redis.conf');
+    const text = [
+      '# written by fairwatch at every start: edits are lost',
+      `requirepass ${this.password}`,
+      'bind 127.0.0.1', `port ${this.port}`, 'protected-mode yes',
+      `dir ${this.dir}`, 'appendonly yes', 'appendfsync everysec',
+      'daemonize no', `logfile ${join(this.dir, 'redis.log')}`, 'save ""', '',
+    ].join('\n');
+    writeFileSync(conf, text, { mode: 0o600 });
+    chmodSync(conf, 0o600);
+    return conf;
+  }
+
+  private async spawn(): Promise<void> {
+    // own process group (detached): a signal to fairwatch's group does not reach it
+    const child = spawn(this.bin, [this.writeConfig()], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
     this.child = child;
+    process.off('exit', this.exitHook);
     process.on('exit', this.exitHook);
     const exited = new Promise<never>((_, reject) => {
       child.once('exit', (code) => reject(new RedisError(`redis-server exited at start (code ${code}): ${stderr.trim() || `see ${join(this.dir, 'redis.log')}`}`)));
     });
-    await Promise.race([waitForPing(this.port), exited]);
-    child.removeAllListeners('exit');
-    child.once('exit', () => {
+    try {
+      await Promise.race([waitForPing(this.port, 10_000, '127.0.0.1', this.password), exited]);
+    } catch (e) {
+      if (child.exitCode === null) child.kill('SIGKILL');
       if (this.child === child) this.child = null;
-    });
+      throw e;
+    }
+    child.removeAllListeners('exit');
+    // stderr is only read for the start-up error; drain it so a chatty server never blocks
+    child.stderr?.removeAllListeners('data');
+    child.stderr?.resume();
+    child.once('exit', (code, signal) => this.exitedUnexpectedly(child, code, signal));
+    this.upSince = Date.now();
+    redisUp.set(1);
     writeFileSync(managedInfoPath(this.dataDir), JSON.stringify({ pid: child.pid ?? 0, port: this.port, dir: this.dir } satisfies ManagedRedisInfo), { mode: 0o600 });
   }
 
-  /** Stops the server (it writes its append-only file first). */
+  private exitedUnexpectedly(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.child !== child) return;
+    this.child = null;
+    redisUp.set(0);
+    if (this.stopping) return;
+    this.lastExit = { at: new Date().toISOString(), code, signal };
+    if (Date.now() - this.upSince >= STABLE_MS) this.failures = 0;
+    this.scheduleRestart();
+  }
+
+  private scheduleRestart(): void {
+    if (this.stopping || this.restartTimer) return;
+    const delay = RESTART_BACKOFF_MS[Math.min(this.failures, RESTART_BACKOFF_MS.length - 1)]!;
+    this.failures++;
+    this.onEvent('warn', 'managed redis-server died: restarting it (events wait in the disk spool meanwhile)', { ...this.lastExit, port: this.port, retryInMs: delay, log: join(this.dir, 'redis.log') });
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = null;
+      if (this.stopping) return;
+      this.spawn().then(() => {
+        this.restartTimes.push(Date.now());
+        redisRestarts.inc();
+        this.onEvent('info', 'managed redis-server restarted', { port: this.port, pid: this.child?.pid, restarts: this.restartTimes.length });
+      }, (e: Error) => {
+        this.onEvent('error', 'managed redis-server did not restart: trying again', { err: e.message, port: this.port });
+        this.scheduleRestart();
+      });
+    }, delay);
+  }
+
+  /** Stops the server (it writes its append-only file first); SIGKILL if it takes too long. */
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    this.stopping = true;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.restartTimer = null;
     const child = this.child;
     process.off('exit', this.exitHook);
-    if (!child || child.exitCode !== null) {
+    if (!child || child.exitCode !== null || child.signalCode !== null) {
       this.child = null;
+      rmSync(managedInfoPath(this.dataDir), { force: true });
       return;
     }
-    const done = new Promise<void>((res) => child.once('exit', () => res()));
+    const done = new Promise<void>((res) => {
+      if (child.exitCode !== null || child.signalCode !== null) res();
+      else child.once('exit', () => res());
+    });
     child.kill(signal);
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    await done;
+    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+    // bounded even if the exit is never reported
+    await Promise.race([done, new Promise((r) => setTimeout(r, STOP_GRACE_MS + 1000).unref())]);
     clearTimeout(timer);
     this.child = null;
+    redisUp.set(0);
     rmSync(managedInfoPath(this.dataDir), { force: true });
   }
 
-  /** Kills the server abruptly (fault tests), leaving its files as a crash would. */
+  /** Kills the server abruptly (fault tests), leaving its files as a crash would; no restart. */
   async kill(): Promise<void> {
     await this.stop('SIGKILL');
   }
 
-  /** Starts it again on the same port with the same files. */
+  /** Starts it again on the same port with the same files (and supervises it again). */
   async restart(): Promise<void> {
     if (this.child) await this.stop();
-    const bin = findRedisServer();
-    if (!bin) throw new RedisError('redis-server is not installed');
-    await this.spawn(bin);
+    this.stopping = false;
+    await this.spawn();
   }
 }
 

@@ -166,3 +166,36 @@ describe('CLI: import squid-log and reports run', () => {
     }
   }, 300_000);
 });
+
+describe('import squid-log and retention (issue 15 item 8)', () => {
+  it('lines older than retention.eventsDays are not counted as imported; the command says how many were skipped and why', async () => {
+    const dir = tempDir('fw-import-old-');
+    try {
+      // default retention (90 days): 200 lines from 400 days ago, 10 from yesterday
+      const day = 86_400_000;
+      const line = (t: number, i: number) => `${(t / 1000).toFixed(3)}    180 192.168.0.224 TCP_MISS/200 4110 GET http://www.example.com/p${i} - DIRECT/151.101.0.81 text/html`;
+      const old = Date.now() - 400 * day;
+      const recent = Date.now() - day;
+      const log = join(dir.dir, 'access.log');
+      writeFileSync(log, [...Array.from({ length: 200 }, (_, i) => line(old + i * 1000, i)), ...Array.from({ length: 10 }, (_, i) => line(recent + i * 1000, 200 + i))].join('\n') + '\n');
+      const cutoff = new Date(Date.now() - 90 * day).toISOString().slice(0, 10);
+      const window = ['--from', new Date(old - day).toISOString(), '--to', new Date(Date.now() + day).toISOString(), '--json'];
+      // in this thread and in worker threads (they encode the batches there)
+      for (const workers of ['0', '2']) {
+        const config = join(dir.dir, `fairwatch-${workers}.yaml`);
+        writeFileSync(config, 'organisation: { name: Test }\n');
+        const env = { FAIRWATCH_DATA_DIR: join(dir.dir, `data-${workers}`), FAIRWATCH_CONFIG: config, FAIRWATCH_BLOCKLISTS: BLOCKLISTS };
+        const first = await runCli(['import', 'squid-log', '--workers', workers, log], { env, timeoutMs: 90_000 });
+        expect(first.stdout).toBe('imported 10 events from 210 lines (0 already imported, 0 bad lines, 200 skipped: older than retention.eventsDays (90 days))\n');
+        expect(first.stderr).toMatch(new RegExp(`200 lines are from before (${cutoff}|\\d{4}-\\d{2}-\\d{2}), older than retention\\.eventsDays \\(90 days\\).*raise retention\\.eventsDays`));
+        expect(first.code).toBe(0);
+        const again = await runCli(['import', 'squid-log', '--workers', workers, log], { env, timeoutMs: 90_000 });
+        expect(again.stdout).toBe('imported 0 events from 210 lines (10 already imported, 0 bad lines, 200 skipped: older than retention.eventsDays (90 days))\n');
+        const count = await runCli(['events', 'count', ...window], { env, timeoutMs: 90_000 });
+        expect(JSON.parse(count.stdout)).toMatchObject({ count: 10, unique: 10 });
+      }
+    } finally {
+      dir.cleanup();
+    }
+  }, 300_000);
+});

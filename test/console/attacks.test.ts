@@ -426,8 +426,8 @@ describe('four-eyes investigations and what they show', () => {
     expect(a.downloads).toEqual([expect.objectContaining({ host: 'files.example', filename: 'setup.exe' })]);
     expect(a.uploads).toEqual([expect.objectContaining({ host: 'upload.example', bytes_up: 5_000_000 })]);
     expect(a.blocked).toEqual([expect.objectContaining({ host: 'casino.example', category: 'gambling' })]);
-    // 0–4 min is one session (4 min), 30 is another (minimum 1 min)
-    expect(a.time_online_minutes).toBe(5);
+    // the reports' rule: 0–4 min is one session (4 + the 1 min minimum), 30 is another (1 min)
+    expect(a.time_online_minutes).toBe(6);
     expect(act.body).not.toMatch(/someone-else|before-window/);
     // the DPO may be the second approver of an investigation, but decides nothing else
     const pat = await h.addUser('pat', 'dpo', 'managers');

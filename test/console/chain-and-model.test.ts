@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalRow, chainNext, GENESIS_HASH, hashRow, verifyChain, type AuditRow } from '../../core/audit/chain.ts';
 import { decisionProblem, expiryProblem, foldRequests, grants, statusAt, type AuthRow } from '../../core/authorisation/model.ts';
-import { timeOnlineMs } from '../../dashboards/time-online.ts';
 
-// The pure parts: the audit hash chain, the authorisation fold, time online.
+// The pure parts: the audit hash chain, the authorisation fold (time online: test/analyser/time-online.test.ts).
 
 function chain(n: number): AuditRow[] {
   const rows: AuditRow[] = [];
@@ -102,16 +101,5 @@ describe('authorisation fold', () => {
     expect(expiryProblem(1)).toBeNull();
     expect(expiryProblem(90 * 24 * 60)).toBeNull();
     for (const bad of [0, -1, 2.5, '60', null, 90 * 24 * 60 + 1]) expect(expiryProblem(bad)).toMatch(/expires_in_minutes/);
-  });
-});
-
-describe('time online', () => {
-  const m = 60_000;
-  it('joins requests closer than the gap and counts each session at least the minimum', () => {
-    expect(timeOnlineMs([], 5 * m, m)).toBe(0);
-    expect(timeOnlineMs([0], 5 * m, m)).toBe(m);
-    expect(timeOnlineMs([0, 2 * m, 4 * m], 5 * m, m)).toBe(4 * m);
-    expect(timeOnlineMs([0, 2 * m, 30 * m, 31 * m], 5 * m, 2 * m)).toBe(4 * m);
-    expect(timeOnlineMs([0, 6 * m], 5 * m, 0)).toBe(0);
   });
 });

@@ -24,10 +24,12 @@ export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; stdin?: 
 }
 
 /** Starts a long-running `fairwatch <role>` and resolves once it printed its ready line. */
-export function startCli(args: string[], opts: { env?: NodeJS.ProcessEnv; readyPattern?: RegExp; timeoutMs?: number } = {}) {
+export function startCli(args: string[], opts: { env?: NodeJS.ProcessEnv; readyPattern?: RegExp; timeoutMs?: number; detached?: boolean } = {}) {
   const child = spawn(process.execPath, [BIN, ...args], {
     env: { ...process.env, FAIRWATCH_LOG_LEVEL: 'warn', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // its own process group, as under a terminal or systemd: signal(…, { group: true }) reaches all of it
+    detached: opts.detached ?? false,
   });
   let stdout = '';
   let stderr = '';
@@ -46,6 +48,14 @@ export function startCli(args: string[], opts: { env?: NodeJS.ProcessEnv; readyP
     child,
     ready,
     output: () => ({ stdout, stderr }),
+    /** Sends `signal` to the process, or to its whole process group (needs `detached`). */
+    signal(signal: NodeJS.Signals, o: { group?: boolean } = {}): void {
+      process.kill(o.group ? -child.pid! : child.pid!, signal);
+    },
+    /** Exit code (128 + n style: 128 when killed by a signal), or null if still running after `ms`. */
+    exited(ms: number): Promise<number | null> {
+      return Promise.race([stopped, new Promise<null>((r) => setTimeout(() => r(null), ms).unref())]);
+    },
     async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number> {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return stopped;

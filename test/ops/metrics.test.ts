@@ -10,7 +10,7 @@ import { parseConfig } from '../../core/config/load.ts';
 import { createStreamSink } from '../../core/events/stream-sink.ts';
 import { Pseudonymiser } from '../../core/identity/pseudonym.ts';
 import { loadKey } from '../../core/keys.ts';
-import { readManagedInfo } from '../../core/storage/redis.ts';
+import { managedRedisUrl } from '../../core/storage/redis.ts';
 import { runCli, startCli } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
@@ -74,7 +74,7 @@ describe('metrics endpoint', () => {
 
       // Load 2: 300 events of one identified person, as the proxy emits them, through the real sink.
       const pseudonyms = new Pseudonymiser(loadKey(dataDir, 'pseudonym', {}));
-      const redisUrl = `redis://127.0.0.1:${readManagedInfo(dataDir)!.port}`;
+      const redisUrl = managedRedisUrl(dataDir)!;
       const spoolDir = join(tmp.dir, 'sink');
       mkdirSync(spoolDir);
       const sink = createStreamSink({ redis: redisUrl, dataDir: spoolDir, pipeline: parseConfig('').pipeline });

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AccessEvent } from '../../core/events/event.ts';
-import { readManagedInfo } from '../../core/storage/redis.ts';
+import { managedRedisUrl } from '../../core/storage/redis.ts';
 import { runCli, startCli } from '../helpers/cli.ts';
 import { pollUntil } from '../helpers/poll.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -65,7 +65,7 @@ beforeAll(async () => {
   const m = /proxy on 127\.0\.0\.1:(\d+) \(2 workers\)/.exec(server.output().stdout);
   expect(m).not.toBeNull();
   port = Number(m![1]);
-  redis = new Redis(`redis://127.0.0.1:${readManagedInfo(env.FAIRWATCH_DATA_DIR!)!.port}`);
+  redis = new Redis(managedRedisUrl(env.FAIRWATCH_DATA_DIR!)!);
 });
 afterAll(async () => {
   redis?.disconnect();
