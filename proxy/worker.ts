@@ -17,6 +17,7 @@ import { createProxyServer } from './server.ts';
 import { ConsoleUrlSource } from '../core/console-url.ts';
 import { SignInGate } from './tls/sign-in-gate.ts';
 import { staffHooks } from './tls/staff-hooks.ts';
+import { UntrustedCaClients } from './tls/untrusted-ca.ts';
 
 // One proxy worker process (node:cluster). It never opens ClickHouse: user records come from the
 // primary over IPC, the policy is loaded here from the lists and config, events go to the Redis
@@ -58,7 +59,10 @@ async function start(init: WorkerInit): Promise<void> {
   await Promise.race([people.start(), new Promise((r) => setTimeout(r, 3000).unref())])
     .catch((e: Error) => log.warn({ err: e.message }, 'person state not loaded yet'));
   const engine: PolicyEngine = holder
-    ? { decide: (input) => holder.current().decide({ ...input, state: input.user ? people.get(pseudonyms.user(input.user)) : undefined }) }
+    ? {
+      decide: (input) => holder.current().decide({ ...input, state: input.user ? people.get(pseudonyms.user(input.user)) : undefined }),
+      categoriesOf: (host) => holder.current().categoriesOf(host),
+    }
     : allowAll;
   // console.publicUrl, else the address the console role published (console.port 0 is known only then)
   const consoleUrl = new ConsoleUrlSource(config, redis);
@@ -82,6 +86,15 @@ async function start(init: WorkerInit): Promise<void> {
     // quota minutes are shared by every worker and proxy through Redis; a failure only loses a minute
     recordUse: (user, category, at) => void people.addQuotaUsage(pseudonyms.user(user), category, at)
       .catch((e: Error) => log.warn({ err: e.message }, 'quota minute not counted')),
+    // policy.inspect: tunnels opened with the organisation CA (none without one); devices that
+    // refuse the CA are shared through Redis so every worker splices them
+    inspection: {
+      minter,
+      untrusted: new UntrustedCaClients({
+        minutes: config.proxy.untrustedCaMinutes, pseudonym: (ip) => pseudonyms.client(ip), redis,
+        onError: (e) => log.warn({ err: e.message }, 'untrusted-CA record'),
+      }),
+    },
   });
 
   let stopping = false;
