@@ -60,12 +60,20 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
       });
     },
     async close() {
+      // requests and tunnels in flight get a moment to finish, then are cut; either way each
+      // emits its event before this resolves (a tunnel is no longer the HTTP server's to wait for)
+      const cut = setTimeout(() => { for (const s of sockets) s.destroy(); }, 2000);
+      cut.unref();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
-        // tunnels and streams in flight end with the process
-        setTimeout(() => { for (const s of sockets) s.destroy(); }, 2000).unref();
       });
+      for (let i = 0; i < 150 && sockets.size > 0; i++) await new Promise((r) => setTimeout(r, 20));
+      for (const s of sockets) s.destroy();
+      clearTimeout(cut);
+      // 'close' handlers (which end the events) run on the next turns
+      await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setImmediate(r));
       await forwarder.close();
     },
   };

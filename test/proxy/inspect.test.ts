@@ -12,6 +12,7 @@ import { parseConfig } from '../../core/config/load.ts';
 import { MemorySink, type AccessEvent } from '../../core/events/event.ts';
 import { aupSetKey } from '../../core/identity/aup.ts';
 import { PageTokens } from '../../core/identity/page-token.ts';
+import { siteFromConfig, transparencyPage } from '../../core/pages/index.ts';
 import { registry } from '../../core/metrics.ts';
 import { PolicySnapshot } from '../../core/policy/engine.ts';
 import { loadLists } from '../../core/policy/lists.ts';
@@ -315,5 +316,38 @@ describe('selective HTTPS inspection', () => {
     expect(r.status).toBe(200);
     const tunnel = await eventWhere(bare.sink, (e) => e.method === 'CONNECT' && e.host === 'dl.test');
     expect(tunnel.flags).not.toContain('inspected');
+  });
+});
+
+describe('inspection settings', () => {
+  it('policy.inspect / neverInspect are validated with errors naming the key', () => {
+    expect(() => parseConfig('policy:\n  inspect: { hosts: ["not a host!"] }\n', 'x.yaml')).toThrow(/x\.yaml:2: policy\.inspect\.hosts\.0: "not a host!" is not a host name/);
+    expect(() => parseConfig('policy:\n  neverInspect: { categories: ["../etc"] }\n', 'x.yaml')).toThrow(/policy\.neverInspect\.categories\.0/);
+    expect(() => parseConfig('policy:\n  inspect: { catgories: [download] }\n', 'x.yaml')).toThrow(/catgories/);
+    expect(() => parseConfig('proxy:\n  untrustedCaMinutes: 0\n', 'x.yaml')).toThrow(/proxy\.untrustedCaMinutes/);
+    const d = parseConfig('', 'd.yaml');
+    expect(d.policy.inspect).toEqual({ categories: ['download', 'filehosting'], hosts: [] });
+    expect(d.policy.neverInspect).toEqual({ categories: ['bank'], hosts: [], healthList: true });
+    expect(d.proxy.untrustedCaMinutes).toBe(60);
+    expect(parseConfig('policy:\n  inspect: { hosts: ["*.Files.Example.ORG."] }\n', 'h.yaml').policy.inspect.hosts).toEqual(['files.example.org']);
+  });
+
+  it('an unreadable proxy.upstreamCaFile stops the proxy with the key named', () => {
+    const config = parseConfig(`proxy:\n  upstreamCaFile: "${join(tmp.dir, 'missing.pem')}"\n`, 'u.yaml');
+    expect(() => createProxyServer({ config, engine: () => ({ decide: () => ({ action: 'allow', category: '', rule: 'default', reason: '' }) }), sink: new MemorySink(), credentials: new CredentialStore([]), pseudonyms: p.pseudonyms }))
+      .toThrow(/proxy\.upstreamCaFile: cannot read .*missing\.pem \(ENOENT\)/);
+  });
+
+  it('the transparency page says exactly what is opened and what never is', () => {
+    const page = transparencyPage(siteFromConfig(p.config, 'http://127.0.0.1:9'), p.config).html;
+    expect(page).toContain('Secure sites');
+    expect(page).toMatch(/opened by the proxy with the organisation's own certificate[^<]*: Download and Filehosting\./);
+    expect(page).toMatch(/Never opened, whatever else this page says: Bank, safe\.test and health and medical services/);
+    expect(page).toContain('nhs.uk, nhs.net');
+    expect(page).toContain('samaritans.org');
+    expect(page).toContain('for 30 minutes at a time');
+    const none = transparencyPage(siteFromConfig(p.config, 'http://127.0.0.1:9'), parseConfig('policy:\n  inspect: { categories: [] }\n', 'n.yaml')).html;
+    expect(none).toContain('No secure (HTTPS) connection is opened');
+    expect(none).not.toContain('opened by the proxy with');
   });
 });
