@@ -97,6 +97,8 @@ async function start(init: WorkerInit): Promise<void> {
     },
   });
 
+  logInspection(log, config, minter !== null, holder ? (c) => holder.current().lists.byName.has(c) : () => false, runtime.blocklistsDir);
+
   let stopping = false;
   const shutdown = async () => {
     if (stopping) return;
@@ -125,6 +127,18 @@ async function start(init: WorkerInit): Promise<void> {
     send({ t: 'listen-error', code: err.code ?? 'ERROR', message: err.message });
     process.exit(3);
   }
+}
+
+/** One line at start saying what HTTPS inspection will do, and why not when it cannot. */
+function logInspection(log: ReturnType<typeof createLogger>, config: Config, hasCa: boolean, known: (category: string) => boolean, listsDir: string): void {
+  const { inspect } = config.policy;
+  if (inspect.categories.length === 0 && inspect.hosts.length === 0) return;
+  if (!hasCa) {
+    log.info('HTTPS inspection (policy.inspect) is off: no organisation CA yet (`fairwatch ca init`, then deploy the certificate)');
+    return;
+  }
+  const missing = inspect.categories.filter((c) => !known(c));
+  if (missing.length) log.warn(`policy.inspect.categories: ${missing.join(', ')} not in ${listsDir}; those sites are not inspected until the lists have them (the full UT1 collection does) or policy.inspect.hosts names them`);
 }
 
 process.once('message', (m: PrimaryMessage) => {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Store } from '../../core/storage/clickhouse.ts';
 import { createCa } from '../../core/tls/ca.ts';
 import { LeafMinter } from '../../core/tls/leaf.ts';
-import { startCli } from '../helpers/cli.ts';
+import { runCli, startCli } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 // Inspection through the real `fairwatch start` (cluster worker, Redis stream, ingester, embedded
@@ -61,6 +61,15 @@ describe('inspection under fairwatch start', () => {
       '-o', out, '-w', '%{http_code}', `https://127.0.0.1:${originPort}/tools/update`]);
     expect(r.stdout).toBe('403');
     expect(readFileSync(out, 'utf8')).toContain('Software may not be downloaded');
+    // a device without the organisation CA: its first inspected tunnel fails, the next is spliced
+    // (the site's own bytes arrive), and doctor counts one device lacking the CA
+    const curlFrom = (args: string[]) => run('curl', ['-sS', '--max-time', '20', '--noproxy', '', '--interface', '127.0.0.5', '-x', `http://127.0.0.1:${proxyPort}`,
+      '--cacert', join(tmp.dir, 'public.pem'), '-o', out, '-w', '%{http_code}', ...args, `https://127.0.0.1:${originPort}/tools/update`]).then((x) => x.stdout, (e: { code: number }) => `exit ${e.code}`);
+    expect(await curlFrom([])).toBe('exit 60');
+    expect(await curlFrom([])).toBe('200');
+    expect(readFileSync(out).subarray(0, 2).toString()).toBe('MZ');
+    const doctor = await runCli(['doctor'], { env: { FAIRWATCH_DATA_DIR: dataDir, FAIRWATCH_CONFIG: join(tmp.dir, 'fairwatch.yaml') } });
+    expect(doctor.stdout).toMatch(/CA missing on:\s+1 device in the last 7 days/);
     // stop cleanly: every event reaches ClickHouse before the process exits
     expect(await server!.stop()).toBe(0);
     server = null;
@@ -73,6 +82,8 @@ describe('inspection under fairwatch start', () => {
       expect(inner!.flags).toContain('executable');
       const tunnel = rows.find((x) => x.method === 'CONNECT');
       expect(tunnel!.flags).toContain('inspected');
+      const refused = rows.filter((x) => x.method === 'CONNECT' && x.flags.includes('ca-untrusted'));
+      expect(refused.map((x) => x.flags.includes('inspected'))).toEqual([true, false]);
     } finally {
       await store.close();
     }
