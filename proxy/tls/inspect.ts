@@ -33,7 +33,11 @@ export function openTunnel(core: ProxyCore, inspection: Inspection, forwarder: F
         ev.flag('tls-handshake-failed');
       }
     },
-    onClose: () => ev.end(200),
+    // the requests inside carry their own bytes: the tunnel's event keeps only the TLS overhead
+    onClose: (info) => {
+      ev.excludeBytes(info.bytesUp, info.bytesDown);
+      ev.end(200);
+    },
   });
 }
 

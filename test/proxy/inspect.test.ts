@@ -249,6 +249,13 @@ describe('selective HTTPS inspection', () => {
     expect(Buffer.from(r.body, 'latin1').equals(INSTALLER)).toBe(true);
     const ev = await eventWhere(sink, (e) => e.path === '/setup.exe' && e.user_pseudonym === p.pseudonyms.user('ivan'));
     expect(ev).toMatchObject({ scheme: 'https', action: 'allow', filename: 'setup.exe', status: 200 });
+    expect(ev.client_pseudonym).toBe(p.pseudonyms.client('127.0.0.2'));
+    expect(ev.bytes_down).toBeGreaterThanOrEqual(INSTALLER.length);
+    expect(ev.bytes_up).toBeGreaterThan(0);
+    // the tunnel's own event keeps only the TLS overhead: the file's bytes are counted once
+    const tunnel = await eventWhere(sink, (e) => e.method === 'CONNECT' && e.client_pseudonym === p.pseudonyms.client('127.0.0.2'));
+    expect(tunnel.bytes_down).toBeGreaterThan(0);
+    expect(tunnel.bytes_down).toBeLessThan(INSTALLER.length);
     expect(ev.flags).toContain('executable');
   });
 
