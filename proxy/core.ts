@@ -17,6 +17,8 @@ import { Resolver, type LookupFn } from './resolve.ts';
 import type { SignInGate } from './tls/sign-in-gate.ts';
 import type { StaffPages } from '../core/pages/index.ts';
 import type { LeafMinter } from '../core/tls/leaf.ts';
+import { InspectionRules } from '../core/policy/inspection.ts';
+import { UntrustedCaClients } from './tls/untrusted-ca.ts';
 
 // What every request path shares: admission, identification, the policy, the destination check.
 // forward.ts, tunnel.ts and upgrade.ts each take one path through these steps.
@@ -45,6 +47,17 @@ export interface ProxyServerOptions {
   servicePorts?: number[];
   /** a minute of use of a quota category (the caller counts it across processes) */
   recordUse?: (user: string, category: string, at: Date) => void;
+  /**
+   * HTTPS inspection (policy.inspect): the organisation CA's leaf minter (null or absent: no tunnel
+   * is ever opened) and the record of devices that refused the CA (default: this process only).
+   */
+  inspection?: { minter: LeafMinter | null; untrusted?: UntrustedCaClients };
+}
+
+export interface Inspection {
+  rules: InspectionRules;
+  minter: LeafMinter;
+  untrusted: UntrustedCaClients;
 }
 
 export interface SignInOptions {
@@ -82,6 +95,8 @@ export class ProxyCore {
   /** user|category → the last minute this process counted for it (one count a minute is enough) */
   private readonly counted = new Map<string, number>();
   private readonly consoleUrl: (proxyAddress?: string) => string;
+  /** null without an organisation CA or with nothing to inspect: every allowed tunnel is spliced */
+  readonly inspection: Inspection | null;
 
   constructor(private readonly opts: ProxyServerOptions) {
     this.pseudonyms = new PseudonymCache(opts.pseudonyms);
@@ -99,6 +114,18 @@ export class ProxyCore {
     const consoleUrl = configuredConsoleUrl(cfg);
     this.consoleUrl = opts.consoleUrl ?? (() => consoleUrl);
     this.hooks = opts.hooks ?? defaultResponseHooks({ consoleUrl, organisation: cfg.organisation.name });
+    const minter = opts.inspection?.minter ?? null;
+    const rules = minter ? new InspectionRules(cfg.policy) : null;
+    this.inspection = minter && rules && !rules.empty
+      ? { rules, minter, untrusted: opts.inspection?.untrusted ?? new UntrustedCaClients({ minutes: cfg.proxy.untrustedCaMinutes, pseudonym: (ip) => this.pseudonyms.client(ip) }) }
+      : null;
+  }
+
+  /** Every category the lists put a host in (the decision's own when the engine cannot say). */
+  categoriesOf(host: string, decided: string): string[] {
+    const engine = this.engine();
+    const all = engine.categoriesOf ? engine.categoriesOf(host) : [];
+    return decided && !all.includes(decided) ? [decided, ...all] : all;
   }
 
   /** The console's own address (as its links name it): fairwatch's pages, not the internet. */

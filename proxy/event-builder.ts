@@ -48,6 +48,7 @@ export class EventBuilder {
   private readonly started = performance.now();
   private readonly base: { read: number; written: number };
   private emitted = false;
+  private readonly excluded = { read: 0, written: 0 };
   readonly clientIp: string;
   method: string;
   scheme = 'http';
@@ -79,7 +80,16 @@ export class EventBuilder {
     this.rule = d.rule;
   }
 
-  flag(f: string): void {
+  /**
+   * Bytes already recorded by other events (the requests inside an opened tunnel), taken off this
+   * one so totals over events count each byte once.
+   */
+  excludeBytes(up: number, down: number): void {
+    this.excluded.read += up;
+    this.excluded.written += down;
+  }
+
+    flag(f: string): void {
     if (f && !this.flags.includes(f)) this.flags.push(f);
   }
 
@@ -104,8 +114,8 @@ export class EventBuilder {
       port: this.port,
       path: this.path,
       status,
-      bytes_up: Math.max(0, read - this.base.read),
-      bytes_down: Math.max(0, written - this.base.written),
+      bytes_up: Math.max(0, read - this.base.read - this.excluded.read),
+      bytes_down: Math.max(0, written - this.base.written - this.excluded.written),
       duration_ms: Math.round(performance.now() - this.started),
       content_type: this.contentType,
       filename: this.filename,

@@ -21,10 +21,16 @@ import { endWhenClosed } from './respond.ts';
 //   request files  software by URL extension, upload size (policy.largeUploadMB)  → block page / 413
 //   quota use      a minute of use counted for a quota category, across every worker and process
 //   destination    resolve, then the guard on every address (no private, loopback or self)
+//   inspect?       an allowed CONNECT only (inspectTunnel): opened with the organisation CA when
+//                  policy.inspect names its host or a category, policy.neverInspect (and the health
+//                  list) does not, and the device has not refused the CA lately; else spliced
+//   inside         each request in an opened tunnel (admitInspected): engine again on the full URL,
+//                  request files, quota use, to the address the tunnel was admitted to
 //
-// Then the path forwards (forward.ts), splices (tunnel.ts) or upgrades (upgrade.ts). On the way
-// back, responseFileRule() applies the software-download rule to what the site actually sent.
-// Every step sets the event's action, rule and flags.
+// Then the path forwards (forward.ts), splices (tunnel.ts), opens the tunnel (tls/inspect.ts) or
+// upgrades (upgrade.ts). On the way back, responseFileRule() applies the software-download rule to
+// what the site actually sent, over HTTP and inside opened tunnels alike. Every step sets the
+// event's action, rule and flags; every request inside an opened tunnel has its own event.
 
 export interface Admitted {
   target: Target;
@@ -88,6 +94,76 @@ export async function admitSocket(core: ProxyCore, ev: EventBuilder, identity: I
     return null;
   }
   return { address, ctx };
+}
+
+/**
+ * An allowed tunnel: true when it is to be opened (inspected) rather than spliced untouched. Flags
+ * the tunnel's event with why not when inspection was wanted or ruled out by neverInspect.
+ */
+export async function inspectTunnel(core: ProxyCore, ev: EventBuilder, ctx: DecisionContext): Promise<boolean> {
+  const inspection = core.inspection;
+  if (!inspection || ctx.target.scheme !== 'https') return false;
+  const verdict = inspection.rules.verdict(ctx.target.host, core.categoriesOf(ctx.target.host, ctx.decision.category));
+  if (!verdict.inspect) {
+    if (verdict.why !== 'not in policy.inspect') ev.flag('never-inspect');
+    return false;
+  }
+  if (await inspection.untrusted.spliced(ev.clientIp)) {
+    ev.flag('ca-untrusted');
+    return false;
+  }
+  ev.flag('inspected');
+  return true;
+}
+
+/** What an opened tunnel was admitted for: its requests go to this host and address only. */
+export interface OpenedTunnel {
+  target: Target;
+  identity: Identity;
+  address: string;
+}
+
+/**
+ * A request inside an opened tunnel. Admission, identity, the acceptable-use gate and the guard
+ * were settled for the tunnel; the engine runs again on the full URL (URL list entries and
+ * expressions apply), then the request-side file rules and quota use, as for plain HTTP.
+ */
+export async function admitInspected(core: ProxyCore, ev: EventBuilder, tunnel: OpenedTunnel, req: IncomingMessage, res: ServerResponse): Promise<Admitted | null> {
+  const t = tunnel.target;
+  const authority = `${t.host.includes(':') ? `[${t.host}]` : t.host}${t.port === 443 ? '' : `:${t.port}`}`;
+  const raw = req.url ?? '/';
+  if (!raw.startsWith('/')) throw new RequestError(400, 'FW_BAD_URI', `inside a secure connection to ${authority} only paths are accepted, got "${raw.slice(0, 200)}"`, 'malformed');
+  // the path is read against the tunnel's own origin, so "//other.host/x" stays a path on this host
+  const url = new URL(`https://${authority}${raw}`);
+  const target: Target = { scheme: 'https', host: t.host, port: t.port, path: url.pathname || '/', query: url.search.replace(/^\?/, ''), url: `https://${authority}${url.pathname}` };
+  core.setTarget(ev, target);
+  ev.identity = tunnel.identity;
+  requireKnownFraming(req);
+  const named = hostOf(req.headers.host);
+  if (named !== null && named !== t.host) {
+    throw new RequestError(421, 'FW_MALFORMED', `this secure connection was opened for ${t.host}, not for ${named.slice(0, 200)}`, 'misdirected');
+  }
+  const ctx = core.decide(ev, tunnel.identity, target, req.method ?? 'GET');
+  if (await core.hooks.http(ctx, req, res)) {
+    if (ctx.eventAction) ev.action = ctx.eventAction;
+    return null;
+  }
+  if (requestFileRule(core, ev, ctx, req)) {
+    await core.hooks.http(ctx, req, res);
+    return null;
+  }
+  core.countUse(ev, ctx);
+  return { target, identity: tunnel.identity, address: tunnel.address, ctx };
+}
+
+/** The host of a Host header, lower case, without port or brackets; null when absent. */
+function hostOf(header: string | undefined): string | null {
+  if (!header) return null;
+  try {
+    return new URL(`https://${header}/`).hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  } catch {
+    return header.toLowerCase();
+  }
 }
 
 /**

@@ -16,6 +16,7 @@ export type RequestErrorCode =
   | 'FW_DNS_FAILED'
   | 'FW_UPSTREAM_UNREACHABLE'
   | 'FW_UPSTREAM_TIMEOUT'
+  | 'FW_UPSTREAM_CERT'
   | 'FW_DIAL_REFUSED';
 
 export class RequestError extends Error {
@@ -42,8 +43,18 @@ export function upstreamError(err: unknown, target: string): RequestError {
   if (code === 'ETIMEDOUT' || code === 'ESOCKETTIMEDOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
     return new RequestError(504, 'FW_UPSTREAM_TIMEOUT', `${target} did not answer in time`, 'upstream-timeout');
   }
+  if (CERT_ERRORS.has(code)) {
+    return new RequestError(502, 'FW_UPSTREAM_CERT', `${target} presented a certificate that cannot be trusted (${code}). The proxy does not connect to a site whose identity it cannot check.`, 'upstream-cert');
+  }
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'ENODATA') {
     return new RequestError(502, 'FW_DNS_FAILED', `the name in ${target} could not be found (DNS: ${code})`, 'dns-failed');
   }
   return new RequestError(502, 'FW_UPSTREAM_UNREACHABLE', `${target} could not be reached.`, 'upstream-unreachable');
 }
+
+/** OpenSSL / Node verification failures of an origin's certificate (inspected tunnels). */
+const CERT_ERRORS = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_REVOKED', 'CERT_UNTRUSTED', 'CERT_REJECTED',
+  'CERT_SIGNATURE_FAILURE', 'INVALID_CA', 'PATH_LENGTH_EXCEEDED', 'INVALID_PURPOSE', 'HOSTNAME_MISMATCH', 'ERR_TLS_CERT_ALTNAME_INVALID',
+]);

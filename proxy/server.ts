@@ -3,6 +3,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { handleClientError } from './client-error.ts';
 import { ProxyCore, type ProxyServerOptions } from './core.ts';
 import { Forwarder } from './forward.ts';
+import { upstreamCas } from './tls/inspect.ts';
 import { handleConnect } from './tunnel.ts';
 import { Upgrader } from './upgrade.ts';
 
@@ -20,7 +21,8 @@ export interface ProxyServer {
 
 export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
   const core = new ProxyCore(opts);
-  const forwarder = new Forwarder(core);
+  // inspected tunnels reach origins over TLS: the system's CAs, plus proxy.upstreamCaFile
+  const forwarder = new Forwarder(core, upstreamCas(opts.config));
   const upgrader = new Upgrader(core);
   const cfg = opts.config.proxy;
   const server = createServer({
@@ -34,7 +36,7 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
   });
   server.timeout = core.idleTimeoutMs;
   server.on('request', (req, res) => void forwarder.handle(req, res));
-  server.on('connect', (req, socket, head) => void handleConnect(core, req, socket as Socket, head));
+  server.on('connect', (req, socket, head) => void handleConnect(core, forwarder, req, socket as Socket, head));
   server.on('upgrade', (req, socket, head) => void upgrader.handle(req, socket as Socket, head));
   server.on('clientError', (err, socket) => handleClientError(core, err, socket as Socket));
   const sockets = new Set<Socket>();
@@ -58,12 +60,20 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
       });
     },
     async close() {
+      // requests and tunnels in flight get a moment to finish, then are cut; either way each
+      // emits its event before this resolves (a tunnel is no longer the HTTP server's to wait for)
+      const cut = setTimeout(() => { for (const s of sockets) s.destroy(); }, 2000);
+      cut.unref();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
-        // tunnels and streams in flight end with the process
-        setTimeout(() => { for (const s of sockets) s.destroy(); }, 2000).unref();
       });
+      for (let i = 0; i < 150 && sockets.size > 0; i++) await new Promise((r) => setTimeout(r, 20));
+      for (const s of sockets) s.destroy();
+      clearTimeout(cut);
+      // 'close' handlers (which end the events) run on the next turns
+      await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setImmediate(r));
       await forwarder.close();
     },
   };

@@ -6,13 +6,15 @@ import { dial } from './dial.ts';
 import type { EventBuilder } from './event-builder.ts';
 import { RequestError, upstreamError } from './request-error.ts';
 import { endWhenClosed, respondErrorRaw } from './respond.ts';
-import { admitSocket } from './pipeline.ts';
+import type { Forwarder } from './forward.ts';
+import { admitSocket, inspectTunnel } from './pipeline.ts';
+import { openTunnel } from './tls/inspect.ts';
 
 // CONNECT host:port: admit, identify, configured ports only, decide, check the destination, then
-// splice the two sockets. Each direction ends on its own (half-close: a client that has finished
+// open the tunnel when policy.inspect says so (tls/inspect.ts), else splice the two sockets. Each direction ends on its own (half-close: a client that has finished
 // sending still receives the rest), both close on an error or after the idle timeout.
 
-export async function handleConnect(core: ProxyCore, req: IncomingMessage, client: Socket, head: Buffer): Promise<void> {
+export async function handleConnect(core: ProxyCore, forwarder: Forwarder, req: IncomingMessage, client: Socket, head: Buffer): Promise<void> {
   const ev = core.beginEvent(client, 'CONNECT');
   client.on('error', () => client.destroy());
   try {
@@ -35,6 +37,14 @@ export async function handleConnect(core: ProxyCore, req: IncomingMessage, clien
     }
     const admitted = await admitSocket(core, ev, identity, target, 'CONNECT', req, client, head);
     if (admitted === null) return;
+    if (core.inspection && (await inspectTunnel(core, ev, admitted.ctx))) {
+      if (client.destroyed) {
+        ev.end(499);
+        return;
+      }
+      openTunnel(core, core.inspection, forwarder, ev, { target, identity, address: admitted.address }, client, head);
+      return;
+    }
     let upstream: Socket;
     try {
       upstream = await connectUpstream(core, admitted.address, target.port, target.url);

@@ -64,7 +64,9 @@ export class Upstream {
             return;
           }
           const servername = (o as { servername?: string }).servername;
-          const secure = tlsConnect({ socket: raw, servername, ca: this.opts.ca?.length ? [...rootCertificates, ...this.opts.ca] : undefined, ALPNProtocols: ['http/1.1'] });
+          // an IP-literal Host gives no SNI: the certificate is then checked against the address
+          // dialled, which is that same literal (a name always comes with its servername)
+          const secure = tlsConnect({ socket: raw, servername, host: address, ca: this.opts.ca?.length ? [...rootCertificates, ...this.opts.ca] : undefined, ALPNProtocols: ['http/1.1'] });
           secure.once('secureConnect', () => callback(null, secure));
           secure.once('error', (e) => callback(e, null));
         } catch (e) {

@@ -17,6 +17,7 @@ import { createProxyServer } from './server.ts';
 import { ConsoleUrlSource } from '../core/console-url.ts';
 import { SignInGate } from './tls/sign-in-gate.ts';
 import { staffHooks } from './tls/staff-hooks.ts';
+import { UntrustedCaClients } from './tls/untrusted-ca.ts';
 
 // One proxy worker process (node:cluster). It never opens ClickHouse: user records come from the
 // primary over IPC, the policy is loaded here from the lists and config, events go to the Redis
@@ -61,7 +62,10 @@ async function start(init: WorkerInit): Promise<void> {
   await Promise.race([people.start(), new Promise((r) => setTimeout(r, 3000).unref())])
     .catch((e: Error) => log.warn({ err: e.message }, 'person state not loaded yet'));
   const engine: PolicyEngine = holder
-    ? { decide: (input) => holder.current().decide({ ...input, state: input.user ? people.get(pseudonyms.user(input.user)) : undefined }) }
+    ? {
+      decide: (input) => holder.current().decide({ ...input, state: input.user ? people.get(pseudonyms.user(input.user)) : undefined }),
+      categoriesOf: (host) => holder.current().categoriesOf(host),
+    }
     : allowAll;
   // console.publicUrl, else the address the console role published (console.port 0 is known only then)
   const consoleUrl = new ConsoleUrlSource(config, redis);
@@ -87,7 +91,18 @@ async function start(init: WorkerInit): Promise<void> {
     // quota minutes are shared by every worker and proxy through Redis; a failure only loses a minute
     recordUse: (user, category, at) => void people.addQuotaUsage(pseudonyms.user(user), category, at)
       .catch((e: Error) => log.warn({ err: e.message }, 'quota minute not counted')),
+    // policy.inspect: tunnels opened with the organisation CA (none without one); devices that
+    // refuse the CA are shared through Redis so every worker splices them
+    inspection: {
+      minter,
+      untrusted: new UntrustedCaClients({
+        minutes: config.proxy.untrustedCaMinutes, pseudonym: (ip) => pseudonyms.client(ip), redis,
+        onError: (e) => log.warn({ err: e.message }, 'untrusted-CA record'),
+      }),
+    },
   });
+
+  logInspection(log, config, minter !== null, holder ? (c) => holder.current().lists.byName.has(c) : () => false, runtime.blocklistsDir);
 
   let stopping = false;
   const shutdown = async () => {
@@ -129,6 +144,18 @@ function localServicePorts(redisUrl: string): number[] {
   } catch {
     return [];
   }
+}
+
+/** One line at start saying what HTTPS inspection will do, and why not when it cannot. */
+function logInspection(log: ReturnType<typeof createLogger>, config: Config, hasCa: boolean, known: (category: string) => boolean, listsDir: string): void {
+  const { inspect } = config.policy;
+  if (inspect.categories.length === 0 && inspect.hosts.length === 0) return;
+  if (!hasCa) {
+    log.info('HTTPS inspection (policy.inspect) is off: no organisation CA yet (`fairwatch ca init`, then deploy the certificate)');
+    return;
+  }
+  const missing = inspect.categories.filter((c) => !known(c));
+  if (missing.length) log.warn(`policy.inspect.categories: ${missing.join(', ')} not in ${listsDir}; those sites are not inspected until the lists have them (the full UT1 collection does) or policy.inspect.hosts names them`);
 }
 
 process.once('message', (m: PrimaryMessage) => {

@@ -3,6 +3,7 @@ import { ALL_KEYS, keyPresent } from '../../core/keys.ts';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { connectRedis, managedRedisUrl, redactRedisUrl } from '../../core/storage/redis.ts';
+import { UNTRUSTED_CA_KEY, untrustedCaDevices } from '../../core/tls/untrusted-ca.ts';
 import type { CommandContext } from '../io.ts';
 import type { ProgramHandle } from '../program.ts';
 
@@ -42,6 +43,9 @@ export function registerDoctor({ program, act }: ProgramHandle, ctx: CommandCont
           const info = await r.info('server');
           const v = /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
           line('redis', `${v} (${p.runtime.redisUrl ? 'REDIS_URL' : 'managed redis-server'} at ${redactRedisUrl(url)})`);
+          // devices that refused the organisation CA on an inspected tunnel (spliced since): IT installs it
+          const lacking = await untrustedCaDevices(r, Date.now() - 7 * 86_400_000);
+          line('CA missing on', lacking.length === 0 ? 'no device in the last 7 days' : `${lacking.length} device${lacking.length === 1 ? '' : 's'} in the last 7 days (pseudonyms in Redis ${UNTRUSTED_CA_KEY}; see README "HTTPS inspection")`);
         } catch (e) {
           problems.push(`Redis at ${redactRedisUrl(url)} does not answer: ${(e as Error).message}`);
           line('redis', 'NOT REACHABLE');

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isValidCidr } from '../net/cidr.ts';
+import { normaliseHost } from '../policy/host.ts';
 
 // The whole configuration shape. Every object is strict so a misspelt key is an error that names
 // it, never a silently ignored setting. Defaults encode a typical UK charity; see
@@ -47,6 +48,10 @@ export const proxySchema = z.strictObject({
   maxHeaderBytes: z.number().int().min(1024).max(1_048_576).default(16_384),
   /** a hosts-format file whose names resolve from it before DNS (Squid's hosts_file) */
   hostsFile: z.string().min(1).optional(),
+  /** minutes a client whose TLS alert said it does not trust the organisation CA has its tunnels spliced, not inspected */
+  untrustedCaMinutes: z.number().int().min(1).max(10_080).default(60),
+  /** a PEM file of extra certificate authorities trusted for origins of inspected tunnels (besides the system's) */
+  upstreamCaFile: z.string().min(1).optional(),
 }).prefault({});
 
 export const identitySchema = z.strictObject({
@@ -131,6 +136,31 @@ export const ruleSchema = z.strictObject({
   quotaMinutesPerDay: z.number().int().min(1).max(1440).optional(),
 });
 
+const categoryName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'expected a category name as in the blocklists folder (letters, digits, . _ -)');
+/** a host name or IP address as written in a list: matches it and every subdomain */
+const inspectHost = z.string().transform((raw, ctx) => {
+  const h = normaliseHost(raw.replace(/^\*?\./, ''));
+  if (!h) {
+    ctx.addIssue({ code: 'custom', message: `"${raw.slice(0, 80)}" is not a host name (expected e.g. downloads.example.com; subdomains are included)` });
+    return z.NEVER;
+  }
+  return h.host;
+});
+
+/** HTTPS tunnels opened with the organisation CA (so file rules and block pages apply inside). */
+export const inspectSchema = z.strictObject({
+  categories: z.array(categoryName).default(['download', 'filehosting']),
+  hosts: z.array(inspectHost).default([]),
+}).prefault({});
+
+/** HTTPS tunnels never opened, whatever else says. */
+export const neverInspectSchema = z.strictObject({
+  categories: z.array(categoryName).default(['bank']),
+  hosts: z.array(inspectHost).default([]),
+  /** the shipped list of health and medical services (core/policy/never-inspect-health.txt) */
+  healthList: z.boolean().default(true),
+}).prefault({});
+
 export const groupSchema = z.strictObject({
   description: z.string().default(''),
   /** e.g. software-download */
@@ -174,6 +204,8 @@ export const policySchema = z.strictObject({
   /** uploads larger than this are flagged in the event (and blocked when blockLargeUploads) */
   largeUploadMB: z.number().min(0.001).default(25),
   blockLargeUploads: z.boolean().default(false),
+  inspect: inspectSchema,
+  neverInspect: neverInspectSchema,
 }).prefault({});
 
 export const aupSchema = z.strictObject({

@@ -4,6 +4,14 @@ import { layout, type Page } from './layout.ts';
 import type { Site } from './site.ts';
 import { categoryLabel } from './words.ts';
 import { continueMinutesOf, quotaMinutesOf } from '../policy/defaults.ts';
+import { loadHealthList } from '../policy/inspection.ts';
+
+let healthHosts: string[] | null = null;
+/** The shipped health list, read once (it changes only with a new release). */
+function healthList(): string[] {
+  healthHosts ??= loadHealthList();
+  return healthHosts;
+}
 
 // What is recorded, why, for how long, and who may see it under what authorisation — generated
 // from the live configuration so it cannot drift from what the system does. It holds no personal
@@ -27,6 +35,12 @@ export function transparencyPage(site: Site, config: Config): Page {
   const t = config.policy.time;
   const rules = config.policy.rules.filter((x) => x.action === 'block' || x.action === 'warn' || x.action === 'quota');
   const labels = (cats: string[]) => list([...new Set(cats.map((c) => categoryLabel(config, c)))]);
+  const inspect = config.policy.inspect;
+  const never = config.policy.neverInspect;
+  const inspecting = inspect.categories.length > 0 || inspect.hosts.length > 0;
+  const openedSites = list([...(inspect.categories.length ? [labels(inspect.categories)] : []), ...inspect.hosts]);
+  const health = never.healthList ? healthList() : [];
+  const neverSites = list([...never.categories.map((c) => categoryLabel(config, c)), ...never.hosts, ...(health.length ? ['health and medical services (listed below)'] : [])]) || 'nothing is excluded';
   const when = (bands: string[]) => bands.length === 3 ? 'at all times' : `in ${list(bands.map((b) => BANDS[b] ?? b))}`;
   const body = html`
 <h1>What is recorded and why</h1>
@@ -36,9 +50,16 @@ export function transparencyPage(site: Site, config: Config): Page {
 <ul>
 <li>For every web request: the time, the site's name and the page's path${r.storeQueryStrings ? ' and the rest of the address (the query string)' : ' (not the rest of the address, which can hold personal details)'}, how much was sent and received, the type and name of any file, the category of the site, and whether it was allowed, warned, blocked or continued after a warning.</li>
 <li>Who and which computer, as <strong>pseudonyms</strong>: codes made from your user name and the computer's address with a secret key kept outside the records. Records do not hold your name or your computer's address.</li>
-<li>The content of pages, messages and forms is <strong>not</strong> recorded. Secure (HTTPS) sites are not opened or read; only a site that is blocked is answered with a block page.</li>
+<li>The content of pages, messages and forms is <strong>not</strong> recorded. ${inspecting ? 'Secure (HTTPS) sites are not opened, except the few listed below under "Secure sites", so that the rule on software downloads applies to them' : 'Secure (HTTPS) sites are not opened or read; only a site that is blocked is answered with a block page'}.</li>
 <li>When you accept the acceptable-use statement, sign in on a shared computer, report an accidental visit or ask for an exception, that is recorded too.</li>
 </ul>
+
+<h2>Secure sites</h2>
+${inspecting ? html`<p>Secure (HTTPS) connections to these sites are opened by the proxy with the organisation's own certificate, so the policy on files can be applied inside them: ${openedSites}. For these sites the path of each page and the type and name of each file are recorded, as for ordinary web pages; a software download without permission is blocked. Content is checked as it passes and not kept.</p>
+<p>Every other secure site is <strong>not</strong> opened: only its name, the time and the amount of data are recorded.</p>` : html`<p>No secure (HTTPS) connection is opened: for secure sites only the name, the time and the amount of data are recorded.</p>`}
+<p>Never opened, whatever else this page says: ${neverSites}.</p>
+${health.length ? html`<details><summary>The health and medical services never opened (${health.length})</summary><p>${health.join(', ')}, and every address within them.</p></details>` : ''}
+${inspecting ? html`<p>A device that does not have the organisation's certificate installed refuses the opened connection; from then on, for ${config.proxy.untrustedCaMinutes} minutes at a time, its secure connections are not opened at all (the first page may fail to load once). IT support sees a count of such devices, as pseudonyms, so it can install the certificate.</p>` : ''}
 
 <h2>Why</h2>
 <p>To apply the internet policy (some sites are never acceptable, some only in breaks), to keep the network and the people who use it safe, and to show, when a question is raised, what did and did not happen. The lawful basis is the organisation's legitimate interest in the security and proper use of its systems, as set out in the policy you accept.</p>

@@ -201,6 +201,26 @@ export class PolicySnapshot implements PolicyEngine {
     return { action: this.policy.defaultAction, category: categoryName, rule: 'default', reason: this.policy.defaultClause, band };
   }
 
+  /** Every category the domain lists put `host` in (and its parent domains), most specific first. */
+  categoriesOf(rawHost: string): string[] {
+    const n = normaliseHost(rawHost);
+    if (!n) return [];
+    const { table, sets, categories } = this.lists;
+    const entries = new Int32Array(128);
+    const found = table.suffixEntries(n.host, n.kind !== 'domain', entries);
+    const out: string[] = [];
+    for (let k = found - 1; k >= 0; k--) {
+      const set = sets.sets[table.setOf[entries[k]!]!]!;
+      for (let i = 0; i < set.length; i++) {
+        const c = set[i]!;
+        if (c === LOCAL_DENY || c === LOCAL_ALLOW) continue;
+        const name = categories[c]!;
+        if (!out.includes(name)) out.push(name);
+      }
+    }
+    return out;
+  }
+
   /** True when a group's rules ever restrict a category (for callers deciding what to count). */
   restricts(group: string, category: string): boolean {
     const c = this.lists.byName.get(category);

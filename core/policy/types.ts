@@ -69,6 +69,8 @@ export interface Decision {
 
 export interface PolicyEngine {
   decide(input: DecisionInput): Decision;
+  /** every category the lists put a host in (not local allow/deny): for choices such as HTTPS inspection */
+  categoriesOf?(host: string): string[];
 }
 
 /** Until a policy is loaded: everything allowed, recorded under the 'default' rule. */

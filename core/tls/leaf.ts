@@ -4,7 +4,7 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 import forge from 'node-forge';
 import { randomSerial, type OrganisationCa } from './ca.ts';
 
-// Leaf certificates for blocked HTTPS hosts, minted on demand and signed by the organisation CA.
+// Leaf certificates for blocked and inspected HTTPS hosts, minted on demand and signed by the organisation CA.
 // One RSA key serves every leaf of this process (as mitmproxy does): key generation is the slow
 // part, signing a certificate takes a few milliseconds. Minted certificates are kept in a small LRU
 // so a page that retries does not mint again.

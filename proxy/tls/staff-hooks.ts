@@ -15,7 +15,7 @@ import { serveBlockOverTls } from './intercept.ts';
 // The staff-facing answers of the proxy (ResponseHooks of block-response.ts): the acceptable-use
 // gate, the block page, the warning interstitial, over plain HTTP and — with an organisation CA —
 // over HTTPS by terminating TLS for the blocked host only. An allowed CONNECT returns null here and
-// is spliced by tunnel.ts untouched.
+// is spliced by tunnel.ts untouched, or opened by tls/inspect.ts when policy.inspect names it.
 
 export interface StaffHooksOptions {
   config: Config;
