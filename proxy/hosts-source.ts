@@ -25,7 +25,7 @@ export class HostsSource {
 
   /** The file's addresses for a name, or undefined when it does not list the name. */
   lookup(host: string, now = Date.now()): readonly string[] | undefined {
-    if (now - this.checkedAt > this.checkEveryMs) this.reloadIfChanged(now);
+    if (now - this.checkedAt >= this.checkEveryMs) this.reloadIfChanged(now);
     return this.table.get(host);
   }
 

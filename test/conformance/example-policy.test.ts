@@ -25,7 +25,8 @@ import { tempDir } from '../helpers/tmp.ts';
 // category, flags). The derived config differs from the example only in what a test machine needs:
 // ports, a hosts file mapping the test names to 127.0.0.1, the organisation's time zone (chosen so
 // that "now" falls inside the band under test), every day a working day, the lunch break widened to
-// 12:00-14:00 (so no band edge is near), and the quota made 1 minute (so it can be used up here).
+// 12:00-14:00 (so no band edge is near), the quota made 1 minute (so it can be used up here), and
+// the test origins' CA trusted for inspected tunnels (proxy.upstreamCaFile).
 // The expected outcome is worked out from the example's rules in the test, independently of the
 // engine. A new rule or policy clause in the example without a case here fails the suite.
 
@@ -34,7 +35,7 @@ const ROOT = join(import.meta.dirname, '..', '..');
 const ART = join(ROOT, 'test-artefacts', 'conformance');
 mkdirSync(ART, { recursive: true });
 const EXAMPLE = parse(readFileSync(join(ROOT, 'fairwatch.example.yaml'), 'utf8')) as {
-  policy: { rules: Rule[]; defaultAction: string; groups: Record<string, { permissions?: string[] }>; softwareDownloads: { clause: string; extensions: string[] }; largeUploadMB: number; blockLargeUploads: boolean; [k: string]: unknown };
+  policy: { rules: Rule[]; defaultAction: string; groups: Record<string, { permissions?: string[] }>; softwareDownloads: { clause: string; extensions: string[] }; largeUploadMB: number; blockLargeUploads: boolean; inspect: { categories: string[] }; neverInspect: { categories: string[] }; [k: string]: unknown };
   [k: string]: unknown;
 };
 interface Rule { id: string; groups?: string[]; categories: string[]; bands?: Band[]; action: string; clause: string; quotaMinutesPerDay?: number; continueMinutes?: number }
@@ -47,10 +48,12 @@ const PASSWORD = 'a long conformance password';
  * The policy keys the cases below cover (urlMatching: how list entries match, which the squidGuard
  * differential test covers entry by entry). A key added to the example must be added here with a case.
  */
-const COVERED_POLICY_KEYS = new Set(['groups', 'defaultGroup', 'time', 'categoryLabels', 'rules', 'defaultAction', 'defaultClause', 'localDenyClause', 'localAllowClause', 'softwareDownloads', 'largeUploadMB', 'blockLargeUploads', 'urlMatching']);
+const COVERED_POLICY_KEYS = new Set(['groups', 'defaultGroup', 'time', 'categoryLabels', 'rules', 'defaultAction', 'defaultClause', 'localDenyClause', 'localAllowClause', 'softwareDownloads', 'largeUploadMB', 'blockLargeUploads', 'urlMatching', 'inspect', 'neverInspect']);
 
 const host = (category: string) => `${category.replace(/_/g, '-')}.site.test`;
-const categories = [...new Set(EXAMPLE.policy.rules.flatMap((r) => r.categories))];
+const inspected = EXAMPLE.policy.inspect.categories[0]!;
+const neverOpened = EXAMPLE.policy.neverInspect.categories[0]!;
+const categories = [...new Set([...EXAMPLE.policy.rules.flatMap((r) => r.categories), inspected, neverOpened])];
 
 /** What the example's rules say for a group, a category and a band: the first rule that names all three. */
 function expected(group: string, category: string, band: Band): { action: string; rule: string; clause: string } {
@@ -115,7 +118,7 @@ function derivedConfig(band: Band): { yaml: string; zone: string } {
   const zone = zoneForHour(BAND_HOUR[band]);
   const doc = structuredClone(EXAMPLE) as Record<string, any>;
   doc.organisation = { ...doc.organisation, timezone: zone };
-  doc.proxy = { ...doc.proxy, port: proxyPort, allowDestinations: ['127.0.0.1'], connectPorts: [443, httpsPort], hostsFile };
+  doc.proxy = { ...doc.proxy, port: proxyPort, allowDestinations: ['127.0.0.1'], connectPorts: [443, httpsPort], hostsFile, upstreamCaFile: join(tmp.dir, 'public-ca.pem') };
   doc.console = { ...doc.console, port: consolePort, publicUrl: `http://fairwatch-console.test:${consolePort}` };
   doc.policy.time = { ...doc.policy.time, workingDays: [1, 2, 3, 4, 5, 6, 7], bankHolidays: [], breaks: [{ start: '12:00', end: '14:00' }] };
   doc.policy.rules = doc.policy.rules.map((r: Rule) => (r.action === 'quota' ? { ...r, quotaMinutesPerDay: 1 } : r));
@@ -142,8 +145,11 @@ beforeAll(async () => {
   httpPort = await listen(http);
   const publicCa = createCa(join(tmp.dir, 'public-ca'), { organisation: 'Public Test CA' });
   publicCaPem = publicCa.certPem;
-  const leaf = new LeafMinter(publicCa, 4).leafFor('plain.site.test');
-  https = createHttpsServer({ key: leaf.keyPem, cert: leaf.certPem + publicCa.certPem }, origin) as unknown as Server;
+  writeFileSync(join(tmp.dir, 'public-ca.pem'), publicCaPem);
+  const minter = new LeafMinter(publicCa, 4);
+  const leaf = minter.leafFor('plain.site.test');
+  // a certificate for whichever test name the client asks for
+  https = createHttpsServer({ key: leaf.keyPem, cert: leaf.certPem + publicCa.certPem, SNICallback: (name, cb) => cb(null, minter.leafFor(name).context) }, origin) as unknown as Server;
   httpsPort = await listen(https);
   proxyPort = await freePort();
   consolePort = await freePort();
@@ -156,7 +162,6 @@ beforeAll(async () => {
   expect((await runCli(['ca', 'init'], { env: env() })).code).toBe(0);
   orgCaPem = readFileSync(join(dataDir, 'ca', 'ca.crt'), 'utf8');
   writeFileSync(join(tmp.dir, 'org-ca.pem'), orgCaPem);
-  writeFileSync(join(tmp.dir, 'public-ca.pem'), publicCaPem);
 }, 120_000);
 
 afterAll(async () => {
@@ -395,6 +400,28 @@ describe('the example policy through the real proxy', () => {
         });
       }
       exercised.add('softwareDownloads');
+      // HTTPS inspection: an installer from an inspected category is refused inside the tunnel; a
+      // never-inspected category passes untouched (the client sees the site's own certificate)
+      cases.push({
+        name: `software over HTTPS from ${inspected} (inspected)`, user: 'bob', url: secure(host(inspected), '/files/setup.exe'), extra: ['--cacert', join(tmp.dir, 'org-ca.pem')],
+        check: (a) => { expect(a.status).toBe(403); expect(a.body).toContain(escaped(EXAMPLE.policy.softwareDownloads.clause)); },
+        event: (events) => {
+          const e = find(events, (x) => x.host === host(inspected) && x.path === '/files/setup.exe', 'the inspected installer');
+          expect(e).toMatchObject({ scheme: 'https', action: 'block', rule: 'software-download' });
+          expect(e.flags).toContain('executable');
+          expect(find(events, (x) => x.host === host(inspected) && x.method === 'CONNECT', 'the inspected tunnel').flags).toContain('inspected');
+        },
+      });
+      cases.push({
+        name: `${neverOpened} is never opened`, user: 'bob', url: secure(host(neverOpened), '/files/setup.exe'), extra: ['--cacert', join(tmp.dir, 'public-ca.pem')],
+        check: (a) => { expect(a.code).toBe(0); expect(a.status).toBe(200); },
+        event: (events) => {
+          const e = find(events, (x) => x.host === host(neverOpened) && x.method === 'CONNECT', 'the bank tunnel');
+          expect(e.flags).not.toContain('inspected');
+          expect(events.some((x) => x.host === host(neverOpened) && x.method === 'GET')).toBe(false);
+        },
+      });
+      exercised.add('inspect');
       // large upload: flagged (the example does not block)
       const bigFile = join(tmp.dir, 'big.bin');
       writeFileSync(bigFile, Buffer.alloc(Math.ceil((EXAMPLE.policy.largeUploadMB + 1) * 1024 * 1024), 3));

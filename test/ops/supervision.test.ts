@@ -38,7 +38,8 @@ beforeAll(async () => {
   const out = fw.output().stdout;
   proxyPort = Number(/proxy on 127\.0\.0\.1:(\d+)/.exec(out)![1]);
   metricsUrl = /metrics on (\S+)/.exec(out)![1]!;
-  setupUrl = /(http:\/\/\S+\/setup\/\S+)/.exec(out)![1]!;
+  // the one-time setup link is written to a 0600 file, not to the output
+  setupUrl = /(http:\/\/\S+\/setup\/\S+)/.exec(readFileSync(join(dataDir(), 'setup-link.txt'), 'utf8'))![1]!;
   expect(out).not.toContain(readFileSync(join(dataDir(), 'keys', 'redis-password.key'), 'utf8').trim());
   expect(out).toMatch(/Redis managed on redis:\/\/\*\*\*@127\.0\.0\.1:\d+/);
 });
