@@ -130,15 +130,25 @@ export class ProxyCore {
 
   /** The console's own address (as its links name it): fairwatch's pages, not the internet. */
   isOwnPage(target: Target, proxyAddress?: string): boolean {
-    let url: URL;
+    const own = this.ownOrigin(this.consoleUrl(proxyAddress));
+    return own !== null && target.port === own.port && target.host === own.host && own.https === (target.scheme === 'https');
+  }
+
+  private ownParsed: { url: string; origin: { host: string; port: number; https: boolean } | null } = { url: '', origin: null };
+
+  /** The console URL's host, port and scheme (parsed once per distinct URL). */
+  private ownOrigin(raw: string): { host: string; port: number; https: boolean } | null {
+    if (this.ownParsed.url === raw) return this.ownParsed.origin;
+    let origin: { host: string; port: number; https: boolean } | null = null;
     try {
-      url = new URL(this.consoleUrl(proxyAddress));
+      const url = new URL(raw);
+      const https = url.protocol === 'https:';
+      origin = { host: url.hostname.replace(/^\[|\]$/g, '').toLowerCase(), port: Number(url.port) || (https ? 443 : 80), https };
     } catch {
-      return false;
+      origin = null;
     }
-    const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
-    const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
-    return target.port === port && target.host === host && (url.protocol === 'https:') === (target.scheme === 'https');
+    this.ownParsed = { url: raw, origin };
+    return origin;
   }
 
   /** The console's address to dial: resolved like any name, but the guard's self-port rule does not apply to it. */

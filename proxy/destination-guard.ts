@@ -25,11 +25,19 @@ for (const [net, prefix] of [
 
 /** loopback, private, link-local (incl. 169.254.169.254 metadata), shared, multicast or reserved */
 export function isSpecialAddress(ip: string): boolean {
-  const plain = normaliseIp(ip);
-  const family = isIP(plain);
-  if (family === 0) return true;
-  return SPECIAL.check(plain, family === 4 ? 'ipv4' : 'ipv6');
+  let hit = special.get(ip);
+  if (hit === undefined) {
+    const plain = normaliseIp(ip);
+    const family = isIP(plain);
+    hit = family === 0 || SPECIAL.check(plain, family === 4 ? 'ipv4' : 'ipv6');
+    if (special.size >= 10_000) special.clear();
+    special.set(ip, hit);
+  }
+  return hit;
 }
+
+/** answers already given (the ranges are fixed) */
+const special = new Map<string, boolean>();
 
 export interface GuardConfig {
   /** proxy.allowDestinations: CIDRs and host names */

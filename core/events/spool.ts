@@ -256,19 +256,34 @@ export class Journal {
     this.files[this.files.length - 1]!.maxSeq = seq;
   }
 
-  /** Every event up to `safeSeq` is in the stream or the spool: delete the files that hold only those. */
+  /**
+   * Every event up to `safeSeq` is in the stream or the spool: delete the closed files that hold only
+   * those. The file being written stays open (reopening it for every batch cost a file open, close
+   * and unlink per batch); lines in it that are already safe are recognised by sequence number at
+   * replay, and it goes once it is full and everything in it is safe.
+   */
   release(safeSeq: number): void {
-    while (this.files.length && this.files[0]!.maxSeq <= safeSeq) {
-      const f = this.files.shift()!;
-      if (this.files.length === 0 && this.fd !== null) {
-        closeSync(this.fd);
-        this.fd = null;
-      }
-      rmSync(f.path, { force: true });
-    }
+    this.releasedSeq = Math.max(this.releasedSeq, safeSeq);
+    while (this.files.length > 1 && this.files[0]!.maxSeq <= safeSeq) rmSync(this.files.shift()!.path, { force: true });
+    const open = this.files[0];
+    if (open && this.files.length === 1 && open.maxSeq <= safeSeq && this.bytes > JOURNAL_BYTES) this.dropOpenFile();
   }
 
+  private releasedSeq = 0;
+
+  private dropOpenFile(): void {
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
+    rmSync(this.files.shift()!.path, { force: true });
+  }
+
+  /** Closes the journal; a file holding only released events is deleted. */
   close(): void {
+    const open = this.files[this.files.length - 1];
+    if (open && this.files.length === 1 && open.maxSeq <= this.releasedSeq) {
+      this.dropOpenFile();
+      return;
+    }
     if (this.fd !== null) closeSync(this.fd);
     this.fd = null;
   }

@@ -59,10 +59,18 @@ export class CidrSet {
     this.size = cidrs.length;
   }
 
+  /** answers already given: the set never changes, and a proxy sees the same few addresses again and again */
+  private readonly seen = new Map<string, boolean>();
+
   has(ip: string): boolean {
-    const plain = normaliseIp(ip);
-    const family = isIP(plain);
-    if (family === 0) return false;
-    return this.list.check(plain, family === 4 ? 'ipv4' : 'ipv6');
+    let hit = this.seen.get(ip);
+    if (hit === undefined) {
+      const plain = normaliseIp(ip);
+      const family = isIP(plain);
+      hit = family !== 0 && this.list.check(plain, family === 4 ? 'ipv4' : 'ipv6');
+      if (this.seen.size >= 10_000) this.seen.clear();
+      this.seen.set(ip, hit);
+    }
+    return hit;
   }
 }
