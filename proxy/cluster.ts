@@ -1,7 +1,5 @@
 import cluster, { type Worker } from 'node:cluster';
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { compiledModulePath } from '../core/compiled-module.ts';
 import type { Runtime } from '../core/config/load.ts';
 import type { Config } from '../core/config/schema.ts';
 import type { Logger } from '../core/log.ts';
@@ -29,10 +27,6 @@ export interface ProxyClusterOptions {
 const restarts = counter('fairwatch_proxy_worker_restarts_total', 'Proxy workers replaced after dying');
 const alive = gauge('fairwatch_proxy_workers', 'Proxy workers running');
 
-function tsxLoader(): string {
-  return pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-}
-
 export class ProxyCluster {
   private readonly workers = new Set<Worker>();
   private records: CredentialRecord[];
@@ -46,7 +40,8 @@ export class ProxyCluster {
 
   static async start(opts: ProxyClusterOptions): Promise<ProxyCluster> {
     const c = new ProxyCluster(opts);
-    cluster.setupPrimary({ exec: join(import.meta.dirname, 'worker.ts'), execArgv: ['--import', tsxLoader()] });
+    // workers run the compiled worker with no loader flags, whatever started the primary
+    cluster.setupPrimary({ exec: compiledModulePath(import.meta.url, './worker.ts'), execArgv: [] });
     try {
       // every worker asks for the configured port, even 0 (any free one): the primary keys the
       // shared handle by what was asked, so they all get the one the first worker was given

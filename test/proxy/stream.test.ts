@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/tmp.ts';
 import { startOrigin, startProxy, type Origin, type TestProxy } from './harness.ts';
 
-// Bodies stream both ways: a 200 MB download and a 64 MB upload pass through with memory bounded.
+// Bodies stream both ways: a 400 MB download and a 64 MB upload pass through with memory bounded.
 // The client is curl (another process); origin and proxy run here, so this process's RSS shows any
 // buffering. Memory is measured, not time.
 
@@ -42,12 +42,13 @@ async function peakRssDuring<T>(work: Promise<T>): Promise<{ result: T; growthMB
 }
 
 describe('streaming', () => {
-  it('a 200 MB download streams through with bounded memory, and the event counts its bytes', async () => {
-    const size = 200 * 2 ** 20;
+  it('a 400 MB download streams through with bounded memory, and the event counts its bytes', async () => {
+    const size = 400 * 2 ** 20;
     const { result, growthMB } = await peakRssDuring(run('curl', ['-sS', '--max-time', '120', '--noproxy', '', '-x', px.url, '-o', '/dev/null', '-w', '%{http_code} %{size_download}', `${origin.url}/download?size=${size}`]));
     expect(result.stdout).toBe(`200 ${size}`);
-    // buffering the body would cost ≥ 200 MB here; streaming costs a few socket buffers
-    expect(growthMB).toBeLessThan(100);
+    // buffering the body would cost ≥ 400 MB here; streaming costs socket buffers plus the chunks
+    // not yet collected (V8 in Node.js 24 lets those grow further than 20 did before a collection)
+    expect(growthMB).toBeLessThan(200);
     const e = await px.find((x) => x.path === '/download');
     expect(e!.bytes_down).toBeGreaterThan(size);
     expect(e!.bytes_down).toBeLessThan(size + 1024);
