@@ -11,13 +11,16 @@
 //   cache off
 // - fairwatch 1 process: the same proxy code in this process with events to memory (no workers,
 //   no Redis), to separate what the proxy costs from what the role around it costs
-// - load: ApacheBench (`ab -k -X proxy`), 1 KiB object at concurrency 1, 10, 100; curl for a 50 MB
-//   download over plain HTTP and through CONNECT (`--proxytunnel`)
+// - load: wrk (one thread, keep-alive, absolute-form request lines through the proxy; latency
+//   percentiles to 0.01 ms), 1 KiB object at concurrency 10 and 100, each cell run ROUNDS times with
+//   the targets alternating, medians reported; curl for a 200 MB download over plain HTTP and
+//   through CONNECT (`--proxytunnel`)
+// - goals (issue "Proxy data path at Squid's speed"): printed as PASS/UNDER beside the figures
 // Everything stays on loopback (FAIRWATCH_DIAL_LOOPBACK_ONLY=1; Squid gets IP literals only and a
 // loopback name server).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
@@ -117,20 +120,34 @@ async function startSquid(originPort: number): Promise<number> {
   throw new Error(`squid did not start; see ${join(dir, 'cache.log')}`);
 }
 
-interface AbResult { rps: number; p50: number; p99: number; failed: number }
+interface LoadResult { rps: number; p50: number; p99: number; failed: number }
 
-async function ab(url: string, c: number, proxyPort: number | null): Promise<AbResult> {
-  const args = ['-q', '-k', '-t', String(SECONDS), '-n', '10000000', '-c', String(c), ...(proxyPort ? ['-X', `127.0.0.1:${proxyPort}`] : []), url];
-  const { stdout } = await run('ab', args, { maxBuffer: 1 << 24, timeout: (SECONDS + 30) * 1000 });
-  const num = (re: RegExp) => Number(re.exec(stdout)?.[1] ?? NaN);
-  const non2xx = num(/Non-2xx responses:\s+(\d+)/);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+
+/** wrk through a proxy: the script sends absolute-form request lines to the proxy's address. */
+async function load(url: string, c: number, proxyPort: number | null): Promise<LoadResult> {
+  const script = join(tmp.dir, 'absolute.lua');
+  writeFileSync(script, `wrk.path = ${JSON.stringify(url)}\nrequest = function() return wrk.format("GET", ${JSON.stringify(url)}) end\n`);
+  const target = proxyPort ? `http://127.0.0.1:${proxyPort}` : new URL(url).origin;
+  const args = ['-t1', `-c${c}`, `-d${SECONDS}s`, '--latency', ...(proxyPort ? ['-s', script] : []), proxyPort ? target : url];
+  const { stdout } = await run('wrk', args, { maxBuffer: 1 << 24, timeout: (SECONDS + 30) * 1000 });
+  const ms = (re: RegExp) => {
+    const m = re.exec(stdout);
+    if (!m) return NaN;
+    const v = Number(m[1]);
+    return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
+  };
+  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(stdout)?.[1] ?? 0);
+  const errors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
   return {
-    rps: num(/Requests per second:\s+([\d.]+)/),
-    p50: num(/^\s+50%\s+(\d+)/m),
-    p99: num(/^\s+99%\s+(\d+)/m),
-    failed: num(/Failed requests:\s+(\d+)/) + (Number.isNaN(non2xx) ? 0 : non2xx),
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? NaN),
+    p50: ms(/^\s+50%\s+([\d.]+)(us|ms|s)/m),
+    p99: ms(/^\s+99%\s+([\d.]+)(us|ms|s)/m),
+    failed: non2xx + (errors ? errors.slice(1).reduce((n, x) => n + Number(x), 0) : 0),
   };
 }
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function mbps(url: string, proxyPort: number | null, tunnel: boolean): Promise<number> {
   const speeds: number[] = [];
@@ -149,7 +166,7 @@ function workerRss(primary: number): Array<{ pid: number; rssMB: number; peakMB:
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== primary) return [];
-      if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('proxy/worker.ts')) return [];
+      if (!/proxy\/worker\.(ts|js)/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'))) return [];
       const status = readFileSync(`/proc/${pid}/status`, 'utf8');
       const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
       return [{ pid, rssMB: kb('VmRSS') / 1024, peakMB: kb('VmHWM') / 1024 }];
@@ -164,7 +181,7 @@ const f2 = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : 'n/a');
 
 async function main(): Promise<void> {
   process.env.FAIRWATCH_DIAL_LOOPBACK_ONLY = '1';
-  console.log(`proxy benchmark: ${SECONDS} s per cell, ${availableParallelism()} CPUs (shared with other work: numbers are indicative)`);
+  console.log(`proxy benchmark: ${SECONDS} s per cell, ${ROUNDS} rounds alternating, ${availableParallelism()} CPUs, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')} at start (numbers are indicative on a shared machine)`);
   const originPort = await startOrigin();
   const fw = await startFairwatch(originPort);
   const squidPort = await startSquid(originPort);
@@ -172,22 +189,40 @@ async function main(): Promise<void> {
   const small = `http://127.0.0.1:${originPort}/1k`;
   const targets: Array<[string, number | null]> = [['direct', null], ['fairwatch', fw.port], ['fairwatch 1 process', oneProcess], ['squid', squidPort]];
   // warm-up: pools, JIT, list caches
-  for (const [, p] of targets) await ab(small, 10, p).catch(() => undefined);
+  for (const [, p] of targets) await load(small, 10, p).catch(() => undefined);
 
   const rows: string[] = [];
+  const goals: string[] = [];
   rows.push('| 1 KiB object | c | req/s | p50 ms | p99 ms | errors | req/s vs Squid | req/s vs direct |');
   rows.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
-  for (const c of [1, 10, 100]) {
-    const r: Record<string, AbResult> = {};
-    for (const [name, p] of targets) r[name] = await ab(small, c, p);
+  const at: Record<number, Record<string, LoadResult>> = {};
+  for (const c of [10, 100]) {
+    const runs: Record<string, LoadResult[]> = {};
+    for (let round = 0; round < ROUNDS; round++) {
+      // alternate the order each round so no target always runs first or last
+      const order = round % 2 === 0 ? targets : [...targets].reverse();
+      for (const [name, p] of order) (runs[name] ??= []).push(await load(small, c, p));
+    }
+    const r: Record<string, LoadResult> = {};
+    for (const [name] of targets) {
+      const xs = runs[name]!;
+      r[name] = { rps: median(xs.map((x) => x.rps)), p50: median(xs.map((x) => x.p50)), p99: median(xs.map((x) => x.p99)), failed: xs.reduce((n, x) => n + x.failed, 0) };
+    }
+    at[c] = r;
     for (const [name] of targets) {
       const x = r[name]!;
-      rows.push(`| ${name} | ${c} | ${f1(x.rps)} | ${x.p50} | ${x.p99} | ${x.failed} | ${f2(x.rps / r.squid!.rps)} | ${f2(x.rps / r.direct!.rps)} |`);
+      const spread = `${f1(Math.min(...runs[name]!.map((y) => y.rps)))}–${f1(Math.max(...runs[name]!.map((y) => y.rps)))}`;
+      rows.push(`| ${name} | ${c} | ${f1(x.rps)} (${spread}) | ${f2(x.p50)} | ${f2(x.p99)} | ${x.failed} | ${f2(x.rps / r.squid!.rps)} | ${f2(x.rps / r.direct!.rps)} |`);
     }
   }
-  const big = `http://127.0.0.1:${originPort}/bytes?n=${50 * 2 ** 20}`;
+  const fw100 = at[100]!.fairwatch!, sq100 = at[100]!.squid!, fw10 = at[10]!.fairwatch!, sq10 = at[10]!.squid!;
+  goals.push(goal('req/s at c=100 >= 0.8x Squid', fw100.rps / sq100.rps >= 0.8, `${f2(fw100.rps / sq100.rps)}x`));
+  goals.push(goal('median latency at c=10 <= Squid + 0.5 ms', fw10.p50 <= sq10.p50 + 0.5, `${f2(fw10.p50)} vs ${f2(sq10.p50)} ms`));
+  goals.push(goal('p99 at c=10 <= Squid + 3 ms', fw10.p99 <= sq10.p99 + 3, `${f2(fw10.p99)} vs ${f2(sq10.p99)} ms`));
+
+  const big = `http://127.0.0.1:${originPort}/bytes?n=${200 * 2 ** 20}`;
   rows.push('');
-  rows.push('| 50 MB download | MB/s | vs Squid | vs direct |');
+  rows.push('| 200 MB download | MB/s | vs Squid | vs direct |');
   rows.push('| --- | ---: | ---: | ---: |');
   const direct = await mbps(big, null, false);
   rows.push(`| direct | ${f1(direct)} | | 1.00 |`);
@@ -199,11 +234,20 @@ async function main(): Promise<void> {
     rows.push(`| fairwatch ${how} | ${f1(fwSpeed)} | ${f2(fwSpeed / sqSpeed)} | ${f2(fwSpeed / direct)} |`);
     rows.push(`| fairwatch 1 process ${how} | ${f1(oneSpeed)} | ${f2(oneSpeed / sqSpeed)} | ${f2(oneSpeed / direct)} |`);
     rows.push(`| squid ${how} | ${f1(sqSpeed)} | 1.00 | ${f2(sqSpeed / direct)} |`);
+    if (tunnel) goals.push(goal('CONNECT throughput >= 0.9x direct', fwSpeed / direct >= 0.9, `${f2(fwSpeed / direct)}x`));
+    else goals.push(goal('HTTP download >= 1.2x Squid', fwSpeed / sqSpeed >= 1.2, `${f2(fwSpeed / sqSpeed)}x`));
   }
   const rss = workerRss(fw.pid);
+  const total = rss.reduce((n, w) => n + w.rssMB, 0);
   rows.push('');
-  rows.push(`fairwatch workers: ${rss.map((w) => `${f1(w.rssMB)} MB now, ${f1(w.peakMB)} MB peak`).join('; ')}`);
+  rows.push(`fairwatch workers: ${rss.map((w) => `${f1(w.rssMB)} MB now, ${f1(w.peakMB)} MB peak`).join('; ')} (together ${f1(total)} MB; lists from ${process.env.BENCH_LISTS ?? 'the starter set'})`);
+  if (process.env.BENCH_LISTS) goals.push(goal('workers together <= 450 MB RSS with the given lists', total <= 450, `${f1(total)} MB`));
   console.log(rows.join('\n'));
+  console.log('\ngoals:\n' + goals.join('\n'));
+}
+
+function goal(what: string, ok: boolean, value: string): string {
+  return `  ${ok ? 'PASS ' : 'UNDER'}  ${what}: ${value}`;
 }
 
 try {

@@ -8,7 +8,7 @@
 // older file or a deleted one cannot go unnoticed.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,12 +22,17 @@ const sourceDirs = ['core', 'cli', 'proxy', 'analyser', 'dashboards'];
 /** Files whose change changes the output: compiler options, the compiler's version, this build. */
 const configFiles = ['tsconfig.json', 'tsconfig.build.json', 'package-lock.json', 'scripts/build-state.mjs'];
 
-function walk(dir, out) {
+/** Data files the compiled code reads beside itself (e.g. core/policy/never-inspect-health.txt): copied as they are. */
+const ASSET = /\.txt$/;
+
+function walk(dir, out, assets = []) {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
-    if (entry.isDirectory()) walk(path, out);
+    if (entry.isDirectory()) walk(path, out, assets);
     else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts')) out.push(path);
+    else if (ASSET.test(entry.name)) { out.push(path); assets.push(path); }
   }
+  return assets;
 }
 
 /** True in a source checkout; false where only dist/ was shipped (the container image). */
@@ -78,6 +83,13 @@ export function build({ quiet = false } = {}) {
     rmSync(outDir, { recursive: true, force: true });
     const detail = quiet ? `\n${r.stdout ?? ''}${r.stderr ?? ''}` : ' (see above)';
     return `the build failed${r.error ? `: ${r.error.message}` : ''}${detail}`;
+  }
+  for (const dir of sourceDirs) {
+    for (const asset of walk(join(root, dir), [])) {
+      const to = join(outDir, relative(root, asset));
+      mkdirSync(dirname(to), { recursive: true });
+      copyFileSync(asset, to);
+    }
   }
   writeFileSync(join(outDir, '.build-stamp'), fingerprint + '\n');
   rmSync(distDir, { recursive: true, force: true });

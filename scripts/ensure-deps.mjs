@@ -8,7 +8,7 @@
 //   node scripts/ensure-deps.mjs            # for `up`: npm packages + build + redis-server
 //   node scripts/ensure-deps.mjs --test     # also chromium, curl (browser and client tests) and squidguard
 //                                           # (the differential test of list matching)
-//   node scripts/ensure-deps.mjs --bench    # also squid, apache2-utils (ab), sarg
+//   node scripts/ensure-deps.mjs --bench    # also squid, wrk, sarg
 //   node scripts/ensure-deps.mjs --no-build # npm packages only (type check)
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -83,7 +83,7 @@ if (args.has('--test')) {
 }
 if (args.has('--bench')) {
   wanted.set('squid', 'squid');
-  wanted.set('ab', 'apache2-utils');
+  wanted.set('wrk', 'wrk');
   wanted.set('sarg', 'sarg');
   wanted.set('curl', 'curl');
 }

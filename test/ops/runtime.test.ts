@@ -33,6 +33,10 @@ describe('runtime', () => {
     expect(sources.length).toBeGreaterThan(100);
     const built = new Set(files(join(ROOT, 'dist'), '.js').map((f) => relative(join(ROOT, 'dist'), f)));
     expect(sources.filter((s) => !built.has(s))).toEqual([]);
+    // data files the compiled code reads beside itself are in the build too
+    const assets = ['core', 'cli', 'proxy', 'analyser', 'dashboards'].flatMap((d) => files(join(ROOT, d), '.txt')).map((f) => relative(ROOT, f));
+    expect(assets).toContain('core/policy/never-inspect-health.txt');
+    expect(assets.filter((a) => !existsSync(join(ROOT, 'dist', a)))).toEqual([]);
     const offending: string[] = [];
     for (const f of built) {
       const js = readFileSync(join(ROOT, 'dist', f), 'utf8');
