@@ -1,5 +1,8 @@
 import { ROLES } from '../cli/roles.ts';
+import type { Platform } from '../core/platform.ts';
+import { configuredConsoleUrl, CONSOLE_URL_KEY } from '../core/console-url.ts';
 import { loadKey } from '../core/keys.ts';
+import { summaryMailer } from '../core/privacy/summary.ts';
 import { AnalyserScheduler } from './schedule/scheduler.ts';
 
 // The analyser role: report schedules (node-cron) and catch-up of missed runs. Retention needs no
@@ -11,6 +14,7 @@ ROLES.analyser = {
     const scheduler = new AnalyserScheduler({
       store: p.store, redis: p.redis, config: p.config, log: p.log,
       masterKey: loadKey(p.runtime.dataDir, 'report-master', p.env),
+      afterReport: summaryLink(p),
     });
     scheduler.start();
     // in the background: start-up must not wait for a month of missed reports
@@ -28,3 +32,19 @@ ROLES.analyser = {
     };
   },
 };
+
+/** The summary mailer with the console address the console published (or the configured one). */
+function summaryLink(p: Platform) {
+  let url = configuredConsoleUrl(p.config);
+  const refresh = async () => {
+    if (p.config.console.publicUrl) return;
+    const v = await p.redis.get(CONSOLE_URL_KEY).catch(() => null);
+    if (v && /^https?:\/\//.test(v)) url = v;
+  };
+  const send = summaryMailer(p.config, p.store, () => url, (err) => p.log.warn({ err }, 'summary e-mail not sent'));
+  if (!send) return undefined;
+  return async (job: string, period: { from: number; to: number }, reportId: string) => {
+    await refresh();
+    await send(job, period, reportId);
+  };
+}

@@ -87,9 +87,9 @@ export function canDecide(d: Decider, subject: string, requester: string): boole
   return roleDecides(d.role, subject) && !isOwnRequest(d, requester);
 }
 
-/** Directors decide requests; the DPO may be the second approver of an investigation. */
+/** Directors decide requests; the DPO may be the second approver of an investigation or a subject access request. */
 export function roleDecides(role: Role, subject: string): boolean {
-  return role === 'director' || (subject === 'investigation' && role === 'dpo');
+  return role === 'director' || ((subject === 'investigation' || subject === 'subject-access') && role === 'dpo');
 }
 
 export function fail(deps: ConsoleDeps, c: Ctx, status: number, text: string) {

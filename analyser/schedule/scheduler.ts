@@ -27,6 +27,8 @@ export interface SchedulerDeps {
   masterKey: Buffer;
   log: Logger;
   runner?: string;
+  /** called after each report built by its schedule (not at catch-up: a restart must not send a month of mail) */
+  afterReport?: (job: string, period: { from: number; to: number }, reportId: string) => Promise<void>;
 }
 
 export type PeriodOutcome = { outcome: 'ok'; reportId: string } | { outcome: 'locked' | 'already-run' } | { outcome: 'failed'; error: string };
@@ -64,6 +66,7 @@ export class AnalyserScheduler {
         await this.runs.finish(run, 'ok', { report_id: reportId });
         runsTotal.inc({ job: job.name, outcome: 'ok' });
         this.d.log.info({ job: job.name, trigger, from: new Date(period.from).toISOString(), reportId }, 'report built');
+        if (this.d.afterReport && trigger === 'scheduled') await this.d.afterReport(job.name, period, reportId).catch((e) => this.d.log.warn({ err: (e as Error).message }, 'after-report step failed'));
         return { outcome: 'ok', reportId };
       } catch (e) {
         const error = (e as Error).message;

@@ -9,6 +9,7 @@ import { registerEvidence } from './evidence.ts';
 import { registerImport } from './import.ts';
 import { registerOps } from './ops.ts';
 import { registerPolicy } from './policy.ts';
+import { registerPrivacy } from './privacy.ts';
 import { registerReports } from './reports.ts';
 import { registerRoles } from './roles.ts';
 import { registerUsers } from './users.ts';
@@ -27,4 +28,5 @@ export function registerCommands(h: ProgramHandle, ctx: CommandContext): void {
   registerPolicy(h, ctx);
   registerBlocklists(h, ctx);
   registerOps(h, ctx);
+  registerPrivacy(h, ctx);
 }

@@ -2,7 +2,7 @@
 // current state of each request. Expiry is a property of the moment you ask (`statusAt`), so a
 // cached fold can never hand out a grant that has run out.
 
-export const SUBJECTS = ['report-access', 'investigation', 'investigation-access', 'work-exception', 'self-report'] as const;
+export const SUBJECTS = ['report-access', 'investigation', 'investigation-access', 'work-exception', 'self-report', 'subject-access'] as const;
 export type Subject = (typeof SUBJECTS)[number];
 export type RowKind = 'request' | 'approve' | 'refuse' | 'revoke';
 export type Status = 'pending' | 'approved' | 'refused' | 'revoked' | 'expired';
@@ -102,6 +102,8 @@ export function decisionProblem(req: AuthRequest, kind: Exclude<RowKind, 'reques
   if (status !== 'pending') return `request ${req.id} is already ${status}`;
   // Four-eyes: the director who opened an investigation cannot be its second approver.
   if (req.subject === 'investigation' && req.details.four_eyes === true && req.requester === by) return 'a second director or the DPO must approve an investigation you opened';
+  // A subject access export from the console always needs a second pair of eyes (the CLI is for whoever holds the data directory).
+  if (req.subject === 'subject-access' && req.requester === by) return 'a second director or the DPO must approve a subject access request you made';
   return null;
 }
 

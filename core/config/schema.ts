@@ -101,6 +101,10 @@ export const consoleSchema = z.strictObject({
     url: z.string().min(1),
     from: z.string().min(3),
     to: z.array(z.string().min(3)).min(1),
+    /** name-free figures after each scheduled audit and spot check (default on) */
+    summaries: z.boolean().optional(),
+    /** where those summaries go (default: to) */
+    summaryTo: z.array(z.string().min(3)).min(1).optional(),
   }).optional(),
 }).prefault({});
 

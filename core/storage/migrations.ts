@@ -7,6 +7,7 @@ import {
   ROLLUP_TTL, usersTable,
 } from './tables.ts';
 import { minuteMaskStatements, ROLLUP_TABLES, rollupDedupStatements, rollupViews } from './rollup-views.ts';
+import { PRIVACY_MIGRATION } from '../privacy/tables.ts';
 
 // Versioned, idempotent migrations. Each is a list of statements; the runner records the versions it
 // applied in fairwatch.schema_migrations and skips them next time. Every statement is itself
@@ -69,6 +70,7 @@ export const MIGRATIONS: Migration[] = [
     name: 'rollups: a deduplication window, so a retried batch is not counted twice through the views',
     statements: (ctx) => rollupDedupStatements(ctx.db, ctx.topology),
   },
+  PRIVACY_MIGRATION,
 ];
 
 /** Extra migrations registered by the roles (rollups, report runs, …) before `migrate` runs. */

@@ -15,6 +15,7 @@ const LABEL: Record<string, string> = {
   'investigation-access': 'Access to an investigation',
   'work-exception': 'Work exception',
   'self-report': 'Accidental visit reported',
+  'subject-access': 'Subject access request (second approval)',
 };
 
 async function loadRequest(deps: ConsoleDeps, c: Ctx): Promise<AuthRequest> {
@@ -28,8 +29,8 @@ const decider = (deps: ConsoleDeps, c: Ctx): Decider => deciderOf(deps, c.get('s
 /** Why `d` may not decide `req`, in words for the refusal. */
 function refusalFor(d: Decider, req: AuthRequest): string {
   if (!isOwnRequest(d, req.requester)) return 'only a director decides this request';
-  return req.subject === 'investigation'
-    ? 'a second director or the DPO must approve an investigation you opened'
+  return req.subject === 'investigation' || req.subject === 'subject-access'
+    ? `a second director or the DPO must approve ${req.subject === 'investigation' ? 'an investigation you opened' : 'a subject access request you made'}`
     : 'this is your own request: another director must decide it';
 }
 

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LegalHolds } from '../../core/privacy/holds.ts';
 import { buildConsoleApp } from '../../dashboards/role.ts';
 import { openConsole, type Account } from './harness.ts';
 
@@ -36,6 +37,15 @@ const activeGrant = async () => ({ id: await h.grant(other, who.director, 'repor
 const report = async () => ({ id: reportA });
 const inv = async () => ({ id: investigation });
 const token = async () => ({ token: 'x'.repeat(43) });
+/** a subject access request the director made, approved by someone else (the store checks only that it is not the requester) */
+const approvedSar = async () => {
+  const sam = (await h.deps.users.get('sam'))!;
+  const r = await h.deps.authz.request({ subject: 'subject-access', target: sam.userId, requester: who.director.userId, reason: 'matrix', details: { subject_user_id: sam.userId } });
+  await h.deps.authz.decide(r.id, 'approve', other.userId, { expiresAt: Date.now() + 3_600_000 });
+  return { id: r.id };
+};
+const holdBody = () => ({ requesting_body: 'Police', reference: 'R/1', legal_basis: 'DPA 2018 Sch 2 para 2', usernames: ['sam'], from: '2026-01-01T00:00:00Z', to: '2026-01-02T00:00:00Z' });
+const openHold = async () => ({ id: (await new LegalHolds(h.deps.store).open({ requestingBody: 'P', reference: 'R', legalBasis: 'B', subjects: ['x'], from: new Date(0), to: new Date(1000), actor: 'matrix' })).id });
 const openBody = () => ({ subject: 'sam', allegation: 'matrix', from: '2026-01-01T00:00:00Z', to: '2026-01-02T00:00:00Z', expires_in_minutes: 60 });
 
 const CASES: Record<string, Case> = {
@@ -72,6 +82,12 @@ const CASES: Record<string, Case> = {
   'GET /grants': { expect: directorOnly(200) },
   'GET /audit': { expect: directorOnly(200) },
   'GET /api/audit-log': { expect: directorOnly(200) },
+  'POST /api/subject-access': { json: { username: 'sam', reason: 'matrix' }, expect: directorOnly(201) },
+  'POST /api/subject-access/:id/export': { params: approvedSar, json: {}, expect: directorOnly(200) },
+  'GET /api/legal-holds': { expect: directorOnly(200) },
+  'POST /api/legal-holds': { json: holdBody(), expect: directorOnly(201) },
+  'POST /api/legal-holds/:id/release': { params: openHold, json: { reason: 'done' }, expect: directorOnly(200) },
+  'GET /api/disclosures': { expect: directorOnly(200) },
   'GET /investigations': { expect: itAndDirector(200) },
   'GET /investigations/new': { expect: directorOnly(200) },
   'POST /investigations': { form: openBody() as unknown as Record<string, string>, expect: directorOnly(303) },

@@ -1,0 +1,110 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AuthRequest } from '../../core/authorisation/model.ts';
+import { listDisclosures, recordDisclosure } from '../../core/privacy/disclosures.ts';
+import { collectSubjectAccess, writeSubjectAccess } from '../../core/privacy/dsar.ts';
+import { HoldError, LegalHolds } from '../../core/privacy/holds.ts';
+import { tarGzDirectory } from '../../core/evidence/tarball.ts';
+import type { ConsoleDeps } from '../deps.ts';
+import { HttpError, str, type Ctx, type RouteTable } from '../access.ts';
+import { UUID_RE } from '../reports.ts';
+import { requireReauth } from '../security/reauth.ts';
+
+// The privacy duties in the console (issue 20). A subject access request is made by a director for
+// a person in the user directory and always needs a second director or the DPO to approve it (in
+// the inbox, with an expiry); the director who made it then downloads the export once approved.
+// Legal holds and the disclosure register are for directors (the DPO may read them). Every route is
+// audited by its rule.
+
+async function requestSubjectAccess(deps: ConsoleDeps, c: Ctx): Promise<AuthRequest> {
+  const s = c.get('session')!;
+  const b = c.get('body');
+  const username = str(b, 'username', { required: true, max: 200 });
+  const reason = str(b, 'reason', { required: true, max: 2000 });
+  if (!reason.trim()) throw new HttpError(400, 'reason: required (e.g. the request reference and date received)');
+  const user = await deps.users.get(username).catch(() => null);
+  if (!user) throw new HttpError(400, 'username: no such user in the user directory (for anyone else use `fairwatch dsar export` on the server)');
+  const req = await deps.authz.request({ subject: 'subject-access', target: user.userId, requester: s.userId, reason, details: { subject_user_id: user.userId } });
+  c.header('x-fairwatch-target', req.id);
+  return req;
+}
+
+async function exportSubjectAccess(deps: ConsoleDeps, c: Ctx): Promise<Response> {
+  const s = c.get('session')!;
+  const id = c.req.param('id')!;
+  const req = UUID_RE.test(id) ? await deps.authz.get(id) : null;
+  if (!req || req.subject !== 'subject-access') throw new HttpError(404, `no subject access request ${id}`);
+  if (req.requester !== s.userId) throw new HttpError(403, 'only the director who made this subject access request may download it');
+  const status = deps.authz.statusOf(req);
+  if (status !== 'approved') throw new HttpError(403, `this subject access request is ${status === 'pending' ? 'waiting for a second director or the DPO' : status}`);
+  await requireReauth(deps, c);
+  const user = await deps.users.getById(String(req.details.subject_user_id));
+  if (!user) throw new HttpError(404, 'the person is no longer in the user directory');
+  const pseudonym = deps.pseudonyms.user(user.username);
+  const data = await collectSubjectAccess(deps.store, deps.redis, { username: user.username, pseudonym, inDirectory: true, group: user.group });
+  const dir = mkdtempSync(join(tmpdir(), 'fairwatch-sar-'));
+  try {
+    const out = join(dir, 'export');
+    const files = writeSubjectAccess(out, data, deps.config.organisation);
+    const tgz = await tarGzDirectory(out);
+    await recordDisclosure(deps.store, {
+      kind: 'subject-access', holdId: '', recipient: 'the data subject', reference: req.reason, legalBasis: 'UK GDPR article 15 (right of access)',
+      subjects: [pseudonym], from: new Date(data.events[0]?.t ?? deps.now()).toISOString(), to: new Date(data.events.at(-1)?.t ?? deps.now()).toISOString(),
+      rows: data.events.length, manifestSha256: files.find((f) => f.name === 'index.html')!.sha256, actor: s.userId,
+    });
+    return c.body(new Uint8Array(tgz), 200, {
+      'content-type': 'application/gzip', 'content-disposition': `attachment; filename="subject-access-${req.id}.tar.gz"`, 'cache-control': 'no-store',
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function parseTime(v: string, name: string): Date {
+  const t = Date.parse(v);
+  if (!v || Number.isNaN(t)) throw new HttpError(400, `${name}: expected an ISO date or time such as 2026-03-02T09:00Z`);
+  return new Date(t);
+}
+
+const holdError = (e: unknown): never => {
+  if (e instanceof HoldError) throw new HttpError(e.status, e.message);
+  throw e;
+};
+
+export function privacyRoutes(deps: ConsoleDeps, t: RouteTable): void {
+  const holds = new LegalHolds(deps.store);
+
+  t.add({ method: 'POST', path: '/api/subject-access', who: ['director'], audit: 'dsar.request' }, async (c) => {
+    const req = await requestSubjectAccess(deps, c);
+    return c.json({ id: req.id, status: deps.authz.statusOf(req) }, 201);
+  });
+  t.add({ method: 'POST', path: '/api/subject-access/:id/export', who: ['director'], audit: 'dsar.export' }, (c) => exportSubjectAccess(deps, c));
+
+  t.add({ method: 'GET', path: '/api/legal-holds', who: ['director', 'dpo'], audit: 'hold.list' }, async (c) => c.json(await holds.list()));
+  t.add({ method: 'POST', path: '/api/legal-holds', who: ['director'], audit: 'hold.open' }, async (c) => {
+    const s = c.get('session')!;
+    const b = c.get('body');
+    const people = Array.isArray(b.usernames) ? b.usernames.map(String) : String(b.usernames ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+    if (!people.length) throw new HttpError(400, 'usernames: at least one person');
+    const subjects = [];
+    for (const u of people.slice(0, 100)) {
+      const user = await deps.users.get(u).catch(() => null);
+      if (!user) throw new HttpError(400, `usernames: ${u} is not in the user directory`);
+      subjects.push(deps.pseudonyms.user(user.username));
+    }
+    const h = await holds.open({
+      requestingBody: str(b, 'requesting_body', { required: true, max: 300 }), reference: str(b, 'reference', { required: true, max: 300 }),
+      legalBasis: str(b, 'legal_basis', { required: true, max: 1000 }), subjects,
+      from: parseTime(str(b, 'from', { required: true, max: 40 }), 'from'), to: parseTime(str(b, 'to', { required: true, max: 40 }), 'to'),
+      actor: s.userId, note: str(b, 'note', { max: 2000 }),
+    }).catch(holdError);
+    c.header('x-fairwatch-target', h.id);
+    return c.json(h, 201);
+  });
+  t.add({ method: 'POST', path: '/api/legal-holds/:id/release', who: ['director'], audit: 'hold.release' }, async (c) => {
+    c.header('x-fairwatch-target', c.req.param('id')!);
+    return c.json(await holds.release(c.req.param('id')!, c.get('session')!.userId, str(c.get('body'), 'reason', { required: true, max: 2000 })).catch(holdError));
+  });
+  t.add({ method: 'GET', path: '/api/disclosures', who: ['director', 'dpo'], audit: 'disclosure.list' }, async (c) => c.json(await listDisclosures(deps.store)));
+}
