@@ -12,6 +12,7 @@ import { EventBuilder, PseudonymCache } from './event-builder.ts';
 import { Identifier, type Identity } from './identify.ts';
 import { RequestError } from './request-error.ts';
 import { ScanGuard } from './scan-guard.ts';
+import type { OwnPagesOptions } from './own-pages.ts';
 import { HostsSource } from './hosts-source.ts';
 import { Resolver, type LookupFn } from './resolve.ts';
 import type { SignInGate } from './tls/sign-in-gate.ts';
@@ -41,6 +42,8 @@ export interface ProxyServerOptions {
    * are passed without the gate, sign-in or policy. Default: from the config.
    */
   consoleUrl?: (proxyAddress?: string) => string;
+  /** the organisation CA's certificate, offered at http://fairwatch.internal/ca.crt; null or absent without one */
+  caCertPem?: string | null;
   /** where a problem that does not stop the proxy is told (a broken hosts-file edit) */
   log?: (message: string) => void;
   /** ports of fairwatch's own services on this machine (managed Redis, metrics) the guard never opens */
@@ -95,6 +98,7 @@ export class ProxyCore {
   /** user|category → the last minute this process counted for it (one count a minute is enough) */
   private readonly counted = new Map<string, number>();
   private readonly consoleUrl: (proxyAddress?: string) => string;
+  readonly ownPages: OwnPagesOptions;
   /** null without an organisation CA or with nothing to inspect: every allowed tunnel is spliced */
   readonly inspection: Inspection | null;
 
@@ -113,6 +117,7 @@ export class ProxyCore {
     this.idleTimeoutMs = cfg.proxy.idleTimeoutSeconds * 1000;
     const consoleUrl = configuredConsoleUrl(cfg);
     this.consoleUrl = opts.consoleUrl ?? (() => consoleUrl);
+    this.ownPages = { config: cfg, consoleUrl: this.consoleUrl, caCertPem: opts.caCertPem ?? null };
     this.hooks = opts.hooks ?? defaultResponseHooks({ consoleUrl, organisation: cfg.organisation.name });
     const minter = opts.inspection?.minter ?? null;
     const rules = minter ? new InspectionRules(cfg.policy) : null;

@@ -16,6 +16,7 @@ export function page(title: string, paragraphs: string[], extraHtml = ''): strin
 const TITLES: Record<number, string> = {
   400: 'The proxy could not understand this request',
   403: 'This address cannot be reached through the proxy',
+  404: 'There is no such page on the proxy',
   407: 'Please sign in to use the internet',
   408: 'The request took too long to arrive',
   413: 'This upload is larger than the policy allows',

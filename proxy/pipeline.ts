@@ -6,12 +6,14 @@ import type { ProxyCore, Target } from './core.ts';
 import { parseAbsoluteTarget } from './core.ts';
 import type { EventBuilder } from './event-builder.ts';
 import type { Identity } from './identify.ts';
+import { answerOwnPage, RESERVED_HOST } from './own-pages.ts';
 import { RequestError } from './request-error.ts';
 import { endWhenClosed } from './respond.ts';
 
 // The decision pipeline for live traffic, in the order every request and tunnel takes it:
 //
 //   admit          proxy.clientNetworks                          → 403 denied-client
+//   proxy pages    http://fairwatch.internal/ and the proxy's own address: answered here
 //   own pages      the console's address: no gate, no sign-in, no policy (a browser with manual
 //                  proxy settings and no bypass list must reach the statement it is asked to accept)
 //   identify       Basic, identity.ipUsers, a sign-in binding, guest networks → 407 or sign-in page
@@ -46,7 +48,7 @@ export async function admitHttp(core: ProxyCore, ev: EventBuilder, req: Incoming
   core.admit(ev);
   const raw = req.url ?? '';
   if (raw.startsWith('/')) {
-    if (await core.hooks.originForm(req, res)) {
+    if (await core.hooks.originForm(req, res) || answerOwnPage(core.ownPages, req, res, raw.split('?')[0]!)) {
       ev.action = 'allow';
       ev.rule = 'proxy-page';
       return null;
@@ -56,6 +58,13 @@ export async function admitHttp(core: ProxyCore, ev: EventBuilder, req: Incoming
   const target = parseAbsoluteTarget(raw);
   core.setTarget(ev, target);
   requireKnownFraming(req);
+  if (target.host === RESERVED_HOST && target.port === 80) {
+    // the proxy's own pages (as Squid answers its internal URLs): never forwarded
+    ev.action = 'allow';
+    ev.rule = 'proxy-page';
+    if (answerOwnPage(core.ownPages, req, res, target.path)) return null;
+    throw new RequestError(404, 'FW_BAD_URI', `The proxy has no page ${target.path.slice(0, 200)}: see http://${RESERVED_HOST}/`, 'not-found');
+  }
   if (core.isOwnPage(target, req.socket.localAddress)) {
     ev.action = 'allow';
     ev.rule = 'fairwatch-page';

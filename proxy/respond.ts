@@ -7,7 +7,7 @@ import { RequestError } from './request-error.ts';
 // The one place a failure becomes a response: status, page, event flag.
 
 const REASONS: Record<number, string> = {
-  400: 'Bad Request', 403: 'Forbidden', 407: 'Proxy Authentication Required', 408: 'Request Timeout', 413: 'Content Too Large',
+  400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 407: 'Proxy Authentication Required', 408: 'Request Timeout', 413: 'Content Too Large',
   431: 'Request Header Fields Too Large', 499: 'Client Closed Request', 501: 'Not Implemented', 502: 'Bad Gateway', 504: 'Gateway Timeout',
 };
 

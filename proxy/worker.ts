@@ -87,6 +87,7 @@ async function start(init: WorkerInit): Promise<void> {
     config, engine: () => engine, sink, credentials, pseudonyms, hooks, signIn,
     consoleUrl: (proxyAddress) => consoleUrl.current(proxyAddress),
     servicePorts: localServicePorts(init.redisUrl),
+    caCertPem: ca?.certPem ?? null,
     log: (message) => log.warn(message),
     // quota minutes are shared by every worker and proxy through Redis; a failure only loses a minute
     recordUse: (user, category, at) => void people.addQuotaUsage(pseudonyms.user(user), category, at)

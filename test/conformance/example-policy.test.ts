@@ -272,6 +272,12 @@ describe('the example policy through the real proxy', () => {
             await page.getByRole('heading', { name: 'Welcome to plain.site.test' }).waitFor();
             n++;
             if (user === 'alice') {
+              // the proxy's own page: where the console is, and the organisation's certificate
+              await page.goto('http://fairwatch.internal/');
+              n++;
+              await page.getByRole('heading', { name: /web proxy/ }).waitFor();
+              expect(await page.getByRole('link', { name: "The organisation's certificate" }).getAttribute('href')).toBe('/ca.crt');
+              await shot(page, `proxy-home-${tag}`);
               await page.goto(site(host('adult')));
               n++;
               await page.getByRole('heading', { name: 'This site is blocked' }).waitFor();
@@ -319,6 +325,7 @@ describe('the example policy through the real proxy', () => {
     // the console's own pages went through the proxy as fairwatch's pages, not through the gate
     expect(events.some((e) => e.host === 'fairwatch-console.test' && e.rule === 'fairwatch-page')).toBe(true);
     expect(events.some((e) => e.host === 'fairwatch-console.test' && e.action === 'aup')).toBe(false);
+    expect(events.some((e) => e.host === 'fairwatch.internal' && e.rule === 'proxy-page' && e.status === 200)).toBe(true);
     exercised.add('aup');
   }, 300_000);
 
