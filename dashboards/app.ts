@@ -7,6 +7,7 @@ import { fail, HttpError, RouteTable, sessionMiddleware, type Env, type RouteRul
 import { directorRoutes } from './routes/director.ts';
 import { investigationRoutes } from './routes/investigations.ts';
 import { itRoutes } from './routes/it.ts';
+import { overviewRoutes } from './routes/overview.ts';
 import { publicRoutes } from './routes/public.ts';
 import { staffRoutes } from './routes/staff.ts';
 
@@ -54,6 +55,7 @@ export function createConsoleApp(deps: ConsoleDeps): ConsoleApp {
   itRoutes(deps, table);
   directorRoutes(deps, table);
   investigationRoutes(deps, table);
+  overviewRoutes(deps, table);
   app.notFound((c) => fail(deps, c as never, 404, 'no such page'));
   app.onError((e, c) => {
     if (e instanceof HttpError) return fail(deps, c as never, e.status, e.message);

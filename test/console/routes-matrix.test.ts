@@ -80,6 +80,10 @@ const CASES: Record<string, Case> = {
   'GET /api/investigations/:id/activity': { params: inv, expect: grantHolders(200) },
   'POST /investigations/:id/evidence': { params: inv, form: {}, expect: grantHolders(200) },
   'POST /api/investigations/:id/evidence': { params: inv, json: {}, expect: grantHolders(200) },
+  'GET /home': { expect: itAndDirector(200) },
+  'GET /api/overview': { expect: itAndDirector(200) },
+  'GET /health': { expect: itAndDirector(200) },
+  'GET /api/health': { expect: itAndDirector(200) },
   'POST /investigations/:id/delegate': { params: inv, form: { username: 'ian', expires_in_minutes: '60' }, expect: { ...directorOnly(303), itGrant: 403 } },
 };
 
