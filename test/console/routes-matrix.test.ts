@@ -35,6 +35,8 @@ const pendingRequest = async () => ({ id: (await h.deps.authz.request({ subject:
 const activeGrant = async () => ({ id: await h.grant(other, who.director, 'report-access', reportA, 60) });
 const report = async () => ({ id: reportA });
 const inv = async () => ({ id: investigation });
+let investigationReport = '';
+const invReport = async () => ({ id: investigation, rid: investigationReport });
 const token = async () => ({ token: 'x'.repeat(43) });
 const openBody = () => ({ subject: 'sam', allegation: 'matrix', from: '2026-01-01T00:00:00Z', to: '2026-01-02T00:00:00Z', expires_in_minutes: 60 });
 
@@ -84,6 +86,10 @@ const CASES: Record<string, Case> = {
   'GET /api/overview': { expect: itAndDirector(200) },
   'GET /health': { expect: itAndDirector(200) },
   'GET /api/health': { expect: itAndDirector(200) },
+  'POST /investigations/:id/report': { params: inv, form: {}, expect: grantHolders(303) },
+  'POST /api/investigations/:id/report': { params: inv, json: {}, expect: grantHolders(201) },
+  'GET /investigations/:id/reports/:rid': { params: invReport, expect: grantHolders(200) },
+  'POST /investigations/:id/reports/:rid/export': { params: invReport, form: {}, expect: grantHolders(200) },
   'POST /investigations/:id/delegate': { params: inv, form: { username: 'ian', expires_in_minutes: '60' }, expect: { ...directorOnly(303), itGrant: 403 } },
 };
 
@@ -109,6 +115,9 @@ beforeAll(async () => {
   const opened = await h.request('POST', '/api/investigations', { ...(await h.sessionFor(director)), json: openBody() });
   expect(opened.status).toBe(201);
   investigation = JSON.parse(opened.text).id;
+  const produced = await h.request('POST', `/api/investigations/${investigation}/report`, { ...(await h.sessionFor(director)), json: {} });
+  expect(produced.status).toBe(201);
+  investigationReport = JSON.parse(produced.text).report_id;
   for (const [subject, target] of [['report-access', reportA], ['investigation-access', investigation]] as const) {
     await h.grant(who.itGrant, director, subject, target, 60);
     await h.grant(who.itExpired, director, subject, target, 1, 2 * 60_000); // approved 2 min ago for 1 min

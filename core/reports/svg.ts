@@ -1,4 +1,4 @@
-import type { ReportChart } from '../../core/reports/model.ts';
+import type { ReportChart } from './model.ts';
 import { escapeHtml } from './escape.ts';
 
 // Grouped bar charts as inline SVG, rendered on the server so a report needs no script to read
