@@ -8,6 +8,7 @@ import { directorRoutes } from './routes/director.ts';
 import { investigationRoutes } from './routes/investigations.ts';
 import { itRoutes } from './routes/it.ts';
 import { overviewRoutes } from './routes/overview.ts';
+import { peopleRoutes } from './routes/people.ts';
 import { publicRoutes } from './routes/public.ts';
 import { staffRoutes } from './routes/staff.ts';
 
@@ -56,6 +57,7 @@ export function createConsoleApp(deps: ConsoleDeps): ConsoleApp {
   directorRoutes(deps, table);
   investigationRoutes(deps, table);
   overviewRoutes(deps, table);
+  peopleRoutes(deps, table);
   app.notFound((c) => fail(deps, c as never, 404, 'no such page'));
   app.onError((e, c) => {
     if (e instanceof HttpError) return fail(deps, c as never, e.status, e.message);

@@ -38,6 +38,9 @@ const inv = async () => ({ id: investigation });
 let investigationReport = '';
 const invReport = async () => ({ id: investigation, rid: investigationReport });
 const token = async () => ({ token: 'x'.repeat(43) });
+let freshN = 0;
+const freshStaff = async () => ({ id: (await h.addUser(`matrix-staff-${freshN++}`, 'staff')).userId });
+const freshIt = async () => ({ id: (await h.addUser(`matrix-it-${freshN++}`, 'it', 'it')).userId });
 const openBody = () => ({ subject: 'sam', allegation: 'matrix', from: '2026-01-01T00:00:00Z', to: '2026-01-02T00:00:00Z', expires_in_minutes: 60 });
 
 const CASES: Record<string, Case> = {
@@ -90,6 +93,20 @@ const CASES: Record<string, Case> = {
   'POST /api/investigations/:id/report': { params: inv, json: {}, expect: grantHolders(201) },
   'GET /investigations/:id/reports/:rid': { params: invReport, expect: grantHolders(200) },
   'POST /investigations/:id/reports/:rid/export': { params: invReport, form: {}, expect: grantHolders(200) },
+  'GET /people': { expect: itAndDirector(200) },
+  'GET /api/users': { expect: itAndDirector(200) },
+  'POST /people': { form: { username: 'fresh', role: 'staff', group: 'staff' }, expect: itAndDirector(200) },
+  'POST /api/users': { json: { username: 'fresh', role: 'staff', group: 'staff' }, expect: itAndDirector(201) },
+  'POST /people/:id/disable': { params: freshStaff, form: {}, expect: itAndDirector(200) },
+  'POST /people/:id/enable': { params: freshStaff, form: {}, expect: itAndDirector(200) },
+  'POST /people/:id/reset-password': { params: freshStaff, form: {}, expect: itAndDirector(200) },
+  'POST /people/:id/reset-authenticator': { params: freshIt, form: {}, expect: itAndDirector(200) },
+  'POST /api/users/:id/disable': { params: freshStaff, json: {}, expect: itAndDirector(200) },
+  'POST /api/users/:id/enable': { params: freshStaff, json: {}, expect: itAndDirector(200) },
+  'POST /api/users/:id/reset-password': { params: freshStaff, json: {}, expect: itAndDirector(200) },
+  'POST /api/users/:id/reset-authenticator': { params: freshIt, json: {}, expect: itAndDirector(200) },
+  'GET /account/:token': { params: token, expect: all(404) },
+  'POST /account/:token': { params: token, form: { password: 'a long enough password', again: 'a long enough password' }, expect: all(404) },
   'POST /investigations/:id/delegate': { params: inv, form: { username: 'ian', expires_in_minutes: '60' }, expect: { ...directorOnly(303), itGrant: 403 } },
 };
 
@@ -180,7 +197,9 @@ describe('route × caller matrix', () => {
         const form: Record<string, string> | undefined = c.form ? { ...c.form, ...(sess ? { _csrf: sess.csrf } : {}) } : undefined;
         // sign-in failures use a fresh name each time so the account lockout does not kick in here
         if (form?.username === 'nobody') form.username = `nobody-${persona}`;
-        const json = c.json?.username === 'nobody' ? { ...c.json, username: `nobody-api-${persona}` } : c.json;
+        if (form?.username === 'fresh') form.username = `fresh-${persona}-${freshN++}`;
+        const json0 = c.json?.username === 'fresh' ? { ...c.json, username: `fresh-api-${persona}-${freshN++}` } : c.json;
+        const json = c.json?.username === 'nobody' ? { ...c.json, username: `nobody-api-${persona}` } : json0;
         const auditBefore = await h.deps.audit.count();
         const res = await h.request(rule.method, path, { cookie: sess?.cookie, json, form });
         if (res.status !== c.expect[persona]) failures.push(`${key} as ${persona}: got ${res.status}, want ${c.expect[persona]} (${res.text.slice(0, 120)})`);
