@@ -9,6 +9,7 @@ import { investigationRoutes } from './routes/investigations.ts';
 import { itRoutes } from './routes/it.ts';
 import { overviewRoutes } from './routes/overview.ts';
 import { peopleRoutes } from './routes/people.ts';
+import { selfServiceRoutes } from './routes/self-service.ts';
 import { publicRoutes } from './routes/public.ts';
 import { staffRoutes } from './routes/staff.ts';
 
@@ -58,6 +59,7 @@ export function createConsoleApp(deps: ConsoleDeps): ConsoleApp {
   investigationRoutes(deps, table);
   overviewRoutes(deps, table);
   peopleRoutes(deps, table);
+  selfServiceRoutes(deps, table);
   app.notFound((c) => fail(deps, c as never, 404, 'no such page'));
   app.onError((e, c) => {
     if (e instanceof HttpError) return fail(deps, c as never, e.status, e.message);

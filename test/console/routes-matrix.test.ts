@@ -107,6 +107,13 @@ const CASES: Record<string, Case> = {
   'POST /api/users/:id/reset-authenticator': { params: freshIt, json: {}, expect: itAndDirector(200) },
   'GET /account/:token': { params: token, expect: all(404) },
   'POST /account/:token': { params: token, form: { password: 'a long enough password', again: 'a long enough password' }, expect: all(404) },
+  'POST /my/password': { form: { password: 'correct horse battery staple', new_password: 'correct horse battery staple', again: 'correct horse battery staple' }, expect: signedIn(303) },
+  'POST /api/my/password': { json: { password: 'correct horse battery staple', new_password: 'correct horse battery staple', again: 'correct horse battery staple' }, expect: signedIn(200) },
+  'GET /api/my/visits': { expect: signedIn(200) },
+  'POST /my/accident': { form: { event_id: 'not-a-visit' }, expect: signedIn(400) },
+  'POST /api/my/accident': { json: { event_id: 'not-a-visit' }, expect: signedIn(400) },
+  'POST /my/concern': { form: { concern: 'matrix concern' }, expect: signedIn(303) },
+  'POST /api/my/concern': { json: { concern: 'matrix concern', named: true }, expect: signedIn(201) },
   'POST /investigations/:id/delegate': { params: inv, form: { username: 'ian', expires_in_minutes: '60' }, expect: { ...directorOnly(303), itGrant: 403 } },
 };
 
