@@ -57,7 +57,8 @@ export function nextSpotCheck(deps: ConsoleDeps): number | null {
   if (!cron.validate(expr)) return null;
   const task = cron.createTask(expr, () => undefined, { timezone: deps.config.organisation.timezone });
   try {
-    return task.getNextRun()?.getTime() ?? null;
+    // getNextRun answers only for a started task; the schedule itself is what we want
+    return task.getNextRuns(1)[0]?.getTime() ?? null;
   } finally {
     void task.destroy();
   }

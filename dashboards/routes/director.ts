@@ -111,7 +111,7 @@ ${isOwnRequest(d, r.requester) ? html`<td>Waiting for ${r.subject === 'investiga
 ${r.subject === 'investigation' || r.subject === 'self-report' || r.subject === 'concern' ? '' : html`<label>Expires in <select name="expires_in_minutes"><option value="60">1 hour</option><option value="480">8 hours</option><option value="1440" selected>1 day</option><option value="10080">7 days</option><option value="43200">30 days</option></select></label>`}
 <label>Your password <input name="password" type="password" required></label><button type="submit">${r.subject === 'self-report' || r.subject === 'concern' ? 'Acknowledge' : 'Approve'}</button></form>
 <form method="post" action="/requests/${r.id}/refuse">${csrfField(s.csrf)}<label>Reason <input name="reason" required maxlength="2000"></label><button type="submit">Refuse</button></form></td></tr>`}`));
-    return frame(deps, c, 'Inbox', html`${done ? message('ok', `Request ${done}.`) : ''}${pending.length === 0 ? html`<p>Nothing waiting.</p>` : html`<table><thead><tr><th>Request</th><th>About</th><th>From</th><th>Their reason</th><th>When</th><th>Decide</th></tr></thead><tbody>${rows}</tbody></table>`}`);
+    return frame(deps, c, 'Inbox', html`${done ? message('ok', `Request ${done}.`) : ''}${pending.length === 0 ? html`<p>Nothing waiting.</p>` : html`<table class="stack"><thead><tr><th>Request</th><th>About</th><th>From</th><th>Their reason</th><th>When</th><th>Decide</th></tr></thead><tbody>${rows}</tbody></table>`}`);
   });
 
   t.add({ method: 'POST', path: '/requests/:id/approve', who: ['director', 'dpo'], audit: 'request.approve' }, async (c) => {

@@ -33,7 +33,7 @@ button.danger{background:#8a1c1c;border-color:#8a1c1c}
 p.ok,p.error{padding:.6rem 1rem;border-left:.4rem solid;font-weight:600}
 p.ok{background:#e8f5e9;border-color:#1b5e20;color:#1b5e20}
 p.error{background:#fdecec;border-color:#8a1c1c;color:#8a1c1c}
-th{background:#f4f4f4}
+thead th{background:#f4f4f4}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .scroll{overflow-x:auto;max-width:100%}
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(17rem,1fr));gap:1rem;margin:0 0 1rem}
@@ -54,7 +54,8 @@ figure.chart svg{max-width:100%;height:auto}
 .downloads{display:flex;flex-wrap:wrap;gap:.5rem 1.5rem;align-items:flex-end}
 .downloads form{margin:0}
 .link{display:block;padding:.5rem;background:#f4f4f4;border:1px solid #c8c8c8;overflow-wrap:anywhere;font-family:ui-monospace,monospace}
-@media (max-width:40rem){main.console{padding:.75rem}header.console nav{gap:.25rem .75rem}.big{font-size:1.6rem}main table{display:block;overflow-x:auto}}
+@media (max-width:40rem){main.console{padding:.75rem}header.console nav{gap:.25rem .75rem}.big{font-size:1.6rem}main table{display:block;overflow-x:auto}
+table.stack,table.stack tbody,table.stack tr,table.stack td{display:block;width:100%}table.stack thead{display:none}table.stack tr{border-bottom:2px solid #1b1b1b;padding:.5rem 0}table.stack td{border:0;padding:.15rem 0}}
 @media print{header.console,.no-print,form,.skip{display:none!important}main.console{max-width:none;padding:0}a{color:#1b1b1b;text-decoration:none}
 .card,dl.summary div,figure.chart,tr{break-inside:avoid}table{font-size:.85rem}h2{break-after:avoid}}
 `.trim();
