@@ -15,7 +15,7 @@ import { policyCategoriser } from '../analyser/import/categoriser.ts';
 import { SquidImporter } from '../analyser/import/squid-import.ts';
 import { defaultWorkerCount } from '../analyser/import/squid-workers.ts';
 import { buildAudit } from '../analyser/reports/audit.ts';
-import { saveBuiltReport } from '../analyser/reports/payload.ts';
+import { saveBuiltReport } from '../core/reports/payload.ts';
 import { buildSpotCheck } from '../analyser/reports/spot-check.ts';
 import { parseConfig } from '../core/config/load.ts';
 import { loadKey } from '../core/keys.ts';

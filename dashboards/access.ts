@@ -53,7 +53,7 @@ export async function frame(deps: ConsoleDeps, c: Ctx, title: string, body: Frag
   const user = c.get('user');
   let pending: number | undefined;
   if (s && user && (s.role === 'director' || s.role === 'dpo')) pending = await pendingCount(deps, deciderOf(deps, s, user));
-  return c.html(page({ title, orgName: deps.config.organisation.name, session: s, username: user?.username, csrf: s?.csrf, pending }, body), status as 200);
+  return c.html(page({ title, orgName: deps.config.organisation.name, session: s, username: user?.username, csrf: s?.csrf, pending, path: c.req.path }, body), status as 200);
 }
 
 /**

@@ -8,6 +8,9 @@ import { directorRoutes } from './routes/director.ts';
 import { investigationRoutes } from './routes/investigations.ts';
 import { itRoutes } from './routes/it.ts';
 import { privacyRoutes } from './routes/privacy.ts';
+import { overviewRoutes } from './routes/overview.ts';
+import { peopleRoutes } from './routes/people.ts';
+import { selfServiceRoutes } from './routes/self-service.ts';
 import { publicRoutes } from './routes/public.ts';
 import { staffRoutes } from './routes/staff.ts';
 
@@ -56,6 +59,9 @@ export function createConsoleApp(deps: ConsoleDeps): ConsoleApp {
   directorRoutes(deps, table);
   investigationRoutes(deps, table);
   privacyRoutes(deps, table);
+  overviewRoutes(deps, table);
+  peopleRoutes(deps, table);
+  selfServiceRoutes(deps, table);
   app.notFound((c) => fail(deps, c as never, 404, 'no such page'));
   app.onError((e, c) => {
     if (e instanceof HttpError) return fail(deps, c as never, e.status, e.message);

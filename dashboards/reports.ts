@@ -1,6 +1,7 @@
 import type { ConsoleDeps } from './deps.ts';
 import { openReport, SealError, type SealedPayload } from '../core/reports/seal.ts';
 import { HttpError } from './access.ts';
+import type { ReportPayload } from '../core/reports/storage.ts';
 
 // Reading the `reports` table: metadata for lists, and the sealed payload opened with the report
 // master key for someone the route has already checked.
@@ -51,6 +52,10 @@ export interface ReportContent {
   /** the generator's parts: `html` (rendered sandboxed) and `json` */
   html: string | null;
   json: unknown;
+  /** CSV per table, by table key */
+  csv: Record<string, string>;
+  /** the built report's parts, rendered as the console page (absent in payloads written before it was stored) */
+  built: NonNullable<ReportPayload['report']> | null;
 }
 
 export async function readReport(deps: ConsoleDeps, id: string): Promise<ReportContent | null> {
@@ -73,5 +78,7 @@ export async function readReport(deps: ConsoleDeps, id: string): Promise<ReportC
     parsed = { text: plain };
   }
   const obj = (parsed && typeof parsed === 'object' ? parsed : {}) as Record<string, unknown>;
-  return { meta: m, html: typeof obj.html === 'string' ? obj.html : null, json: 'json' in obj ? obj.json : obj };
+  const csv = obj.csv && typeof obj.csv === 'object' ? Object.fromEntries(Object.entries(obj.csv as Record<string, unknown>).filter(([, v]) => typeof v === 'string')) as Record<string, string> : {};
+  const built = obj.report && typeof obj.report === 'object' ? obj.report as NonNullable<ReportPayload['report']> : null;
+  return { meta: m, html: typeof obj.html === 'string' ? obj.html : null, json: 'json' in obj ? obj.json : obj, csv, built };
 }

@@ -45,6 +45,7 @@ export function consoleDeps(p: Platform, extra: Partial<ConsoleDeps> = {}): Cons
     // TLS is terminated in front of the console (reverse proxy); an https publicUrl says so
     tls: p.config.console.publicUrl?.startsWith('https:') ?? false,
     now,
+    managedRedis: p.managedRedis,
     ...extra,
   };
 }

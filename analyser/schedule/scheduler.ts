@@ -5,7 +5,7 @@ import type { Config } from '../../core/config/schema.ts';
 import type { Logger } from '../../core/log.ts';
 import { counter } from '../../core/metrics.ts';
 import type { Store } from '../../core/storage/clickhouse.ts';
-import { saveBuiltReport } from '../reports/payload.ts';
+import { saveBuiltReport } from '../../core/reports/payload.ts';
 import { JOBS, type JobDef, type JobName } from './jobs.ts';
 import { tryLock } from './lock.ts';
 import { completedPeriodsSince, periodContaining, previousPeriod, type Period } from './periods.ts';

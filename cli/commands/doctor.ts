@@ -1,24 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import { ALL_KEYS, keyPresent } from '../../core/keys.ts';
-import { readdirSync, statSync } from 'node:fs';
+import { spoolBytes } from '../../core/events/spool-size.ts';
 import { join } from 'node:path';
 import { connectRedis, managedRedisUrl, redactRedisUrl } from '../../core/storage/redis.ts';
 import { UNTRUSTED_CA_KEY, untrustedCaDevices } from '../../core/tls/untrusted-ca.ts';
 import type { CommandContext } from '../io.ts';
 import type { ProgramHandle } from '../program.ts';
-
-/** Bytes in the event spool's segment files (every sink's directory). */
-function spoolBytes(root: string): number {
-  let n = 0;
-  try {
-    for (const d of readdirSync(root)) {
-      for (const f of readdirSync(join(root, d))) if (f.endsWith('.seg')) n += statSync(join(root, d, f)).size;
-    }
-  } catch {
-    /* no spool yet */
-  }
-  return n;
-}
 
 export function registerDoctor({ program, act }: ProgramHandle, ctx: CommandContext): void {
   program.command('doctor')

@@ -2,7 +2,7 @@ import { loadKey } from '../../core/keys.ts';
 import { listReports } from '../../core/reports/storage.ts';
 import { buildAudit } from '../../analyser/reports/audit.ts';
 import { checkPeriod } from '../../core/reports/context.ts';
-import { saveBuiltReport } from '../../analyser/reports/payload.ts';
+import { saveBuiltReport } from '../../core/reports/payload.ts';
 import { buildSpotCheck } from '../../analyser/reports/spot-check.ts';
 import { periodContaining, previousPeriod } from '../../analyser/schedule/periods.ts';
 import { RunLog } from '../../analyser/schedule/runs.ts';

@@ -2,7 +2,7 @@
 // current state of each request. Expiry is a property of the moment you ask (`statusAt`), so a
 // cached fold can never hand out a grant that has run out.
 
-export const SUBJECTS = ['report-access', 'investigation', 'investigation-access', 'work-exception', 'self-report', 'subject-access'] as const;
+export const SUBJECTS = ['report-access', 'investigation', 'investigation-access', 'work-exception', 'self-report', 'subject-access', 'concern'] as const;
 export type Subject = (typeof SUBJECTS)[number];
 export type RowKind = 'request' | 'approve' | 'refuse' | 'revoke';
 export type Status = 'pending' | 'approved' | 'refused' | 'revoked' | 'expired';

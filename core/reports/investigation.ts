@@ -15,6 +15,19 @@ export interface InvestigationScope {
   allegation: string;
   from: string;
   to: string;
+  /**
+   * the kinds of record the director authorised (visits, downloads, uploads, blocked); without
+   * visits only requests of the named kinds are in the report. Absent: every request.
+   */
+  kinds?: readonly string[];
+}
+
+/** Whether one request falls inside the authorised kinds of record. */
+export function inKinds(e: { filename: string; bytes_up: number; action: string; flags: string[] }, kinds: readonly string[] | undefined): boolean {
+  if (!kinds || kinds.includes('visits')) return true;
+  return (kinds.includes('downloads') && e.filename !== '')
+    || (kinds.includes('uploads') && (e.bytes_up > 0 || e.flags.includes('large-upload')))
+    || (kinds.includes('blocked') && ['block', 'quota', 'denied-client'].includes(e.action));
 }
 
 export const MAX_INVESTIGATION_ROWS = 200_000;
@@ -32,7 +45,7 @@ export async function fetchSubjectEvents(ctx: BuildContext, s: InvestigationScop
 
 export async function buildInvestigation(ctx: BuildContext, s: InvestigationScope): Promise<BuiltReport> {
   const { from, to } = checkPeriod(s);
-  const events = await fetchSubjectEvents(ctx, s);
+  const events = (await fetchSubjectEvents(ctx, s)).filter((e) => inKinds(e, s.kinds));
   const x = assessActivity(events, ctx.config, new BandClock(bandPolicy(ctx.config)));
   const byCategory = new Map<string, number>();
   for (const e of events) byCategory.set(e.category || '(uncategorised)', (byCategory.get(e.category || '(uncategorised)') ?? 0) + 1);
@@ -44,7 +57,7 @@ export async function buildInvestigation(ctx: BuildContext, s: InvestigationScop
     period: periodIso,
     title: `Investigation ${s.investigationId}: ${s.subject}`,
     summary: {
-      subject: s.subject, allegation: s.allegation, requests: x.requests, 'blocked attempts': x.blocked,
+      subject: s.subject, allegation: s.allegation, 'kinds of record': (s.kinds ?? ['all']).join(', '), requests: x.requests, 'blocked attempts': x.blocked,
       'MB up': mb(x.bytesUp), 'MB down': mb(x.bytesDown), 'minutes online (working)': mins(x.onlineMs.working),
       'minutes online (breaks)': mins(x.onlineMs.break), 'minutes online (out of hours)': mins(x.onlineMs['out-of-hours']),
       flags: x.flags.join(' ') || 'none', truncated: events.length >= MAX_INVESTIGATION_ROWS ? `yes, first ${MAX_INVESTIGATION_ROWS} requests` : 'no',

@@ -16,6 +16,8 @@ export interface ReportPayload {
   json: Record<string, unknown>;
   html: string;
   csv: Record<string, string>;
+  /** the built report's parts, so the console renders it as its own page (absent in older payloads) */
+  report?: { title: string; summary: Record<string, string | number>; tables: Record<string, { title: string; columns: string[]; rows: Array<Array<string | number>> }>; charts: Array<{ title: string; labels: string[]; series: Array<{ name: string; values: number[] }>; unit: string }>; notes: string[] };
 }
 
 export interface ReportMeta {

@@ -16,6 +16,7 @@ const LABEL: Record<string, string> = {
   'work-exception': 'Work exception',
   'self-report': 'Accidental visit reported',
   'subject-access': 'Subject access request (second approval)',
+  concern: 'Concern reported',
 };
 
 async function loadRequest(deps: ConsoleDeps, c: Ctx): Promise<AuthRequest> {
@@ -45,7 +46,7 @@ async function approve(deps: ConsoleDeps, c: Ctx): Promise<AuthRequest> {
   if (req.subject === 'investigation') {
     // the opener chose the expiry; it runs from the second approval
     expiresAt = deps.now() + Number(req.details.expires_in_minutes ?? 0) * 60_000;
-  } else if (req.subject !== 'self-report') {
+  } else if (req.subject !== 'self-report' && req.subject !== 'concern') {
     const minutes = int(body, 'expires_in_minutes');
     const problem = expiryProblem(minutes);
     if (problem) throw new HttpError(400, problem);
@@ -108,10 +109,10 @@ export function directorRoutes(deps: ConsoleDeps, t: RouteTable): void {
 <td>${r.subject === 'investigation' ? html`Subject: ${await name(String(r.details.subject_user_id ?? ''))}; ${when(Number(r.details.from))} – ${when(Number(r.details.to))}` : r.target}</td>
 <td>${await from(r)}</td><td class="reason">${r.reason}</td><td>${when(r.requestedAt)}</td>
 ${isOwnRequest(d, r.requester) ? html`<td>Waiting for ${r.subject === 'investigation' ? 'a second director or the DPO' : 'another director'}: you cannot decide your own request.</td></tr>` : html`<td><form method="post" action="/requests/${r.id}/approve">${csrfField(s.csrf)}
-${r.subject === 'investigation' || r.subject === 'self-report' ? '' : html`<label>Expires in <select name="expires_in_minutes"><option value="60">1 hour</option><option value="480">8 hours</option><option value="1440" selected>1 day</option><option value="10080">7 days</option><option value="43200">30 days</option></select></label>`}
-<label>Your password <input name="password" type="password" required></label><button type="submit">${r.subject === 'self-report' ? 'Acknowledge' : 'Approve'}</button></form>
+${r.subject === 'investigation' || r.subject === 'self-report' || r.subject === 'concern' ? '' : html`<label>Expires in <select name="expires_in_minutes"><option value="60">1 hour</option><option value="480">8 hours</option><option value="1440" selected>1 day</option><option value="10080">7 days</option><option value="43200">30 days</option></select></label>`}
+<label>Your password <input name="password" type="password" required></label><button type="submit">${r.subject === 'self-report' || r.subject === 'concern' ? 'Acknowledge' : 'Approve'}</button></form>
 <form method="post" action="/requests/${r.id}/refuse">${csrfField(s.csrf)}<label>Reason <input name="reason" required maxlength="2000"></label><button type="submit">Refuse</button></form></td></tr>`}`));
-    return frame(deps, c, 'Inbox', html`${done ? message('ok', `Request ${done}.`) : ''}${pending.length === 0 ? html`<p>Nothing waiting.</p>` : html`<table><thead><tr><th>Request</th><th>About</th><th>From</th><th>Their reason</th><th>When</th><th>Decide</th></tr></thead><tbody>${rows}</tbody></table>`}`);
+    return frame(deps, c, 'Inbox', html`${done ? message('ok', `Request ${done}.`) : ''}${pending.length === 0 ? html`<p>Nothing waiting.</p>` : html`<table class="stack"><thead><tr><th>Request</th><th>About</th><th>From</th><th>Their reason</th><th>When</th><th>Decide</th></tr></thead><tbody>${rows}</tbody></table>`}`);
   });
 
   t.add({ method: 'POST', path: '/requests/:id/approve', who: ['director', 'dpo'], audit: 'request.approve' }, async (c) => {

@@ -12,6 +12,8 @@ import { nameResolver } from '../people.ts';
 import { UUID_RE } from '../reports.ts';
 import { requireReauth } from '../security/reauth.ts';
 import { csrfField, message, when } from '../views/layout.ts';
+import { reportBody, reportDownload } from '../views/report.ts';
+import { investigationReports, produceInvestigationReport, readInvestigationReport } from '../investigation-reports.ts';
 
 // Investigations: a director names one person, a stated allegation, a time window, the kinds of
 // record and an expiry. With console.fourEyes a second director or the DPO must approve before it
@@ -59,9 +61,8 @@ async function open(deps: ConsoleDeps, c: Ctx): Promise<AuthRequest> {
 }
 
 /** The investigation, when this person may see it now; 403 otherwise (also for other directors' ids). */
-async function mayView(deps: ConsoleDeps, c: Ctx): Promise<AuthRequest> {
+export async function mayView(deps: ConsoleDeps, c: Ctx, id = c.req.param('id')!): Promise<AuthRequest> {
   const s = c.get('session')!;
-  const id = c.req.param('id')!;
   const inv = UUID_RE.test(id) ? await deps.authz.get(id) : null;
   if (!inv || inv.subject !== 'investigation') throw new HttpError(404, `no investigation ${id}`);
   const own = inv.requester === s.userId;
@@ -103,6 +104,34 @@ async function evidenceDownload(deps: ConsoleDeps, c: Ctx): Promise<Response> {
 }
 
 export function investigationRoutes(deps: ConsoleDeps, t: RouteTable): void {
+  const reportLinks = async (invId: string) => {
+    const ids = await investigationReports(deps, invId);
+    return ids.length ? html`<ul>${ids.map((rid) => html`<li><a href="/investigations/${invId}/reports/${rid}">Report ${rid.slice(0, 8)}</a></li>`)}</ul>` : html`<p>None produced yet.</p>`;
+  };
+  t.add({ method: 'POST', path: '/investigations/:id/report', who: ['director', 'dpo', 'it'], audit: 'investigation.report' }, async (c) => {
+    const inv = await mayView(deps, c);
+    const rid = await produceInvestigationReport(deps, inv);
+    return c.redirect(`/investigations/${inv.id}/reports/${rid}`, 303);
+  });
+  t.add({ method: 'POST', path: '/api/investigations/:id/report', who: ['director', 'dpo', 'it'], audit: 'investigation.report' }, async (c) => {
+    const inv = await mayView(deps, c);
+    return c.json({ report_id: await produceInvestigationReport(deps, inv) }, 201);
+  });
+  t.add({ method: 'GET', path: '/investigations/:id/reports/:rid', who: ['director', 'dpo', 'it'], audit: 'investigation.report-view' }, async (c) => {
+    const inv = await mayView(deps, c);
+    const r = await readInvestigationReport(deps, inv.id, c.req.param('rid')!);
+    return frame(deps, c, 'Investigation report', html`<p class="no-print"><a href="/investigations/${inv.id}">Back to the investigation</a></p>
+${reportBody(r, { exportAction: `/investigations/${inv.id}/reports/${r.meta.id}/export`, csrf: c.get('session')!.csrf })}`);
+  });
+  t.add({ method: 'POST', path: '/investigations/:id/reports/:rid/export', who: ['director', 'dpo', 'it'], audit: 'investigation.report-export' }, async (c) => {
+    const inv = await mayView(deps, c);
+    await requireReauth(deps, c);
+    const r = await readInvestigationReport(deps, inv.id, c.req.param('rid')!);
+    const d = reportDownload(r, str(c.get('body'), 'format', { max: 100 }));
+    if ('error' in d) throw new HttpError(400, d.error);
+    return c.body(d.body, 200, { 'content-type': d.type, 'content-disposition': `attachment; filename="${d.name}"`, 'cache-control': 'no-store' });
+  });
+
   t.add({ method: 'GET', path: '/investigations', who: ['director', 'dpo', 'it'], audit: 'investigation.list' }, async (c) => {
     const s = c.get('session')!;
     const name = nameResolver(deps);
@@ -147,6 +176,8 @@ ${activity.uploads ? html`<h2>Uploads</h2><table><tbody>${activity.uploads.map((
 ${activity.blocked ? html`<h2>Blocked attempts</h2><table><tbody>${activity.blocked.map((b) => html`<tr><td>${b.ts}</td><td>${b.host}</td><td>${b.category}</td><td>${b.rule}</td></tr>`)}</tbody></table>` : ''}
 ${inv.requester === s.userId ? html`<h2>Share</h2><form method="post" action="/investigations/${inv.id}/delegate">${csrfField(s.csrf)}
 <label>User name <input name="username" required></label><label>For (minutes) <input name="expires_in_minutes" value="1440" required></label><button type="submit">Grant access</button></form>` : ''}
+<h2>Investigation report</h2>${await reportLinks(inv.id)}
+<form method="post" action="/investigations/${inv.id}/report">${csrfField(s.csrf)}<p class="hint">A sealed report of the records in scope (this person, this window, these kinds of record): figures, a chart and the requests. Recorded in the audit log.</p><button type="submit">Produce the investigation report</button></form>
 <h2>Evidence pack</h2><p>The records in scope as CSV and JSON with a signed manifest (check it with <code>fairwatch evidence verify FILE</code>). Confirm with your password or an authenticator code unless you signed in within the last five minutes.</p>
 <form method="post" action="/investigations/${inv.id}/evidence">${csrfField(s.csrf)}
 <label>Password <input name="password" type="password" autocomplete="current-password"></label><label>or code <input name="totp" inputmode="numeric" autocomplete="one-time-code"></label><button type="submit">Export evidence pack</button></form>`);

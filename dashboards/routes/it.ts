@@ -7,6 +7,9 @@ import { frame, HttpError, str, type Ctx, type RouteTable } from '../access.ts';
 import { listReports, readReport, reportMeta, UUID_RE } from '../reports.ts';
 import { requireReauth } from '../security/reauth.ts';
 import { csrfField, message, when } from '../views/layout.ts';
+import { reportBody, reportDownload } from '../views/report.ts';
+import { investigationOf } from '../investigation-reports.ts';
+import { mayView } from './investigations.ts';
 
 // What IT uses (directors too): the report list (metadata only), asking a director for access,
 // reading a report while a grant lasts, the policy tester and list health.
@@ -14,6 +17,15 @@ import { csrfField, message, when } from '../views/layout.ts';
 /** Directors read every report; anyone else needs an approved, unexpired, unrevoked grant on it. */
 async function mayRead(deps: ConsoleDeps, c: Ctx, id: string): Promise<void> {
   const s = c.get('session')!;
+  const m = await reportMeta(deps, id);
+  if (m?.kind === 'investigation') {
+    // an investigation report: only whoever may see that investigation now, whatever their role
+    const r = await readReport(deps, id);
+    const inv = r ? investigationOf(r) : '';
+    if (!UUID_RE.test(inv)) throw new HttpError(403, 'this report belongs to no investigation you may see');
+    await mayView(deps, c, inv);
+    return;
+  }
   if (s.role === 'director') return;
   // the same answer for a report that does not exist, so ids cannot be probed
   if (!UUID_RE.test(id) || !(await deps.authz.hasGrant(s.userId, 'report-access', id))) {
@@ -24,7 +36,8 @@ async function mayRead(deps: ConsoleDeps, c: Ctx, id: string): Promise<void> {
 export function itRoutes(deps: ConsoleDeps, t: RouteTable): void {
   t.add({ method: 'GET', path: '/reports', who: ['it', 'director'], audit: 'report.list' }, async (c) => {
     const s = c.get('session')!;
-    const reports = await listReports(deps);
+    // investigation reports are listed on their investigation's page, for those who may see it
+    const reports = (await listReports(deps)).filter((r) => r.kind !== 'investigation');
     const mine = s.role === 'it' ? await deps.authz.list({ subject: 'report-access', requester: s.userId }) : [];
     const now = deps.now();
     const state = (id: string) => {
@@ -43,7 +56,7 @@ ${reports.map((r) => html`<tr><td>${r.kind}</td><td>${when(r.periodFrom)} – ${
   });
 
   t.add({ method: 'GET', path: '/api/reports', who: ['it', 'director'], audit: 'report.list' }, async (c) => {
-    const reports = await listReports(deps);
+    const reports = (await listReports(deps)).filter((r) => r.kind !== 'investigation');
     return c.json(reports.map((r) => ({
       id: r.id, kind: r.kind, period_from: new Date(r.periodFrom).toISOString(), period_to: new Date(r.periodTo).toISOString(),
       created_at: new Date(r.createdAt).toISOString(), row_counts: r.rowCounts,
@@ -56,11 +69,7 @@ ${reports.map((r) => html`<tr><td>${r.kind}</td><td>${when(r.periodFrom)} – ${
     const report = await readReport(deps, id);
     if (!report) throw new HttpError(404, `no report ${id}`);
     const s = c.get('session')!;
-    return frame(deps, c, `Report: ${report.meta.kind}`, html`<p>Period ${when(report.meta.periodFrom)} – ${when(report.meta.periodTo)}; created ${when(report.meta.createdAt)}.</p>
-${report.html !== null ? html`<iframe sandbox title="report" srcdoc="${report.html}"></iframe>` : ''}
-<h2>Data</h2><pre>${JSON.stringify(report.json, null, 2)}</pre>
-<h2>Export</h2><form method="post" action="/reports/${id}/export">${csrfField(s.csrf)}
-<label>Password (to confirm it is you) <input name="password" type="password" required></label><button type="submit">Export JSON</button></form>`);
+    return frame(deps, c, `Report: ${report.meta.kind}`, reportBody(report, { exportAction: `/reports/${id}/export`, csrf: s.csrf }));
   });
 
   t.add({ method: 'GET', path: '/api/reports/:id', who: ['it', 'director'], audit: 'report.view' }, async (c) => {
@@ -80,9 +89,9 @@ ${report.html !== null ? html`<iframe sandbox title="report" srcdoc="${report.ht
     await requireReauth(deps, c);
     const report = await readReport(deps, id);
     if (!report) throw new HttpError(404, `no report ${id}`);
-    return c.body(JSON.stringify({ id, kind: report.meta.kind, html: report.html, json: report.json }, null, 2), 200, {
-      'content-type': 'application/json', 'content-disposition': `attachment; filename="fairwatch-report-${id}.json"`, 'cache-control': 'no-store',
-    });
+    const d = reportDownload(report, str(c.get('body'), 'format', { max: 100 }));
+    if ('error' in d) throw new HttpError(400, d.error);
+    return c.body(d.body, 200, { 'content-type': d.type, 'content-disposition': `attachment; filename="${d.name}"`, 'cache-control': 'no-store' });
   });
 
   const requestAccess = async (c: Ctx) => {

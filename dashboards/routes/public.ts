@@ -13,7 +13,7 @@ import { PAC_CONTENT_TYPE, pacOptionsFromConfig, renderPac } from '../pac.ts';
 
 // Routes anyone may reach: the style sheet, sign-in and sign-out, and the first-run setup page.
 
-const HOME: Record<string, string> = { staff: '/my', it: '/reports', director: '/inbox', dpo: '/inbox' };
+const HOME: Record<string, string> = { staff: '/my', it: '/home', director: '/home', dpo: '/home' };
 
 /** The one sign-in check for the form and the API. Every outcome goes into the audit chain. */
 async function signIn(deps: ConsoleDeps, c: Ctx, username: string, password: string, totp: string): Promise<UserRecord> {

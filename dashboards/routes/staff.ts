@@ -3,6 +3,7 @@ import type { AuthRequest } from '../../core/authorisation/model.ts';
 import type { ConsoleDeps } from '../deps.ts';
 import { frame, type Ctx, type RouteTable } from '../access.ts';
 import { when } from '../views/layout.ts';
+import { recentVisits, selfServiceSections } from './self-service.ts';
 
 // What every signed-in person sees about themselves: the requests they made (from the console, or
 // from a block page under their pseudonym) with their outcome, and their acceptance history.
@@ -24,10 +25,12 @@ async function mine(deps: ConsoleDeps, c: Ctx): Promise<{ requests: AuthRequest[
 export function staffRoutes(deps: ConsoleDeps, t: RouteTable): void {
   t.add({ method: 'GET', path: '/my', who: 'signed-in' }, async (c) => {
     const { requests, acceptances } = await mine(deps, c);
-    return frame(deps, c, 'My requests', html`<table><thead><tr><th>Request</th><th>About</th><th>My reason</th><th>When</th><th>Outcome</th></tr></thead><tbody>
+    const visits = await recentVisits(deps, c);
+    return frame(deps, c, 'My page', html`<h2>My requests and reports</h2><div class="scroll"><table><thead><tr><th>Request</th><th>About</th><th>My reason</th><th>When</th><th>Outcome</th></tr></thead><tbody>
 ${requests.map((r) => html`<tr><td>${r.subject}</td><td>${r.target}</td><td>${r.reason}</td><td>${when(r.requestedAt)}</td>
 <td>${deps.authz.statusOf(r)}${r.refusal ? html`: ${r.refusal.reason}` : ''}${r.approval?.expiresAt ? html` (until ${when(r.approval.expiresAt)})` : ''}</td></tr>`)}
-</tbody></table>${requests.length === 0 ? html`<p>You have made no requests.</p>` : ''}
+</tbody></table></div>${requests.length === 0 ? html`<p>You have made no requests.</p>` : ''}
+${selfServiceSections(c.get('session')!.csrf, visits, c.req.query('sent'))}
 <h2>Acceptable-use statement</h2>${acceptances.length === 0 ? html`<p>No acceptance recorded.</p>` : html`<ul>${acceptances.map((a) => html`<li>version ${a.version} accepted ${when(a.ts)}</li>`)}</ul>`}`);
   });
 

@@ -6,7 +6,7 @@ import { parseConfig } from '../../core/config/load.ts';
 import { verifyEvidencePack, writeEvidencePack } from '../../core/evidence/pack.ts';
 import { parseSquidLine } from '../../analyser/import/squid-line.ts';
 import { toCsv } from '../../core/reports/csv.ts';
-import { renderHtml } from '../../analyser/reports/html.ts';
+import { renderHtml } from '../../core/reports/html.ts';
 import { spotCheckSample } from '../../analyser/reports/sample.ts';
 import { completedPeriodsSince, periodContaining, previousPeriod } from '../../analyser/schedule/periods.ts';
 import { BandClock, emptyBands } from '../../core/timeonline/bands.ts';

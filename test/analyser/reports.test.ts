@@ -5,7 +5,7 @@ import { verifyEvidencePack } from '../../core/evidence/pack.ts';
 import { buildAudit } from '../../analyser/reports/audit.ts';
 import { bandPolicy } from '../../core/reports/context.ts';
 import { buildInvestigation } from '../../core/reports/investigation.ts';
-import { saveBuiltReport } from '../../analyser/reports/payload.ts';
+import { saveBuiltReport } from '../../core/reports/payload.ts';
 import { spotCheckSample } from '../../analyser/reports/sample.ts';
 import { buildSpotCheck } from '../../analyser/reports/spot-check.ts';
 import { BandClock, emptyBands } from '../../core/timeonline/bands.ts';

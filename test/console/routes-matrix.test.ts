@@ -36,6 +36,8 @@ const pendingRequest = async () => ({ id: (await h.deps.authz.request({ subject:
 const activeGrant = async () => ({ id: await h.grant(other, who.director, 'report-access', reportA, 60) });
 const report = async () => ({ id: reportA });
 const inv = async () => ({ id: investigation });
+let investigationReport = '';
+const invReport = async () => ({ id: investigation, rid: investigationReport });
 const token = async () => ({ token: 'x'.repeat(43) });
 /** a subject access request the director made, approved by someone else (the store checks only that it is not the requester) */
 const approvedSar = async () => {
@@ -46,6 +48,9 @@ const approvedSar = async () => {
 };
 const holdBody = () => ({ requesting_body: 'Police', reference: 'R/1', legal_basis: 'DPA 2018 Sch 2 para 2', usernames: ['sam'], from: '2026-01-01T00:00:00Z', to: '2026-01-02T00:00:00Z' });
 const openHold = async () => ({ id: (await new LegalHolds(h.deps.store).open({ requestingBody: 'P', reference: 'R', legalBasis: 'B', subjects: ['x'], from: new Date(0), to: new Date(1000), actor: 'matrix' })).id });
+let freshN = 0;
+const freshStaff = async () => ({ id: (await h.addUser(`matrix-staff-${freshN++}`, 'staff')).userId });
+const freshIt = async () => ({ id: (await h.addUser(`matrix-it-${freshN++}`, 'it', 'it')).userId });
 const openBody = () => ({ subject: 'sam', allegation: 'matrix', from: '2026-01-01T00:00:00Z', to: '2026-01-02T00:00:00Z', expires_in_minutes: 60 });
 
 const CASES: Record<string, Case> = {
@@ -96,6 +101,35 @@ const CASES: Record<string, Case> = {
   'GET /api/investigations/:id/activity': { params: inv, expect: grantHolders(200) },
   'POST /investigations/:id/evidence': { params: inv, form: {}, expect: grantHolders(200) },
   'POST /api/investigations/:id/evidence': { params: inv, json: {}, expect: grantHolders(200) },
+  'GET /home': { expect: itAndDirector(200) },
+  'GET /api/overview': { expect: itAndDirector(200) },
+  'GET /health': { expect: itAndDirector(200) },
+  'GET /api/health': { expect: itAndDirector(200) },
+  'POST /investigations/:id/report': { params: inv, form: {}, expect: grantHolders(303) },
+  'POST /api/investigations/:id/report': { params: inv, json: {}, expect: grantHolders(201) },
+  'GET /investigations/:id/reports/:rid': { params: invReport, expect: grantHolders(200) },
+  'POST /investigations/:id/reports/:rid/export': { params: invReport, form: {}, expect: grantHolders(200) },
+  'GET /people': { expect: itAndDirector(200) },
+  'GET /api/users': { expect: itAndDirector(200) },
+  'POST /people': { form: { username: 'fresh', role: 'staff', group: 'staff' }, expect: itAndDirector(200) },
+  'POST /api/users': { json: { username: 'fresh', role: 'staff', group: 'staff' }, expect: itAndDirector(201) },
+  'POST /people/:id/disable': { params: freshStaff, form: {}, expect: itAndDirector(200) },
+  'POST /people/:id/enable': { params: freshStaff, form: {}, expect: itAndDirector(200) },
+  'POST /people/:id/reset-password': { params: freshStaff, form: {}, expect: itAndDirector(200) },
+  'POST /people/:id/reset-authenticator': { params: freshIt, form: {}, expect: itAndDirector(200) },
+  'POST /api/users/:id/disable': { params: freshStaff, json: {}, expect: itAndDirector(200) },
+  'POST /api/users/:id/enable': { params: freshStaff, json: {}, expect: itAndDirector(200) },
+  'POST /api/users/:id/reset-password': { params: freshStaff, json: {}, expect: itAndDirector(200) },
+  'POST /api/users/:id/reset-authenticator': { params: freshIt, json: {}, expect: itAndDirector(200) },
+  'GET /account/:token': { params: token, expect: all(404) },
+  'POST /account/:token': { params: token, form: { password: 'a long enough password', again: 'a long enough password' }, expect: all(404) },
+  'POST /my/password': { form: { password: 'correct horse battery staple', new_password: 'correct horse battery staple', again: 'correct horse battery staple' }, expect: signedIn(303) },
+  'POST /api/my/password': { json: { password: 'correct horse battery staple', new_password: 'correct horse battery staple', again: 'correct horse battery staple' }, expect: signedIn(200) },
+  'GET /api/my/visits': { expect: signedIn(200) },
+  'POST /my/accident': { form: { event_id: 'not-a-visit' }, expect: signedIn(400) },
+  'POST /api/my/accident': { json: { event_id: 'not-a-visit' }, expect: signedIn(400) },
+  'POST /my/concern': { form: { concern: 'matrix concern' }, expect: signedIn(303) },
+  'POST /api/my/concern': { json: { concern: 'matrix concern', named: true }, expect: signedIn(201) },
   'POST /investigations/:id/delegate': { params: inv, form: { username: 'ian', expires_in_minutes: '60' }, expect: { ...directorOnly(303), itGrant: 403 } },
 };
 
@@ -121,6 +155,9 @@ beforeAll(async () => {
   const opened = await h.request('POST', '/api/investigations', { ...(await h.sessionFor(director)), json: openBody() });
   expect(opened.status).toBe(201);
   investigation = JSON.parse(opened.text).id;
+  const produced = await h.request('POST', `/api/investigations/${investigation}/report`, { ...(await h.sessionFor(director)), json: {} });
+  expect(produced.status).toBe(201);
+  investigationReport = JSON.parse(produced.text).report_id;
   for (const [subject, target] of [['report-access', reportA], ['investigation-access', investigation]] as const) {
     await h.grant(who.itGrant, director, subject, target, 60);
     await h.grant(who.itExpired, director, subject, target, 1, 2 * 60_000); // approved 2 min ago for 1 min
@@ -183,7 +220,9 @@ describe('route × caller matrix', () => {
         const form: Record<string, string> | undefined = c.form ? { ...c.form, ...(sess ? { _csrf: sess.csrf } : {}) } : undefined;
         // sign-in failures use a fresh name each time so the account lockout does not kick in here
         if (form?.username === 'nobody') form.username = `nobody-${persona}`;
-        const json = c.json?.username === 'nobody' ? { ...c.json, username: `nobody-api-${persona}` } : c.json;
+        if (form?.username === 'fresh') form.username = `fresh-${persona}-${freshN++}`;
+        const json0 = c.json?.username === 'fresh' ? { ...c.json, username: `fresh-api-${persona}-${freshN++}` } : c.json;
+        const json = c.json?.username === 'nobody' ? { ...c.json, username: `nobody-api-${persona}` } : json0;
         const auditBefore = await h.deps.audit.count();
         const res = await h.request(rule.method, path, { cookie: sess?.cookie, json, form });
         if (res.status !== c.expect[persona]) failures.push(`${key} as ${persona}: got ${res.status}, want ${c.expect[persona]} (${res.text.slice(0, 120)})`);

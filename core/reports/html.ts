@@ -1,5 +1,5 @@
 import { escapeHtml } from './escape.ts';
-import type { BuiltReport, Cell } from '../../core/reports/model.ts';
+import type { BuiltReport, Cell } from './model.ts';
 import { barChartSvg } from './svg.ts';
 
 // The report as one self-contained HTML document (inline CSS and SVG, no scripts), so the console

@@ -1,4 +1,4 @@
-import type { ReportChart } from '../../core/reports/model.ts';
+import type { ReportChart } from './model.ts';
 import { escapeHtml } from './escape.ts';
 
 // Grouped bar charts as inline SVG, rendered on the server so a report needs no script to read
@@ -26,7 +26,8 @@ export function barChartSvg(c: ReportChart): string {
   const groups = c.series.length || 1;
   const left = 56, top = 28, bottom = 80, right = 12;
   const slot = Math.max(24, Math.min(64, Math.floor(720 / n)));
-  const width = left + right + slot * n;
+  // wide enough for the title even with one or two bars
+  const width = Math.max(left + right + slot * n, 360);
   const height = 260;
   const plotH = height - top - bottom;
   const max = niceMax(Math.max(0, ...c.series.flatMap((s) => s.values.slice(0, labels.length))));

@@ -1,8 +1,8 @@
-import { storeReport, type ReportPayload } from '../../core/reports/storage.ts';
-import type { Store } from '../../core/storage/clickhouse.ts';
-import { toCsv } from '../../core/reports/csv.ts';
+import { storeReport, type ReportPayload } from './storage.ts';
+import type { Store } from '../storage/clickhouse.ts';
+import { toCsv } from './csv.ts';
 import { renderHtml } from './html.ts';
-import type { BuiltReport } from '../../core/reports/model.ts';
+import type { BuiltReport } from './model.ts';
 
 /** The sealed payload agreed with the console, rendered from a built report. */
 export function toPayload(r: BuiltReport, organisation: string): ReportPayload {
@@ -12,6 +12,7 @@ export function toPayload(r: BuiltReport, organisation: string): ReportPayload {
     json: { title: r.title, summary: r.summary, ...r.data, notes: r.notes },
     html: renderHtml(r, organisation),
     csv: Object.fromEntries(Object.entries(r.tables).map(([k, t]) => [k, toCsv(t)])),
+    report: { title: r.title, summary: r.summary, tables: r.tables, charts: r.charts, notes: r.notes },
   };
 }
 
