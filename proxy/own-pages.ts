@@ -23,7 +23,7 @@ export function answerOwnPage(opts: OwnPagesOptions, req: IncomingMessage, res: 
     res.end(opts.caCertPem);
     return true;
   }
-  if (path === '/' || path === '/index.html') {
+  if (path === '/') {
     const page = proxyHomePage(siteFromConfig(opts.config, opts.consoleUrl(req.socket.localAddress)), opts.caCertPem !== null);
     res.writeHead(page.status, pageHeaders(page));
     res.end(page.html);
