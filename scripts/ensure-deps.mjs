@@ -88,6 +88,7 @@ if (args.has('--bench')) {
   wanted.set('squid', 'squid');
   wanted.set('wrk', 'wrk');
   wanted.set('sarg', 'sarg');
+  wanted.set('clamd', 'clamav-daemon');
   wanted.set('curl', 'curl');
 }
 const missing = [...wanted].filter(([bin]) => !onPath(bin)).map(([, pkg]) => pkg);
