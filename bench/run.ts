@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-const ALL = ['policy', 'proxy', 'ingest', 'analyser', 'pages', 'console', 'backup'] as const;
+const ALL = ['policy', 'proxy', 'scan', 'ingest', 'analyser', 'pages', 'console', 'backup'] as const;
 const asked = process.argv.slice(2);
 const unknown = asked.filter((n) => !(ALL as readonly string[]).includes(n));
 if (unknown.length) {

@@ -47,10 +47,12 @@ export function blockPage(ctx: DecisionContext, links: PageLinks): string {
   const facts = `<dl><dt>Address</dt><dd>${escapeHtml(ctx.target.host)}</dd>` +
     `<dt>Category</dt><dd>${escapeHtml(d.category || 'none')}</dd>` +
     `<dt>Rule</dt><dd>${escapeHtml(d.rule)}</dd>` +
+    (d.signature ? `<dt>Virus found</dt><dd>${escapeHtml(d.signature)}</dd>` : '') +
     `<dt>Policy</dt><dd>${escapeHtml(d.reason || 'organisation policy')}</dd>` +
     `<dt>Reference</dt><dd><code>${escapeHtml(ctx.eventId)}</code></dd></dl>` +
     `<p><a href="${escapeHtml(exception)}">Ask for a work exception</a> · ` +
-    `<a href="${escapeHtml(accident)}">Report an accidental visit</a></p>`;
+    `<a href="${escapeHtml(accident)}">Report an accidental visit</a>` +
+    (d.signature ? ` · <a href="${escapeHtml(exception)}">Report a false positive</a>` : '') + '</p>';
   return page(`${links.organisation}: this site is blocked`, ['The organisation\'s internet policy does not allow this site here and now.'], facts);
 }
 

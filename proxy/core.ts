@@ -20,6 +20,7 @@ import type { StaffPages } from '../core/pages/index.ts';
 import type { LeafMinter } from '../core/tls/leaf.ts';
 import { InspectionRules } from '../core/policy/inspection.ts';
 import { UntrustedCaClients } from './tls/untrusted-ca.ts';
+import { ClamdClient } from './virus-scan.ts';
 
 // What every request path shares: admission, identification, the policy, the destination check.
 // forward.ts, tunnel.ts and upgrade.ts each take one path through these steps.
@@ -55,6 +56,16 @@ export interface ProxyServerOptions {
    * is ever opened) and the record of devices that refused the CA (default: this process only).
    */
   inspection?: { minter: LeafMinter | null; untrusted?: UntrustedCaClients };
+  /** scan.enabled without scan.clamd: the managed clamd's socket (managed-clamd.ts) */
+  clamdSocket?: string;
+}
+
+/** scan.enabled: downloads go through clamd (download-scan.ts) */
+export interface Scanner {
+  client: ClamdClient;
+  maxBytes: number;
+  holdBytes: number;
+  onError: 'allow' | 'block';
 }
 
 export interface Inspection {
@@ -101,6 +112,8 @@ export class ProxyCore {
   readonly ownPages: OwnPagesOptions;
   /** null without an organisation CA or with nothing to inspect: every allowed tunnel is spliced */
   readonly inspection: Inspection | null;
+  /** null unless scan.enabled */
+  readonly scanner: Scanner | null;
 
   constructor(private readonly opts: ProxyServerOptions) {
     this.pseudonyms = new PseudonymCache(opts.pseudonyms);
@@ -124,6 +137,7 @@ export class ProxyCore {
     this.inspection = minter && rules && !rules.empty
       ? { rules, minter, untrusted: opts.inspection?.untrusted ?? new UntrustedCaClients({ minutes: cfg.proxy.untrustedCaMinutes, pseudonym: (ip) => this.pseudonyms.client(ip) }) }
       : null;
+    this.scanner = scannerFor(cfg, opts.clamdSocket);
   }
 
   /** Every category the lists put a host in (the decision's own when the engine cannot say). */
@@ -304,6 +318,19 @@ export class ProxyCore {
     ev.path = t.path;
     ev.query = t.query;
   }
+}
+
+function scannerFor(cfg: Config, managedSocket: string | undefined): Scanner | null {
+  const s = cfg.scan;
+  if (!s.enabled) return null;
+  const address = s.clamd ?? managedSocket;
+  if (!address) throw new Error('scan.enabled is on but scan.clamd is unset and no managed clamd runs: set scan.clamd to a clamd socket or host:port');
+  return {
+    client: new ClamdClient(address, s.timeoutSeconds * 1000),
+    maxBytes: Math.floor(s.maxMB * 1024 * 1024),
+    holdBytes: s.holdKB * 1024,
+    onError: s.onError,
+  };
 }
 
 /** `http://host[:port]/path?q` (absolute-form, RFC 9112 §3.2.2); anything else is a 400. */

@@ -9,6 +9,8 @@ import { admitHttp, contentTypeHidesFiles, responseFileRule, type Admitted } fro
 import { RequestError, upstreamError } from './request-error.ts';
 import { respondError } from './respond.ts';
 import { Upstream } from './upstream.ts';
+import { DownloadScan, scansTotal, type ScanOutlet } from './download-scan.ts';
+import type { Verdict } from './virus-scan.ts';
 
 // Plain HTTP in absolute-form (`GET http://host/path`), and requests inside an inspected tunnel:
 // the decision pipeline (pipeline.ts), then one request to the origin over the keep-alive pool
@@ -77,6 +79,12 @@ export class Forwarder {
     const pass = (status: number, message: string, out: OutgoingHttpHeaders) => {
       res.writeHead(status, message || undefined, out);
     };
+    let scan: DownloadScan | null = null;
+    /** the body to the browser: straight, or through the virus scan */
+    const forward = (chunk: Buffer) => {
+      if (scan) scan.data(chunk);
+      else if (!res.write(chunk)) pauseUpstream?.();
+    };
 
     this.upstream.send({
       address: admitted.address, port: target.port, tls: x.tls, method: req.method ?? 'GET',
@@ -92,16 +100,33 @@ export class Forwarder {
         ev.contentType = type;
         ev.filename = eventFilename(target.path, type, disposition);
         const hasBody = req.method !== 'HEAD' && status >= 200 && status !== 204 && status !== 304;
+        if (hasBody && status < 300) {
+          scan = this.startScan(x, upstreamHeaders['content-length'], {
+            head: () => pass(status, message, out),
+            write: (chunk) => res.write(chunk),
+            end: () => { done = true; res.end(); },
+            pauseOrigin: pause,
+            resumeOrigin: resume,
+            flag: (f) => ev.flag(f),
+            refuse: (v) => {
+              done = true;
+              abort?.();
+              this.refuseDownload(x, v);
+            },
+          });
+          if (scan) res.once('close', () => { if (!done) scan?.abandon(); });
+        }
         if (hasBody && status < 300 && contentTypeHidesFiles(type) && admitted.ctx) {
           held = { status, message, headers: out };
           return;
         }
         if (hasBody && status < 300 && this.blockResponse(x, { path: target.path, contentType: type, disposition })) {
           done = true;
+          scan?.abandon();
           abort?.();
           return;
         }
-        pass(status, message, out);
+        if (!scan) pass(status, message, out);
       },
       onData: (chunk) => {
         if (done) return;
@@ -110,21 +135,27 @@ export class Forwarder {
           held = null;
           if (this.blockResponse(x, { path: target.path, contentType: ev.contentType, disposition: first(h.headers['content-disposition'] as string | undefined), firstBytes: chunk })) {
             done = true;
+            scan?.abandon();
             abort?.();
             return;
           }
-          pass(h.status, h.message, h.headers);
+          if (!scan) pass(h.status, h.message, h.headers);
         }
-        if (!res.write(chunk)) pauseUpstream?.();
+        forward(chunk);
       },
       onEnd: () => {
         if (done) return;
-        done = true;
         if (held) {
           const h = held;
           held = null;
-          pass(h.status, h.message, h.headers);
+          if (!scan) pass(h.status, h.message, h.headers);
         }
+        if (scan) {
+          // the verdict decides whether the held part goes on (DownloadScan calls end or refuse)
+          scan.end();
+          return;
+        }
+        done = true;
         res.end();
       },
       onError: (err) => {
@@ -134,16 +165,53 @@ export class Forwarder {
           x.retried = true;
           ev.flag('retried-stale-connection');
           res.off('close', onClientGone);
+          scan?.abandon();
           this.send(x);
           return;
         }
         done = true;
+        scan?.abandon();
         if (res.destroyed) return;
         const e = err instanceof RequestError ? err : upstreamError(err, target.url);
         if (e.status === 502 && e.code === 'FW_UPSTREAM_UNREACHABLE') this.core.dialFailed(ev, target);
         respondError(res, ev, e);
       },
     });
+  }
+
+  /**
+   * scan.enabled: a response the proxy may scan (a policy decision was taken for it, within
+   * scan.maxMB by its declared length) goes through clamd; null when it passes unscanned.
+   */
+  private startScan(x: Exchange, contentLength: string | string[] | undefined, outlet: ScanOutlet): DownloadScan | null {
+    const scanner = this.core.scanner;
+    if (!scanner || !x.admitted.ctx) return null;
+    const declared = Number(first(contentLength));
+    if (Number.isFinite(declared) && declared > scanner.maxBytes) {
+      x.ev.flag('unscanned');
+      scansTotal.inc({ outcome: 'unscanned' });
+      return null;
+    }
+    if (declared === 0) return null;
+    return new DownloadScan(scanner.client.scan(), outlet, { maxBytes: scanner.maxBytes, holdBytes: scanner.holdBytes, onError: scanner.onError });
+  }
+
+  /** An infected download (or one clamd could not check, under scan.onError: block). */
+  private refuseDownload(x: Exchange, v: Exclude<Verdict, { kind: 'clean' }>): void {
+    const { ev, res, admitted } = x;
+    ev.action = 'block';
+    const ctx = admitted.ctx!;
+    if (v.kind === 'infected') {
+      ev.rule = 'virus';
+      ev.flag(`virus:${v.signature}`);
+      ctx.decision = { ...ctx.decision, action: 'block', rule: 'virus', signature: v.signature, reason: `The virus scanner found ${v.signature} in this file${ev.filename ? ` (${ev.filename})` : ''}. If you are sure the file is safe, report a false positive.` };
+    } else {
+      ev.rule = 'virus-scan-failed';
+      ctx.decision = { ...ctx.decision, action: 'block', rule: 'virus-scan-failed', reason: 'The virus scanner could not check this file, and the organisation does not let unchecked files through (scan.onError: block). Try again in a few minutes.' };
+    }
+    // the headers went on already (a large file): cutting the connection leaves the browser an incomplete, failed download
+    if (res.headersSent) res.destroy();
+    else void this.core.hooks.http(ctx, x.req, res);
   }
 
   /** The software-download rule on the response; true when the block page was sent instead. */

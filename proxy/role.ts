@@ -6,6 +6,7 @@ import { ProxyCluster } from './cluster.ts';
 import { HostsSource } from './hosts-source.ts';
 import { consoleUrlWarning } from '../core/console-url.ts';
 import type { CredentialRecord } from './credentials.ts';
+import { ManagedClamd } from './managed-clamd.ts';
 
 // The 'proxy' role: the primary loads the user directory (the only part that needs ClickHouse),
 // forks the workers and keeps their credentials current when CHANNELS.usersChanged fires.
@@ -30,6 +31,11 @@ ROLES.proxy = {
     if (cfg.proxy.hostsFile) new HostsSource(cfg.proxy.hostsFile);
     const warning = consoleUrlWarning(cfg);
     if (warning) p.log.warn(warning);
+    // scan.enabled without scan.clamd: a clamd of our own, on a socket in the data directory
+    const clamd = cfg.scan.enabled && !cfg.scan.clamd
+      ? await ManagedClamd.start(p.runtime.dataDir, { maxMB: cfg.scan.maxMB, databaseDir: cfg.scan.databaseDir, binary: cfg.scan.clamdBinary })
+      : null;
+    if (clamd) p.log.info({ socket: clamd.socket, pid: clamd.pid }, 'managed clamd started');
     const c = await ProxyCluster.start({
       config: cfg, runtime: p.runtime, redisUrl: p.redisUrl, workers, log: p.log,
       records: await credentialRecords(p),
@@ -54,11 +60,12 @@ ROLES.proxy = {
     }, 3_000);
     timer.unref();
     return {
-      summary: `proxy on ${cfg.proxy.bind}:${c.port} (${workers} worker${workers === 1 ? '' : 's'})`,
+      summary: `proxy on ${cfg.proxy.bind}:${c.port} (${workers} worker${workers === 1 ? '' : 's'}${cfg.scan.enabled ? `, downloads scanned by ${clamd ? 'a managed clamd' : `clamd at ${cfg.scan.clamd}`}` : ''})`,
       async stop() {
         clearInterval(timer);
         sub.disconnect();
         await c.stop();
+        await clamd?.stop();
       },
     };
   },

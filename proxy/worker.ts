@@ -14,6 +14,7 @@ import { loadCa } from '../core/tls/ca.ts';
 import { LeafMinter } from '../core/tls/leaf.ts';
 import { CredentialStore, type CredentialRecord } from './credentials.ts';
 import { createProxyServer } from './server.ts';
+import { managedClamdSocket } from './managed-clamd.ts';
 import { ConsoleUrlSource } from '../core/console-url.ts';
 import { SignInGate } from './tls/sign-in-gate.ts';
 import { staffHooks } from './tls/staff-hooks.ts';
@@ -88,6 +89,7 @@ async function start(init: WorkerInit): Promise<void> {
     consoleUrl: (proxyAddress) => consoleUrl.current(proxyAddress),
     servicePorts: localServicePorts(init.redisUrl),
     caCertPem: ca?.certPem ?? null,
+    clamdSocket: managedClamdSocket(runtime.dataDir),
     log: (message) => log.warn(message),
     // quota minutes are shared by every worker and proxy through Redis; a failure only loses a minute
     recordUse: (user, category, at) => void people.addQuotaUsage(pseudonyms.user(user), category, at)

@@ -7,7 +7,8 @@
 //
 //   node scripts/ensure-deps.mjs            # for `up`: npm packages + build + redis-server
 //   node scripts/ensure-deps.mjs --test     # also chromium, curl (browser and client tests) and squidguard
-//                                           # (the differential test of list matching)
+//                                           # (the differential test of list matching) and clamav-daemon
+//                                           # (virus scanning tests)
 //   node scripts/ensure-deps.mjs --bench    # also squid, wrk, sarg
 //   node scripts/ensure-deps.mjs --no-build # npm packages only (type check)
 import { spawnSync } from 'node:child_process';
@@ -80,11 +81,14 @@ if (args.has('--test')) {
   wanted.set('chromium', 'chromium');
   wanted.set('curl', 'curl');
   wanted.set('squidGuard', 'squidguard');
+  // virus scanning tests start their own clamd on a signature file they write (no freshclam)
+  wanted.set('clamd', 'clamav-daemon');
 }
 if (args.has('--bench')) {
   wanted.set('squid', 'squid');
   wanted.set('wrk', 'wrk');
   wanted.set('sarg', 'sarg');
+  wanted.set('clamd', 'clamav-daemon');
   wanted.set('curl', 'curl');
 }
 const missing = [...wanted].filter(([bin]) => !onPath(bin)).map(([, pkg]) => pkg);

@@ -4,6 +4,9 @@ import { spoolBytes } from '../../core/events/spool-size.ts';
 import { join } from 'node:path';
 import { connectRedis, managedRedisUrl, redactRedisUrl } from '../../core/storage/redis.ts';
 import { UNTRUSTED_CA_KEY, untrustedCaDevices } from '../../core/tls/untrusted-ca.ts';
+import type { Config } from '../../core/config/schema.ts';
+import { clamdAddress, clamdInstalled, newestSignature, signatureDate } from '../../proxy/managed-clamd.ts';
+import { ClamdClient } from '../../proxy/virus-scan.ts';
 import type { CommandContext } from '../io.ts';
 import type { ProgramHandle } from '../program.ts';
 
@@ -56,6 +59,8 @@ export function registerDoctor({ program, act }: ProgramHandle, ctx: CommandCont
         if (!sup.up) problems.push(`the managed redis-server is down and being restarted (last exit ${sup.lastExit?.signal ?? `code ${sup.lastExit?.code}`} at ${sup.lastExit?.at}); if this lasts, read ${p.managedRedis!.dir}/redis.log`);
         else if (sup.restartsLastHour >= 3) problems.push(`the managed redis-server ${restarts}: read ${p.managedRedis!.dir}/redis.log (memory? disk?)`);
       }
+      if (p.config.scan.enabled) await checkClamd(p.config.scan, p.runtime.dataDir, line, problems);
+      else line('virus scanning', 'off (scan.enabled)');
       const spooled = spoolBytes(join(p.runtime.dataDir, 'spool'));
       line('event spool', spooled ? `${spooled} bytes waiting for Redis (they drain on their own once it answers)` : 'empty');
       for (const k of ALL_KEYS) {
@@ -75,4 +80,42 @@ export function registerDoctor({ program, act }: ProgramHandle, ctx: CommandCont
       ctx.io.out('ok\n');
       return 0;
     })));
+}
+
+const SIGNATURES_STALE_DAYS = 7;
+
+/** scan.enabled: is clamd there, and how old are its signatures (freshclam updates them several times a day). */
+async function checkClamd(scan: Config['scan'], dataDir: string, line: (k: string, v: string) => void, problems: string[]): Promise<void> {
+  const address = clamdAddress(scan, dataDir);
+  let version = '';
+  try {
+    version = await new ClamdClient(address, 3000).version();
+  } catch (e) {
+    if (scan.clamd) {
+      problems.push(`clamd at ${scan.clamd} (scan.clamd) does not answer: ${(e as Error).message}; downloads get scan.onError (${scan.onError})`);
+      line('clamd', 'NOT REACHABLE');
+      return;
+    }
+  }
+  if (!version) {
+    // the managed clamd runs only while `fairwatch start` (or the proxy role) does
+    const installed = clamdInstalled(scan.clamdBinary);
+    if (!installed) {
+      problems.push(`scan.enabled is on but ${scan.clamdBinary} is not installed: run \`sudo apt-get install -y clamav-daemon clamav-freshclam\`, or set scan.clamd`);
+      line('clamd', 'MISSING');
+      return;
+    }
+    line('clamd', `${installed} (managed, started by \`fairwatch start\` on ${address})`);
+  } else {
+    line('clamd', `${version} (${scan.clamd ? `scan.clamd ${scan.clamd}` : `managed on ${address}`})`);
+  }
+  const dated = signatureDate(version) ?? (scan.clamd ? null : newestSignature(scan.databaseDir));
+  if (!dated) {
+    line('signatures', scan.clamd ? 'date unknown (clamd reports custom signatures only)' : `NONE in ${scan.databaseDir}`);
+    if (!scan.clamd) problems.push(`scan.databaseDir ${scan.databaseDir} holds no ClamAV signatures: run \`sudo freshclam\` (package clamav-freshclam)`);
+    return;
+  }
+  const days = (Date.now() - dated.getTime()) / 86_400_000;
+  line('signatures', `${dated.toISOString()} (${days < 1 ? 'less than a day' : `${Math.floor(days)} day${Math.floor(days) === 1 ? '' : 's'}`} old)`);
+  if (days > SIGNATURES_STALE_DAYS) problems.push(`ClamAV signatures are ${Math.floor(days)} days old: is freshclam running (package clamav-freshclam, or the compose clamav service)?`);
 }

@@ -265,6 +265,26 @@ export const pacSchema = z.strictObject({
   directFallback: z.boolean().default(false),
 }).prefault({});
 
+/** Virus scanning of downloads through ClamAV's clamd (README "Virus scanning"). */
+export const scanSchema = z.strictObject({
+  /** off by default: nothing changes where no clamd is installed */
+  enabled: z.boolean().default(false),
+  /** a clamd socket: a path (unix socket) or host:port; unset with scanning on → a managed clamd started with the proxy */
+  clamd: z.string().min(1).refine((v) => v.startsWith('/') || /^[A-Za-z0-9.[\]:-]+:\d{1,5}$/.test(v), { message: 'expected a socket path (/run/clamav/clamd.ctl) or host:port (clamav:3310)' }).optional(),
+  /** responses larger than this pass unscanned, flagged `unscanned` */
+  maxMB: z.number().min(0.001).max(4000).default(25),
+  /** what a download gets when clamd is down, fails or is slower than timeoutSeconds */
+  onError: z.enum(['allow', 'block']).default('allow'),
+  /** the longest a verdict may take once the whole file was sent, and the longest to connect */
+  timeoutSeconds: z.number().min(0.1).max(600).default(15),
+  /** a download is held back whole (headers too) up to this size, so an infected one gets the block page; beyond it, all but its last part streams */
+  holdKB: z.number().int().min(0).max(1_048_576).default(1024),
+  /** the managed clamd's signature directory (Debian's freshclam keeps it in /var/lib/clamav) */
+  databaseDir: z.string().min(1).default('/var/lib/clamav'),
+  /** the managed clamd's binary */
+  clamdBinary: z.string().min(1).default('clamd'),
+}).prefault({});
+
 export const configSchema = z.strictObject({
   organisation: organisationSchema,
   proxy: proxySchema,
@@ -278,6 +298,7 @@ export const configSchema = z.strictObject({
   storage: storageSchema,
   metrics: metricsSchema,
   pac: pacSchema,
+  scan: scanSchema,
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -17,6 +17,8 @@ export interface BlockPageInput {
   clause: string;
   /** token-carrying console links */
   links: { exception: string; accident: string };
+  /** a virus scanner's finding: the page is about the file, and offers "report a false positive" */
+  signature?: string;
 }
 
 /** Long URLs are shortened for display only; the page never needs the whole of one. */
@@ -25,6 +27,7 @@ export function displayUrl(url: string, max = 120): string {
 }
 
 export function blockPage(input: BlockPageInput): Page {
+  if (input.signature) return virusPage(input, input.signature);
   const { site } = input;
   const body = html`
 <h1>This site is blocked</h1>
@@ -45,6 +48,29 @@ export function blockPage(input: BlockPageInput): Page {
 <p class="hint">Questions: ${site.contact}. Quote the reference above.</p>
 `;
   return layout({ site, title: 'This site is blocked', body, status: 403 });
+}
+
+/** A download the virus scanner found infected: the signature, and the way to say it is a false positive. */
+function virusPage(input: BlockPageInput, signature: string): Page {
+  const { site } = input;
+  const body = html`
+<h1>This file was blocked: a virus was found</h1>
+<p class="band block">The virus scanner found <strong>${signature}</strong> in this download, so it was not delivered.</p>
+<blockquote><p>${input.clause}</p></blockquote>
+<dl class="facts">
+<dt>File</dt><dd>${displayUrl(input.url)}</dd>
+<dt>Virus found</dt><dd><code>${signature}</code></dd>
+<dt>When</dt><dd>${formatWhen(input.at, site.timezone)}</dd>
+<dt>Reference</dt><dd><code>${input.eventId}</code></dd>
+</dl>
+<p>Do not try to fetch the file another way. If you are sure it is safe (scanners are sometimes wrong), report a false positive: IT will look at it. If you did not mean to download it, report it as an accident.</p>
+<div class="actions">
+<a class="button" href="${input.links.exception}">Report a false positive</a>
+<a class="button secondary" href="${input.links.accident}">I reached this by accident</a>
+</div>
+<p class="hint">Questions: ${site.contact}. Quote the reference above.</p>
+`;
+  return layout({ site, title: 'A virus was found', body, status: 403 });
 }
 
 export interface GatePageInput {

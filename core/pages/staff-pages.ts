@@ -36,10 +36,10 @@ export class StaffPages {
     this.site = siteFromConfig(config, consoleUrl);
   }
 
-  block(ev: PageEvent, d: { category: string; rule: string; reason: string }): Page {
+  block(ev: PageEvent, d: { category: string; rule: string; reason: string; signature?: string }): Page {
     const claims = { eventId: ev.eventId, pseudonym: ev.userPseudonym, category: d.category, host: ev.host, rule: d.rule, group: ev.group };
     return blockPage({
-      site: this.site, eventId: ev.eventId, at: ev.at, url: ev.url, categoryLabel: categoryLabel(this.config, d.category), rule: d.rule, clause: d.reason,
+      site: this.site, eventId: ev.eventId, at: ev.at, url: ev.url, categoryLabel: categoryLabel(this.config, d.category), rule: d.rule, clause: d.reason, signature: d.signature,
       links: {
         exception: staffUrl(this.site, 'requestException', { t: this.tokens.issue({ purpose: 'exception', ...claims }) }),
         accident: staffUrl(this.site, 'reportAccident', { t: this.tokens.issue({ purpose: 'accident', ...claims }) }),

@@ -17,6 +17,8 @@ export function ruleDescription(rule: string): string {
   if (rule === 'local-allow') return "the organisation's own list of allowed sites";
   if (rule === 'default') return 'the default rule of the policy';
   if (rule === 'software-download') return 'the rule on downloading software';
+  if (rule === 'virus') return 'the virus check on downloads';
+  if (rule === 'virus-scan-failed') return 'the virus check on downloads (the scanner could not check the file)';
   if (rule === 'large-upload') return 'the rule on sending large files';
   if (rule === 'aup') return 'the acceptable-use statement has not been accepted yet';
   if (rule.startsWith('exception:')) return 'an exception a director approved';

@@ -63,6 +63,8 @@ export interface Decision {
   quotaExhausted?: boolean;
   /** true when a warn rule allowed because the person chose "continue" recently */
   continued?: boolean;
+  /** a virus scanner's finding (rule `virus`): the signature name shown on the block page */
+  signature?: string;
   /** the time band the decision was taken in */
   band?: 'working' | 'break' | 'out-of-hours';
 }

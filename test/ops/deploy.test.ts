@@ -130,7 +130,7 @@ describe.each(COMPOSE_FILES)('%s', (file) => {
   it('keeps the state of every stateful service in a named volume', () => {
     const dataPath: Array<[RegExp, string]> = [
       [/^clickhouse\/clickhouse-server:/, '/var/lib/clickhouse'], [/^clickhouse\/clickhouse-keeper:/, '/var/lib/clickhouse-keeper'],
-      [/^redis:/, '/data'], [/^grafana\/grafana:/, '/var/lib/grafana'], [/^prom\/prometheus:/, '/prometheus'], [/^fairwatch:/, '/var/lib/fairwatch'],
+      [/^redis:/, '/data'], [/^grafana\/grafana:/, '/var/lib/grafana'], [/^prom\/prometheus:/, '/prometheus'], [/^fairwatch:/, '/var/lib/fairwatch'], [/^clamav\/clamav:/, '/var/lib/clamav'],
     ];
     const seen = new Set<string>();
     for (const [name, s] of services) {
