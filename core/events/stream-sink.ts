@@ -361,7 +361,12 @@ class RedisStreamSink implements StreamSink {
       for (const seg of segs) await this.replaySegment(seg);
     }
     this.gauge();
-    if (!this.spool.hasData) this.log.info({ sink: this.sinkId }, 'event spool replayed');
+    if (!this.spool.hasData) {
+      this.log.info({ sink: this.sinkId }, 'event spool replayed');
+      // the spool is not needed any more: a write that failed on a full disk is history
+      this.spoolFailing = false;
+      m.spoolWriteFailing.set(0);
+    }
   }
 
   private async mark(sink: string): Promise<number> {
