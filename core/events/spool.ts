@@ -139,7 +139,9 @@ export class Spool {
     if (this.total + size > this.maxBytes) return false;
     if (!this.fd || this.segBytes + size > SEGMENT_BYTES) await this.rotate();
     try {
-      await this.fd!.write(line);
+      // a full disk can take part of the line without an error: that is a failed write too
+      const { bytesWritten } = await this.fd!.write(line);
+      if (bytesWritten < size) throw new Error(`short spool write (${bytesWritten} of ${size} bytes): disk full?`);
       await this.fd!.datasync();
     } catch (e) {
       // A partial line (disk full) would swallow the next batch written behind it: cut it off.

@@ -166,7 +166,8 @@ describe('fairwatch start on a small data disk, with a small Redis memory limit'
   };
   const stored = async () => {
     const r = await runCli(['events', 'count', '--from', new Date(Date.now() - 86_400_000).toISOString(), '--to', new Date(Date.now() + 86_400_000).toISOString(), '--json'], { env, timeoutMs: 120_000 });
-    return JSON.parse(r.stdout) as { count: number; unique: number };
+    const { count, unique } = JSON.parse(r.stdout) as { count: number; unique: number };
+    return { count, unique };
   };
 
   it('Redis at its memory limit with the ingester stopped: writes refused (OOM), spooled, then all stored once; the log and doctor say so', async () => {
