@@ -77,7 +77,7 @@ export class Platform {
     if (opts.redis) {
       let url = opts.redisUrl ?? runtime.redisUrl;
       if (!url) {
-        this.managedRedis = await ManagedRedis.start(runtime.dataDir);
+        this.managedRedis = await ManagedRedis.start(runtime.dataDir, undefined, { maxMemoryMB: this.config.pipeline.redisMaxMemoryMB });
         const managed = this.managedRedis;
         managed.onEvent = (level, msg, detail) => this.log[level](detail, msg);
         this.closers.push(() => managed.stop());

@@ -41,5 +41,5 @@ export interface ConsoleDeps {
   tls: boolean;
   now: () => number;
   /** the redis-server this process supervises, for the health page (absent with REDIS_URL) */
-  managedRedis?: { health(): ManagedRedisHealth } | null;
+  managedRedis?: { health(): ManagedRedisHealth; dir: string } | null;
 }

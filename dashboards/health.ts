@@ -1,8 +1,8 @@
 import { readdirSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { spoolBytes } from '../core/events/spool-size.ts';
 import { collectMetrics } from '../core/metrics-http.ts';
+import { metricValue, pipelineFacts, pipelineHealth, type HealthItem } from '../core/ops/pipeline-health.ts';
 import { untrustedCaDevices } from '../core/tls/untrusted-ca.ts';
 import type { ConsoleDeps } from './deps.ts';
 
@@ -11,31 +11,8 @@ import type { ConsoleDeps } from './deps.ts';
 // `fairwatch start` runs it here), the stream backlog from Redis, the spool on disk, the age of the
 // category lists, the supervised redis-server, and devices that refused the organisation CA.
 
-export type Level = 'ok' | 'warn' | 'bad' | 'unknown';
-
-export interface HealthItem {
-  key: string;
-  label: string;
-  level: Level;
-  value: string;
-}
-
-/** One sample from Prometheus exposition text (summed over label sets); null when the metric is absent. */
-export function metricValue(text: string, name: string): number | null {
-  let found = false;
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const rest = line.slice(name.length);
-    if (rest[0] !== ' ' && rest[0] !== '{') continue;
-    const v = Number(rest.slice(rest.lastIndexOf(' ') + 1));
-    if (Number.isFinite(v)) {
-      found = true;
-      sum += v;
-    }
-  }
-  return found ? sum : null;
-}
+export type { HealthItem, Level } from '../core/ops/pipeline-health.ts';
+export { metricValue };
 
 function probe(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
   return new Promise((resolve) => {
@@ -97,25 +74,19 @@ export async function gatherHealth(deps: ConsoleDeps): Promise<HealthItem[]> {
   items.push(workers && workers > 0
     ? { key: 'workers', label: 'Proxy workers', level: 'ok', value: `${workers} running` }
     : { key: 'workers', label: 'Proxy workers', level: 'unknown', value: 'the proxy does not run in the console\'s process: see Grafana or its /metrics' });
-  const dropped = metricValue(metrics, 'fairwatch_events_dropped_total');
-  items.push(dropped === null
-    ? { key: 'dropped', label: 'Dropped events', level: 'unknown', value: 'not counted in this process' }
-    : { key: 'dropped', label: 'Dropped events', level: dropped > 0 ? 'bad' : 'ok', value: dropped > 0 ? `${dropped} lost since start (the spool was full)` : 'none since start' });
   const lag = await streamLag(deps);
   items.push(lag === null
     ? { key: 'lag', label: 'Stream backlog', level: 'unknown', value: `no consumer group on ${deps.config.pipeline.stream} yet` }
     : { key: 'lag', label: 'Stream backlog', level: lag > 1000 ? 'warn' : 'ok', value: `${lag} entr${lag === 1 ? 'y' : 'ies'} waiting for the ingester` });
-  const spooled = spoolBytes(join(deps.dataDir, 'spool'));
-  items.push({ key: 'spool', label: 'Event spool', level: spooled > 0 ? 'warn' : 'ok', value: spooled > 0 ? `${spooled} bytes waiting for Redis` : 'empty' });
   const changed = listsChanged(deps.blocklistsDir);
   items.push(changed === null
     ? { key: 'lists', label: 'Category lists', level: 'bad', value: `no lists in ${deps.blocklistsDir}` }
     : { key: 'lists', label: 'Category lists', level: now - changed > 14 * 86_400_000 ? 'warn' : 'ok', value: `updated ${ago(Math.max(0, now - changed))}` });
-  const sup = deps.managedRedis?.health();
-  items.push(sup
-    ? { key: 'redis', label: 'Managed Redis', level: !sup.up ? 'bad' : sup.restartsLastHour >= 3 ? 'warn' : 'ok', value: `${sup.up ? 'up' : 'DOWN, being restarted'}; ${sup.restartsLastHour} restart(s) in the last hour, ${sup.restarts} since start` }
-    : { key: 'redis', label: 'Redis', level: (await deps.redis.ping().then(() => true, () => false)) ? 'ok' : 'bad', value: 'not supervised by this process; answers ping' });
-  if (items.at(-1)!.level === 'bad' && !sup) items.at(-1)!.value = 'not answering';
+  // Redis and its memory, the spool, lost events, inserts and the disk, in words (core/ops/pipeline-health.ts)
+  items.push(...pipelineHealth(await pipelineFacts({
+    redis: deps.redis, dataDir: deps.dataDir, spoolMaxMB: deps.config.pipeline.spoolMaxMB, metricsText: metrics,
+    managed: deps.managedRedis ?? null, now,
+  })));
   const lacking = await untrustedCaDevices(deps.redis, now - 7 * 86_400_000).catch(() => []);
   items.push({ key: 'ca', label: 'Devices without the CA', level: lacking.length ? 'warn' : 'ok', value: lacking.length ? `${lacking.length} device(s) refused the organisation CA in the last 7 days` : 'none in the last 7 days' });
   return items;

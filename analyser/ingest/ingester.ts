@@ -47,6 +47,11 @@ const TRIM_EVERY_MS = 5000;
 const UUIDS_PER_QUERY = 2000;
 const STOP_WAIT_MS = 3000;
 
+/** ClickHouse's ways of saying the disk is full (errno text, NOT_ENOUGH_SPACE, a reservation refused). */
+export function isDiskFull(e: Error): boolean {
+  return /No space left on device|ENOSPC|NOT_ENOUGH_SPACE|Cannot reserve .* not enough space|Not enough space/i.test(String(e?.message ?? e));
+}
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class Ingester {
@@ -65,6 +70,8 @@ export class Ingester {
   private inflight: Promise<void> | null = null;
   /** observed events per entry, to size reads in events rather than entries */
   private perEntry = EVENTS_PER_ENTRY;
+  /** when the batch in hand first failed to insert (0 while inserts succeed) */
+  private failingSince = 0;
   /** for stats and tests */
   stored = 0;
   batches = 0;
@@ -205,10 +212,23 @@ export class Ingester {
         const started = performance.now();
         await this.opts.store.insertTranscoded('events', WIRE_COLUMNS, encoded, token);
         m.insertSeconds.observe((performance.now() - started) / 1000);
+        if (this.failingSince) this.log.info({ afterSeconds: Math.round((Date.now() - this.failingSince) / 1000) }, 'ClickHouse takes inserts again: the stream drains');
+        this.failingSince = 0;
+        m.ingestFailingSince.set(0);
+        m.ingestDiskFull.set(0);
         break;
       } catch (e) {
         this.failures++;
         m.insertFailures.inc();
+        if (!this.failingSince) {
+          this.failingSince = Date.now();
+          m.ingestFailingSince.set(Math.floor(this.failingSince / 1000));
+        }
+        const diskFull = isDiskFull(e as Error);
+        m.ingestDiskFull.set(diskFull ? 1 : 0);
+        if (diskFull && attempt === 0) {
+          this.log.error({ err: (e as Error).message }, 'ClickHouse refuses inserts: the data directory\'s disk is full. Events wait in the Redis stream (then the spool); free space and they are stored');
+        }
         const wait = Math.min(this.opts.pipeline.retryMaxSeconds * 1000, 100 * 2 ** Math.min(attempt, 16)) * (0.75 + Math.random() * 0.5);
         if (attempt === 0 || attempt % 10 === 0) {
           this.log.warn({ err: (e as Error).message, events: encoded?.rows ?? batch.events, attempt: attempt + 1, retryInMs: Math.round(wait) }, 'ClickHouse insert failed: keeping the batch and retrying');

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { ALL_KEYS, keyPresent } from '../../core/keys.ts';
-import { spoolBytes } from '../../core/events/spool-size.ts';
-import { join } from 'node:path';
+import { collectMetrics } from '../../core/metrics-http.ts';
+import { pipelineFacts, pipelineHealth } from '../../core/ops/pipeline-health.ts';
 import { connectRedis, managedRedisUrl, redactRedisUrl } from '../../core/storage/redis.ts';
 import { UNTRUSTED_CA_KEY, untrustedCaDevices } from '../../core/tls/untrusted-ca.ts';
 import type { Config } from '../../core/config/schema.ts';
@@ -28,41 +28,44 @@ export function registerDoctor({ program, act }: ProgramHandle, ctx: CommandCont
       }
       // Redis: the running one (inside the primary, or REDIS_URL), else the installed binary.
       const url = p.redisUrl || p.runtime.redisUrl || managedRedisUrl(p.runtime.dataDir) || '';
-      if (url) {
-        const r = p.redis ?? connectRedis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-        try {
-          const info = await r.info('server');
-          const v = /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
-          line('redis', `${v} (${p.runtime.redisUrl ? 'REDIS_URL' : 'managed redis-server'} at ${redactRedisUrl(url)})`);
-          // devices that refused the organisation CA on an inspected tunnel (spliced since): IT installs it
-          const lacking = await untrustedCaDevices(r, Date.now() - 7 * 86_400_000);
-          line('CA missing on', lacking.length === 0 ? 'no device in the last 7 days' : `${lacking.length} device${lacking.length === 1 ? '' : 's'} in the last 7 days (pseudonyms in Redis ${UNTRUSTED_CA_KEY}; see README "HTTPS inspection")`);
-        } catch (e) {
-          problems.push(`Redis at ${redactRedisUrl(url)} does not answer: ${(e as Error).message}`);
-          line('redis', 'NOT REACHABLE');
-        } finally {
-          if (r !== p.redis) r.disconnect();
+      const r = url ? p.redis ?? connectRedis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null }) : null;
+      try {
+        if (r) {
+          try {
+            const info = await r.info('server');
+            const v = /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
+            line('redis', `${v} (${p.runtime.redisUrl ? 'REDIS_URL' : 'managed redis-server'} at ${redactRedisUrl(url)})`);
+            // devices that refused the organisation CA on an inspected tunnel (spliced since): IT installs it
+            const lacking = await untrustedCaDevices(r, Date.now() - 7 * 86_400_000);
+            line('CA missing on', lacking.length === 0 ? 'no device in the last 7 days' : `${lacking.length} device${lacking.length === 1 ? '' : 's'} in the last 7 days (pseudonyms in Redis ${UNTRUSTED_CA_KEY}; see README "HTTPS inspection")`);
+          } catch (e) {
+            problems.push(`Redis at ${redactRedisUrl(url)} does not answer: ${(e as Error).message}`);
+            line('redis', 'NOT REACHABLE');
+          }
+        } else {
+          const v = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
+          if (v.status === 0) line('redis', `${/v=(\S+)/.exec(v.stdout)?.[1] ?? '?'} (managed redis-server, started by \`fairwatch start\`)`);
+          else {
+            problems.push('redis-server is not installed: run `sudo apt-get install -y redis-server`, or set REDIS_URL');
+            line('redis', 'MISSING');
+          }
         }
-      } else {
-        const v = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
-        if (v.status === 0) line('redis', `${/v=(\S+)/.exec(v.stdout)?.[1] ?? '?'} (managed redis-server, started by \`fairwatch start\`)`);
-        else {
-          problems.push('redis-server is not installed: run `sudo apt-get install -y redis-server`, or set REDIS_URL');
-          line('redis', 'MISSING');
+        // the pipeline in words (inside the running primary: its supervision and its workers' counts too)
+        const facts = await pipelineFacts({
+          redis: r, dataDir: p.runtime.dataDir, spoolMaxMB: p.config.pipeline.spoolMaxMB,
+          metricsText: await collectMetrics().catch(() => ''), managed: p.managedRedis,
+        });
+        for (const item of pipelineHealth(facts)) {
+          if (item.level === 'unknown') continue; // counted in the running fairwatch only
+          if (item.key === 'redis' && !r && !p.managedRedis) continue; // nothing running to ask
+          line(item.label.toLowerCase(), item.value);
+          if (item.level === 'bad' || (item.level === 'warn' && item.action)) problems.push(`${item.value}${item.action ? `: ${item.action}` : ''}`);
         }
-      }
-      // inside the running primary: what its supervision of redis-server has seen
-      const sup = p.managedRedis?.health();
-      if (sup) {
-        const restarts = `restarted ${sup.restartsLastHour} time${sup.restartsLastHour === 1 ? '' : 's'} in the last hour (${sup.restarts} since start)`;
-        line('redis health', `${sup.up ? 'up' : 'DOWN, being restarted'}; ${restarts}`);
-        if (!sup.up) problems.push(`the managed redis-server is down and being restarted (last exit ${sup.lastExit?.signal ?? `code ${sup.lastExit?.code}`} at ${sup.lastExit?.at}); if this lasts, read ${p.managedRedis!.dir}/redis.log`);
-        else if (sup.restartsLastHour >= 3) problems.push(`the managed redis-server ${restarts}: read ${p.managedRedis!.dir}/redis.log (memory? disk?)`);
+      } finally {
+        if (r && r !== p.redis) r.disconnect();
       }
       if (p.config.scan.enabled) await checkClamd(p.config.scan, p.runtime.dataDir, line, problems);
       else line('virus scanning', 'off (scan.enabled)');
-      const spooled = spoolBytes(join(p.runtime.dataDir, 'spool'));
-      line('event spool', spooled ? `${spooled} bytes waiting for Redis (they drain on their own once it answers)` : 'empty');
       for (const k of ALL_KEYS) {
         const st = keyPresent(p.runtime.dataDir, k, p.env);
         line(`key ${k}`, st.present ? `present (${st.source})` : `MISSING (${st.source})`);

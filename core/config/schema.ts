@@ -86,6 +86,8 @@ export const pipelineSchema = z.strictObject({
   claimIdleSeconds: z.number().int().min(1).max(86_400).default(30),
   /** longest wait between insert retries while ClickHouse is down */
   retryMaxSeconds: z.number().int().min(1).max(3600).default(30),
+  /** memory limit of the managed redis-server (noeviction: past it Redis refuses writes, never evicts events) */
+  redisMaxMemoryMB: z.number().int().min(2).max(1_048_576).default(256),
 }).prefault({});
 
 export const consoleSchema = z.strictObject({

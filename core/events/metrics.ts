@@ -16,5 +16,11 @@ export const pipelineMetrics = {
   insertFailures: counter('fairwatch_ingest_insert_failures_total', 'ClickHouse inserts that failed and were retried'),
   insertSeconds: histogram('fairwatch_ingest_insert_seconds', 'time to insert one batch into ClickHouse', [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]),
   lag: gauge('fairwatch_stream_lag', 'stream entries (up to 200 events each) not yet acknowledged by the ingester group (pending + not yet read)'),
+  refused: counter('fairwatch_redis_refused_writes_total', 'event writes Redis refused (reason: memory = at maxmemory, disk = it cannot write its append-only file); the events went to the spool', ['reason']),
+  spoolWriteErrors: counter('fairwatch_spool_write_errors_total', 'spool writes that failed (disk full or unwritable): their events are counted in fairwatch_events_dropped_total'),
+  spoolWriteFailing: gauge('fairwatch_spool_write_failing', '1 while the last spool write failed (disk full or unwritable), else 0'),
+  journalWriteErrors: counter('fairwatch_journal_write_errors_total', 'journal appends that failed (disk full): those events still go to Redis, but would not survive a killed worker'),
+  ingestFailingSince: gauge('fairwatch_ingest_failing_since_seconds', 'Unix time since which ClickHouse has refused the batch in hand (0 when inserts succeed)'),
+  ingestDiskFull: gauge('fairwatch_ingest_disk_full', '1 while ClickHouse refuses inserts because the disk is full, else 0'),
   claimed: counter('fairwatch_ingest_claimed_total', 'entries taken over from a dead ingester'),
 };

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { open, readFile, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isAlive } from '../storage/redis.ts';
@@ -138,8 +138,16 @@ export class Spool {
     const size = Buffer.byteLength(line);
     if (this.total + size > this.maxBytes) return false;
     if (!this.fd || this.segBytes + size > SEGMENT_BYTES) await this.rotate();
-    await this.fd!.write(line);
-    await this.fd!.datasync();
+    try {
+      // a full disk can take part of the line without an error: that is a failed write too
+      const { bytesWritten } = await this.fd!.write(line);
+      if (bytesWritten < size) throw new Error(`short spool write (${bytesWritten} of ${size} bytes): disk full?`);
+      await this.fd!.datasync();
+    } catch (e) {
+      // A partial line (disk full) would swallow the next batch written behind it: cut it off.
+      await this.fd!.truncate(this.segBytes).catch(() => {});
+      throw e;
+    }
     this.segBytes += size;
     this.total += size;
     return true;
@@ -243,16 +251,39 @@ export class Journal {
 
   constructor(readonly dir: string, readonly sink: string) {}
 
-  append(seq: number, event: string): void {
+  /**
+   * Appends one event; false when it could not be written (disk full): the event still goes on to
+   * the stream, only its protection against a killed worker is missing. A torn line is cut off.
+   */
+  append(seq: number, event: string): boolean {
+    try {
+      this.write(seq, event);
+      return true;
+    } catch {
+      if (this.fd !== null) {
+        try {
+          ftruncateSync(this.fd, this.bytes);
+        } catch {
+          /* the line stays torn: replay skips it as unreadable */
+        }
+      }
+      return false;
+    }
+  }
+
+  private write(seq: number, event: string): void {
     if (this.fd === null || this.bytes > JOURNAL_BYTES) {
       if (this.fd !== null) closeSync(this.fd);
+      this.fd = null;
       const path = join(this.dir, `${String(seq).padStart(15, '0')}.jnl`);
       this.fd = openSync(path, 'a', 0o600);
       this.bytes = 0;
       this.files.push({ path, maxSeq: seq });
     }
     const line = encodeBatch({ sink: this.sink, seq, events: [event] });
-    this.bytes += writeSync(this.fd, line);
+    const n = writeSync(this.fd, line);
+    if (n < Buffer.byteLength(line)) throw new Error('short journal write');
+    this.bytes += n;
     this.files[this.files.length - 1]!.maxSeq = seq;
   }
 

@@ -82,6 +82,10 @@ class RedisStreamSink implements StreamSink {
   private replayTimer: NodeJS.Timeout | null = null;
   private replayFailures = 0;
   private warned = false;
+  private journalFailing = false;
+  /** the reason Redis last refused a write ('memory' | 'disk'), while it keeps refusing */
+  private refusing: string | null = null;
+  private spoolFailing = false;
 
   constructor(private readonly opts: StreamSinkOptions) {
     this.log = opts.log ?? createLogger('event-sink');
@@ -115,10 +119,19 @@ class RedisStreamSink implements StreamSink {
       return;
     }
     const line = encodeEvent(event);
-    this.journal.append(++this.emittedSeq, line);
+    if (!this.journal.append(++this.emittedSeq, line)) this.journalFailed();
+    else this.journalFailing = false;
     this.buffer.push(line);
     m.emitted.inc();
     this.kick();
+  }
+
+  /** The journal could not be written (disk full): said once per episode, counted every time. */
+  private journalFailed(): void {
+    m.journalWriteErrors.inc();
+    if (this.journalFailing) return;
+    this.journalFailing = true;
+    this.log.error({ dir: this.spool.dir }, 'cannot write the event journal (disk full?): events still go to Redis, but a killed proxy worker would lose the ones not yet sent; free space in the data directory');
   }
 
   stats() {
@@ -183,8 +196,9 @@ class RedisStreamSink implements StreamSink {
           await this.write(batch);
           this.journal.release(batch.seq);
           m.streamed.inc(events.length);
+          this.refusing = null;
         } catch (e) {
-          this.log.warn({ err: (e as Error).message, events: events.length }, 'event stream write failed: spooling to disk');
+          if (!this.refused(e, events.length)) this.log.warn({ err: (e as Error).message, events: events.length }, 'event stream write failed: spooling to disk');
           await this.toSpool(batch);
           this.journal.release(batch.seq);
           this.scheduleReplay();
@@ -238,15 +252,45 @@ class RedisStreamSink implements StreamSink {
     if (err) throw err;
   }
 
+  /**
+   * A write Redis refused with an answer (not a timeout): at its memory limit (OOM, noeviction) or
+   * unable to write its append-only file (MISCONF, disk full). Counted, and said once per episode.
+   * Returns whether it was such a refusal.
+   */
+  private refused(e: unknown, events: number): boolean {
+    const text = String((e as Error)?.message ?? e) + ' ' + String((e as { previousErrors?: Error[] })?.previousErrors?.map((p) => p.message).join(' ') ?? '');
+    const reason = /\bOOM\b/.test(text) ? 'memory' : /MISCONF/.test(text) ? 'disk' : null;
+    if (!reason) return false;
+    m.refused.inc({ reason }, events);
+    if (this.refusing !== reason) {
+      this.refusing = reason;
+      if (reason === 'memory') this.log.error({ events }, 'Redis refuses event writes: it is at its memory limit (pipeline.redisMaxMemoryMB, noeviction); events go to the disk spool until the ingester has drained the stream');
+      else this.log.error({ events }, 'Redis refuses event writes: it cannot write its append-only file (disk full?); events go to the disk spool; free space in the data directory');
+    }
+    return true;
+  }
+
   private async toSpool(b: SpoolBatch): Promise<void> {
     let ok = false;
+    let failure: string | null = null;
     try {
       ok = await this.spool.append(b);
     } catch (e) {
-      this.log.error({ err: (e as Error).message, events: b.events.length, dir: this.spool.dir }, 'could not write the event spool: events lost');
+      failure = (e as Error).message;
     }
-    if (ok) m.spooled.inc(b.events.length);
-    else {
+    if (ok) {
+      m.spooled.inc(b.events.length);
+      if (this.spoolFailing) this.log.info({ dir: this.spool.dir }, 'event spool writable again');
+      this.spoolFailing = false;
+      m.spoolWriteFailing.set(0);
+    } else if (failure !== null) {
+      m.dropped.inc(b.events.length);
+      m.spoolWriteErrors.inc();
+      m.spoolWriteFailing.set(1);
+      // every loss is logged with its count; the first of an episode also says what to do
+      this.log.error({ err: failure, events: b.events.length, dir: this.spool.dir, first: !this.spoolFailing }, 'cannot write the event spool (disk full?) while Redis does not take events: events lost; free space in the data directory');
+      this.spoolFailing = true;
+    } else {
       m.dropped.inc(b.events.length);
       this.log.error({ events: b.events.length, spoolMaxMB: this.opts.pipeline.spoolMaxMB, dir: this.spool.dir }, 'event spool full (pipeline.spoolMaxMB): events lost');
     }
@@ -284,8 +328,10 @@ class RedisStreamSink implements StreamSink {
       this.spool.adoptOrphans();
       await this.replay();
       this.replayFailures = 0;
+      this.refusing = null;
     } catch (e) {
       this.replayFailures++;
+      this.refused(e, 0);
       if (this.replayFailures === 1) this.log.warn({ err: (e as Error).message }, 'event spool replay waiting for Redis');
       // A slow Redis still answers in order on this connection, so the replay's mark check sees a
       // late write; only a connection that stays silent for several tries is dropped.
@@ -315,7 +361,12 @@ class RedisStreamSink implements StreamSink {
       for (const seg of segs) await this.replaySegment(seg);
     }
     this.gauge();
-    if (!this.spool.hasData) this.log.info({ sink: this.sinkId }, 'event spool replayed');
+    if (!this.spool.hasData) {
+      this.log.info({ sink: this.sinkId }, 'event spool replayed');
+      // the spool is not needed any more: a write that failed on a full disk is history
+      this.spoolFailing = false;
+      m.spoolWriteFailing.set(0);
+    }
   }
 
   private async mark(sink: string): Promise<number> {

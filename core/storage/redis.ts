@@ -146,7 +146,7 @@ export class ManagedRedis {
   /** called after every unexpected exit and every restart (log lines) */
   onEvent: (level: 'warn' | 'info' | 'error', msg: string, detail: Record<string, unknown>) => void = () => {};
 
-  private constructor(readonly dataDir: string, public port: number, private readonly bin: string) {
+  private constructor(readonly dataDir: string, public port: number, private readonly bin: string, readonly maxMemoryMB: number) {
     this.dir = join(dataDir, 'redis');
     this.password = managedRedisPassword(dataDir);
   }
@@ -170,13 +170,13 @@ export class ManagedRedis {
   }
 
   /** Starts redis-server (after stopping one a dead owner left behind). */
-  static async start(dataDir: string, port?: number): Promise<ManagedRedis> {
+  static async start(dataDir: string, port?: number, opts: { maxMemoryMB?: number } = {}): Promise<ManagedRedis> {
     const bin = findRedisServer();
     if (!bin) {
       throw new RedisError('redis-server is not installed: run `sudo apt-get install -y redis-server` (or `npm run up` as root), or set REDIS_URL to an existing Redis');
     }
     mkdirSync(join(dataDir, 'redis'), { recursive: true, mode: 0o700 });
-    const m = new ManagedRedis(dataDir, port ?? 0, bin);
+    const m = new ManagedRedis(dataDir, port ?? 0, bin, opts.maxMemoryMB ?? 256);
     await stopOrphan(dataDir);
     if (!m.port) m.port = await freePort();
     await m.spawn();
@@ -191,7 +191,10 @@ export class ManagedRedis {
       `requirepass ${this.password}`,
       'bind 127.0.0.1', `port ${this.port}`, 'protected-mode yes',
       `dir ${this.dir}`, 'appendonly yes', 'appendfsync everysec',
-      'daemonize no', `logfile ${join(this.dir, 'redis.log')}`, 'save ""', '',
+      'daemonize no', `logfile ${join(this.dir, 'redis.log')}`, 'save ""',
+      // Past the limit Redis refuses writes (OOM) and never evicts: a silently evicted stream entry
+      // would be events lost. Refused event writes go to the proxy's disk spool (stream-sink.ts).
+      `maxmemory ${this.maxMemoryMB}mb`, 'maxmemory-policy noeviction', '',
     ].join('\n');
     writeFileSync(conf, text, { mode: 0o600 });
     chmodSync(conf, 0o600);

@@ -54,7 +54,7 @@ ${rows.map(([label, now, before, unit]) => html`<tr><th scope="row">${label}</th
 }
 
 export function healthList(items: HealthItem[]) {
-  return html`<ul class="health">${items.map((i) => html`<li class="lvl-${i.level}" id="health-${i.key}"><span class="badge">${i.level === 'ok' ? 'OK' : i.level === 'warn' ? 'Check' : i.level === 'bad' ? 'Problem' : 'Unknown'}</span> <strong>${i.label}</strong>: ${i.value}</li>`)}</ul>`;
+  return html`<ul class="health">${items.map((i) => html`<li class="lvl-${i.level}" id="health-${i.key}"><span class="badge">${i.level === 'ok' ? 'OK' : i.level === 'warn' ? 'Check' : i.level === 'bad' ? 'Problem' : 'Unknown'}</span> <strong>${i.label}</strong>: ${i.value}${i.action ? html`<br><span class="action">What to do: ${i.action}</span>` : ''}</li>`)}</ul>`;
 }
 
 export function overviewRoutes(deps: ConsoleDeps, t: RouteTable): void {

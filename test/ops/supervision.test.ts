@@ -119,8 +119,11 @@ describe('managed redis-server: supervised', () => {
     expect(await metric('fairwatch_events_replayed_total')).toBe(spooled);
     console.log(`${spooled} events went through the disk spool while redis-server was down`);
     const doctor = await runCli(['doctor'], { env, timeoutMs: 120_000 });
-    expect(doctor.stdout).toMatch(/redis health:\s+up; restarted 1 time in the last hour \(1 since start\)/);
+    expect(doctor.stdout).toMatch(/managed redis:\s+Redis restarted 1 time in the last hour \(last exit: SIGKILL at \S+\); up now/);
     expect(doctor.stdout).toMatch(/event spool:\s+empty/);
+    expect(doctor.stdout).toMatch(/redis memory:\s+\d+ MB of its 256 MB limit \(\d+%, policy noeviction\)/);
+    expect(doctor.stdout).toMatch(/dropped events:\s+none since start/);
+    expect(doctor.stdout).toMatch(/storing events:\s+ClickHouse takes inserts/);
     // and the log says what happened
     expect(fw.output().stderr).toMatch(/managed redis-server died: restarting it/);
   }, 300_000);
