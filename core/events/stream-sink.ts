@@ -44,6 +44,10 @@ export interface StreamSink extends EventSink {
 
 /** Events per MULTI: bigger batches are split, so one transaction never holds Redis for long. */
 const MAX_PER_TX = 2000;
+/** how long a small batch waits for more events before it is sent */
+const LINGER_MS = 5;
+/** a batch this large goes without waiting */
+const LINGER_MAX_EVENTS = 200;
 const MARK_TTL_S = 30 * 86_400;
 const REPLAY_RETRY_MS = [100, 250, 500, 1000, 2000];
 
@@ -165,14 +169,29 @@ class RedisStreamSink implements StreamSink {
     this.conn.disconnect();
   }
 
+  private lingerTimer: NodeJS.Timeout | null = null;
+
+  /**
+   * Sends what is buffered, soon. Events are already in the journal, so there is no hurry: a batch
+   * waits up to LINGER_MS for others to join it (one transaction to Redis instead of one per
+   * request when traffic is light), and goes at once when it is large or someone waits on flush().
+   */
   private kick(): void {
-    if (this.scheduled || this.running) return;
+    if (this.running) return;
+    const urgent = this.buffer.length >= LINGER_MAX_EVENTS || this.waiters.length > 0 || this.closed;
+    if (this.scheduled) {
+      if (!urgent || !this.lingerTimer) return;
+      clearTimeout(this.lingerTimer);
+      this.lingerTimer = null;
+    }
     this.scheduled = true;
-    // once per tick: everything emitted during this tick goes in one batch
-    setImmediate(() => {
+    const go = () => {
+      this.lingerTimer = null;
       this.scheduled = false;
       void this.run();
-    });
+    };
+    if (urgent) setImmediate(go);
+    else this.lingerTimer = setTimeout(go, LINGER_MS);
   }
 
   private async run(): Promise<void> {
