@@ -161,11 +161,21 @@ async function mbps(url: string, proxyPort: number | null, tunnel: boolean): Pro
   return speeds.sort((a, b) => a - b)[1]!;
 }
 
-function workerRss(primary: number): Array<{ pid: number; rssMB: number; peakMB: number }> {
-  return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number).flatMap((pid) => {
+/** The proxy workers below `root` (bin/fairwatch may re-run itself on the packaged Node.js first). */
+function workerRss(root: number): Array<{ pid: number; rssMB: number; peakMB: number }> {
+  const parentOf = new Map<number, number>();
+  for (const d of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
     try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== primary) return [];
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      parentOf.set(Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch { /* gone */ }
+  }
+  const below = (pid: number): boolean => {
+    for (let p = parentOf.get(pid), depth = 0; p !== undefined && depth < 10; p = parentOf.get(p), depth++) if (p === root) return true;
+    return false;
+  };
+  return [...parentOf.keys()].filter(below).flatMap((pid) => {
+    try {
       if (!/proxy\/worker\.(ts|js)/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'))) return [];
       const status = readFileSync(`/proc/${pid}/status`, 'utf8');
       const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);

@@ -87,7 +87,10 @@ function connectUpstream(core: ProxyCore, address: string, port: number, label: 
 export function splice(client: Socket, upstream: Socket, idleMs: number, ev: EventBuilder, status = 200): void {
   let open = 2;
   const closed = () => {
-    if (--open === 0) ev.end(status);
+    if (--open === 0) {
+      clearInterval(idle);
+      ev.end(status);
+    }
   };
   const kill = () => {
     client.destroy();
@@ -101,15 +104,24 @@ export function splice(client: Socket, upstream: Socket, idleMs: number, ev: Eve
     void err;
     kill();
   });
-  // Idle: no byte either way on a socket for idleTimeoutSeconds (reads and writes both count).
-  client.setTimeout(idleMs, () => {
-    ev.flag('idle-timeout');
-    kill();
-  });
-  upstream.setTimeout(idleMs, () => {
-    ev.flag('idle-timeout');
-    kill();
-  });
+  // Idle: no byte either way for idleTimeoutSeconds. Checked by one timer a tunnel looking at the
+  // byte counters, not by socket timeouts, which are re-armed on every chunk a busy tunnel moves.
+  client.setTimeout(0);
+  upstream.setTimeout(0);
+  const moved = () => client.bytesRead + client.bytesWritten + upstream.bytesRead + upstream.bytesWritten;
+  let last = moved();
+  let lastChange = Date.now();
+  const idle = setInterval(() => {
+    const now = moved();
+    if (now !== last) {
+      last = now;
+      lastChange = Date.now();
+    } else if (Date.now() - lastChange >= idleMs) {
+      ev.flag('idle-timeout');
+      kill();
+    }
+  }, Math.max(50, Math.min(idleMs / 10, 30_000)));
+  idle.unref();
   // pipe() ends the other side's writing when one side ends (FIN passes through); the sockets
   // allow half-open, and each closes by itself once it has both received and sent its end
   client.pipe(upstream);
