@@ -1,6 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { counter, gauge } from '../core/metrics.ts';
 import { ClamdClient } from './virus-scan.ts';
 
 // scan.enabled with no scan.clamd: a clamd child process owned by the proxy role, listening on a
@@ -69,13 +70,54 @@ export function clamdInstalled(bin = 'clamd'): string | null {
   return v.status === 0 ? v.stdout.trim() : null;
 }
 
+/** Waits between restarts of a clamd that keeps dying; the step resets once it has run a while. */
+const BACKOFF_MS = [200, 500, 1000, 2000, 5000, 10_000, 30_000];
+const STABLE_MS = 60_000;
+const clamdRestarts = counter('fairwatch_clamd_restarts_total', 'Managed clamd restarted after it died');
+const clamdUp = gauge('fairwatch_clamd_up', 'Managed clamd answering (1) or being restarted (0)');
+
 export class ManagedClamd {
   private child: ChildProcess | null = null;
   private readonly exitHook = () => this.child?.kill('SIGTERM');
   readonly socket: string;
+  private stopping = false;
+  private restartTimer: NodeJS.Timeout | null = null;
+  private restartTimes: number[] = [];
+  private failures = 0;
+  private startedAt = 0;
+  /** told of every unexpected exit and restart (the role logs them) */
+  onEvent: (level: 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown>) => void = () => {};
 
   private constructor(readonly dir: string, private readonly bin: string, private readonly opts: ClamdOptions) {
     this.socket = join(dir, 'clamd.sock');
+  }
+
+  /** For doctor and the health page: whether it answers and how often it was restarted. */
+  health(now = Date.now()): { up: boolean; restarts: number; restartsLastHour: number } {
+    return { up: this.child !== null && this.restartTimer === null, restarts: this.restartTimes.length, restartsLastHour: this.restartTimes.filter((t) => t >= now - 3_600_000).length };
+  }
+
+  /** Supervision: a clamd that dies (OOM killer, a crash) is started again, with backoff; downloads follow scan.onError meanwhile. */
+  private died(code: number | null, signal: NodeJS.Signals | null): void {
+    this.child = null;
+    clamdUp.set(0);
+    if (this.stopping || this.restartTimer) return;
+    if (Date.now() - this.startedAt > STABLE_MS) this.failures = 0;
+    const delay = BACKOFF_MS[Math.min(this.failures++, BACKOFF_MS.length - 1)]!;
+    this.onEvent('warn', 'managed clamd died: restarting it (downloads follow scan.onError meanwhile)', { code, signal, retryInMs: delay, log: join(this.dir, 'clamd.log') });
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = null;
+      if (this.stopping) return;
+      this.spawn().then(() => {
+        this.restartTimes.push(Date.now());
+        clamdRestarts.inc();
+        this.onEvent('info', 'managed clamd restarted', { pid: this.child?.pid, restarts: this.restartTimes.length });
+      }, (e: Error) => {
+        this.onEvent('error', 'managed clamd did not start again', { err: e.message });
+        this.died(null, null);
+      });
+    }, delay);
+    this.restartTimer.unref();
   }
 
   /** Starts clamd in `<dataDir>/clamav` and waits until it answers (loading signatures takes a while). */
@@ -128,6 +170,15 @@ export class ManagedClamd {
           await client.version();
           child.stderr?.removeAllListeners('data');
           child.stderr?.resume();
+          if (this.stopping) {
+            // stopped while it was loading: it must not outlive the proxy
+            child.kill('SIGTERM');
+            this.child = null;
+            return;
+          }
+          this.startedAt = Date.now();
+          clamdUp.set(1);
+          child.once('exit', (code, signal) => { if (this.child === child) this.died(code, signal); });
           return;
         } catch { /* still loading */ }
       }
@@ -148,6 +199,9 @@ export class ManagedClamd {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.restartTimer = null;
     process.off('exit', this.exitHook);
     const child = this.child;
     this.child = null;

@@ -35,7 +35,10 @@ ROLES.proxy = {
     const clamd = cfg.scan.enabled && !cfg.scan.clamd
       ? await ManagedClamd.start(p.runtime.dataDir, { maxMB: cfg.scan.maxMB, databaseDir: cfg.scan.databaseDir, binary: cfg.scan.clamdBinary })
       : null;
-    if (clamd) p.log.info({ socket: clamd.socket, pid: clamd.pid }, 'managed clamd started');
+    if (clamd) {
+      p.log.info({ socket: clamd.socket, pid: clamd.pid }, 'managed clamd started');
+      clamd.onEvent = (level, message, fields) => p.log[level](fields, message);
+    }
     const c = await ProxyCluster.start({
       config: cfg, runtime: p.runtime, redisUrl: p.redisUrl, workers, log: p.log,
       records: await credentialRecords(p),

@@ -305,3 +305,28 @@ describe('clamd failing', () => {
     }
   });
 });
+
+describe('the managed clamd is supervised', () => {
+  it('killed as the OOM killer would, it is started again on the same socket, counted, and answers', async () => {
+    const events: string[] = [];
+    clamd.onEvent = (_level, message) => events.push(message);
+    const restarts = async () => (await registry.getSingleMetric('fairwatch_clamd_restarts_total')!.get()).values.reduce((a, v) => a + v.value, 0);
+    const before = await restarts();
+    const oldPid = clamd.pid!;
+    clamd.kill();
+    // bounded: loading the test's one-signature database takes well under a second here
+    const deadline = Date.now() + 60_000;
+    let answered = '';
+    while (Date.now() < deadline) {
+      if (clamd.pid && clamd.pid !== oldPid && clamd.health().up) {
+        answered = await new ClamdClient(clamd.socket, 5000).version().catch(() => '');
+        if (answered) break;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(answered).toMatch(/^ClamAV \d/);
+    expect(await restarts()).toBe(before + 1);
+    expect(clamd.health()).toMatchObject({ up: true, restarts: 1, restartsLastHour: 1 });
+    expect(events).toEqual([expect.stringMatching(/died: restarting it/), 'managed clamd restarted']);
+  });
+});
