@@ -1,5 +1,3 @@
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-
 // RFC 9110 §7.6.1: connection-specific headers end at each hop, plus any the Connection header
 // names. Proxy-Authorization is the client's credential for this proxy and must never reach a site.
 // A client may not use Connection to remove what frames or addresses the message (Host,
@@ -55,16 +53,3 @@ export function outgoingRequestHeaders(rawHeaders: string[], host: string, frami
 }
 
 const NO_EXTRA: ReadonlySet<string> = new Set();
-
-/** Removes hop-by-hop headers in place; `keepUpgrade` leaves Connection/Upgrade for a WebSocket handshake. */
-export function stripHopByHop(headers: IncomingHttpHeaders | OutgoingHttpHeaders, keepUpgrade = false): void {
-  for (const name of connectionTokens(headers.connection)) {
-    if (keepUpgrade && name === 'upgrade') continue;
-    delete headers[name];
-  }
-  for (const name of HOP_BY_HOP) {
-    if (keepUpgrade && (name === 'connection' || name === 'upgrade')) continue;
-    delete headers[name];
-  }
-  if (keepUpgrade) headers.connection = 'Upgrade';
-}

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { checkUpload, groupMayDownloadSoftware, isSoftware, looksLikeWindowsExecutable, softwareDecision } from '../core/policy/file-rules.ts';
+import { checkDownload, checkUpload, groupMayDownloadSoftware, isSoftware, looksLikeWindowsExecutable, softwareDecision } from '../core/policy/file-rules.ts';
 import type { DecisionContext } from './block-response.ts';
 import type { ProxyCore, Target } from './core.ts';
 import { parseAbsoluteTarget } from './core.ts';
@@ -204,8 +204,9 @@ function requestFileRule(core: ProxyCore, ev: EventBuilder, ctx: DecisionContext
   }
   if (isSoftware(policy, { path: ctx.target.path })) {
     ev.flag('executable');
-    if (!groupMayDownloadSoftware(policy, ctx.identity.group)) {
-      blockWith(ev, ctx, { ...softwareDecision(policy), category: ctx.decision.category });
+    const d = checkDownload(policy, ctx.identity.group, { path: ctx.target.path });
+    if (d) {
+      blockWith(ev, ctx, { ...d, category: ctx.decision.category });
       return true;
     }
   }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseAbsoluteTarget, parseAuthority } from '../../proxy/core.ts';
 import { filenameFromDisposition, eventFilename as responseFilename } from '../../core/policy/file-rules.ts';
-import { stripHopByHop } from '../../proxy/hop-by-hop.ts';
+import { outgoingRequestHeaders } from '../../proxy/hop-by-hop.ts';
 import { RequestError } from '../../proxy/request-error.ts';
 
 // The pure helpers behind the request paths, table-tested.
@@ -60,15 +60,11 @@ describe('filenames', () => {
 });
 
 describe('hop-by-hop headers', () => {
-  it('removes the fixed set and whatever Connection names; keeps the rest', () => {
-    const h: Record<string, string> = { connection: 'keep-alive, X-Secret', 'x-secret': '1', 'keep-alive': 'timeout=5', te: 'trailers', 'proxy-authorization': 'Basic x', 'x-kept': 'yes', upgrade: 'h2c' };
-    stripHopByHop(h);
-    expect(h).toEqual({ 'x-kept': 'yes' });
-  });
-
-  it('keeps Upgrade for a WebSocket handshake', () => {
-    const h: Record<string, string> = { connection: 'Upgrade', upgrade: 'websocket', 'proxy-authorization': 'Basic x' };
-    stripHopByHop(h, true);
-    expect(h).toEqual({ connection: 'Upgrade', upgrade: 'websocket' });
+  it('removes the fixed set and whatever Connection names; keeps the rest; frames from the parser', () => {
+    const raw = ['Connection', 'keep-alive, X-Secret, Host, Content-Length', 'X-Secret', '1', 'Keep-Alive', 'timeout=5', 'TE', 'trailers', 'Proxy-Authorization', 'Basic x', 'X-Kept', 'yes', 'Upgrade', 'h2c',
+      'Host', 'client.example', 'Content-Length', '999', 'Transfer-Encoding', 'chunked', 'Expect', '100-continue'];
+    expect(outgoingRequestHeaders(raw, 'origin.example', { contentLength: 5 })).toEqual(['host', 'origin.example', 'X-Kept', 'yes', 'content-length', '5']);
+    // a chunked body keeps no length: the pool sends it chunked
+    expect(outgoingRequestHeaders(['Transfer-Encoding', 'chunked'], 'h', { contentLength: null })).toEqual(['host', 'h']);
   });
 });
