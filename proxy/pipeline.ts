@@ -73,6 +73,14 @@ export async function admitHttp(core: ProxyCore, ev: EventBuilder, req: Incoming
   const identity = await core.identify(ev, req.headers['proxy-authorization']);
   if (!identity && core.answerSignInHttp(ev, res, target)) return null;
   if (!identity) throw new RequestError(407, 'FW_AUTH_REQUIRED', 'Sign in with your fairwatch user name and password to use the internet here.');
+  const ctx = await decideRequest(core, ev, identity, target, req, res);
+  if (!ctx) return null;
+  const address = await core.destination(ev, target);
+  return { target, identity, address, ctx };
+}
+
+/** Gate and engine, then the request file rules, then quota use; null when a page was answered. */
+async function decideRequest(core: ProxyCore, ev: EventBuilder, identity: Identity, target: Target, req: IncomingMessage, res: ServerResponse): Promise<DecisionContext | null> {
   const ctx = core.decide(ev, identity, target, req.method ?? 'GET');
   if (await core.hooks.http(ctx, req, res)) {
     if (ctx.eventAction) ev.action = ctx.eventAction;
@@ -83,8 +91,7 @@ export async function admitHttp(core: ProxyCore, ev: EventBuilder, req: Incoming
     return null;
   }
   core.countUse(ev, ctx);
-  const address = await core.destination(ev, target);
-  return { target, identity, address, ctx };
+  return ctx;
 }
 
 /** CONNECT and WebSocket upgrades after identification: ports, gate and engine, quota, destination. */
@@ -152,16 +159,8 @@ export async function admitInspected(core: ProxyCore, ev: EventBuilder, tunnel: 
   if (named !== null && named !== t.host) {
     throw new RequestError(421, 'FW_MALFORMED', `this secure connection was opened for ${t.host}, not for ${named.slice(0, 200)}`, 'misdirected');
   }
-  const ctx = core.decide(ev, tunnel.identity, target, req.method ?? 'GET');
-  if (await core.hooks.http(ctx, req, res)) {
-    if (ctx.eventAction) ev.action = ctx.eventAction;
-    return null;
-  }
-  if (requestFileRule(core, ev, ctx, req)) {
-    await core.hooks.http(ctx, req, res);
-    return null;
-  }
-  core.countUse(ev, ctx);
+  const ctx = await decideRequest(core, ev, tunnel.identity, target, req, res);
+  if (!ctx) return null;
   return { target, identity: tunnel.identity, address: tunnel.address, ctx };
 }
 
