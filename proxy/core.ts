@@ -12,6 +12,7 @@ import { EventBuilder, PseudonymCache } from './event-builder.ts';
 import { Identifier, type Identity } from './identify.ts';
 import { RequestError } from './request-error.ts';
 import { ScanGuard } from './scan-guard.ts';
+import { safeSearchHost, safeSearchMode } from '../core/policy/safe-search.ts';
 import type { OwnPagesOptions } from './own-pages.ts';
 import { HostsSource } from './hosts-source.ts';
 import { Resolver, type LookupFn } from './resolve.ts';
@@ -301,8 +302,13 @@ export class ProxyCore {
       ev.rule = 'port-scan';
       throw new RequestError(403, 'FW_DESTINATION_REFUSED', 'Too many connections from this computer failed on different ports: ports other than 80 and 443 are refused for a while.', 'port-scan');
     }
-    const addresses = await this.resolver.resolve(target.host);
-    const verdict = this.guard.check(target.host, target.port, addresses);
+    // policy.safeSearch: the engine's enforced address instead of its ordinary one (as DNS-based
+    // enforcement does); the request itself, and the TLS inside a tunnel, stay as they are
+    const safe = safeSearchHost(target.host, safeSearchMode(this.config.policy.safeSearch, ev.identity?.group));
+    if (safe) ev.flag('safe-search');
+    const name = safe ?? target.host;
+    const addresses = await this.resolver.resolve(name);
+    const verdict = this.guard.check(name, target.port, addresses);
     if (!verdict.ok) {
       ev.action = 'block';
       ev.rule = 'destination-guard';

@@ -212,6 +212,11 @@ export const policySchema = z.strictObject({
   blockLargeUploads: z.boolean().default(false),
   inspect: inspectSchema,
   neverInspect: neverInspectSchema,
+  /** search engines sent to their enforced safe-search addresses (no interception): off, moderate or strict, per group */
+  safeSearch: z.strictObject({
+    mode: z.enum(['off', 'moderate', 'strict']).default('off'),
+    groups: z.record(z.string(), z.enum(['off', 'moderate', 'strict'])).default({}),
+  }).prefault({}),
 }).prefault({});
 
 export const aupSchema = z.strictObject({

@@ -1,5 +1,5 @@
 import type { Config } from '../config/schema.ts';
-import { html } from './html.ts';
+import { html, type Html } from './html.ts';
 import { layout, type Page } from './layout.ts';
 import type { Site } from './site.ts';
 import { categoryLabel } from './words.ts';
@@ -28,6 +28,15 @@ function days(n: number): string {
 function list(items: string[]): string {
   if (items.length <= 1) return items.join('');
   return `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
+}
+
+/** What policy.safeSearch does, in a sentence (empty when off for everyone). */
+function safeSearchLine(config: Config): Html | '' {
+  const ss = config.policy.safeSearch;
+  const words = { strict: 'strict', moderate: 'moderate', off: 'off' } as const;
+  const exceptions = Object.entries(ss.groups).filter(([, m]) => m !== ss.mode);
+  if (ss.mode === 'off' && exceptions.length === 0) return '';
+  return html`<p>Safe search is ${ss.mode === 'off' ? 'not enforced' : `enforced (${words[ss.mode]})`} on Google, Bing, DuckDuckGo and YouTube${exceptions.length ? `, except: ${list(exceptions.map(([g, m]) => `${g} ${m === 'off' ? 'not enforced' : words[m]}`))}` : ''}. This uses the addresses those services provide for it; nothing is opened or read.</p>`;
 }
 
 export function transparencyPage(site: Site, config: Config): Page {
@@ -69,6 +78,7 @@ ${rules.length === 0 ? html`<p>No categories are blocked or warned about at the 
 <thead><tr><th scope="col">Sites</th><th scope="col">When</th><th scope="col">What happens</th><th scope="col">Policy</th></tr></thead>
 <tbody>${rules.map((x) => html`<tr><td>${labels(x.categories)}</td><td>${when(x.bands)}</td><td>${x.action === 'block' ? 'blocked' : x.action === 'warn' ? `a warning page; continuing allows them for ${continueMinutesOf(x)} minutes` : `up to ${quotaMinutesOf(x)} minutes a day`}</td><td>${x.clause}</td></tr>`)}</tbody>
 </table>`}
+${safeSearchLine(config)}
 <p>Working hours are ${t.workingHours.start}–${t.workingHours.end} on ${list(t.workingDays.map((d) => DAYS[d] ?? String(d)))}${t.breaks.length ? html`, with breaks ${list(t.breaks.map((b) => `${b.start}–${b.end}`))}` : ''} (${config.organisation.timezone} time). ${config.policy.softwareDownloads.clause}</p>
 
 <h2>How long it is kept</h2>
