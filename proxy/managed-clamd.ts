@@ -51,6 +51,8 @@ export class ManagedClamd implements ClamdSupervisor {
   private restartTimes: number[] = [];
   private failures = 0;
   private startedAt = 0;
+  /** the running child has answered (a restarted clamd loads its signatures first) */
+  private answering = false;
   /** told of every unexpected exit and restart (the role logs them) */
   onEvent: (level: 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown>) => void = () => {};
 
@@ -64,7 +66,7 @@ export class ManagedClamd implements ClamdSupervisor {
 
   /** For doctor and the health page: whether it answers and how often it was restarted. */
   health(now = Date.now()): ClamdSupervision {
-    return { up: this.child !== null && this.restartTimer === null, restarts: this.restartTimes.length, restartsLastHour: this.restartTimes.filter((t) => t >= now - 3_600_000).length };
+    return { up: this.child !== null && this.answering, restarts: this.restartTimes.length, restartsLastHour: this.restartTimes.filter((t) => t >= now - 3_600_000).length };
   }
 
   /** Supervision: a clamd that dies (OOM killer, a crash) is started again, with backoff; downloads follow scan.onError meanwhile. */
@@ -127,6 +129,7 @@ export class ManagedClamd implements ClamdSupervisor {
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
     this.child = child;
+    this.answering = false;
     process.on('exit', this.exitHook);
     const client = new ClamdClient(this.socket, 2000);
     const started = Date.now();
@@ -147,6 +150,7 @@ export class ManagedClamd implements ClamdSupervisor {
             return;
           }
           this.startedAt = Date.now();
+          this.answering = true;
           clamdUp.set(1);
           child.once('exit', (code, signal) => { if (this.child === child) this.died(code, signal); });
           return;
