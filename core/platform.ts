@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { ConfigError, loadConfig, runtimeFromEnv, type LoadedConfig, type Runtime } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { Pseudonymiser } from './identity/pseudonym.ts';
+import type { ClamdSupervisor } from './net/clamd.ts';
 import { UserDirectory } from './identity/users.ts';
 import { ensureKeys, loadKey } from './keys.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -38,6 +39,8 @@ export class Platform {
   store!: Store;
   redis!: Redis;
   managedRedis: ManagedRedis | null = null;
+  /** the clamd the proxy role runs (scan.enabled, no scan.clamd), for doctor and the health page */
+  managedClamd: ClamdSupervisor | null = null;
   lock: DataDirLock | null = null;
   users!: UserDirectory;
   pseudonyms!: Pseudonymiser;

@@ -7,6 +7,7 @@ import type { Pseudonymiser } from '../core/identity/pseudonym.ts';
 import type { UserDirectory } from '../core/identity/users.ts';
 import type { Decision } from '../core/policy/types.ts';
 import type { Store } from '../core/storage/clickhouse.ts';
+import type { ClamdSupervisor } from '../core/net/clamd.ts';
 import type { ManagedRedisHealth } from '../core/storage/redis.ts';
 import type { Sessions } from './security/session.ts';
 import type { LoginLimiter } from './security/login-limit.ts';
@@ -42,4 +43,6 @@ export interface ConsoleDeps {
   now: () => number;
   /** the redis-server this process supervises, for the health page (absent with REDIS_URL) */
   managedRedis?: { health(): ManagedRedisHealth; dir: string } | null;
+  /** the clamd the proxy role of this process supervises (it starts after the console, so asked each time) */
+  managedClamd?: () => ClamdSupervisor | null;
 }

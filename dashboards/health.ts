@@ -3,13 +3,15 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { collectMetrics } from '../core/metrics-http.ts';
 import { metricValue, pipelineFacts, pipelineHealth, type HealthItem } from '../core/ops/pipeline-health.ts';
+import { scanFacts, scanHealth } from '../core/ops/scan-health.ts';
 import { untrustedCaDevices } from '../core/tls/untrusted-ca.ts';
 import type { ConsoleDeps } from './deps.ts';
 
 // What IT looks at when something seems wrong, gathered the way `fairwatch doctor` does: the proxy
 // port answering, workers and dropped events from this process's metrics (the proxy's workers when
 // `fairwatch start` runs it here), the stream backlog from Redis, the spool on disk, the age of the
-// category lists, the supervised redis-server, and devices that refused the organisation CA.
+// category lists, the supervised redis-server, virus scanning (clamd, its signatures, the scans'
+// outcomes), and devices that refused the organisation CA.
 
 export type { HealthItem, Level } from '../core/ops/pipeline-health.ts';
 export { metricValue };
@@ -86,6 +88,11 @@ export async function gatherHealth(deps: ConsoleDeps): Promise<HealthItem[]> {
   items.push(...pipelineHealth(await pipelineFacts({
     redis: deps.redis, dataDir: deps.dataDir, spoolMaxMB: deps.config.pipeline.spoolMaxMB, metricsText: metrics,
     managed: deps.managedRedis ?? null, now,
+  })));
+  // virus scanning: clamd, its signatures' age, the scans' outcomes (core/ops/scan-health.ts)
+  items.push(...scanHealth(await scanFacts({
+    scan: deps.config.scan, dataDir: deps.dataDir, metricsText: metrics,
+    supervisor: deps.managedClamd?.() ?? null, now,
   })));
   const lacking = await untrustedCaDevices(deps.redis, now - 7 * 86_400_000).catch(() => []);
   items.push({ key: 'ca', label: 'Devices without the CA', level: lacking.length ? 'warn' : 'ok', value: lacking.length ? `${lacking.length} device(s) refused the organisation CA in the last 7 days` : 'none in the last 7 days' });

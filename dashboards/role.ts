@@ -46,6 +46,7 @@ export function consoleDeps(p: Platform, extra: Partial<ConsoleDeps> = {}): Cons
     tls: p.config.console.publicUrl?.startsWith('https:') ?? false,
     now,
     managedRedis: p.managedRedis,
+    managedClamd: () => p.managedClamd,
     ...extra,
   };
 }

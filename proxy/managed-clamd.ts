@@ -1,8 +1,11 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { counter, gauge } from '../core/metrics.ts';
+import { newestSignature, type ClamdSupervision, type ClamdSupervisor } from '../core/net/clamd.ts';
 import { ClamdClient } from './virus-scan.ts';
+
+export { clamdAddress, managedClamdSocket, newestSignature, signatureDate } from '../core/net/clamd.ts';
 
 // scan.enabled with no scan.clamd: a clamd child process owned by the proxy role, listening on a
 // unix socket in the data directory (every worker finds it there), reading signatures from
@@ -10,49 +13,12 @@ import { ClamdClient } from './virus-scan.ts';
 // data directory: the system's /etc/clamav and its service are never touched. It runs in its own
 // process group and is stopped last, like the managed redis-server.
 
-const SIGNATURE_FILE = /\.(cvd|cld|cud|hdb|hsb|ndb|ldb|mdb|msb|hdu|ndu|ldu|cdb|fp|sfp|ign2|yar|yara|pdb|wdb|cbc)$/;
 const START_BOUND_MS = 180_000;
 
 export interface ClamdOptions {
   maxMB: number;
   databaseDir: string;
   binary: string;
-}
-
-/** Where the managed clamd listens for a data directory. */
-export function managedClamdSocket(dataDir: string): string {
-  return join(dataDir, 'clamav', 'clamd.sock');
-}
-
-/** The clamd address the proxy uses: scan.clamd, else the managed one's socket. */
-export function clamdAddress(scan: { clamd?: string | undefined }, dataDir: string): string {
-  return scan.clamd ?? managedClamdSocket(dataDir);
-}
-
-/** The newest signature file's time in a database directory (null when it holds none). */
-export function newestSignature(databaseDir: string): Date | null {
-  let newest = 0;
-  let names: string[];
-  try {
-    names = readdirSync(databaseDir);
-  } catch {
-    return null;
-  }
-  for (const n of names) {
-    if (!SIGNATURE_FILE.test(n)) continue;
-    try {
-      newest = Math.max(newest, statSync(join(databaseDir, n)).mtimeMs);
-    } catch { /* removed meanwhile */ }
-  }
-  return newest ? new Date(newest) : null;
-}
-
-/** The date in clamd's VERSION answer ("ClamAV 1.4.3/27850/Tue Dec  9 09:33:02 2025"); null for custom databases only. */
-export function signatureDate(version: string): Date | null {
-  const m = /^ClamAV [^/]+\/\d+\/(.+)$/.exec(version.trim());
-  if (!m) return null;
-  const d = new Date(m[1]!);
-  return Number.isNaN(d.getTime()) ? null : d;
 }
 
 function findBinary(bin: string): string | null {
@@ -76,7 +42,7 @@ const STABLE_MS = 60_000;
 const clamdRestarts = counter('fairwatch_clamd_restarts_total', 'Managed clamd restarted after it died');
 const clamdUp = gauge('fairwatch_clamd_up', 'Managed clamd answering (1) or being restarted (0)');
 
-export class ManagedClamd {
+export class ManagedClamd implements ClamdSupervisor {
   private child: ChildProcess | null = null;
   private readonly exitHook = () => this.child?.kill('SIGTERM');
   readonly socket: string;
@@ -85,6 +51,8 @@ export class ManagedClamd {
   private restartTimes: number[] = [];
   private failures = 0;
   private startedAt = 0;
+  /** the running child has answered (a restarted clamd loads its signatures first) */
+  private answering = false;
   /** told of every unexpected exit and restart (the role logs them) */
   onEvent: (level: 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown>) => void = () => {};
 
@@ -92,9 +60,13 @@ export class ManagedClamd {
     this.socket = join(dir, 'clamd.sock');
   }
 
+  get logFile(): string {
+    return join(this.dir, 'clamd.log');
+  }
+
   /** For doctor and the health page: whether it answers and how often it was restarted. */
-  health(now = Date.now()): { up: boolean; restarts: number; restartsLastHour: number } {
-    return { up: this.child !== null && this.restartTimer === null, restarts: this.restartTimes.length, restartsLastHour: this.restartTimes.filter((t) => t >= now - 3_600_000).length };
+  health(now = Date.now()): ClamdSupervision {
+    return { up: this.child !== null && this.answering, restarts: this.restartTimes.length, restartsLastHour: this.restartTimes.filter((t) => t >= now - 3_600_000).length };
   }
 
   /** Supervision: a clamd that dies (OOM killer, a crash) is started again, with backoff; downloads follow scan.onError meanwhile. */
@@ -157,6 +129,7 @@ export class ManagedClamd {
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
     this.child = child;
+    this.answering = false;
     process.on('exit', this.exitHook);
     const client = new ClamdClient(this.socket, 2000);
     const started = Date.now();
@@ -177,6 +150,7 @@ export class ManagedClamd {
             return;
           }
           this.startedAt = Date.now();
+          this.answering = true;
           clamdUp.set(1);
           child.once('exit', (code, signal) => { if (this.child === child) this.died(code, signal); });
           return;

@@ -38,6 +38,7 @@ ROLES.proxy = {
     if (clamd) {
       p.log.info({ socket: clamd.socket, pid: clamd.pid }, 'managed clamd started');
       clamd.onEvent = (level, message, fields) => p.log[level](fields, message);
+      p.managedClamd = clamd;
     }
     const c = await ProxyCluster.start({
       config: cfg, runtime: p.runtime, redisUrl: p.redisUrl, workers, log: p.log,
@@ -69,6 +70,7 @@ ROLES.proxy = {
         sub.disconnect();
         await c.stop();
         await clamd?.stop();
+        if (p.managedClamd === clamd) p.managedClamd = null;
       },
     };
   },

@@ -1,4 +1,5 @@
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { clamdCommand, openClamd } from '../core/net/clamd.ts';
 
 // A client for clamd's INSTREAM command (clamd(8), "INSTREAM"): "zINSTREAM\0", then chunks each
 // prefixed by its length as a 4-byte big-endian integer, a zero-length chunk to finish, then one
@@ -28,41 +29,17 @@ export function chunkPrefix(length: number): Buffer {
   return b;
 }
 
-/** `/path/to/socket` or `host:port` (scan.clamd). */
-export function clamdEndpoint(address: string): { path: string } | { host: string; port: number } {
-  if (address.startsWith('/')) return { path: address };
-  const i = address.lastIndexOf(':');
-  return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
-}
-
 export class ClamdClient {
   constructor(readonly address: string, readonly timeoutMs: number) {}
 
-  private open(): Socket {
-    const ep = clamdEndpoint(this.address);
-    return 'path' in ep ? connect(ep.path) : connect(ep.port, ep.host);
-  }
-
   /** Starts streaming one file to clamd. */
   scan(): ScanSession {
-    return new ScanSession(this.open(), this.timeoutMs);
+    return new ScanSession(openClamd(this.address), this.timeoutMs);
   }
 
   /** clamd's VERSION answer, e.g. "ClamAV 1.4.3/27850/Tue Dec  9 09:33:02 2025". */
   version(): Promise<string> {
-    return this.command('zVERSION\0');
-  }
-
-  private command(cmd: string): Promise<string> {
-    return new Promise((resolve, reject) => {
-      const s = this.open();
-      let reply = '';
-      const timer = setTimeout(() => { s.destroy(); reject(new Error(`clamd at ${this.address} did not answer within ${this.timeoutMs} ms`)); }, this.timeoutMs);
-      s.on('connect', () => s.write(cmd));
-      s.on('data', (d) => { reply += d.toString('latin1'); });
-      s.on('error', (e) => { clearTimeout(timer); reject(new Error(`clamd at ${this.address}: ${e.message}`)); });
-      s.on('close', () => { clearTimeout(timer); resolve(reply.replace(/\0+$/, '').trim()); });
-    });
+    return clamdCommand(this.address, 'zVERSION\0', this.timeoutMs);
   }
 }
 

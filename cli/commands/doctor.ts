@@ -2,11 +2,10 @@ import { spawnSync } from 'node:child_process';
 import { ALL_KEYS, keyPresent } from '../../core/keys.ts';
 import { collectMetrics } from '../../core/metrics-http.ts';
 import { pipelineFacts, pipelineHealth } from '../../core/ops/pipeline-health.ts';
+import { scanFacts, scanHealth } from '../../core/ops/scan-health.ts';
 import { connectRedis, managedRedisUrl, redactRedisUrl } from '../../core/storage/redis.ts';
 import { UNTRUSTED_CA_KEY, untrustedCaDevices } from '../../core/tls/untrusted-ca.ts';
-import type { Config } from '../../core/config/schema.ts';
-import { clamdAddress, clamdInstalled, newestSignature, signatureDate } from '../../proxy/managed-clamd.ts';
-import { ClamdClient } from '../../proxy/virus-scan.ts';
+import { clamdInstalled } from '../../proxy/managed-clamd.ts';
 import type { CommandContext } from '../io.ts';
 import type { ProgramHandle } from '../program.ts';
 
@@ -64,8 +63,16 @@ export function registerDoctor({ program, act }: ProgramHandle, ctx: CommandCont
       } finally {
         if (r && r !== p.redis) r.disconnect();
       }
-      if (p.config.scan.enabled) await checkClamd(p.config.scan, p.runtime.dataDir, line, problems);
-      else line('virus scanning', 'off (scan.enabled)');
+      // virus scanning in the same words as the health page (inside the running primary: its clamd's supervision and the scans' outcomes too)
+      const scan = await scanFacts({
+        scan: p.config.scan, dataDir: p.runtime.dataDir, metricsText: await collectMetrics().catch(() => ''),
+        supervisor: p.managedClamd, installed: clamdInstalled,
+      });
+      for (const item of scanHealth(scan)) {
+        if (item.level === 'unknown' && item.key === 'scans') continue; // counted in the running fairwatch only
+        line(item.label.toLowerCase(), item.value);
+        if (item.level === 'bad' || (item.level === 'warn' && item.action)) problems.push(`${item.label}: ${item.value}${item.action ? `: ${item.action}` : ''}`);
+      }
       for (const k of ALL_KEYS) {
         const st = keyPresent(p.runtime.dataDir, k, p.env);
         line(`key ${k}`, st.present ? `present (${st.source})` : `MISSING (${st.source})`);
@@ -83,42 +90,4 @@ export function registerDoctor({ program, act }: ProgramHandle, ctx: CommandCont
       ctx.io.out('ok\n');
       return 0;
     })));
-}
-
-const SIGNATURES_STALE_DAYS = 7;
-
-/** scan.enabled: is clamd there, and how old are its signatures (freshclam updates them several times a day). */
-async function checkClamd(scan: Config['scan'], dataDir: string, line: (k: string, v: string) => void, problems: string[]): Promise<void> {
-  const address = clamdAddress(scan, dataDir);
-  let version = '';
-  try {
-    version = await new ClamdClient(address, 3000).version();
-  } catch (e) {
-    if (scan.clamd) {
-      problems.push(`clamd at ${scan.clamd} (scan.clamd) does not answer: ${(e as Error).message}; downloads get scan.onError (${scan.onError})`);
-      line('clamd', 'NOT REACHABLE');
-      return;
-    }
-  }
-  if (!version) {
-    // the managed clamd runs only while `fairwatch start` (or the proxy role) does
-    const installed = clamdInstalled(scan.clamdBinary);
-    if (!installed) {
-      problems.push(`scan.enabled is on but ${scan.clamdBinary} is not installed: run \`sudo apt-get install -y clamav-daemon clamav-freshclam\`, or set scan.clamd`);
-      line('clamd', 'MISSING');
-      return;
-    }
-    line('clamd', `${installed} (managed, started by \`fairwatch start\` on ${address})`);
-  } else {
-    line('clamd', `${version} (${scan.clamd ? `scan.clamd ${scan.clamd}` : `managed on ${address}`})`);
-  }
-  const dated = signatureDate(version) ?? (scan.clamd ? null : newestSignature(scan.databaseDir));
-  if (!dated) {
-    line('signatures', scan.clamd ? 'date unknown (clamd reports custom signatures only)' : `NONE in ${scan.databaseDir}`);
-    if (!scan.clamd) problems.push(`scan.databaseDir ${scan.databaseDir} holds no ClamAV signatures: run \`sudo freshclam\` (package clamav-freshclam)`);
-    return;
-  }
-  const days = (Date.now() - dated.getTime()) / 86_400_000;
-  line('signatures', `${dated.toISOString()} (${days < 1 ? 'less than a day' : `${Math.floor(days)} day${Math.floor(days) === 1 ? '' : 's'}`} old)`);
-  if (days > SIGNATURES_STALE_DAYS) problems.push(`ClamAV signatures are ${Math.floor(days)} days old: is freshclam running (package clamav-freshclam, or the compose clamav service)?`);
 }
