@@ -1,5 +1,8 @@
 import type { IncomingMessage } from 'node:http';
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
+import { HELLO_MAX_BYTES, readClientHello } from '../core/net/client-hello.ts';
+import { registrableDomain } from '../core/net/registrable-domain.ts';
+import type { Identity } from './identify.ts';
 import type { ProxyCore } from './core.ts';
 import { parseAuthority } from './core.ts';
 import { dial } from './dial.ts';
@@ -58,11 +61,72 @@ export async function handleConnect(core: ProxyCore, forwarder: Forwarder, req: 
       return;
     }
     client.write('HTTP/1.1 200 Connection established\r\n\r\n');
-    if (head.length > 0) upstream.write(head);
+    const first = core.config.proxy.tlsPorts.includes(target.port) ? await checkClientHello(core, ev, identity, target.host, client, head) : head;
+    if (first === null) {
+      upstream.destroy();
+      return;
+    }
+    if (first.length > 0) upstream.write(first);
     splice(client, upstream, core.idleTimeoutMs, ev);
   } catch (e) {
     respondErrorRaw(client, ev, e instanceof RequestError ? e : upstreamError(e, req.url ?? ''));
   }
+}
+
+const HELLO_WAIT_MS = 10_000;
+
+/**
+ * Anti-bypass on a TLS port, without terminating TLS: the first bytes must be a ClientHello, and
+ * the server name in it must belong to the CONNECT host's site and not be one the policy blocks
+ * (domain fronting: an allowed CONNECT host carrying a blocked site's name). Returns the bytes read
+ * so far to forward, or null after refusing (the client's connection is closed and the event says why).
+ */
+async function checkClientHello(core: ProxyCore, ev: EventBuilder, identity: Identity, host: string, client: Socket, head: Buffer): Promise<Buffer | null> {
+  let buf = head;
+  let read = readClientHello(buf);
+  if (read.kind === 'incomplete') {
+    read = await new Promise<ReturnType<typeof readClientHello>>((resolve) => {
+      const done = (r: ReturnType<typeof readClientHello>) => {
+        clearTimeout(timer);
+        client.off('data', onData);
+        client.off('close', onClose);
+        client.pause();
+        resolve(r);
+      };
+      const onData = (d: Buffer) => {
+        buf = Buffer.concat([buf, d]);
+        const r = readClientHello(buf);
+        if (r.kind !== 'incomplete') done(r);
+        else if (buf.length > HELLO_MAX_BYTES) done({ kind: 'not-tls' });
+      };
+      const onClose = () => done({ kind: 'incomplete' });
+      const timer = setTimeout(() => done({ kind: 'incomplete' }), HELLO_WAIT_MS);
+      client.on('data', onData);
+      client.once('close', onClose);
+      client.resume();
+    });
+  }
+  const refuse = (rule: string, flag: string): null => {
+    ev.action = 'block';
+    ev.rule = rule;
+    ev.flag(flag);
+    client.destroy();
+    ev.end(200);
+    return null;
+  };
+  if (client.destroyed) {
+    ev.end(499);
+    return null;
+  }
+  if (read.kind === 'not-tls') return refuse('not-tls', 'not-tls');
+  if (read.kind === 'incomplete') return refuse('not-tls', 'no-client-hello');
+  const name = read.serverName;
+  if (name === null || name === host) return buf;
+  ev.flag(`sni:${name.slice(0, 100)}`);
+  if (isIP(host) === 0 && registrableDomain(name) !== registrableDomain(host)) return refuse('sni-mismatch', 'sni-mismatch');
+  const d = core.engine().decide({ user: identity.user, group: identity.group, method: 'CONNECT', scheme: 'https', host: name, port: 443, path: '', at: new Date() });
+  if (d.action === 'block') return refuse(d.rule, 'sni-blocked');
+  return buf;
 }
 
 function connectUpstream(core: ProxyCore, address: string, port: number, label: string): Promise<Socket> {

@@ -41,6 +41,8 @@ export const proxySchema = z.strictObject({
   /** CIDRs or host names reachable although private or loopback */
   allowDestinations: z.array(z.string().min(1)).default([]),
   connectPorts: z.array(port).default([443]),
+  /** tunnels to these ports must carry TLS whose server name belongs to the CONNECT host (anti-bypass) */
+  tlsPorts: z.array(port).default([443]),
   /** X-Forwarded-For leaks the client address to every site: off unless asked for */
   forwardedFor: z.boolean().default(false),
   idleTimeoutSeconds: z.number().int().min(1).default(300),
