@@ -185,7 +185,7 @@ export async function buildAudit(ctx: BuildContext, period: PeriodIso, label = '
       rows: byDay.map((r) => [r.d, r.requests, r.blocked]) },
     top_domains: { title: 'Top sites per category (by registrable domain)', columns: ['category', 'site', 'host names', 'requests', 'blocked attempts', 'MB downloaded'],
       rows: topDomains.map((r) => [r.category || '(uncategorised)', r.domain, r.hosts, r.requests, r.blocked, mb(r.bytes_down)]) },
-    executable_downloads: { title: 'Executable downloads (by domain)', columns: ['category', 'domain', 'executables', 'of which blocked'],
+    executable_downloads: { title: 'Executable downloads (by host name)', columns: ['category', 'domain', 'executables', 'of which blocked'],
       rows: executableHosts.map((r) => [r.category || '(uncategorised)', r.host, num(r.executables), num(r.blocked)]) },
     large_uploads: { title: `Large uploads (over ${config.policy.largeUploadMB} MB) by pseudonym`, columns: ['pseudonym', 'group', 'uploads', 'MB'],
       rows: largeUploads.map((r) => [r.user_pseudonym, r.user_group, num(r.uploads), mb(num(r.bytes))]) },

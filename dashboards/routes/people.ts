@@ -122,7 +122,7 @@ function linkNotice(link: string, who: string) {
 }
 
 export function peopleRoutes(deps: ConsoleDeps, t: RouteTable): void {
-  const listPage = async (c: Ctx, notice: ReturnType<typeof html> | string = '', status = 200) => {
+  const listPage = async (c: Ctx, notice: ReturnType<typeof html> | string = '', status = 200, csv = '') => {
     const s = c.get('session')!;
     const [users, acc] = await Promise.all([deps.users.list(), accepted(deps)]);
     const roles = ROLES.filter((r) => mayManage(s.role, r));
@@ -146,7 +146,7 @@ ${form('reset-password', 'Reset password', 'secondary')}${TOTP_ROLES.includes(u.
 <form method="post" action="/people/import" enctype="multipart/form-data">${csrfField(s.csrf)}
 <p class="hint">A CSV file with a header row <code>username,role,group</code> and one person a line (group may be empty: ${deps.config.policy.defaultGroup}). Roles you may add: ${roles.join(', ')}. Every line is checked first: if one is wrong, nobody is added and each problem is listed with its line number.</p>
 <label for="p-file">CSV file</label><input id="p-file" name="file" type="file" accept=".csv,text/csv">
-<label for="p-csv">or paste it here</label><textarea id="p-csv" name="csv" rows="5" spellcheck="false" placeholder="username,role,group&#10;jo.bloggs,staff,${deps.config.policy.defaultGroup}"></textarea>
+<label for="p-csv">or paste it here</label><textarea id="p-csv" name="csv" rows="5" spellcheck="false" placeholder="username,role,group&#10;jo.bloggs,staff,${deps.config.policy.defaultGroup}">${csv}</textarea>
 <button type="submit">Import</button></form>
 <h2>Accounts</h2>
 <div class="scroll"><table id="people"><thead><tr><th scope="col">User name</th><th scope="col">Role</th><th scope="col">Group</th><th scope="col">Status</th><th scope="col">Acceptable use (v${deps.config.aup.version})</th><th scope="col">Actions</th></tr></thead><tbody>
@@ -180,7 +180,9 @@ ${notAccepted.length ? html`<p>${notAccepted.length} active account(s): ${notAcc
       if (!(e instanceof HttpError) || e.status !== 400) throw e;
       const problems = e instanceof StartersRefused ? e.problems : null;
       return listPage(c, html`${message('error', problems ? `Nobody was added: ${problems.length} problem${problems.length === 1 ? '' : 's'} in the file.` : e.message)}
-${problems ? html`<ul class="problems" id="import-problems">${problems.map((p) => html`<li>line ${p.line}: ${p.message}</li>`)}</ul>` : ''}`, 400);
+${problems ? html`<ul class="problems" id="import-problems">${problems.map((p) => html`<li>line ${p.line}: ${p.message}</li>`)}</ul>` : ''}`, 400,
+        // the pasted text comes back to be corrected (a chosen file is chosen again)
+        str(c.get('body'), 'csv', { max: 64 * 1024 }));
     }
     return listPage(c, html`${message('ok', `${added.length} account${added.length === 1 ? '' : 's'} added.`)}
 <div class="card"><p class="ok" role="status">Give each person their one-time link (valid for ${ACCOUNT_LINK_SECONDS / 86_400} days; each works once). They are not shown again.</p>
