@@ -68,7 +68,7 @@ describe('long commands in a terminal and not', () => {
     expect(piped.stderr).not.toContain('importing');
   });
 
-  it('blocklists update and backup name their steps on a terminal only', async () => {
+  it('blocklists update, backup and restore show their steps on a terminal only', async () => {
     const src = join(tmp.dir, 'new-lists');
     mkdirSync(join(src, 'games'), { recursive: true });
     writeFileSync(join(src, 'games', 'domains'), 'miniclip.com\n');
@@ -87,5 +87,16 @@ describe('long commands in a terminal and not', () => {
     expect(pipedBackup.code, pipedBackup.stderr).toBe(0);
     expect(pipedBackup.stdout + pipedBackup.stderr).not.toContain('\x1b');
     expect(pipedBackup.stdout).toMatch(/^backup written to /);
+
+    // restore into a new data directory: rows of all tables, then Redis
+    const fresh = { ...env, FAIRWATCH_DATA_DIR: join(tmp.dir, 'data2') };
+    const restore = inTerminal(['restore', '--from', join(tmp.dir, 'b1')], fresh);
+    expect(restore.code, restore.screen).toBe(0);
+    expect(restore.screen).toMatch(/\r\x1b\[2Krestoring table \w+ · [\d,]+ rows of [\d,]+ rows \(\d+%\)/);
+    expect(restore.screen).toMatch(/\r\x1b\[2Krestored .* into /);
+    const pipedRestore = await runCli(['restore', '--from', join(tmp.dir, 'b2')], { env: { ...env, FAIRWATCH_DATA_DIR: join(tmp.dir, 'data3') }, timeoutMs: 90_000 });
+    expect(pipedRestore.code, pipedRestore.stderr).toBe(0);
+    expect(pipedRestore.stdout + pipedRestore.stderr).not.toContain('\x1b');
+    expect(pipedRestore.stdout).toMatch(/^restored /);
   }, 240_000);
 });
