@@ -1,10 +1,13 @@
 import type { Platform } from '../core/platform.ts';
+import { terminalProgress, type TerminalProgress } from './progress.ts';
 
 /** Where a command writes, and its standard input (read once, cached so it can be forwarded). */
 export interface CommandIO {
   out(text: string): void;
   err(text: string): void;
   readStdin(): Promise<string>;
+  /** a progress line for a long command: drawn on a terminal, silent otherwise (and over the control socket) */
+  progress(): TerminalProgress;
 }
 
 /** How a command reaches the store: opened here, or the running primary's own (control socket). */
@@ -28,6 +31,7 @@ export function processIO(): CommandIO {
   return {
     out: (t) => process.stdout.write(t),
     err: (t) => process.stderr.write(t),
+    progress: () => terminalProgress(process.stderr),
     readStdin: () => {
       cached ??= (async () => {
         if (process.stdin.isTTY) return '';
@@ -47,6 +51,7 @@ export function bufferIO(stdin: string): CommandIO & { stdout: string; stderr: s
     out(t: string) { io.stdout += t; },
     err(t: string) { io.stderr += t; },
     readStdin: async () => stdin,
+    progress: (): TerminalProgress => ({ sink: () => {}, end: () => {} }),
   };
   return io;
 }

@@ -118,7 +118,11 @@ async function readBody(c: Ctx): Promise<Record<string, unknown>> {
     if (isApi(c)) throw new HttpError(415, `content-type: ${c.req.path} takes application/json (got ${type})`);
     const form = await c.req.parseBody();
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(form)) if (typeof v === 'string') out[k] = v;
+    for (const [k, v] of Object.entries(form)) {
+      if (typeof v === 'string') out[k] = v;
+      // a chosen file (the starters import) arrives as its text; the body is already capped at 64 KiB
+      else if (v instanceof File && v.size > 0) out[k] = await v.text();
+    }
     return out;
   }
   if (c.req.method === 'DELETE' && !type) return {};

@@ -1,4 +1,7 @@
 import { hash as oneShotHash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import type { ProgressSink } from '../../core/progress.ts';
 import { WIRE_COLUMNS } from '../../core/events/wire.ts';
 import type { Store } from '../../core/storage/clickhouse.ts';
 import { batchEventIds, bodyBytes, IMPORT_INSERT, MAX_REPORTED_BAD, SquidEncoder, withCategories, type BatchJob, type BatchOut, type EncoderDeps } from './squid-encoder.ts';
@@ -57,7 +60,7 @@ export class SquidImporter {
     this.encoder = new SquidEncoder(d);
   }
 
-  async importFile(path: string, sourceLabel = path): Promise<ImportResult> {
+  async importFile(path: string, sourceLabel = path, onProgress?: ProgressSink): Promise<ImportResult> {
     const { store } = this.d;
     const done = new Set((await store.rows<{ h: string }>(`SELECT batch_hash AS h FROM ${store.database}.import_ledger`)).map((r) => r.h));
     const count = this.d.workers?.count ?? 0;
@@ -79,8 +82,15 @@ export class SquidImporter {
     const tasks: Array<Promise<void>> = [];
     try {
       let first = 1;
+      const totalBytes = onProgress ? (await stat(path)).size : 0;
+      let bytes = 0;
+      const step = `importing ${basename(path)}`;
       for await (const { text, lines } of logBatches(path, BATCH_LINES)) {
         result.lines += lines;
+        if (onProgress) {
+          bytes += Buffer.byteLength(text); // "\r\n" read as "\n": a little under, capped at the total
+          onProgress({ step, done: bytes, total: totalBytes, unit: 'bytes', count: { n: result.lines, unit: 'lines' } });
+        }
         result.batches++;
         const hash = oneShotHash('sha256', text, 'hex');
         const b: Batch = { job: { text, first, known: done.has(hash), form, notBefore }, hash, last: first + lines - 1 };
@@ -98,6 +108,8 @@ export class SquidImporter {
           store1(b, out);
         }
       }
+      // the whole file is read; the running count was a little under with "\r\n" line ends
+      onProgress?.({ step, done: totalBytes, total: totalBytes, unit: 'bytes', count: { n: result.lines, unit: 'lines' } });
       await Promise.all(tasks);
       await chain;
     } finally {

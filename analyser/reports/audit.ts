@@ -2,6 +2,8 @@ import type { BandName } from '../../core/config/schema.ts';
 import { timeOnlineParams, timeOnlineQuery } from '../timeonline/sql.ts';
 import { bandPolicy, checkPeriod, chMillis, chSeconds, hours, mb, pct, type BuildContext, type PeriodIso } from '../../core/reports/context.ts';
 import type { BuiltReport, Cell, ReportTable } from '../../core/reports/model.ts';
+import { registrableDomain } from '../../core/reports/site.ts';
+import { MAX_BARS } from '../../core/reports/svg.ts';
 
 // The organisation-wide audit (nightly, weekly, monthly): by group and category, from the rollups
 // only, never naming anyone. Large uploads are listed by pseudonym, as the policy asks.
@@ -59,10 +61,12 @@ export async function buildAudit(ctx: BuildContext, period: PeriodIso, label = '
   const onlineByGroupCategory = await store.rows<{ user_group: string; category: string; band: BandName; minutes: number }>(
     timeOnlineQuery(db, ['user_group', 'category']), params);
 
-  const topDomains = await store.rows<{ category: string; host: string; requests: number; blocked: number; bytes_down: number }>(
+  // every host, then grouped by registrable domain here (a site's many host names read as one line)
+  const byHost = await store.rows<{ category: string; host: string; requests: number; blocked: number; bytes_down: number }>(
     `SELECT category, host, sum(r.requests) AS requests, sumIf(r.requests, action = 'block') AS blocked, sum(r.bytes_down) AS bytes_down
      FROM ${db}.rollup_domains_hourly AS r WHERE hour >= {from:DateTime} AND hour < {to:DateTime}
-     GROUP BY category, host ORDER BY category, requests DESC, host LIMIT 10 BY category`, range);
+     GROUP BY category, host`, range);
+  const topDomains = topSites(byHost, 10);
 
   const executableHosts = await store.rows<{ category: string; host: string; executables: number; blocked: number }>(
     `SELECT category, host, sum(r.executables) AS executables, sumIf(r.executables, action = 'block') AS blocked
@@ -90,6 +94,15 @@ export async function buildAudit(ctx: BuildContext, period: PeriodIso, label = '
      FROM (SELECT DISTINCT user_pseudonym FROM ${db}.rollup_person_hourly
            WHERE hour >= {from:DateTime} AND hour < {to:DateTime} AND user_pseudonym != '')`,
     { ...range, version: config.aup.version, to: chSeconds(to) });
+
+  const byDayRows = await store.rows<{ d: string; requests: number; blocked: number }>(
+    `SELECT toString(toDate(toTimeZone(hour, {tz:String}))) AS d, sum(r.requests) AS requests, sumIf(r.requests, action = 'block') AS blocked
+     FROM ${db}.rollup_org_hourly AS r WHERE hour >= {from:DateTime} AND hour < {to:DateTime} GROUP BY d ORDER BY d`,
+    { ...range, tz: bp.timezone });
+  const dayTotals = new Map(byDayRows.map((r) => [r.d, r]));
+  const byDay = localDays(from, to, bp.timezone).map((d) => ({ d, requests: Number(dayTotals.get(d)?.requests ?? 0), blocked: Number(dayTotals.get(d)?.blocked ?? 0) }));
+
+  const chartDays = byDay.slice(-MAX_BARS); // the table keeps every day
 
   const byHour = await store.rows<{ h: number; requests: number; blocked: number; people: number }>(
     `SELECT toHour(toTimeZone(hour, {tz:String})) AS h, sum(r.requests) AS requests, sumIf(r.requests, action = 'block') AS blocked
@@ -168,9 +181,11 @@ export async function buildAudit(ctx: BuildContext, period: PeriodIso, label = '
   const tables: Record<string, ReportTable> = {
     groups: groupTable,
     group_category: groupCategory,
-    top_domains: { title: 'Top domains per category', columns: ['category', 'domain', 'requests', 'blocked attempts', 'MB downloaded'],
-      rows: topDomains.map((r) => [r.category || '(uncategorised)', r.host, num(r.requests), num(r.blocked), mb(num(r.bytes_down))]) },
-    executable_downloads: { title: 'Executable downloads (by domain)', columns: ['category', 'domain', 'executables', 'of which blocked'],
+    daily: { title: `Requests by day (${bp.timezone})`, columns: ['day', 'requests', 'blocked attempts'],
+      rows: byDay.map((r) => [r.d, r.requests, r.blocked]) },
+    top_domains: { title: 'Top sites per category (by registrable domain)', columns: ['category', 'site', 'host names', 'requests', 'blocked attempts', 'MB downloaded'],
+      rows: topDomains.map((r) => [r.category || '(uncategorised)', r.domain, r.hosts, r.requests, r.blocked, mb(r.bytes_down)]) },
+    executable_downloads: { title: 'Executable downloads (by host name)', columns: ['category', 'domain', 'executables', 'of which blocked'],
       rows: executableHosts.map((r) => [r.category || '(uncategorised)', r.host, num(r.executables), num(r.blocked)]) },
     large_uploads: { title: `Large uploads (over ${config.policy.largeUploadMB} MB) by pseudonym`, columns: ['pseudonym', 'group', 'uploads', 'MB'],
       rows: largeUploads.map((r) => [r.user_pseudonym, r.user_group, num(r.uploads), mb(num(r.bytes))]) },
@@ -213,7 +228,8 @@ export async function buildAudit(ctx: BuildContext, period: PeriodIso, label = '
         ...Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'string' ? v : num(v)])),
         online_minutes: online.get(onlineKey(r.user_group, r.category)) ?? { working: 0, break: 0, 'out-of-hours': 0 },
       })),
-      top_domains: topDomains.map((r) => ({ category: r.category, host: r.host, requests: num(r.requests), blocked: num(r.blocked), bytes_down: num(r.bytes_down) })),
+      top_domains: topDomains.map((r) => ({ category: r.category, domain: r.domain, hosts: r.hosts, requests: r.requests, blocked: r.blocked, bytes_down: r.bytes_down })),
+      by_day: byDay.map((r) => ({ day: r.d, requests: r.requests, blocked: r.blocked })),
       executable_downloads: executableHosts.map((r) => ({ category: r.category, host: r.host, executables: num(r.executables), blocked: num(r.blocked) })),
       large_uploads: largeUploads.map((r) => ({ pseudonym: r.user_pseudonym, group: r.user_group, uploads: num(r.uploads), bytes: num(r.bytes) })),
       self_reports: selfReports.map((r) => ({ target: r.target, reports: num(r.reports) })),
@@ -223,6 +239,8 @@ export async function buildAudit(ctx: BuildContext, period: PeriodIso, label = '
     },
     tables,
     charts: [
+      { title: `Daily trend${chartDays.length < byDay.length ? `, last ${chartDays.length} days` : ''} (${bp.timezone})`, unit: 'requests', labels: chartDays.map((r) => r.d.slice(5)),
+        series: [{ name: 'requests', values: chartDays.map((r) => r.requests) }, { name: 'blocked', values: chartDays.map((r) => r.blocked) }] },
       { title: 'Requests by category', unit: 'requests', labels: topCats.map(([c]) => c),
         series: [{ name: 'requests', values: topCats.map(([, v]) => v.requests) }, { name: 'blocked', values: topCats.map(([, v]) => v.blocked) }] },
       { title: 'Requests by hour of day', unit: 'requests', labels: byHour.map((r) => `${String(r.h).padStart(2, '0')}h`),
@@ -235,4 +253,40 @@ export async function buildAudit(ctx: BuildContext, period: PeriodIso, label = '
       'People appear only as pseudonyms. No names are held in this report.',
     ],
   };
+}
+
+export interface SiteRow { category: string; domain: string; hosts: number; requests: number; blocked: number; bytes_down: number }
+
+/** Host rows summed by category and registrable domain; the `limit` busiest sites of each category. */
+export function topSites(rows: ReadonlyArray<{ category: string; host: string; requests: number; blocked: number; bytes_down: number }>, limit: number): SiteRow[] {
+  const sites = new Map<string, SiteRow>();
+  for (const r of rows) {
+    const domain = registrableDomain(r.host);
+    const k = `${r.category}\u0000${domain}`;
+    const s = sites.get(k) ?? { category: r.category, domain, hosts: 0, requests: 0, blocked: 0, bytes_down: 0 };
+    s.hosts++;
+    s.requests += Number(r.requests);
+    s.blocked += Number(r.blocked);
+    s.bytes_down += Number(r.bytes_down);
+    sites.set(k, s);
+  }
+  const sorted = [...sites.values()].sort((a, b) => (a.category < b.category ? -1 : a.category > b.category ? 1 : b.requests - a.requests || (a.domain < b.domain ? -1 : 1)));
+  const perCategory = new Map<string, number>();
+  return sorted.filter((s) => {
+    const n = perCategory.get(s.category) ?? 0;
+    perCategory.set(s.category, n + 1);
+    return n < limit;
+  });
+}
+
+/** The local calendar days (YYYY-MM-DD in `timeZone`) that [from, to) touches, oldest first. */
+export function localDays(from: number, to: number, timeZone: string): string[] {
+  const fmt = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' });
+  const days: string[] = [];
+  // hourly steps see every local day, summer-time changes included; bounded to about a year of days
+  for (let t = from, i = 0; t < to && i < 24 * 400; t += 3_600_000, i++) {
+    const d = fmt.format(t);
+    if (days[days.length - 1] !== d) days.push(d);
+  }
+  return days;
 }

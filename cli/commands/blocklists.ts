@@ -45,7 +45,10 @@ export function registerBlocklists({ program, act }: ProgramHandle, ctx: Command
     .requiredOption('--from <source>', 'https://…/blacklists.tar.gz, a local .tar.gz, or a directory')
     .action(act(async (opts: { from: string }) => {
       const dir = runtimeFromEnv().blocklistsDir;
-      const r = await updateBlocklists(dir, opts.from).catch((e: Error) => { throw new CommandFailure(`blocklists update: ${e.message} (the current lists are unchanged)`); });
+      const progress = ctx.io.progress();
+      const r = await updateBlocklists(dir, opts.from, { onProgress: progress.sink })
+        .catch((e: Error) => { throw new CommandFailure(`blocklists update: ${e.message} (the current lists are unchanged)`); })
+        .finally(() => progress.end());
       const cats = r.stats.categories.filter((c) => c.name !== 'local').length;
       ctx.io.out(`updated ${dir}: ${cats} categories, ${r.stats.entries} distinct names, ${r.stats.badLines} bad lines skipped\n`);
       if (r.previous) ctx.io.out(`previous set kept in ${r.previous} (\`fairwatch blocklists rollback\` restores it)\n`);

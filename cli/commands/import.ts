@@ -29,7 +29,9 @@ export function registerImport({ program, act }: ProgramHandle, ctx: CommandCont
       // a small log is done before threads would have started (bench/analyser.ts measures both)
       const count = opts.workers ?? (statSync(path).size > 16 * 1024 * 1024 ? defaultWorkerCount() : 0);
       const workers = count > 0 ? { count, pseudonymKey: loadKey(p.runtime.dataDir, 'pseudonym', p.env) } : undefined;
-      const r = await new SquidImporter({ store: p.store, pseudonyms: p.pseudonyms, config: p.config, categoriser, groups, workers }).importFile(path);
+      const progress = ctx.io.progress();
+      const r = await new SquidImporter({ store: p.store, pseudonyms: p.pseudonyms, config: p.config, categoriser, groups, workers })
+        .importFile(path, path, progress.sink).finally(() => progress.end());
       for (const b of r.badLines) ctx.io.err(`${path}:${b.line}: ${b.reason}\n`);
       if (r.bad > r.badLines.length) ctx.io.err(`… and ${r.bad - r.badLines.length} more bad lines\n`);
       const days = p.config.retention.eventsDays;

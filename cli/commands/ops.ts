@@ -46,7 +46,8 @@ export function registerOps({ program, act }: ProgramHandle, ctx: CommandContext
         throw new CommandFailure(`--to ${dir}: exists and is not an empty directory; give a new directory for each backup`);
       }
       return ctx.withPlatform({ store: true, redis: true }, async (p) => {
-        const { manifest } = await backupTo(p, dir);
+        const progress = ctx.io.progress();
+        const { manifest } = await backupTo(p, dir, progress.sink).finally(() => progress.end());
         ctx.io.out(`backup written to ${dir}\n`);
         for (const t of manifest.tables) ctx.io.out(`  table ${t.name}: ${t.rows} rows\n`);
         if (manifest.redis) ctx.io.out(`  redis: ${manifest.redis.keys} keys\n`);
@@ -68,7 +69,8 @@ export function registerOps({ program, act }: ProgramHandle, ctx: CommandContext
       // Keys first: opening the data directory would otherwise create new ones.
       const manifest = await restoreKeys(dir, runtime.dataDir, process.env);
       return ctx.withPlatform({ store: true, redis: true }, async (p) => {
-        const r = await restoreData(p, dir, manifest);
+        const progress = ctx.io.progress();
+        const r = await restoreData(p, dir, manifest, progress.sink).finally(() => progress.end());
         ctx.io.out(`restored ${dir} (made ${manifest.created_at}) into ${p.runtime.dataDir}\n`);
         for (const t of r.tables) ctx.io.out(`  table ${t.name}: ${t.rows} rows\n`);
         ctx.io.out(`  redis: ${r.redisKeys} keys\n`);

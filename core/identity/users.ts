@@ -156,6 +156,35 @@ export class UserDirectory {
     return { user, totpSecret: totpSecret || null };
   }
 
+  /**
+   * Adds several users in one insert: either all of them are stored or none (the CSV import).
+   * Every entry is checked first; a name taken meanwhile fails the whole call.
+   */
+  async addMany(inputs: ReadonlyArray<{ username: string; role: Role; group: string; password: string }>): Promise<User[]> {
+    const names = new Set<string>();
+    for (const i of inputs) {
+      const username = validateUsername(i.username);
+      if (!ROLES.includes(i.role)) throw new UserError('FW_USER_INVALID', `--role "${i.role}": expected one of ${ROLES.join(', ')}`);
+      validatePassword(i.password);
+      if (names.has(username)) throw new UserError('FW_USER_INVALID', `user "${username}" is given twice`);
+      names.add(username);
+    }
+    if (names.size === 0) return [];
+    const taken = await this.store.rows<{ username: string }>(
+      `SELECT username FROM ${this.store.database}.users FINAL WHERE username IN {u:Array(String)}`, { u: [...names] });
+    if (taken.length) throw new UserError('FW_USER_EXISTS', `user "${taken[0]!.username}" already exists`);
+    const now = stamp();
+    const recs: UserRecord[] = [];
+    for (const i of inputs) {
+      recs.push({
+        username: validateUsername(i.username), userId: randomUUID(), role: i.role, group: i.group, disabled: false,
+        createdAt: now, updatedAt: now, passwordHash: await hashPassword(i.password), totpSecret: TOTP_ROLES.includes(i.role) ? generateSecret() : '',
+      });
+    }
+    await this.store.insert('users', recs.map(toRow));
+    return recs.map(({ passwordHash: _p, totpSecret: _t, ...u }) => u);
+  }
+
   private async update(username: string, change: (u: UserRecord) => UserRecord): Promise<UserRecord> {
     const current = await this.get(username);
     if (!current) throw new UserError('FW_USER_UNKNOWN', `no user "${normaliseUsername(username)}" (see \`fairwatch users list\`)`);

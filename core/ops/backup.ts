@@ -9,6 +9,7 @@ import type { Topology } from '../storage/ddl.ts';
 import { keysDir } from '../keys.ts';
 import { caDir } from '../tls/ca.ts';
 import { FORMAT, MANIFEST, BackupError, sha256File, verifyBackup, type BackupManifest, type TableEntry } from './backup-manifest.ts';
+import type { ProgressSink } from '../progress.ts';
 
 // `fairwatch backup` / `restore`: ClickHouse tables, Redis and the keys, into one directory.
 //
@@ -99,7 +100,7 @@ export interface BackupResult {
 }
 
 /** Writes a complete backup to `target`, which must not exist yet (written beside it, then renamed). */
-export async function backupTo(p: Platform, target: string): Promise<BackupResult> {
+export async function backupTo(p: Platform, target: string, onProgress?: ProgressSink): Promise<BackupResult> {
   if (existsSync(target) && (!statSync(target).isDirectory() || readdirSync(target).length > 0)) {
     throw new BackupError(`--to ${target}: exists and is not an empty directory; give a new directory for each backup`);
   }
@@ -110,7 +111,9 @@ export async function backupTo(p: Platform, target: string): Promise<BackupResul
   try {
     const store = p.store;
     const tables: TableEntry[] = [];
-    for (const t of await tablesToBackUp(store, p.topology)) {
+    const all = await tablesToBackUp(store, p.topology);
+    for (const [i, t] of all.entries()) {
+      onProgress?.({ step: `copying table ${t.name}`, done: i, total: all.length, unit: 'tables' });
       const columns = await columnsOf(store, t.name);
       const file = `${t.name}.native.gz`;
       const cols = columns.map(([c]) => quote(c)).join(', ');
@@ -129,6 +132,7 @@ export async function backupTo(p: Platform, target: string): Promise<BackupResul
     }
     let redis: BackupManifest['redis'] = null;
     if (p.redis) {
+      onProgress?.({ step: 'copying Redis', done: 0 });
       const keys = await dumpRedis(p.redis, join(work, REDIS_FILE));
       redis = { file: REDIS_FILE, sha256: await sha256File(join(work, REDIS_FILE)), keys };
     }
@@ -208,7 +212,7 @@ async function materializedViews(store: Store): Promise<string[]> {
  * `restoreKeys` first). Materialized views are detached meanwhile: the rollups come back from the
  * backup as they were (including hours whose events retention already removed), not rebuilt twice.
  */
-export async function restoreData(p: Platform, dir: string, m: BackupManifest): Promise<RestoreResult> {
+export async function restoreData(p: Platform, dir: string, m: BackupManifest, onProgress?: ProgressSink): Promise<RestoreResult> {
   const store = p.store;
   const onCluster = p.topology.kind === 'cluster' ? ` ON CLUSTER '${p.topology.cluster}'` : '';
   // Check everything before changing anything.
@@ -222,8 +226,12 @@ export async function restoreData(p: Platform, dir: string, m: BackupManifest): 
   const views = await materializedViews(store);
   for (const v of views) await store.command(`DETACH TABLE ${store.database}.${quote(v)}${onCluster}`);
   const out: RestoreResult = { tables: [], redisKeys: 0, warnings: [] };
+  const totalRows = m.tables.reduce((a, t) => a + t.rows, 0);
+  let rowsDone = 0;
   try {
     for (const t of m.tables) {
+      onProgress?.({ step: `restoring table ${t.name}`, done: rowsDone, total: totalRows, unit: 'rows' });
+      rowsDone += t.rows;
       if (t.rows === 0) {
         out.tables.push({ name: t.name, rows: 0 });
         continue;
@@ -252,6 +260,7 @@ export async function restoreData(p: Platform, dir: string, m: BackupManifest): 
     await store.command('SELECT 1', undefined, { optimize_on_insert: 1 });
     for (const v of views) await store.command(`ATTACH TABLE ${store.database}.${quote(v)}${onCluster}`);
   }
+  if (m.redis && p.redis) onProgress?.({ step: 'restoring Redis', done: 0 });
   if (m.redis && p.redis) out.redisKeys = await restoreRedis(p.redis, join(dir, m.redis.file));
   return out;
 }

@@ -4,6 +4,7 @@ import { cp, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { ProgressSink } from '../progress.ts';
 import { ListError, loadLists, type CompiledLists } from './lists.ts';
 
 // `fairwatch blocklists update --from URL|DIR|FILE.tar.gz`: fetch or copy a new list set beside
@@ -27,10 +28,17 @@ function run(cmd: string, args: string[]): Promise<void> {
   });
 }
 
-async function download(url: string, file: string, timeoutMs: number): Promise<void> {
+async function download(url: string, file: string, timeoutMs: number, onProgress?: ProgressSink): Promise<void> {
   const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: 'follow' });
   if (!res.ok || !res.body) throw new ListError(`download ${url}: HTTP ${res.status}`);
-  await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), createWriteStream(file));
+  const length = Number(res.headers.get('content-length'));
+  const total = Number.isFinite(length) && length > 0 ? length : undefined;
+  let done = 0;
+  const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream);
+  if (onProgress) {
+    body.on('data', (c: Buffer) => { done += c.length; onProgress({ step: 'downloading', done, total, unit: 'bytes' }); });
+  }
+  await pipeline(body, createWriteStream(file));
 }
 
 /** A directory that holds categories: itself, or the single folder an archive wraps them in (UT1: blacklists/). */
@@ -46,7 +54,8 @@ async function listRoot(dir: string): Promise<string> {
   return root;
 }
 
-export async function updateBlocklists(target: string, from: string, opts: { timeoutMs?: number } = {}): Promise<UpdateResult> {
+export async function updateBlocklists(target: string, from: string, opts: { timeoutMs?: number; onProgress?: ProgressSink } = {}): Promise<UpdateResult> {
+  const say = (step: string) => opts.onProgress?.({ step, done: 0 });
   const staging = `${target}.incoming-${process.pid}`;
   const previous = `${target}.previous`;
   await rm(staging, { recursive: true, force: true });
@@ -55,7 +64,8 @@ export async function updateBlocklists(target: string, from: string, opts: { tim
     if (/^https?:\/\//i.test(from)) {
       const archive = `${staging}.download.tar.gz`;
       try {
-        await download(from, archive, opts.timeoutMs ?? 600_000);
+        await download(from, archive, opts.timeoutMs ?? 600_000, opts.onProgress);
+        say('unpacking the archive');
         await run('tar', ['-xzf', archive, '-C', staging, '--no-same-owner']);
       } finally {
         await rm(archive, { force: true });
@@ -63,6 +73,7 @@ export async function updateBlocklists(target: string, from: string, opts: { tim
     } else {
       const st = await stat(from).catch(() => null);
       if (!st) throw new ListError(`--from ${from}: no such file or directory`);
+      say(st.isDirectory() ? 'copying the lists' : 'unpacking the archive');
       if (st.isDirectory()) await cp(from, staging, { recursive: true, verbatimSymlinks: true });
       else await run('tar', ['-xzf', from, '-C', staging, '--no-same-owner']);
     }
@@ -70,6 +81,7 @@ export async function updateBlocklists(target: string, from: string, opts: { tim
     if (!existsSync(join(root, 'local')) && existsSync(join(target, 'local'))) {
       await cp(join(target, 'local'), join(root, 'local'), { recursive: true });
     }
+    say('checking the new lists');
     const lists = await loadLists(root);
     const real = lists.stats.categories.filter((c) => c.name !== 'local');
     if (real.length === 0 || lists.stats.entries === 0) throw new ListError(`--from ${from}: no categories with entries found (expected <category>/domains files)`);

@@ -20,8 +20,11 @@ function short(n: number): string {
   return String(+n.toFixed(1));
 }
 
+export const MAX_BARS = 31;
+
 export function barChartSvg(c: ReportChart): string {
-  const labels = c.labels.slice(0, 24);
+  // up to a month of days (the audit's daily trend); longer series are cut by their builder
+  const labels = c.labels.slice(0, MAX_BARS);
   const n = Math.max(labels.length, 1);
   const groups = c.series.length || 1;
   const left = 56, top = 28, bottom = 80, right = 12;

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { html } from 'hono/html';
 import { generateSecret, generateURI } from 'otplib';
 import QRCode from 'qrcode';
+import { parseStarters, type StarterProblem } from '../../core/identity/starters.ts';
 import { ROLES, TOTP_ROLES, UserError, verifyPassword, type Role, type User, type UserRecord } from '../../core/identity/users.ts';
 import type { ConsoleDeps } from '../deps.ts';
 import { frame, HttpError, isApi, str, type Ctx, type RouteTable } from '../access.ts';
@@ -59,6 +60,32 @@ async function addPerson(deps: ConsoleDeps, c: Ctx): Promise<{ user: User; link:
   return { user: created.user, link: linkUrl(deps, c, await issueAccountLink(deps.redis, created.user.userId, 'new')) };
 }
 
+/** Thrown with every bad line of a starters file; nothing has been created. */
+class StartersRefused extends HttpError {
+  constructor(readonly problems: StarterProblem[]) {
+    super(400, `csv: ${problems.map((p) => `line ${p.line}: ${p.message}`).join('; ')}`);
+  }
+}
+
+async function importStarters(deps: ConsoleDeps, c: Ctx): Promise<Array<{ user: User; link: string }>> {
+  const b = c.get('body');
+  const text = str(b, 'csv', { max: 64 * 1024 }) || str(b, 'file', { max: 64 * 1024 });
+  if (!text.trim()) throw new HttpError(400, 'csv: paste the file or choose it (header row username,role,group, then one person a line)');
+  const actor = c.get('session')!.role;
+  const existing = new Set((await deps.users.list()).map((u) => u.username));
+  const { starters, problems } = parseStarters(text, {
+    mayAdd: (r) => mayManage(actor, r), existing, defaultGroup: deps.config.policy.defaultGroup,
+    groups: [...new Set([deps.config.policy.defaultGroup, ...Object.keys(deps.config.policy.groups)])],
+  });
+  if (problems.length) throw new StartersRefused(problems);
+  // one insert: all of them or none
+  const users = await deps.users.addMany(starters.map((s) => ({ username: s.username, role: s.role, group: s.group, password: unusablePassword() }))).catch(userError);
+  c.header('x-fairwatch-target', `${users.length} starters: ${users.map((u) => u.username).join(',')}`);
+  const out: Array<{ user: User; link: string }> = [];
+  for (const user of users) out.push({ user, link: linkUrl(deps, c, await issueAccountLink(deps.redis, user.userId, 'new')) });
+  return out;
+}
+
 type Action = 'disable' | 'enable' | 'reset-password' | 'reset-authenticator';
 
 async function act(deps: ConsoleDeps, c: Ctx, action: Action): Promise<{ user: UserRecord; link: string | null }> {
@@ -95,7 +122,7 @@ function linkNotice(link: string, who: string) {
 }
 
 export function peopleRoutes(deps: ConsoleDeps, t: RouteTable): void {
-  const listPage = async (c: Ctx, notice: ReturnType<typeof html> | string = '', status = 200) => {
+  const listPage = async (c: Ctx, notice: ReturnType<typeof html> | string = '', status = 200, csv = '') => {
     const s = c.get('session')!;
     const [users, acc] = await Promise.all([deps.users.list(), accepted(deps)]);
     const roles = ROLES.filter((r) => mayManage(s.role, r));
@@ -115,6 +142,12 @@ ${form('reset-password', 'Reset password', 'secondary')}${TOTP_ROLES.includes(u.
 <label for="p-group">Group (for the web policy)</label><select id="p-group" name="group">${groups.map((g) => html`<option value="${g}">${g}</option>`)}</select>
 <p class="hint">The person gets a one-time link to choose their own password${s.role === 'director' ? ' (IT, directors and the DPO also set up an authenticator there)' : ''}.</p>
 <button type="submit">Add</button></form>
+<h2>Import starters</h2>
+<form method="post" action="/people/import" enctype="multipart/form-data">${csrfField(s.csrf)}
+<p class="hint">A CSV file with a header row <code>username,role,group</code> and one person a line (group may be empty: ${deps.config.policy.defaultGroup}). Roles you may add: ${roles.join(', ')}. Every line is checked first: if one is wrong, nobody is added and each problem is listed with its line number.</p>
+<label for="p-file">CSV file</label><input id="p-file" name="file" type="file" accept=".csv,text/csv">
+<label for="p-csv">or paste it here</label><textarea id="p-csv" name="csv" rows="5" spellcheck="false" placeholder="username,role,group&#10;jo.bloggs,staff,${deps.config.policy.defaultGroup}">${csv}</textarea>
+<button type="submit">Import</button></form>
 <h2>Accounts</h2>
 <div class="scroll"><table id="people"><thead><tr><th scope="col">User name</th><th scope="col">Role</th><th scope="col">Group</th><th scope="col">Status</th><th scope="col">Acceptable use (v${deps.config.aup.version})</th><th scope="col">Actions</th></tr></thead><tbody>
 ${users.map((u) => html`<tr id="user-${u.username}"><td>${u.username}</td><td>${u.role}</td><td>${u.group}</td><td>${u.disabled ? 'disabled' : 'active'}</td>
@@ -137,6 +170,34 @@ ${notAccepted.length ? html`<p>${notAccepted.length} active account(s): ${notAcc
   t.add({ method: 'POST', path: '/api/users', who: ['it', 'director'], audit: 'user.add' }, async (c) => {
     const { user, link } = await addPerson(deps, c);
     return c.json({ ...json(user, null, deps), link }, 201);
+  });
+
+  t.add({ method: 'POST', path: '/people/import', who: ['it', 'director'], audit: 'user.import' }, async (c) => {
+    let added: Array<{ user: User; link: string }>;
+    try {
+      added = await importStarters(deps, c);
+    } catch (e) {
+      if (!(e instanceof HttpError) || e.status !== 400) throw e;
+      const problems = e instanceof StartersRefused ? e.problems : null;
+      return listPage(c, html`${message('error', problems ? `Nobody was added: ${problems.length} problem${problems.length === 1 ? '' : 's'} in the file.` : e.message)}
+${problems ? html`<ul class="problems" id="import-problems">${problems.map((p) => html`<li>line ${p.line}: ${p.message}</li>`)}</ul>` : ''}`, 400,
+        // the pasted text comes back to be corrected (a chosen file is chosen again)
+        str(c.get('body'), 'csv', { max: 64 * 1024 }));
+    }
+    return listPage(c, html`${message('ok', `${added.length} account${added.length === 1 ? '' : 's'} added.`)}
+<div class="card"><p class="ok" role="status">Give each person their one-time link (valid for ${ACCOUNT_LINK_SECONDS / 86_400} days; each works once). They are not shown again.</p>
+<div class="scroll"><table id="import-links"><thead><tr><th scope="col">User name</th><th scope="col">Role</th><th scope="col">Group</th><th scope="col">One-time link</th></tr></thead><tbody>
+${added.map(({ user, link }) => html`<tr><td>${user.username}</td><td>${user.role}</td><td>${user.group}</td><td class="link">${link}</td></tr>`)}
+</tbody></table></div></div>`);
+  });
+  t.add({ method: 'POST', path: '/api/users/import', who: ['it', 'director'], audit: 'user.import' }, async (c) => {
+    try {
+      const added = await importStarters(deps, c);
+      return c.json({ created: added.map(({ user, link }) => ({ ...json(user, null, deps), link })) }, 201);
+    } catch (e) {
+      if (e instanceof StartersRefused) return c.json({ error: e.message, problems: e.problems }, 400);
+      throw e;
+    }
   });
 
   for (const action of ['disable', 'enable', 'reset-password', 'reset-authenticator'] as const) {

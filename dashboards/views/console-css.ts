@@ -21,6 +21,11 @@ main.console.narrow{max-width:42rem}
 h2{font-size:1.25rem;margin:1.5rem 0 .6rem}
 input:not([type]),input[type=email],input[type=number],input[type=url],input[type=search],select{width:100%;max-width:32rem;padding:.5rem;font:inherit;border:2px solid #1b1b1b;border-radius:.2rem;background:#fff;color:#1b1b1b}
 input[type=text],input[type=password],textarea{max-width:32rem}
+input[type=file]{display:block;max-width:100%;margin:.2rem 0 .6rem}
+textarea{display:block;width:100%;padding:.5rem;margin:0 0 .6rem;font:inherit;border:2px solid #1b1b1b;border-radius:.2rem}
+textarea#p-csv{font-family:ui-monospace,monospace}
+ul.problems{color:#8a1c1c;border-left:.4rem solid #8a1c1c;padding:.4rem 1rem .4rem 2rem;background:#fdecec}
+td.link{display:table-cell}
 input[type=checkbox],input[type=radio]{width:1.2rem;height:1.2rem;vertical-align:middle;margin-right:.4rem}
 label.check{font-weight:400}
 select:focus{outline:3px solid #ffbf47;outline-offset:2px}

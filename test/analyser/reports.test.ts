@@ -76,8 +76,16 @@ describe('audit', () => {
     expect(r.summary['self-reports']).toBe(1);
     expect(r.summary['acceptable-use coverage (version 1)']).toBe('50% (5 of 10 active people)');
     expect(r.data.large_uploads).toEqual([{ pseudonym: platform.pseudonyms.user('person2'), group: 'staff', uploads: 1, bytes: 30 * 1_048_576 }]);
-    const domains = r.data.top_domains as Array<{ category: string; host: string; requests: number; blocked: number }>;
-    expect(domains.find((d) => d.host === 'example-adult.com')).toMatchObject({ category: 'adult', requests: 20, blocked: 20 });
+    const domains = r.data.top_domains as Array<{ category: string; domain: string; hosts: number; requests: number; blocked: number }>;
+    expect(domains.find((d) => d.domain === 'example-adult.com')).toMatchObject({ category: 'adult', hosts: 1, requests: 20, blocked: 20 });
+    // the daily trend: one row per local day of February, adding up to the total
+    const days = r.data.by_day as Array<{ day: string; requests: number; blocked: number }>;
+    expect(days).toHaveLength(28);
+    expect([days[0]!.day, days[27]!.day]).toEqual(['2026-02-01', '2026-02-28']);
+    expect(days.reduce((s, d) => s + d.requests, 0)).toBe(EXPECTED.requests);
+    expect(days.reduce((s, d) => s + d.blocked, 0)).toBe(EXPECTED.blocked);
+    expect(r.charts[0]).toMatchObject({ title: 'Daily trend (Europe/London)', labels: expect.arrayContaining(['02-01', '02-28']) });
+    expect(r.charts[0]!.labels).toHaveLength(28);
     // organisation-wide hourly rollup: the 09:00 hour holds the news sessions (09:00–09:39)
     const nine = r.tables.hours_of_day!.rows.find((row) => row[0] === '09:00')!;
     expect(nine[1]).toBe(events.filter((e) => e.ts.slice(11, 13) === '09').length);

@@ -75,6 +75,8 @@ beforeAll(async () => {
     rows.push(subjectEvent(i % 3 === 0 ? sam : `p${i % 7}`, start, i * 83, { host, category: host.split('.')[0], action: host.startsWith('games') ? 'block' : 'allow', status: host.startsWith('games') ? 403 : 200 }));
   }
   rows.push(subjectEvent(sam, now - 3_600_000, 0, { host: 'oops.example', category: 'adult', action: 'block', status: 403 }));
+  // one site under several host names: the audit lists it once, as bbc.co.uk
+  for (let i = 0; i < 30; i++) rows.push(subjectEvent(`p${i % 5}`, now - 6 * 86_400_000, i * 240, { host: ['www.bbc.co.uk', 'news.bbc.co.uk'][i % 2]!, category: 'news' }));
   await p.store.insert('events', rows);
   const built = await buildAudit({ store: p.store, config: p.config }, { from: new Date(now - 7 * 86_400_000).toISOString(), to: new Date(now).toISOString() }, 'weekly');
   auditId = await saveBuiltReport(p.store, loadKey(t.dataDir, 'report-master', {}), built, 'Riverside Care');
@@ -152,6 +154,11 @@ describe('the console as a product, in chromium', () => {
       await expect(page.locator('pre').count()).resolves.toBe(0);
       await expect(page.locator('figure.chart svg').count()).resolves.toBeGreaterThanOrEqual(3);
       await expect(page.locator('#table-trend').count()).resolves.toBe(1);
+      await expect(page.locator('figure.chart figcaption').first().textContent()).resolves.toMatch(/^Daily trend/);
+      const bbc = page.locator('#table-top_domains + .scroll tr', { hasText: 'bbc.co.uk' });
+      await expect(bbc.locator('td').allTextContents()).resolves.toEqual(['news', 'bbc.co.uk', '2', '30', '0', expect.any(String)]);
+      await page.locator('figure.chart').first().screenshot({ path: join(ART, `director-report-daily-trend-${size}.png`) });
+      await page.locator('#table-top_domains + .scroll').screenshot({ path: join(ART, `director-report-top-sites-${size}.png`) });
       await expect(page.locator('main').textContent()).resolves.not.toMatch(/by_group_category/);
       await shot(page, `director-report-${size}`);
       if (size === 'desktop') {
@@ -208,8 +215,20 @@ describe('the console as a product, in chromium', () => {
         const nina = await signIn('nina', 'desktop', 'nina has a long password');
         expect(new URL(nina.page.url()).pathname).toBe('/my');
         await nina.ctx.close();
+        // starters from CSV: each gets a one-time link
+        await page.getByLabel('or paste it here').fill('username,role,group\nolu,staff,\npiet,it,\n');
+        await page.getByRole('button', { name: 'Import' }).click();
+        await expect(page.locator('#import-links td.link').count()).resolves.toBe(2);
+        await shot(page, `it-people-imported-${size}`);
       } else {
         await shot(page, `it-people-${size}`);
+        // a bad file: nothing added, each line named
+        await page.getByLabel('or paste it here').fill('username,role,group\nquin,staff,\nrex,director,\nolu,staff,\n');
+        await page.getByRole('button', { name: 'Import' }).click();
+        await expect(page.locator('#import-problems li').allTextContents()).resolves.toEqual([
+          'line 3: role director: only a director adds director accounts', 'line 4: user "olu" already exists']);
+        await expect(page.getByLabel('or paste it here').inputValue()).resolves.toBe('username,role,group\nquin,staff,\nrex,director,\nolu,staff,\n');
+        await shot(page, `it-people-import-problems-${size}`);
       }
     }
     await ctx.close();

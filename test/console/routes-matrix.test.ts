@@ -113,6 +113,8 @@ const CASES: Record<string, Case> = {
   'GET /api/users': { expect: itAndDirector(200) },
   'POST /people': { form: { username: 'fresh', role: 'staff', group: 'staff' }, expect: itAndDirector(200) },
   'POST /api/users': { json: { username: 'fresh', role: 'staff', group: 'staff' }, expect: itAndDirector(201) },
+  'POST /people/import': { form: { csv: 'username,role,group\nfresh,staff,staff\n' }, expect: itAndDirector(200) },
+  'POST /api/users/import': { json: { csv: 'username,role,group\nfresh,staff,staff\n' }, expect: itAndDirector(201) },
   'POST /people/:id/disable': { params: freshStaff, form: {}, expect: itAndDirector(200) },
   'POST /people/:id/enable': { params: freshStaff, form: {}, expect: itAndDirector(200) },
   'POST /people/:id/reset-password': { params: freshStaff, form: {}, expect: itAndDirector(200) },
@@ -221,7 +223,9 @@ describe('route × caller matrix', () => {
         // sign-in failures use a fresh name each time so the account lockout does not kick in here
         if (form?.username === 'nobody') form.username = `nobody-${persona}`;
         if (form?.username === 'fresh') form.username = `fresh-${persona}-${freshN++}`;
-        const json0 = c.json?.username === 'fresh' ? { ...c.json, username: `fresh-api-${persona}-${freshN++}` } : c.json;
+        if (form?.csv) form.csv = form.csv.replace('fresh', `fresh-csv-${persona}-${freshN++}`);
+        const json00 = typeof c.json?.csv === 'string' ? { ...c.json, csv: c.json.csv.replace('fresh', `fresh-csv-api-${persona}-${freshN++}`) } : c.json;
+        const json0 = c.json?.username === 'fresh' ? { ...c.json, username: `fresh-api-${persona}-${freshN++}` } : json00;
         const json = c.json?.username === 'nobody' ? { ...c.json, username: `nobody-api-${persona}` } : json0;
         const auditBefore = await h.deps.audit.count();
         const res = await h.request(rule.method, path, { cookie: sess?.cookie, json, form });
