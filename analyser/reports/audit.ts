@@ -2,7 +2,7 @@ import type { BandName } from '../../core/config/schema.ts';
 import { timeOnlineParams, timeOnlineQuery } from '../timeonline/sql.ts';
 import { bandPolicy, checkPeriod, chMillis, chSeconds, hours, mb, pct, type BuildContext, type PeriodIso } from '../../core/reports/context.ts';
 import type { BuiltReport, Cell, ReportTable } from '../../core/reports/model.ts';
-import { registrableDomain } from '../../core/reports/site.ts';
+import { registrableDomain } from '../../core/net/registrable-domain.ts';
 import { MAX_BARS } from '../../core/reports/svg.ts';
 
 // The organisation-wide audit (nightly, weekly, monthly): by group and category, from the rollups

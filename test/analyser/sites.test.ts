@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { localDays, topSites } from '../../analyser/reports/audit.ts';
-import { registrableDomain } from '../../core/reports/site.ts';
+import { registrableDomain } from '../../core/net/registrable-domain.ts';
 
 describe('registrable domain', () => {
   it('keeps the last two labels, three under a listed multi-label suffix; addresses and single labels as they are', () => {
