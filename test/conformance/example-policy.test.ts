@@ -46,9 +46,11 @@ const PASSWORD = 'a long conformance password';
 
 /**
  * The policy keys the cases below cover (urlMatching: how list entries match, which the squidGuard
- * differential test covers entry by entry). A key added to the example must be added here with a case.
+ * differential test covers entry by entry; safeSearch: off in the example, and covered through the
+ * proxy engine by engine in test/proxy/safe-search.test.ts). A key added to the example must be
+ * added here with a case.
  */
-const COVERED_POLICY_KEYS = new Set(['groups', 'defaultGroup', 'time', 'categoryLabels', 'rules', 'defaultAction', 'defaultClause', 'localDenyClause', 'localAllowClause', 'softwareDownloads', 'largeUploadMB', 'blockLargeUploads', 'urlMatching', 'inspect', 'neverInspect']);
+const COVERED_POLICY_KEYS = new Set(['groups', 'defaultGroup', 'time', 'categoryLabels', 'rules', 'defaultAction', 'defaultClause', 'localDenyClause', 'localAllowClause', 'softwareDownloads', 'largeUploadMB', 'blockLargeUploads', 'urlMatching', 'inspect', 'neverInspect', 'safeSearch']);
 
 const host = (category: string) => `${category.replace(/_/g, '-')}.site.test`;
 const inspected = EXAMPLE.policy.inspect.categories[0]!;
