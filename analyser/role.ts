@@ -3,6 +3,7 @@ import type { Platform } from '../core/platform.ts';
 import { configuredConsoleUrl, CONSOLE_URL_KEY } from '../core/console-url.ts';
 import { loadKey } from '../core/keys.ts';
 import { summaryMailer } from '../core/privacy/summary.ts';
+import { scheduleBlocklistUpdate } from './schedule/blocklists-job.ts';
 import { AnalyserScheduler } from './schedule/scheduler.ts';
 
 // The analyser role: report schedules (node-cron) and catch-up of missed runs. Retention needs no
@@ -17,15 +18,18 @@ ROLES.analyser = {
       afterReport: summaryLink(p),
     });
     scheduler.start();
+    const stopLists = scheduleBlocklistUpdate(p);
     // in the background: start-up must not wait for a month of missed reports
     const caught = scheduler.catchUp().then((r) => {
       const built = Object.values(r).flat().filter((x) => x.outcome === 'ok').length;
       if (built) p.log.info({ built }, 'caught up missed report runs');
     }).catch((e) => p.log.error({ err: (e as Error).message }, 'catch-up failed'));
     const s = p.config.analyser.schedules;
+    const lists = p.config.blocklists.update;
     return {
-      summary: `analyser: audits (${s.nightlyAudit} / ${s.weeklyAudit} / ${s.monthlyAudit}), spot check (${s.spotCheck}) in ${p.config.organisation.timezone}`,
+      summary: `analyser: audits (${s.nightlyAudit} / ${s.weeklyAudit} / ${s.monthlyAudit}), spot check (${s.spotCheck})${lists ? `, blocklists update (${lists.schedule})` : ''} in ${p.config.organisation.timezone}`,
       async stop() {
+        await stopLists?.();
         await caught;
         await scheduler.stop();
       },

@@ -1,3 +1,4 @@
+import cron from 'node-cron';
 import { z } from 'zod';
 import { isValidCidr } from '../net/cidr.ts';
 import { normaliseHost } from '../policy/host.ts';
@@ -287,6 +288,16 @@ export const scanSchema = z.strictObject({
   clamdBinary: z.string().min(1).default('clamd'),
 }).prefault({});
 
+/** The category lists (FAIRWATCH_BLOCKLISTS): where the analyser fetches new sets from. */
+export const blocklistsSchema = z.strictObject({
+  update: z.strictObject({
+    /** an http(s) URL of a .tar.gz (UT1's blacklists.tar.gz), a local .tar.gz, or a directory */
+    source: z.string().min(1),
+    /** node-cron expression in organisation.timezone (default 03:30 every night) */
+    schedule: z.string().refine((v) => cron.validate(v), { message: 'expected a cron expression such as "30 3 * * *"' }).default('30 3 * * *'),
+  }).optional(),
+}).prefault({});
+
 /** Audit and security events to a SIEM (README "Privacy and disclosure": SIEM). */
 export const siemSchema = z.strictObject({
   syslog: z.strictObject({
@@ -320,6 +331,7 @@ export const configSchema = z.strictObject({
   pac: pacSchema,
   scan: scanSchema,
   siem: siemSchema,
+  blocklists: blocklistsSchema,
 });
 
 export type Config = z.infer<typeof configSchema>;
