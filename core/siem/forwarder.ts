@@ -172,10 +172,10 @@ export class SyslogForwarder {
     });
   }
 
-  /** Waits (bounded) for the queue to be written, then closes. */
+  /** Waits (bounded) for the queue to be written (a short-lived CLI process may still be connecting), then closes. */
   async close(waitMs = 2000): Promise<void> {
     const until = Date.now() + waitMs;
-    while (this.queue.length > 0 && this.socket && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    while (this.queue.length > 0 && (this.socket || this.connecting) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     this.closed = true;
     this.unsubscribe();
     if (this.retry) clearTimeout(this.retry);

@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -8,6 +9,7 @@ import { formatSyslog, octetFrame, parseOctetFrames, parseSyslog } from '../../c
 import { createCa } from '../../core/tls/ca.ts';
 import { LeafMinter } from '../../core/tls/leaf.ts';
 import { openConsole, ORIGIN } from '../console/harness.ts';
+import { runCli } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { pollUntil } from '../helpers/poll.ts';
 import { rawExchange, startOrigin, startProxy } from '../proxy/harness.ts';
@@ -119,6 +121,26 @@ describe('audit and security events to a SIEM', () => {
     await pollUntil(() => rx!.messages.length, (n) => n >= 10, 40_000, 50);
     expect(rx.messages.map((m) => m.sd['audit@32473']!.seq)).toEqual(['1', '2', '3', '4', '5', '6', '7', '8', '9', '10']);
   }, 60_000);
+
+  it('from the command line: the audit row a CLI command writes reaches the collector before the process ends', async () => {
+    const rx = await startSyslogReceiver('tcp');
+    cleanups.push(() => rx.close());
+    const tmp = tempDir();
+    cleanups.push(() => tmp.cleanup());
+    const cfg = join(tmp.dir, 'fairwatch.yaml');
+    writeFileSync(cfg, `siem:\n  syslog:\n    url: "tcp://127.0.0.1:${rx.port}"\n`);
+    const env = { FAIRWATCH_DATA_DIR: join(tmp.dir, 'data'), FAIRWATCH_CONFIG: cfg };
+    const r = await runCli(['dsar', 'export', '--username', 'zed', '--out', join(tmp.dir, 'sar'), '--reason', 'SAR 2026-1'], { env, timeoutMs: 180_000 });
+    expect(r.stderr).not.toMatch(/siem/);
+    expect(r.code).toBe(0);
+    // the process has ended: what it wrote to the socket is all there is (the receiver may still be reading it)
+    await pollUntil(() => rx.messages.length, (n) => n >= 1, 5000, 20);
+    const msgs = rx.messages.filter((m) => m.msgId === 'audit');
+    expect(msgs.map((m) => m.sd['audit@32473']!.action)).toEqual(['dsar.export']);
+    expect(msgs[0]!.sd['audit@32473']).toMatchObject({ actor: 'system', role: 'operator' });
+    expect(msgs[0]!.sd['audit@32473']!.target).toMatch(/^pseudonym:/);
+    expect(rx.raw.join('\n')).not.toContain('zed');
+  }, 200_000);
 
   it('over UDP for a local collector: one message a datagram', async () => {
     const rx = await startSyslogReceiver('udp');
