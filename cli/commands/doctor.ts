@@ -73,6 +73,8 @@ export function registerDoctor({ program, act }: ProgramHandle, ctx: CommandCont
         if (!st.present) problems.push(`key ${k} is missing at ${st.source}`);
         if (!st.modeOk) problems.push(`key file ${st.source} is readable by others: chmod 600 it`);
       }
+      const siem = p.config.siem.syslog;
+      line('siem', siem ? `${siem.url} (RFC 5424; audit rows and security events)` : 'off (siem.syslog)');
       // what retention deletes, and what legal holds keep from it and why
       try {
         const ret = await retentionReport(p.store, p.config.retention);
