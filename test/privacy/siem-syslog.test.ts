@@ -12,7 +12,8 @@ import { openConsole, ORIGIN } from '../console/harness.ts';
 import { runCli } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { pollUntil } from '../helpers/poll.ts';
-import { rawExchange, startOrigin, startProxy } from '../proxy/harness.ts';
+import { hashPassword } from '../../core/identity/users.ts';
+import { basic, rawExchange, startOrigin, startProxy } from '../proxy/harness.ts';
 import { startSyslogReceiver, type Receiver } from './syslog-receiver.ts';
 
 // Audit rows and security events reach a SIEM as RFC 5424 over TLS (octet-counted frames), from
@@ -70,12 +71,18 @@ describe('audit and security events to a SIEM', () => {
     const px = await startProxy({ yaml: 'proxy:\n  clientNetworks: ["192.168.77.0/24"]\n  allowDestinations: ["127.0.0.1"]\n' });
     cleanups.push(() => px.close());
     for (let i = 0; i < 2; i++) expect(await rawExchange(px.port, `GET ${origin.url}/secret-path HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`)).toMatch(/^HTTP\/1\.1 403 /);
+    // proxy password guessing past the limit: throttled, one event for the two refusals
+    const px2 = await startProxy({ yaml: 'proxy:\n  allowDestinations: ["127.0.0.1"]\n', records: [{ username: 'samuel', passwordHash: await hashPassword('samuel password 1'), group: 'staff', disabled: false }], authLimits: { clientFailures: 2 } });
+    cleanups.push(() => px2.close());
+    for (let i = 0; i < 4; i++) {
+      expect(await rawExchange(px2.port, `GET ${origin.url}/guessed-path HTTP/1.1\r\nHost: x\r\nConnection: close\r\nProxy-Authorization: ${basic('samuel', `guess ${i}`)}\r\n\r\n`)).toMatch(/^HTTP\/1\.1 407 /);
+    }
 
     const rows = (await h.deps.audit.list(100)).reverse();
     const signIns = rows.filter((r) => r.action === 'sign-in');
     expect(signIns.map((r) => r.outcome)).toEqual(['refused-401', 'refused-401', 'refused-401', 'refused-401', 'refused-401', 'refused-429']);
-    const got = await pollUntil(() => rx.messages.length, (n) => n >= rows.length + 2, 10_000, 25);
-    expect(got).toBe(rows.length + 2);
+    const got = await pollUntil(() => rx.messages.length, (n) => n >= rows.length + 3, 10_000, 25);
+    expect(got).toBe(rows.length + 3);
 
     // every audit row, in order, with its own fields and hash
     const audit = rx.messages.filter((m) => m.msgId === 'audit');
@@ -86,13 +93,14 @@ describe('audit and security events to a SIEM', () => {
     expect(audit.filter((m) => m.sd['audit@32473']!.actor === alice.userId)).toHaveLength(5);
 
     const security = rx.messages.filter((m) => m.msgId === 'security').map((m) => m.sd['security@32473']!.event);
-    expect(security).toEqual(['console-lockout', 'proxy-denied-client']);
+    expect(security).toEqual(['console-lockout', 'proxy-denied-client', 'proxy-auth-throttled']);
     const denied = rx.messages.find((m) => m.sd['security@32473']?.event === 'proxy-denied-client')!;
     expect(denied.sd['security@32473']!.src).toBe('127.0.0.1');
 
     const all = rx.raw.join('\n');
     expect(all).not.toMatch(/alice/i);
     expect(all).not.toContain('secret-path');
+    expect(all).not.toMatch(/samuel|guessed-path/);
     expect(all).not.toContain(String(origin.port));
     expect(await metric('fairwatch_siem_sent_total', { kind: 'audit' })).toBeGreaterThanOrEqual(rows.length);
   });
