@@ -66,6 +66,8 @@ export class SyslogForwarder {
   private readonly ca: Buffer | undefined;
   private readonly queue: Array<{ frame: Buffer; kind: SiemEvent['kind'] }> = [];
   private socket: Socket | null = null;
+  /** the connection being made (closed on shutdown so it cannot hold the process) */
+  private pending: Socket | null = null;
   private udp: UdpSocket | null = null;
   private connecting = false;
   private writing = false;
@@ -149,12 +151,17 @@ export class SyslogForwarder {
     const sock = transport === 'tls'
       ? tlsConnect({ host, port, ...(this.ca ? { ca: this.ca } : {}), ...(isIP(host) ? {} : { servername: host }) })
       : netConnect({ host, port });
+    this.pending = sock;
+    // never holds the process open; a collector that does not answer is given up after a while
+    sock.unref();
     sock.setKeepAlive(true, 30_000);
+    sock.setTimeout(15_000, () => { if (this.pending === sock) sock.destroy(new Error('no answer within 15 s')); });
     const ready = () => {
       this.connecting = false;
+      this.pending = null;
+      sock.setTimeout(0);
       this.backoffMs = 500;
       this.socket = sock;
-      sock.unref();
       this.pump();
     };
     sock.once(transport === 'tls' ? 'secureConnect' : 'connect', ready);
@@ -162,6 +169,7 @@ export class SyslogForwarder {
     sock.on('data', () => undefined);
     sock.on('error', (e) => this.onProblem(`siem syslog ${transport}://${host}:${port}: ${e.message}`));
     sock.on('close', () => {
+      if (this.pending === sock) this.pending = null;
       this.connecting = false;
       this.writing = false;
       if (this.socket === sock) this.socket = null;
@@ -181,6 +189,8 @@ export class SyslogForwarder {
     if (this.retry) clearTimeout(this.retry);
     this.socket?.end();
     this.socket = null;
+    this.pending?.destroy();
+    this.pending = null;
     this.udp?.close();
     this.udp = null;
   }
