@@ -3,10 +3,13 @@ import type { Platform } from '../core/platform.ts';
 import { configuredConsoleUrl, CONSOLE_URL_KEY } from '../core/console-url.ts';
 import { loadKey } from '../core/keys.ts';
 import { summaryMailer } from '../core/privacy/summary.ts';
+import { scheduleBlocklistUpdate } from './schedule/blocklists-job.ts';
+import { scheduleRetentionLog } from './schedule/retention-log.ts';
 import { AnalyserScheduler } from './schedule/scheduler.ts';
 
-// The analyser role: report schedules (node-cron) and catch-up of missed runs. Retention needs no
-// job: it is ClickHouse TTL, brought in line with config at every start by the migration runner.
+// The analyser role: report schedules (node-cron) and catch-up of missed runs, the nightly blocklist
+// update when configured, and a nightly log of what retention keeps. Retention itself needs no job:
+// it is ClickHouse TTL, brought in line with config at every start by the migration runner.
 
 ROLES.analyser = {
   needs: { store: true, redis: true },
@@ -17,15 +20,20 @@ ROLES.analyser = {
       afterReport: summaryLink(p),
     });
     scheduler.start();
+    const stopLists = scheduleBlocklistUpdate(p);
+    const stopRetentionLog = scheduleRetentionLog(p);
     // in the background: start-up must not wait for a month of missed reports
     const caught = scheduler.catchUp().then((r) => {
       const built = Object.values(r).flat().filter((x) => x.outcome === 'ok').length;
       if (built) p.log.info({ built }, 'caught up missed report runs');
     }).catch((e) => p.log.error({ err: (e as Error).message }, 'catch-up failed'));
     const s = p.config.analyser.schedules;
+    const lists = p.config.blocklists.update;
     return {
-      summary: `analyser: audits (${s.nightlyAudit} / ${s.weeklyAudit} / ${s.monthlyAudit}), spot check (${s.spotCheck}) in ${p.config.organisation.timezone}`,
+      summary: `analyser: audits (${s.nightlyAudit} / ${s.weeklyAudit} / ${s.monthlyAudit}), spot check (${s.spotCheck})${lists ? `, blocklists update (${lists.schedule})` : ''} in ${p.config.organisation.timezone}`,
       async stop() {
+        await stopLists?.();
+        await stopRetentionLog();
         await caught;
         await scheduler.stop();
       },

@@ -6,6 +6,7 @@ import type { ClamdSupervisor } from './net/clamd.ts';
 import { UserDirectory } from './identity/users.ts';
 import { ensureKeys, loadKey } from './keys.ts';
 import { createLogger, type Logger } from './log.ts';
+import { syslogFromConfig } from './siem/forwarder.ts';
 import { Store } from './storage/clickhouse.ts';
 import { DataDirLock, prepareDataDir } from './storage/datadir.ts';
 import type { Topology } from './storage/ddl.ts';
@@ -76,6 +77,9 @@ export class Platform {
       this.closers.push(() => this.lock?.release());
     }
     ensureKeys(runtime.dataDir, this.env);
+    // audit rows and security events of this process go to the SIEM when siem.syslog is set
+    const siem = syslogFromConfig(this.config, (msg) => this.log.warn(msg));
+    if (siem) this.closers.push(() => siem.close());
     this.pseudonyms = new Pseudonymiser(loadKey(runtime.dataDir, 'pseudonym', this.env));
     if (opts.redis) {
       let url = opts.redisUrl ?? runtime.redisUrl;

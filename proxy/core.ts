@@ -22,6 +22,7 @@ import type { LeafMinter } from '../core/tls/leaf.ts';
 import { InspectionRules } from '../core/policy/inspection.ts';
 import { UntrustedCaClients } from './tls/untrusted-ca.ts';
 import { ClamdClient } from './virus-scan.ts';
+import { securityEvent } from '../core/siem/events.ts';
 
 // What every request path shares: admission, identification, the policy, the destination check.
 // forward.ts, tunnel.ts and upgrade.ts each take one path through these steps.
@@ -226,6 +227,7 @@ export class ProxyCore {
     if (!ok) {
       ev.action = 'denied-client';
       ev.rule = 'proxy.clientNetworks';
+      securityEvent('proxy-denied-client', ev.clientIp, 'a client outside proxy.clientNetworks was refused');
       throw new RequestError(403, 'FW_CLIENT_DENIED', 'This computer is not on a network allowed to use the proxy (proxy.clientNetworks).', 'client-denied');
     }
   }
@@ -249,6 +251,7 @@ export class ProxyCore {
     ev.action = 'auth-required';
     if (r.badCredentials) ev.flag('bad-credentials');
     if (r.refused && r.refused !== 'bad-credentials') ev.flag(r.refused);
+    if (r.refused === 'auth-throttled') securityEvent('proxy-auth-throttled', ev.clientIp, 'proxy credentials refused after repeated failures');
     return null;
   }
 

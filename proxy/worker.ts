@@ -5,6 +5,7 @@ import { PageTokens } from '../core/identity/page-token.ts';
 import { Pseudonymiser } from '../core/identity/pseudonym.ts';
 import { loadKey } from '../core/keys.ts';
 import { createLogger } from '../core/log.ts';
+import { syslogFromConfig } from '../core/siem/forwarder.ts';
 import { exposeMetricsToPrimary } from '../core/metrics-http.ts';
 import { PolicyHolder } from '../core/policy/holder.ts';
 import { PersonStateCache } from '../core/policy/person-state.ts';
@@ -47,6 +48,8 @@ async function start(init: WorkerInit): Promise<void> {
   const log = createLogger('proxy-worker');
   // this worker's counters are summed into the primary's /metrics
   exposeMetricsToPrimary();
+  // refused clients and throttled proxy sign-ins go to the SIEM from the worker that saw them
+  const siem = syslogFromConfig(config, (msg) => log.warn(msg));
   const pseudonyms = new Pseudonymiser(loadKey(runtime.dataDir, 'pseudonym'));
   const redis = connectRedis(init.redisUrl);
   const sink = createStreamSink({ redis: init.redisUrl, dataDir: runtime.dataDir, pipeline: config.pipeline, log });
@@ -118,6 +121,7 @@ async function start(init: WorkerInit): Promise<void> {
     await sink.close();
     await people.stop().catch(() => {});
     await holder?.close();
+    await siem?.close();
     redis.disconnect();
     process.exit(0);
   };

@@ -3,6 +3,7 @@ import { ALL_KEYS, keyPresent } from '../../core/keys.ts';
 import { collectMetrics } from '../../core/metrics-http.ts';
 import { pipelineFacts, pipelineHealth } from '../../core/ops/pipeline-health.ts';
 import { scanFacts, scanHealth } from '../../core/ops/scan-health.ts';
+import { retentionReport } from '../../core/privacy/retention-report.ts';
 import { connectRedis, managedRedisUrl, redactRedisUrl } from '../../core/storage/redis.ts';
 import { UNTRUSTED_CA_KEY, untrustedCaDevices } from '../../core/tls/untrusted-ca.ts';
 import { clamdInstalled } from '../../proxy/managed-clamd.ts';
@@ -78,6 +79,17 @@ export function registerDoctor({ program, act }: ProgramHandle, ctx: CommandCont
         line(`key ${k}`, st.present ? `present (${st.source})` : `MISSING (${st.source})`);
         if (!st.present) problems.push(`key ${k} is missing at ${st.source}`);
         if (!st.modeOk) problems.push(`key file ${st.source} is readable by others: chmod 600 it`);
+      }
+      const siem = p.config.siem.syslog;
+      line('siem', siem ? `${siem.url} (RFC 5424; audit rows and security events)` : 'off (siem.syslog)');
+      // what retention deletes, and what legal holds keep from it and why
+      try {
+        const ret = await retentionReport(p.store, p.config.retention);
+        line('retention', ret.policy);
+        line('legal holds', ret.held.length === 0 ? 'none open: nothing held past retention' : `${ret.held.length} open`);
+        for (const h of ret.held) ctx.io.out(`${''.padEnd(18)}${h.text}\n`);
+      } catch (e) {
+        line('legal holds', `UNKNOWN (${(e as Error).message})`);
       }
       const users = await p.users.list();
       const directors = users.filter((u) => u.role === 'director' && !u.disabled).length;

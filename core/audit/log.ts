@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Store } from '../storage/clickhouse.ts';
+import { publishSiem } from '../siem/events.ts';
 import { chainNext, verifyChain, type AuditEntry, type AuditRow, type VerifyResult } from './chain.ts';
 
 // The audit chain in ClickHouse (`audit_log`). Appends from one process are serialized through a
@@ -91,6 +92,8 @@ export class AuditLog {
     }
     this.head = { seq: row.seq, hash: row.hash };
     if (this.redis) await this.redis.set(AUDIT_HEAD_KEY, `${row.seq}:${row.hash}`).catch(() => undefined);
+    // to the SIEM when one is configured: the row exactly as stored, nothing added
+    publishSiem({ kind: 'audit', row });
     return row;
   }
 

@@ -1,3 +1,4 @@
+import cron from 'node-cron';
 import { z } from 'zod';
 import { isValidCidr } from '../net/cidr.ts';
 import { normaliseHost } from '../policy/host.ts';
@@ -294,6 +295,34 @@ export const scanSchema = z.strictObject({
   clamdBinary: z.string().min(1).default('clamd'),
 }).prefault({});
 
+/** The category lists (FAIRWATCH_BLOCKLISTS): where the analyser fetches new sets from. */
+export const blocklistsSchema = z.strictObject({
+  update: z.strictObject({
+    /** an http(s) URL of a .tar.gz (UT1's blacklists.tar.gz), a local .tar.gz, or a directory */
+    source: z.string().min(1),
+    /** node-cron expression in organisation.timezone (default 03:30 every night) */
+    schedule: z.string().refine((v) => cron.validate(v), { message: 'expected a cron expression such as "30 3 * * *"' }).default('30 3 * * *'),
+  }).optional(),
+}).prefault({});
+
+/** Audit and security events to a SIEM (README "Privacy and disclosure": SIEM). */
+export const siemSchema = z.strictObject({
+  syslog: z.strictObject({
+    /** tls://host:6514 (RFC 5425), tcp://host:port, or udp://host:514 for a local collector */
+    url: z.string().regex(/^(tls|tcp|udp):\/\/(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}\/?$/, 'expected tls://host:port, tcp://host:port or udp://host:port'),
+    /** a PEM file of the CA that signed the collector's certificate (default: the system's CAs) */
+    ca: z.string().min(1).optional(),
+    /** syslog facility number; 13 is "log audit" */
+    facility: z.number().int().min(0).max(23).default(13),
+    /** messages kept while the collector is slow or away; past it new ones are dropped and counted */
+    queueMax: z.number().int().min(10).max(1_000_000).default(10_000),
+    /** the HOSTNAME field (default: this machine's name) */
+    hostname: z.string().min(1).max(255).optional(),
+    /** the private enterprise number in structured-data ids (audit@N, security@N) */
+    enterpriseId: z.number().int().min(1).default(32473),
+  }).optional(),
+}).prefault({});
+
 export const configSchema = z.strictObject({
   organisation: organisationSchema,
   proxy: proxySchema,
@@ -308,6 +337,8 @@ export const configSchema = z.strictObject({
   metrics: metricsSchema,
   pac: pacSchema,
   scan: scanSchema,
+  siem: siemSchema,
+  blocklists: blocklistsSchema,
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -107,12 +107,14 @@ export function buildDpia({ config: c, runtime, generatedAt }: DpiaInput): strin
     `- **Alerts**: ${alerts ? 'configured (`policy.alerts`); alerts show pseudonyms and counts, never names.' : 'none configured (`policy.alerts` unset).'}`,
     '- **Subject access**: `fairwatch dsar export` produces one person\'s records (found by their pseudonym only), audited.',
     '- **Legal holds and disclosure register**: records are kept past retention only under a recorded request with its legal basis; every disclosure is registered.',
+    `- **Nightly list update**: ${c.blocklists.update ? `from \`${c.blocklists.update.source}\` (${c.blocklists.update.schedule}), rolled back automatically when the new set breaks the rules.` : 'not configured (lists change only by hand).'}`,
     `- **Summaries by e-mail**: ${c.console.smtp ? 'after each scheduled report, figures and trend only (no names, no sites) to the configured addresses.' : 'not configured.'}`,
     `- Data minimisation choices still open: ${TODO('whether retention and the categories recorded are the least needed for the aim')}.`);
   t('', '### Transfers and processors', '',
     `- Event store: ${ch ? `ClickHouse at \`${ch}\` (\`CLICKHOUSE_URL\`)` : 'embedded in the fairwatch data directory on this machine'}.`,
     `- Queue and session store: ${rd ? `Redis at \`${rd}\` (\`REDIS_URL\`)` : 'a redis-server managed by fairwatch on this machine'}.`,
     `- E-mail: ${smtp ? `notifications through \`${smtp}\` (\`console.smtp\`); their content is name-free` : 'none'}.`,
+    `- Security monitoring (SIEM): ${c.siem.syslog ? `audit-log rows and security events (sign-in lockouts, refused proxy clients and password guesses, with the client address) sent as syslog to \`${c.siem.syslog.url.replace(/^\w+:\/\//, '')}\` (\`siem.syslog\`${c.siem.syslog.url.startsWith('tls:') ? ', over TLS' : ', **not encrypted**'}); user ids and pseudonyms as in the audit log, never names or browsing` : 'none (`siem.syslog` unset)'}.`,
     `- Transfers outside the UK, processors and their contracts: ${TODO('hosting provider, backup location, any international transfer and its safeguard')}.`);
 
   h('## Step 5: Identify and assess risks');

@@ -4,10 +4,13 @@ import { join } from 'node:path';
 import type { AuthRequest } from '../../core/authorisation/model.ts';
 import { listDisclosures, recordDisclosure } from '../../core/privacy/disclosures.ts';
 import { collectSubjectAccess, writeSubjectAccess } from '../../core/privacy/dsar.ts';
-import { HoldError, LegalHolds } from '../../core/privacy/holds.ts';
+import { HoldError, LegalHolds, type Hold } from '../../core/privacy/holds.ts';
 import { tarGzDirectory } from '../../core/evidence/tarball.ts';
 import type { ConsoleDeps } from '../deps.ts';
-import { HttpError, str, type Ctx, type RouteTable } from '../access.ts';
+import { html } from 'hono/html';
+import { frame, HttpError, str, type Ctx, type RouteTable } from '../access.ts';
+import { nameResolver } from '../people.ts';
+import { csrfField, message } from '../views/layout.ts';
 import { UUID_RE } from '../reports.ts';
 import { requireReauth } from '../security/reauth.ts';
 
@@ -72,6 +75,30 @@ const holdError = (e: unknown): never => {
   throw e;
 };
 
+/** Opens a hold from the API's JSON or the page's form (usernames comma-separated there). */
+async function openHold(deps: ConsoleDeps, holds: LegalHolds, c: Ctx): Promise<Hold> {
+  const s = c.get('session')!;
+  const b = c.get('body');
+  const people = Array.isArray(b.usernames) ? b.usernames.map(String) : String(b.usernames ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+  if (!people.length) throw new HttpError(400, 'usernames: at least one person');
+  const subjects = [];
+  for (const u of people.slice(0, 100)) {
+    const user = await deps.users.get(u).catch(() => null);
+    if (!user) throw new HttpError(400, `usernames: ${u} is not in the user directory`);
+    subjects.push(deps.pseudonyms.user(user.username));
+  }
+  const h = await holds.open({
+    requestingBody: str(b, 'requesting_body', { required: true, max: 300 }), reference: str(b, 'reference', { required: true, max: 300 }),
+    legalBasis: str(b, 'legal_basis', { required: true, max: 1000 }), subjects,
+    from: parseTime(str(b, 'from', { required: true, max: 40 }), 'from'), to: parseTime(str(b, 'to', { required: true, max: 40 }), 'to'),
+    actor: s.userId, note: str(b, 'note', { max: 2000 }),
+  }).catch(holdError);
+  c.header('x-fairwatch-target', h.id);
+  return h;
+}
+
+const day = (iso: string) => iso.slice(0, 16).replace('T', ' ');
+
 export function privacyRoutes(deps: ConsoleDeps, t: RouteTable): void {
   const holds = new LegalHolds(deps.store);
 
@@ -82,29 +109,51 @@ export function privacyRoutes(deps: ConsoleDeps, t: RouteTable): void {
   t.add({ method: 'POST', path: '/api/subject-access/:id/export', who: ['director'], audit: 'dsar.export' }, (c) => exportSubjectAccess(deps, c));
 
   t.add({ method: 'GET', path: '/api/legal-holds', who: ['director', 'dpo'], audit: 'hold.list' }, async (c) => c.json(await holds.list()));
-  t.add({ method: 'POST', path: '/api/legal-holds', who: ['director'], audit: 'hold.open' }, async (c) => {
-    const s = c.get('session')!;
-    const b = c.get('body');
-    const people = Array.isArray(b.usernames) ? b.usernames.map(String) : String(b.usernames ?? '').split(',').map((x) => x.trim()).filter(Boolean);
-    if (!people.length) throw new HttpError(400, 'usernames: at least one person');
-    const subjects = [];
-    for (const u of people.slice(0, 100)) {
-      const user = await deps.users.get(u).catch(() => null);
-      if (!user) throw new HttpError(400, `usernames: ${u} is not in the user directory`);
-      subjects.push(deps.pseudonyms.user(user.username));
-    }
-    const h = await holds.open({
-      requestingBody: str(b, 'requesting_body', { required: true, max: 300 }), reference: str(b, 'reference', { required: true, max: 300 }),
-      legalBasis: str(b, 'legal_basis', { required: true, max: 1000 }), subjects,
-      from: parseTime(str(b, 'from', { required: true, max: 40 }), 'from'), to: parseTime(str(b, 'to', { required: true, max: 40 }), 'to'),
-      actor: s.userId, note: str(b, 'note', { max: 2000 }),
-    }).catch(holdError);
-    c.header('x-fairwatch-target', h.id);
-    return c.json(h, 201);
-  });
+  t.add({ method: 'POST', path: '/api/legal-holds', who: ['director'], audit: 'hold.open' }, async (c) => c.json(await openHold(deps, holds, c), 201));
   t.add({ method: 'POST', path: '/api/legal-holds/:id/release', who: ['director'], audit: 'hold.release' }, async (c) => {
     c.header('x-fairwatch-target', c.req.param('id')!);
     return c.json(await holds.release(c.req.param('id')!, c.get('session')!.userId, str(c.get('body'), 'reason', { required: true, max: 2000 })).catch(holdError));
   });
   t.add({ method: 'GET', path: '/api/disclosures', who: ['director', 'dpo'], audit: 'disclosure.list' }, async (c) => c.json(await listDisclosures(deps.store)));
+
+  // The same as pages: directors open and release holds, the DPO reads. People under a hold are
+  // shown as a count (the hold names pseudonyms); the register says who received what, and why.
+  t.add({ method: 'GET', path: '/legal-holds', who: ['director', 'dpo'], audit: 'hold.list' }, async (c) => {
+    const s = c.get('session')!;
+    const name = nameResolver(deps);
+    const list = await holds.list();
+    const director = s.role === 'director';
+    const done = c.req.query('done');
+    const rows = await Promise.all(list.map(async (h) => html`<tr id="hold-${h.id}"><td>${h.status}</td><td>${h.requestingBody}</td><td>${h.reference}</td><td class="reason">${h.legalBasis}</td>
+<td>${h.subjects.length} ${h.subjects.length === 1 ? 'person' : 'people'}, ${day(h.from)} – ${day(h.to)}</td><td>${h.heldEvents} events, ${h.heldReports} reports</td>
+<td>${day(h.openedAt)} by ${await name(h.openedBy)}${h.releasedAt ? html`; released ${day(h.releasedAt)} by ${await name(h.releasedBy ?? '')}: ${h.releaseNote}` : ''}</td>
+<td>${director && h.status === 'open' ? html`<form method="post" action="/legal-holds/${h.id}/release">${csrfField(s.csrf)}<label>Reason <input name="reason" required maxlength="2000"></label><button type="submit">Release</button></form>` : ''}</td></tr>`));
+    const form = director ? html`<h2>Record a request</h2><form method="post" action="/legal-holds">${csrfField(s.csrf)}
+<label>Requesting body <input name="requesting_body" required maxlength="300"></label>
+<label>Their reference <input name="reference" required maxlength="300"></label>
+<label>Legal basis <input name="legal_basis" required maxlength="1000" placeholder="DPA 2018 Sch 2 para 2"></label>
+<label>People (user names, comma-separated) <input name="usernames" required></label>
+<label>From (date, UTC) <input name="from" type="date" required></label>
+<label>To (date, UTC, not included) <input name="to" type="date" required></label>
+<label>Note <input name="note" maxlength="2000"></label>
+<button type="submit">Open the hold</button></form>
+<p class="hint">The matching events and reports are kept past retention until the hold is released. The evidence pack: <code>fairwatch hold export ID --out DIR</code> on the server.</p>` : '';
+    return frame(deps, c, 'Legal holds', html`${done ? message('ok', `Hold ${done}.`) : ''}${list.length === 0 ? html`<p>No legal holds.</p>` : html`<table class="stack"><thead><tr><th>Status</th><th>Requesting body</th><th>Reference</th><th>Legal basis</th><th>Scope</th><th>Kept</th><th>Record</th><th></th></tr></thead><tbody>${rows}</tbody></table>`}${form}`);
+  });
+  t.add({ method: 'POST', path: '/legal-holds', who: ['director'], audit: 'hold.open' }, async (c) => {
+    await openHold(deps, holds, c);
+    return c.redirect('/legal-holds?done=opened', 303);
+  });
+  t.add({ method: 'POST', path: '/legal-holds/:id/release', who: ['director'], audit: 'hold.release' }, async (c) => {
+    c.header('x-fairwatch-target', c.req.param('id')!);
+    await holds.release(c.req.param('id')!, c.get('session')!.userId, str(c.get('body'), 'reason', { required: true, max: 2000 })).catch(holdError);
+    return c.redirect('/legal-holds?done=released', 303);
+  });
+  t.add({ method: 'GET', path: '/disclosures', who: ['director', 'dpo'], audit: 'disclosure.list' }, async (c) => {
+    const name = nameResolver(deps);
+    const list = await listDisclosures(deps.store);
+    const rows = await Promise.all(list.map(async (d) => html`<tr><td>${day(d.at)}</td><td>${d.kind === 'legal-hold' ? 'legal hold' : 'subject access'}</td><td>${d.recipient}</td><td>${d.reference}</td><td class="reason">${d.legalBasis}</td>
+<td>${d.subjects.length} ${d.subjects.length === 1 ? 'person' : 'people'}, ${day(d.from)} – ${day(d.to)}</td><td>${d.rows}</td><td>${await name(d.actor)}</td><td><code>${d.manifestSha256.slice(0, 16)}</code></td></tr>`));
+    return frame(deps, c, 'Disclosure register', list.length === 0 ? html`<p>Nothing disclosed.</p>` : html`<table class="stack"><thead><tr><th>When</th><th>Kind</th><th>To</th><th>Reference</th><th>Legal basis</th><th>Scope</th><th>Rows</th><th>By</th><th>Manifest SHA-256</th></tr></thead><tbody>${rows}</tbody></table>`);
+  });
 }

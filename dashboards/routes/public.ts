@@ -3,6 +3,7 @@ import { deleteCookie, setCookie } from 'hono/cookie';
 import { generateURI } from 'otplib';
 import QRCode from 'qrcode';
 import { hashPassword, TOTP_ROLES, UserError, validatePassword, validateUsername, verifyNobody, verifyPassword, type UserRecord } from '../../core/identity/users.ts';
+import { publishSiem } from '../../core/siem/events.ts';
 import type { ConsoleDeps } from '../deps.ts';
 import { frame, HttpError, isApi, SECURE_SESSION_COOKIE, SESSION_COOKIE, str, type Ctx, type RouteTable } from '../access.ts';
 import { clientIp } from '../security/client-ip.ts';
@@ -32,6 +33,8 @@ async function signIn(deps: ConsoleDeps, c: Ctx, username: string, password: str
   const totpOk = passwordOk && user && (!needsTotp || await checkTotp(deps.redis, user.userId, user.totpSecret, totp.trim()));
   if (!user || !passwordOk || !totpOk) {
     await deps.limiter.failed(username, ip);
+    // the failure that locks the account or the address is a security event of its own (no name in it)
+    if (await deps.limiter.lockedFor(username, ip) > 0) publishSiem({ kind: 'security', event: 'console-lockout', tsMs: Date.now(), src: ip, detail: `console sign-in locked after repeated failures${user ? ` (account ${user.userId})` : ''}` });
     // the audit row names the account by user_id only; an unknown name is not recorded at all
     await audit(user?.userId ?? 'anonymous', 'refused-401', passwordOk ? 'wrong or reused authenticator code' : 'wrong user name or password');
     throw new HttpError(401, needsTotp && passwordOk ? 'the authenticator code was wrong or already used' : 'user name, password or code not recognised');

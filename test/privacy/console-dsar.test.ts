@@ -63,7 +63,32 @@ describe('console subject access (four eyes)', () => {
     expect((await h.request('POST', '/api/legal-holds', { cookie: P.cookie, json: {} })).status).toBe(403);
     const reg = JSON.parse((await h.request('GET', '/api/disclosures', { cookie: P.cookie })).text) as Array<{ kind: string; actor: string }>;
     expect(reg).toEqual([expect.objectContaining({ kind: 'subject-access', actor: dana.userId })]);
+
+    // the pages: the DPO reads holds and the register; the director also opens and releases holds by form
+    const dpoHolds = await h.request('GET', '/legal-holds', { cookie: P.cookie });
+    expect(dpoHolds.status).toBe(200);
+    expect(dpoHolds.text).toMatch(/<td>open<\/td><td>Police<\/td><td>P\/1<\/td><td class="reason">DPA 2018 Sch 2 para 2<\/td>\s*<td>1 person, [^<]+<\/td><td>2 events, 0 reports<\/td>/);
+    expect(dpoHolds.text).not.toContain('action="/legal-holds"');
+    expect(dpoHolds.text).not.toContain('Release</button>');
+    expect(dpoHolds.text).not.toMatch(/\bbob\b/);
+    const day = new Date(base).toISOString().slice(0, 10);
+    const next = new Date(base + 86_400_000).toISOString().slice(0, 10);
+    const formOpen = await h.request('POST', '/legal-holds', { cookie: D.cookie, form: { _csrf: D.csrf, requesting_body: 'HMRC', reference: 'H/9', legal_basis: 'DPA 2018 Sch 2 para 2', usernames: 'alice, bob', from: day, to: next } });
+    expect(formOpen.status).toBe(303);
+    expect(formOpen.headers.get('location')).toBe('/legal-holds?done=opened');
+    const dirHolds = await h.request('GET', '/legal-holds?done=opened', { cookie: D.cookie });
+    expect(dirHolds.text).toContain('Hold opened.');
+    expect(dirHolds.text).toMatch(/<td>open<\/td><td>HMRC<\/td><td>H\/9<\/td>[\s\S]*?<td>2 people, [^<]+<\/td><td>5 events, 0 reports<\/td>/);
+    expect(dirHolds.text).toContain('action="/legal-holds"');
+    const heldId = JSON.parse(hold.text).id as string;
+    const released = await h.request('POST', `/legal-holds/${heldId}/release`, { cookie: D.cookie, form: { _csrf: D.csrf, reason: 'case closed' } });
+    expect(released.status).toBe(303);
+    expect((await h.request('GET', '/legal-holds', { cookie: P.cookie })).text).toMatch(new RegExp(`id="hold-${heldId}"><td>released</td>[\\s\\S]*?: case closed</td>`));
+    const register = await h.request('GET', '/disclosures', { cookie: P.cookie });
+    expect(register.status).toBe(200);
+    expect(register.text).toMatch(/<td>subject access<\/td><td>the data subject<\/td><td>SAR 2026-7 received 1 May<\/td><td class="reason">UK GDPR article 15/);
+
     const audit = await h.p.store.rows<{ action: string; outcome: string }>("SELECT action, outcome FROM fairwatch.audit_log WHERE action LIKE 'dsar.%' OR action LIKE 'hold.%' ORDER BY seq");
-    expect(audit.map((a) => a.action)).toEqual(['dsar.request', 'dsar.request', 'dsar.export', 'dsar.export', 'dsar.export', 'hold.open', 'hold.open']);
+    expect(audit.map((a) => a.action)).toEqual(['dsar.request', 'dsar.request', 'dsar.export', 'dsar.export', 'dsar.export', 'hold.open', 'hold.open', 'hold.list', 'hold.open', 'hold.list', 'hold.release', 'hold.list']);
   }, 300_000);
 });

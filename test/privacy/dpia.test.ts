@@ -22,6 +22,11 @@ describe('DPIA draft', () => {
     expect(text).toContain('| `events` | one row per request | 90 days');
     expect(text).toContain('categories `download`, `filehosting`');
     expect(text).toContain('the query string is **not** kept');
+    expect(text).toContain('- Security monitoring (SIEM): none (`siem.syslog` unset).');
+    expect(text).toContain('- **Nightly list update**: not configured');
+    const withSiem = buildDpia({ config: parseConfig('siem:\n  syslog: { url: "tls://siem.example.org:6514" }\nblocklists:\n  update: { source: "https://lists.example.org/b.tar.gz" }\n', 't.yaml'), runtime, generatedAt: at });
+    expect(withSiem).toMatch(/- Security monitoring \(SIEM\): audit-log rows and security events .* to `siem\.example\.org:6514` \(`siem\.syslog`, over TLS\)/);
+    expect(withSiem).toContain('- **Nightly list update**: from `https://lists.example.org/b.tar.gz` (30 3 * * *), rolled back automatically');
   });
 
   it('reflects a changed configuration (file read by the real command)', async () => {

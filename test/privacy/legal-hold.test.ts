@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
+import { logRetention } from '../../analyser/schedule/retention-log.ts';
 import { verifyEvidencePack } from '../../core/evidence/pack.ts';
 import { applyRetention } from '../../core/storage/migrations.ts';
 import { runCli } from '../helpers/cli.ts';
@@ -48,6 +50,14 @@ describe('legal hold', () => {
     const t2 = await openTestPlatform({ dataDir: data.dir });
     try {
       const p = t2.platform;
+      // the analyser's retention log line names the hold and why, not the person
+      const lines: string[] = [];
+      const log = pino({ level: 'info' }, { write: (l: string) => { lines.push(l); } });
+      await logRetention({ store: p.store, config: p.config, log });
+      const msgs = lines.map((l) => (JSON.parse(l) as { msg: string }).msg);
+      expect(msgs[0]).toMatch(/^retention: events 90 days, .*; 1 legal hold open$/);
+      expect(msgs[1]).toBe(`retention: hold ${id} (Thames Valley Police, ref TVP/2026/0042, basis "DPA 2018 Sch 2 para 2"): 4 events and 0 reports kept past retention until released`);
+      expect(lines.join('')).not.toMatch(/alice/i);
       const count = async (table: string) => Number((await p.store.one<{ n: number }>(`SELECT count() AS n FROM fairwatch.${table}`))!.n);
       expect(await count('events')).toBe(11);
       // the retention run: events kept 5 days, applied to existing parts now
@@ -61,6 +71,10 @@ describe('legal hold', () => {
     } finally {
       await t2.platform.close();
     }
+
+    const doctor = await runCli(['doctor'], { env, timeoutMs: 180_000 });
+    expect(doctor.stdout).toMatch(/legal holds:\s+1 open\n\s+hold [0-9a-f-]{36} \(Thames Valley Police, ref TVP\/2026\/0042, basis "DPA 2018 Sch 2 para 2"\): 4 events and 0 reports kept past retention until released\n/);
+    expect(doctor.stdout).toMatch(/retention:\s+events 90 days, rollups 396 days, reports 730 days/);
 
     const list = await runCli(['hold', 'list'], { env, timeoutMs: 180_000 });
     expect(list.stdout).toContain(`${id} open Thames Valley Police ref TVP/2026/0042 basis "DPA 2018 Sch 2 para 2"`);
@@ -91,6 +105,7 @@ describe('legal hold', () => {
     const twice = await runCli(['hold', 'release', id, '--reason', 'again'], { env, timeoutMs: 180_000 });
     expect(twice.code).toBe(1);
     expect(twice.stderr).toMatch(/already released/);
+    expect((await runCli(['doctor'], { env, timeoutMs: 180_000 })).stdout).toMatch(/legal holds:\s+none open: nothing held past retention\n/);
     const gone = await runCli(['hold', 'export', id, '--out', join(outs.dir, 'pack2')], { env, timeoutMs: 180_000 });
     expect(gone.stderr).toMatch(/is released/);
 

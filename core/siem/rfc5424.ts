@@ -1,0 +1,118 @@
+// RFC 5424 syslog messages with structured data, and RFC 6587 octet-counting framing for stream
+// transports. Pure functions: the forwarder does the I/O.
+
+export type SdElements = Record<string, Record<string, string | number>>;
+
+export interface SyslogMessage {
+  facility: number;
+  /** 0 emergency … 7 debug */
+  severity: number;
+  tsMs: number;
+  hostname: string;
+  appName: string;
+  procId: string;
+  msgId: string;
+  sd: SdElements;
+  msg: string;
+}
+
+/** PRINTUSASCII without space; header fields have their own length limits. */
+function headerField(v: string, max: number): string {
+  const s = v.replace(/[^\x21-\x7e]/g, '').slice(0, max);
+  return s || '-';
+}
+
+/** SD-NAME: printable ASCII except = SP ] " (at most 32). */
+function sdName(v: string): string {
+  const s = v.replace(/[^\x21-\x7e]|[="\]]/g, '').slice(0, 32);
+  if (!s) throw new Error(`syslog: structured-data name ${JSON.stringify(v)} has no allowed characters`);
+  return s;
+}
+
+/** PARAM-VALUE: UTF-8 with ", \ and ] escaped (RFC 5424 section 6.3.3). */
+export function escapeParam(v: string): string {
+  return v.replace(/[\\"\]]/g, (c) => `\\${c}`);
+}
+
+export function formatSyslog(m: SyslogMessage): string {
+  const pri = m.facility * 8 + m.severity;
+  const ts = new Date(m.tsMs).toISOString();
+  const sd = Object.entries(m.sd).map(([id, params]) =>
+    `[${sdName(id)}${Object.entries(params).map(([k, v]) => ` ${sdName(k)}="${escapeParam(String(v))}"`).join('')}]`).join('') || '-';
+  const head = `<${pri}>1 ${ts} ${headerField(m.hostname, 255)} ${headerField(m.appName, 48)} ${headerField(m.procId, 128)} ${headerField(m.msgId, 32)} ${sd}`;
+  // a BOM marks the free-form message as UTF-8 (section 6.4)
+  return m.msg ? `${head} \ufeff${m.msg}` : head;
+}
+
+/** RFC 6587 section 3.4.1: MSG-LEN SP SYSLOG-MSG, the length in octets. */
+export function octetFrame(msg: string): Buffer {
+  const body = Buffer.from(msg, 'utf8');
+  return Buffer.concat([Buffer.from(`${body.length} `, 'ascii'), body]);
+}
+
+/** Splits a stream of octet-counted frames; returns the complete messages and the unread rest. */
+export function parseOctetFrames(buf: Buffer): { messages: string[]; rest: Buffer } {
+  const messages: string[] = [];
+  let at = 0;
+  for (;;) {
+    const sp = buf.indexOf(0x20, at);
+    if (sp < 0) break;
+    const lenText = buf.subarray(at, sp).toString('ascii');
+    if (!/^[1-9]\d{0,8}$/.test(lenText)) throw new Error(`syslog frame: bad length ${JSON.stringify(lenText)}`);
+    const len = Number(lenText);
+    if (buf.length < sp + 1 + len) break;
+    messages.push(buf.subarray(sp + 1, sp + 1 + len).toString('utf8'));
+    at = sp + 1 + len;
+  }
+  return { messages, rest: buf.subarray(at) };
+}
+
+export interface ParsedSyslog {
+  pri: number;
+  version: number;
+  timestamp: string;
+  hostname: string;
+  appName: string;
+  procId: string;
+  msgId: string;
+  sd: Record<string, Record<string, string>>;
+  msg: string;
+}
+
+/** Parses one RFC 5424 message (used by tests and `fairwatch doctor`-style checks). */
+export function parseSyslog(text: string): ParsedSyslog {
+  const m = /^<(\d{1,3})>(\d) (\S+) (\S+) (\S+) (\S+) (\S+) /.exec(text);
+  if (!m) throw new Error(`not an RFC 5424 message: ${text.slice(0, 80)}`);
+  let i = m[0].length;
+  const sd: Record<string, Record<string, string>> = {};
+  if (text[i] === '-') i++;
+  else {
+    while (text[i] === '[') {
+      const idEnd = text.slice(i + 1).search(/[ \]]/) + i + 1;
+      const id = text.slice(i + 1, idEnd);
+      const params: Record<string, string> = {};
+      i = idEnd;
+      while (text[i] === ' ') {
+        const eq = text.indexOf('="', i);
+        const name = text.slice(i + 1, eq);
+        let j = eq + 2;
+        let v = '';
+        while (j < text.length && text[j] !== '"') {
+          if (text[j] === '\\' && /["\\\]]/.test(text[j + 1] ?? '')) j++;
+          v += text[j];
+          j++;
+        }
+        params[name] = v;
+        i = j + 1;
+      }
+      if (text[i] !== ']') throw new Error(`syslog: structured data not closed at ${i}`);
+      i++;
+      sd[id] = params;
+    }
+  }
+  const rest = text.slice(i);
+  return {
+    pri: Number(m[1]), version: Number(m[2]), timestamp: m[3]!, hostname: m[4]!, appName: m[5]!, procId: m[6]!, msgId: m[7]!,
+    sd, msg: rest.startsWith(' ') ? rest.slice(1).replace(/^\ufeff/, '') : '',
+  };
+}
