@@ -41,6 +41,8 @@ export interface ConsoleDeps {
   /** cookies get Secure and the __Host- prefix when served over TLS */
   tls: boolean;
   now: () => number;
+  /** where the store, Redis and config come from (the DPIA draft says so); absent in tests that do not need it */
+  runtime?: { clickhouseUrl: string | null; redisUrl: string | null; configPath: string | null };
   /** the redis-server this process supervises, for the health page (absent with REDIS_URL) */
   managedRedis?: { health(): ManagedRedisHealth; dir: string } | null;
   /** the clamd the proxy role of this process supervises (it starts after the console, so asked each time) */

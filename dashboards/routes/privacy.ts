@@ -5,6 +5,7 @@ import type { AuthRequest } from '../../core/authorisation/model.ts';
 import { listDisclosures, recordDisclosure } from '../../core/privacy/disclosures.ts';
 import { collectSubjectAccess, writeSubjectAccess } from '../../core/privacy/dsar.ts';
 import { HoldError, LegalHolds, type Hold } from '../../core/privacy/holds.ts';
+import { buildDpia } from '../../core/privacy/dpia.ts';
 import { tarGzDirectory } from '../../core/evidence/tarball.ts';
 import type { ConsoleDeps } from '../deps.ts';
 import { html } from 'hono/html';
@@ -149,6 +150,13 @@ export function privacyRoutes(deps: ConsoleDeps, t: RouteTable): void {
     await holds.release(c.req.param('id')!, c.get('session')!.userId, str(c.get('body'), 'reason', { required: true, max: 2000 })).catch(holdError);
     return c.redirect('/legal-holds?done=released', 303);
   });
+  // The DPIA draft from the configuration this console runs with (as `fairwatch privacy dpia`)
+  const dpia = () => buildDpia({ config: deps.config, runtime: deps.runtime ?? { clickhouseUrl: null, redisUrl: null, configPath: null }, generatedAt: new Date(deps.now()) });
+  t.add({ method: 'GET', path: '/privacy/dpia', who: ['director', 'dpo'], audit: 'dpia.view' }, async (c) => frame(deps, c, 'DPIA draft', html`<p>A draft data protection impact assessment built from the configuration fairwatch runs with now, under the ICO template's headings. What only the organisation knows is marked <strong>[TO COMPLETE …]</strong>. <a href="/privacy/dpia.md">Download it as Markdown</a> to edit and keep with your records.</p>
+<pre class="document">${dpia()}</pre>`));
+  t.add({ method: 'GET', path: '/privacy/dpia.md', who: ['director', 'dpo'], audit: 'dpia.view' }, async (c) => c.body(dpia(), 200, {
+    'content-type': 'text/markdown; charset=utf-8', 'content-disposition': 'attachment; filename="fairwatch-dpia-draft.md"', 'cache-control': 'no-store',
+  }));
   t.add({ method: 'GET', path: '/disclosures', who: ['director', 'dpo'], audit: 'disclosure.list' }, async (c) => {
     const name = nameResolver(deps);
     const list = await listDisclosures(deps.store);

@@ -41,6 +41,7 @@ p.error{background:#fdecec;border-color:#8a1c1c;color:#8a1c1c}
 thead th{background:#f4f4f4}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .scroll{overflow-x:auto;max-width:100%}
+pre.document{white-space:pre-wrap;overflow-wrap:anywhere;background:#fafafa;border:1px solid #ddd;padding:1rem;font-size:.9rem}
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(17rem,1fr));gap:1rem;margin:0 0 1rem}
 .card{border:1px solid #c8c8c8;border-radius:.4rem;padding:.5rem 1rem 1rem;background:#fff}
 .card.wide{grid-column:1/-1}

@@ -23,8 +23,8 @@ export interface PageFrame {
 const NAV: Record<string, Array<[string, string]>> = {
   staff: [['/my', 'My page']],
   it: [['/home', 'Overview'], ['/health', 'Health'], ['/people', 'People'], ['/reports', 'Reports'], ['/policy-test', 'Policy tester'], ['/lists', 'List health'], ['/my', 'My page']],
-  director: [['/home', 'Overview'], ['/inbox', 'Inbox'], ['/grants', 'Active grants'], ['/investigations', 'Investigations'], ['/reports', 'Reports'], ['/people', 'People'], ['/legal-holds', 'Legal holds'], ['/disclosures', 'Disclosures'], ['/audit', 'Audit log'], ['/my', 'My page']],
-  dpo: [['/home', 'Overview'], ['/inbox', 'Inbox'], ['/investigations', 'Investigations'], ['/legal-holds', 'Legal holds'], ['/disclosures', 'Disclosures'], ['/audit', 'Audit log'], ['/my', 'My page']],
+  director: [['/home', 'Overview'], ['/inbox', 'Inbox'], ['/grants', 'Active grants'], ['/investigations', 'Investigations'], ['/reports', 'Reports'], ['/people', 'People'], ['/legal-holds', 'Legal holds'], ['/disclosures', 'Disclosures'], ['/privacy/dpia', 'DPIA'], ['/audit', 'Audit log'], ['/my', 'My page']],
+  dpo: [['/home', 'Overview'], ['/inbox', 'Inbox'], ['/investigations', 'Investigations'], ['/legal-holds', 'Legal holds'], ['/disclosures', 'Disclosures'], ['/privacy/dpia', 'DPIA'], ['/audit', 'Audit log'], ['/my', 'My page']],
 };
 
 export function page(f: PageFrame, body: Fragment): Fragment {

@@ -97,6 +97,8 @@ const CASES: Record<string, Case> = {
   'POST /legal-holds': { form: { requesting_body: 'Police', reference: 'R/2', legal_basis: 'DPA 2018 Sch 2 para 2', usernames: 'sam', from: '2026-01-01', to: '2026-01-02' }, expect: directorOnly(303) },
   'POST /legal-holds/:id/release': { params: openHold, form: { reason: 'done' }, expect: directorOnly(303) },
   'GET /disclosures': { expect: directorOnly(200) },
+  'GET /privacy/dpia': { expect: directorOnly(200) },
+  'GET /privacy/dpia.md': { expect: directorOnly(200) },
   'GET /investigations': { expect: itAndDirector(200) },
   'GET /investigations/new': { expect: directorOnly(200) },
   'POST /investigations': { form: openBody() as unknown as Record<string, string>, expect: directorOnly(303) },

@@ -88,6 +88,16 @@ describe('console subject access (four eyes)', () => {
     expect(register.status).toBe(200);
     expect(register.text).toMatch(/<td>subject access<\/td><td>the data subject<\/td><td>SAR 2026-7 received 1 May<\/td><td class="reason">UK GDPR article 15/);
 
+    // the DPIA draft from the running configuration, as a page and as a download, audited
+    const draft = await h.request('GET', '/privacy/dpia', { cookie: P.cookie });
+    expect(draft.status).toBe(200);
+    expect(draft.text).toContain('TO COMPLETE');
+    expect(draft.text).toContain(`${h.p.config.retention.eventsDays} days`);
+    const md = await h.request('GET', '/privacy/dpia.md', { cookie: D.cookie });
+    expect(md.headers.get('content-disposition')).toContain('fairwatch-dpia-draft.md');
+    expect(md.text).toContain('TO COMPLETE');
+    expect(Number((await h.p.store.rows<{ n: number }>("SELECT count() AS n FROM fairwatch.audit_log WHERE action = 'dpia.view'"))[0]!.n)).toBe(2);
+
     const audit = await h.p.store.rows<{ action: string; outcome: string }>("SELECT action, outcome FROM fairwatch.audit_log WHERE action LIKE 'dsar.%' OR action LIKE 'hold.%' ORDER BY seq");
     expect(audit.map((a) => a.action)).toEqual(['dsar.request', 'dsar.request', 'dsar.export', 'dsar.export', 'dsar.export', 'hold.open', 'hold.open', 'hold.list', 'hold.open', 'hold.list', 'hold.release', 'hold.list']);
   }, 300_000);
