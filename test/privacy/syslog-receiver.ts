@@ -1,7 +1,7 @@
 import { createSocket } from 'node:dgram';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
-import { parseOctetFrames, parseSyslog, type ParsedSyslog } from '../../core/siem/rfc5424.ts';
+import { parseOctetFrames, parseSyslog, type ParsedSyslog } from './syslog-parse.ts';
 
 // A syslog collector for tests: TLS or TCP with octet-counting framing (RFC 6587), or UDP, on
 // 127.0.0.1. Keeps every message parsed as RFC 5424, and the raw bytes to search for what must not be there.
