@@ -22,12 +22,15 @@ import { endWhenClosed } from './respond.ts';
 //                  quota) → AUP redirect, block or warn page (staff hooks render them)
 //   request files  software by URL extension, upload size (policy.largeUploadMB)  → block page / 413
 //   quota use      a minute of use counted for a quota category, across every worker and process
-//   destination    resolve, then the guard on every address (no private, loopback or self)
+//   destination    resolve (search engines to their enforced safe-search hosts under
+//                  policy.safeSearch), then the guard on every address (no private, loopback or self)
 //   inspect?       an allowed CONNECT only (inspectTunnel): opened with the organisation CA when
 //                  policy.inspect names its host or a category, policy.neverInspect (and the health
 //                  list) does not, and the device has not refused the CA lately; else spliced
 //   inside         each request in an opened tunnel (admitInspected): engine again on the full URL,
 //                  request files, quota use, to the address the tunnel was admitted to
+//   client hello   a spliced tunnel to a TLS port (proxy.tlsPorts, tunnel.ts): its first bytes must
+//                  be TLS whose server name belongs to the CONNECT host's site and is not blocked
 //
 // Then the path forwards (forward.ts), splices (tunnel.ts), opens the tunnel (tls/inspect.ts) or
 // upgrades (upgrade.ts). On the way back, responseFileRule() applies the software-download rule to
