@@ -1,4 +1,3 @@
-import { Hono } from 'hono';
 import type { Config } from '../core/config/schema.ts';
 import { isValidCidr } from '../core/net/cidr.ts';
 
@@ -114,18 +113,3 @@ export function renderPac(opts: PacOptions): string {
 }
 
 export const PAC_CONTENT_TYPE = 'application/x-ns-proxy-autoconfig';
-
-/**
- * A hono sub-app serving GET /proxy.pac and /wpad.dat (same file: browsers using WPAD ask for
- * wpad.dat). Rendered once: a bad pac.* setting fails at start, naming the key.
- */
-export function pacApp(config: Config): Hono {
-  const body = renderPac(pacOptionsFromConfig(config));
-  const app = new Hono();
-  const serve = () => new Response(body, {
-    headers: { 'content-type': PAC_CONTENT_TYPE, 'cache-control': 'max-age=300', 'x-content-type-options': 'nosniff' },
-  });
-  app.get('/proxy.pac', serve);
-  app.get('/wpad.dat', serve);
-  return app;
-}

@@ -8,7 +8,6 @@ import type { Redis } from 'ioredis';
 // key, so it cannot be replayed for another event, person or purpose, nor edited.
 
 export type PagePurpose = 'exception' | 'accident' | 'aup' | 'sign-in' | 'sign-out' | 'continue';
-export const PAGE_PURPOSES: readonly PagePurpose[] = ['exception', 'accident', 'aup', 'sign-in', 'sign-out', 'continue'];
 
 export interface PageTokenClaims {
   purpose: PagePurpose;

@@ -73,14 +73,8 @@ export const MIGRATIONS: Migration[] = [
   PRIVACY_MIGRATION,
 ];
 
-/** Extra migrations registered by the roles (rollups, report runs, …) before `migrate` runs. */
-const extra: Migration[] = [];
-export function registerMigrations(...ms: Migration[]): void {
-  for (const m of ms) if (!extra.some((e) => e.version === m.version)) extra.push(m);
-}
-
 export function allMigrations(): Migration[] {
-  const all = [...MIGRATIONS, ...extra].sort((a, b) => a.version - b.version);
+  const all = [...MIGRATIONS].sort((a, b) => a.version - b.version);
   for (let i = 1; i < all.length; i++) {
     if (all[i]!.version === all[i - 1]!.version) throw new Error(`two migrations share version ${all[i]!.version}`);
   }

@@ -1,7 +1,8 @@
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../core/config/load.ts';
-import { PAC_CONTENT_TYPE, pacApp, pacOptionsFromConfig, renderPac, type PacOptions } from '../../dashboards/pac.ts';
+import { PAC_CONTENT_TYPE, pacOptionsFromConfig, renderPac, type PacOptions } from '../../dashboards/pac.ts';
+import { openConsole } from '../console/harness.ts';
 
 // The PAC helpers browsers provide (as in Mozilla's pac_utils.js), restricted to what needs no DNS:
 // the generated file must never make the browser resolve a name.
@@ -91,14 +92,17 @@ describe('PAC / WPAD generator', () => {
     expect(() => parseConfig('pac:\n  proxies: [nope]\n', 'f.yaml')).toThrow(/f\.yaml:2: pac\.proxies\.0: expected host:port/);
   });
 
-  it('the hono app serves /proxy.pac and /wpad.dat with the PAC content type', async () => {
-    const app = pacApp(parseConfig('pac:\n  proxies: [proxy.example.org:3128]\n'));
-    for (const path of ['/proxy.pac', '/wpad.dat']) {
-      const res = await app.request(path);
-      expect(res.status).toBe(200);
-      expect(res.headers.get('content-type')).toBe(PAC_CONTENT_TYPE);
-      expect(findProxy(await res.text(), 'http://example.com/')).toBe('PROXY proxy.example.org:3128');
+  it('the console serves /proxy.pac and /wpad.dat with the PAC content type, to anyone', async () => {
+    const h = await openConsole('pac:\n  proxies: [proxy.example.org:3128]\n');
+    try {
+      for (const path of ['/proxy.pac', '/wpad.dat']) {
+        const res = await h.request('GET', path);
+        expect(res.status).toBe(200);
+        expect(res.headers.get('content-type')).toBe(PAC_CONTENT_TYPE);
+        expect(findProxy(res.text, 'http://example.com/')).toBe('PROXY proxy.example.org:3128');
+      }
+    } finally {
+      await h.cleanup();
     }
-    expect((await app.request('/other')).status).toBe(404);
   });
 });
