@@ -1,5 +1,6 @@
 import { connect, isIP, type Socket } from 'node:net';
 import { normaliseIp } from '../core/net/cidr.ts';
+import type { RelayReads } from './relay-socket.ts';
 import { RequestError } from './request-error.ts';
 
 // Every outbound connection the proxy makes goes through `dial`, after the destination guard has
@@ -18,13 +19,13 @@ function isLoopback(ip: string): boolean {
  * that has finished sending still receives the rest). Pooled HTTP sockets must not: a half-open
  * socket the origin closed would stay in the pool and take the next request into the void.
  */
-export function dial(address: string, port: number, opts: { halfOpen?: boolean } = {}): Socket {
+export function dial(address: string, port: number, opts: { halfOpen?: boolean; onread?: RelayReads['onread'] } = {}): Socket {
   if (isIP(address) === 0) {
     throw new RequestError(502, 'FW_DIAL_REFUSED', `internal: dial needs an IP address, got "${address}"`);
   }
   if (process.env.FAIRWATCH_DIAL_LOOPBACK_ONLY === '1' && !isLoopback(address)) {
     throw new RequestError(502, 'FW_DIAL_REFUSED', `refusing to connect to ${address}:${port} (FAIRWATCH_DIAL_LOOPBACK_ONLY=1)`, 'dial-refused');
   }
-  const socket = connect({ host: address, port, allowHalfOpen: opts.halfOpen ?? true, noDelay: true });
+  const socket = connect({ host: address, port, allowHalfOpen: opts.halfOpen ?? true, noDelay: true, ...(opts.onread ? { onread: opts.onread } : {}) });
   return socket;
 }

@@ -12,6 +12,7 @@ import { endWhenClosed, respondErrorRaw } from './respond.ts';
 import type { Forwarder } from './forward.ts';
 import { admitSocket, inspectTunnel } from './pipeline.ts';
 import { openTunnel } from './tls/inspect.ts';
+import { relayReads, type RelayReads } from './relay-socket.ts';
 
 // CONNECT host:port: admit, identify, configured ports only, decide, check the destination, then
 // open the tunnel when policy.inspect says so (tls/inspect.ts), else splice the two sockets. Each direction ends on its own (half-close: a client that has finished
@@ -49,8 +50,9 @@ export async function handleConnect(core: ProxyCore, forwarder: Forwarder, req: 
       return;
     }
     let upstream: Socket;
+    const relay = relayReads();
     try {
-      upstream = await connectUpstream(core, admitted.address, target.port, target.url);
+      upstream = await connectUpstream(core, admitted.address, target.port, target.url, relay);
     } catch (e) {
       if (e instanceof RequestError && e.code === 'FW_UPSTREAM_UNREACHABLE') core.dialFailed(ev, target);
       throw e;
@@ -67,7 +69,7 @@ export async function handleConnect(core: ProxyCore, forwarder: Forwarder, req: 
       return;
     }
     if (first.length > 0) upstream.write(first);
-    splice(client, upstream, core.idleTimeoutMs, ev);
+    splice(client, upstream, core.idleTimeoutMs, ev, 200, relay);
   } catch (e) {
     respondErrorRaw(client, ev, e instanceof RequestError ? e : upstreamError(e, req.url ?? ''));
   }
@@ -129,9 +131,10 @@ async function checkClientHello(core: ProxyCore, ev: EventBuilder, identity: Ide
   return buf;
 }
 
-function connectUpstream(core: ProxyCore, address: string, port: number, label: string): Promise<Socket> {
+function connectUpstream(core: ProxyCore, address: string, port: number, label: string, relay: RelayReads): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const upstream = dial(address, port);
+    const upstream = dial(address, port, { onread: relay.onread });
+    relay.socket = upstream;
     const fail = (err: Error) => {
       upstream.destroy();
       reject(upstreamError(err, label));
@@ -147,8 +150,11 @@ function connectUpstream(core: ProxyCore, address: string, port: number, label: 
   });
 }
 
-/** Pipes both ways with half-close; the event ends when both sockets are closed. */
-export function splice(client: Socket, upstream: Socket, idleMs: number, ev: EventBuilder, status = 200): void {
+/**
+ * Pipes both ways with half-close; the event ends when both sockets are closed. `relay`: the
+ * upstream socket was dialled reading into a relay buffer (relay-socket.ts), not as a stream.
+ */
+export function splice(client: Socket, upstream: Socket, idleMs: number, ev: EventBuilder, status = 200, relay?: RelayReads): void {
   let open = 2;
   const closed = () => {
     if (--open === 0) {
@@ -189,5 +195,6 @@ export function splice(client: Socket, upstream: Socket, idleMs: number, ev: Eve
   // pipe() ends the other side's writing when one side ends (FIN passes through); the sockets
   // allow half-open, and each closes by itself once it has both received and sent its end
   client.pipe(upstream);
-  upstream.pipe(client);
+  if (relay) relay.start(client);
+  else upstream.pipe(client);
 }

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ProxyAgent, request } from 'undici';
@@ -90,6 +91,66 @@ describe('CONNECT tunnels', () => {
     expect(e).toMatchObject({ status: 200 });
     expect(e!.bytes_down).toBe('HTTP/1.1 200 Connection established\r\n\r\n'.length + 'hello worldbye'.length);
     expect(e!.bytes_up).toBe(`CONNECT 127.0.0.1:${echo.port} HTTP/1.1\r\nHost: 127.0.0.1:${echo.port}\r\n\r\n`.length + 'hello world'.length);
+  });
+
+  it('a large body through a tunnel arrives byte for byte when the client reads slowly (the relay waits for it)', async () => {
+    // 24 MB of random bytes, sent by the origin as fast as it can; the client pauses now and then,
+    // so the proxy's writes to it back up and the relay must stop reading until they drain
+    const body = randomBytes(24 * 1024 * 1024);
+    const server = createNetServer((s) => { s.on('error', () => s.destroy()); s.end(body); });
+    const port = await new Promise<number>((r) => server.listen(0, '127.0.0.1', () => r((server.address() as AddressInfo).port)));
+    const slow = await startProxy({
+      yaml: `proxy:\n  allowDestinations: ["127.0.0.1"]\n  connectPorts: [${port}]\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\n`,
+    });
+    try {
+      const { socket, rest } = await openTunnel(slow.port, `127.0.0.1:${port}`);
+      const hash = createHash('sha256').update(rest);
+      let n = rest.length;
+      let pauses = 0;
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`only ${n} bytes arrived`)), 60_000);
+        socket.on('data', (d: Buffer) => {
+          hash.update(d);
+          n += d.length;
+          if (pauses < 40 && n > (pauses + 1) * 500_000) {
+            pauses++;
+            socket.pause();
+            setTimeout(() => socket.resume(), 20);
+          }
+        });
+        socket.on('end', () => { clearTimeout(timer); resolve(); });
+      });
+      socket.destroy();
+      expect(n).toBe(body.length);
+      expect(hash.digest('hex')).toBe(createHash('sha256').update(body).digest('hex'));
+      const e = await slow.find((x) => x.method === 'CONNECT' && x.port === port);
+      expect(e!.bytes_down).toBe('HTTP/1.1 200 Connection established\r\n\r\n'.length + body.length);
+    } finally {
+      await slow.close();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it('a server that speaks first: its greeting reaches the client after "200 Connection established", not before', async () => {
+    const server = createNetServer((s) => { s.on('error', () => s.destroy()); s.write('220 hello from the origin\r\n'); s.on('data', (d) => s.end(`got ${d.toString()}`)); });
+    const port = await new Promise<number>((r) => server.listen(0, '127.0.0.1', () => r((server.address() as AddressInfo).port)));
+    const first = await startProxy({
+      yaml: `proxy:\n  allowDestinations: ["127.0.0.1"]\n  connectPorts: [${port}]\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\n`,
+    });
+    try {
+      const { socket, rest } = await openTunnel(first.port, `127.0.0.1:${port}`);
+      let got = rest.toString();
+      socket.on('data', (d: Buffer) => { got += d.toString(); });
+      const ended = new Promise<void>((r) => socket.on('end', () => r()));
+      await new Promise((r) => setTimeout(r, 200));
+      socket.write('QUIT');
+      await ended;
+      socket.destroy();
+      expect(got).toBe('220 hello from the origin\r\ngot QUIT');
+    } finally {
+      await first.close();
+      await new Promise((r) => server.close(r));
+    }
   });
 
   it('an idle tunnel is closed after proxy.idleTimeoutSeconds and recorded', async () => {
