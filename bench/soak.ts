@@ -213,7 +213,7 @@ console.log(`\n${summary.join('\n')}`);
 console.log(`\ndoctor at the end:\n${doctor.stdout}${doctor.stderr}`);
 const problems: string[] = [];
 if (stored.count !== stored.unique) problems.push(`${stored.count - stored.unique} duplicate events`);
-// answered responses whose worker was killed in the instant after the last byte may lack an event (README)
+// answered responses whose worker was killed in the instant after the last byte may lack an event (docs/architecture/event-path.md)
 if (stored.count < answered - faults.filter((f) => f === 'kill a proxy worker').length * CONCURRENCY) problems.push(`${answered - stored.count} answered requests have no stored event`);
 if (stored.count > sent) problems.push('more events than requests');
 if (dropped > 0) problems.push(`${dropped} events dropped`);

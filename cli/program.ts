@@ -5,12 +5,13 @@ import { registerCommands } from './commands/index.ts';
 // Builds the command tree for one invocation. The same tree runs in the CLI process and inside the
 // running primary (control socket), so output and exit codes are the same either way.
 
-export type Action = (...args: any[]) => Promise<number>;
+/** A command body; commander passes its positional arguments, options and the command itself. */
+export type Action = (...args: never[]) => Promise<number>;
 
 export interface ProgramHandle {
   program: Command;
   /** wraps a command body so its exit code is recorded */
-  act(fn: Action): (...args: any[]) => Promise<void>;
+  act(fn: Action): (...args: unknown[]) => Promise<void>;
 }
 
 export async function runArgv(argv: string[], ctx: CommandContext): Promise<number> {
@@ -22,8 +23,8 @@ export async function runArgv(argv: string[], ctx: CommandContext): Promise<numb
     .showHelpAfterError('(run with --help for usage)');
   const handle: ProgramHandle = {
     program,
-    act: (fn) => async (...args: any[]) => {
-      exitCode = await fn(...args);
+    act: (fn) => async (...args: unknown[]) => {
+      exitCode = await (fn as (...a: unknown[]) => Promise<number>)(...args);
     },
   };
   registerCommands(handle, ctx);

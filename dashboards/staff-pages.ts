@@ -1,6 +1,7 @@
 import { CONTINUE_MINUTES_DEFAULT } from '../core/policy/defaults.ts';
 import { randomUUID } from 'node:crypto';
 import { Hono, type Context } from 'hono';
+import type { Env } from './access.ts';
 import type { Redis } from 'ioredis';
 import type { Authorisations } from '../core/authorisation/store.ts';
 import type { Config } from '../core/config/schema.ts';
@@ -310,7 +311,7 @@ export function staffPagesApp(deps: StaffPagesDeps): Hono {
  * Mounts the staff routes on the console app with what they need from the platform: the page-token
  * key and an event sink of their own (sharing the data directory's spool) for `continue` events.
  */
-export function mountStaffPages(app: Hono<any>, p: Platform, deps: Omit<StaffPagesDeps, 'tokens' | 'events'> & Partial<Pick<StaffPagesDeps, 'tokens' | 'events'>>): StaffPagesDeps {
+export function mountStaffPages(app: Hono<Env>, p: Platform, deps: Omit<StaffPagesDeps, 'tokens' | 'events'> & Partial<Pick<StaffPagesDeps, 'tokens' | 'events'>>): StaffPagesDeps {
   const events = deps.events ?? createStreamSink({ redis: p.redis, dataDir: p.runtime.dataDir, pipeline: p.config.pipeline, log: p.log });
   if (!deps.events) p.onClose(() => events.close());
   const full: StaffPagesDeps = { ...deps, tokens: deps.tokens ?? new PageTokens(loadKey(p.runtime.dataDir, 'page-token', p.env)), events };

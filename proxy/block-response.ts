@@ -40,7 +40,7 @@ export function exceptionLinks(links: PageLinks, ref: string): { exception: stri
   return { exception: `${base}/request-exception?ref=${q}`, accident: `${base}/report-accident?ref=${q}` };
 }
 
-/** CONTRACT "Blocked plain HTTP": category, rule, clause, reference and the two links. */
+/** docs/architecture/contract.md "Proxy behaviour", blocked plain HTTP: category, rule, clause, reference and the two links. */
 export function blockPage(ctx: DecisionContext, links: PageLinks): string {
   const { exception, accident } = exceptionLinks(links, ctx.eventId);
   const d = ctx.decision;

@@ -8,7 +8,6 @@ import { tempDir } from './helpers/tmp.ts';
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'fairwatch');
 const FIXTURE = join(import.meta.dirname, 'fixtures/squid/access.log');
-const BLOCKLISTS = join(import.meta.dirname, 'fixtures/blocklists');
 const tmp = tempDir('fw-progress-');
 afterAll(() => tmp.cleanup());
 

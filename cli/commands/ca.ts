@@ -20,7 +20,7 @@ export function registerCa({ program, act }: ProgramHandle, ctx: CommandContext)
       ctx.io.out(`key:         ${made.keyPath} (mode 0600; never copy it off this machine)\n`);
       ctx.io.out(`sha256:      ${fingerprintSha256(made.certPem)}\n`);
       ctx.io.out(`spki-sha256: ${spkiSha256(made.certPem)}\n`);
-      ctx.io.out('next: deploy the certificate as a trusted root (see README "HTTPS block pages"), then restart fairwatch\n');
+      ctx.io.out('next: deploy the certificate as a trusted root (see docs/operators/network.md, "The organisation CA"), then restart fairwatch\n');
       return 0;
     })));
 

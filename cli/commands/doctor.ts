@@ -37,7 +37,7 @@ export function registerDoctor({ program, act }: ProgramHandle, ctx: CommandCont
             line('redis', `${v} (${p.runtime.redisUrl ? 'REDIS_URL' : 'managed redis-server'} at ${redactRedisUrl(url)})`);
             // devices that refused the organisation CA on an inspected tunnel (spliced since): IT installs it
             const lacking = await untrustedCaDevices(r, Date.now() - 7 * 86_400_000);
-            line('CA missing on', lacking.length === 0 ? 'no device in the last 7 days' : `${lacking.length} device${lacking.length === 1 ? '' : 's'} in the last 7 days (pseudonyms in Redis ${UNTRUSTED_CA_KEY}; see README "HTTPS inspection")`);
+            line('CA missing on', lacking.length === 0 ? 'no device in the last 7 days' : `${lacking.length} device${lacking.length === 1 ? '' : 's'} in the last 7 days (pseudonyms in Redis ${UNTRUSTED_CA_KEY}; see docs/operators/inspection.md)`);
           } catch (e) {
             problems.push(`Redis at ${redactRedisUrl(url)} does not answer: ${(e as Error).message}`);
             line('redis', 'NOT REACHABLE');

@@ -82,7 +82,7 @@ export function registerOps({ program, act }: ProgramHandle, ctx: CommandContext
 
   const keys = program.command('keys').description('key management');
   keys.command('rotate')
-    .description('replace the pseudonym or report-master key (fairwatch must be stopped); see README "Key rotation" for the effect on old data')
+    .description('replace the pseudonym or report-master key (fairwatch must be stopped); see docs/operators/backup.md, "Key rotation", for the effect on old data')
     .addArgument(new Argument('<key>', 'which key').choices(['pseudonym', 'report-master']))
     .addOption(new Option('--new-key-stdin', 'read the new key (64 hex characters) from standard input: for keys kept in environment variables'))
     .action(act(async (name: 'pseudonym' | 'report-master', opts: { newKeyStdin?: boolean }) => {

@@ -189,7 +189,7 @@ export const policySchema = z.strictObject({
    * How `host/path` entries in the lists' `urls` files and local/allow, local/deny match a request:
    * `squidguard` (default) as squidGuard does, the entry a string prefix of host/path?query on that
    * host (or its www. form); `segment` fairwatch's stricter rule, whole path segments on the host
-   * and its subdomains. README "Lists" has the table.
+   * and its subdomains. docs/operators/policy.md "How list entries match" has the table.
    */
   urlMatching: z.enum(['squidguard', 'segment']).default('squidguard'),
   defaultAction: actionName.default('allow'),
@@ -275,7 +275,7 @@ export const pacSchema = z.strictObject({
   directFallback: z.boolean().default(false),
 }).prefault({});
 
-/** Virus scanning of downloads through ClamAV's clamd (README "Virus scanning"). */
+/** Virus scanning of downloads through ClamAV's clamd (docs/operators/virus-scanning.md). */
 export const scanSchema = z.strictObject({
   /** off by default: nothing changes where no clamd is installed */
   enabled: z.boolean().default(false),
@@ -305,7 +305,7 @@ export const blocklistsSchema = z.strictObject({
   }).optional(),
 }).prefault({});
 
-/** Audit and security events to a SIEM (README "Privacy and disclosure": SIEM). */
+/** Audit and security events to a SIEM (docs/operators/siem.md). */
 export const siemSchema = z.strictObject({
   syslog: z.strictObject({
     /** tls://host:6514 (RFC 5425), tcp://host:port, or udp://host:514 for a local collector */

@@ -8,7 +8,7 @@ import type { Decision, DecisionInput, PersonState, PolicyAction, PolicyEngine }
 import { matchesSegment, matchesSquidGuard, urlKey, wwwPrefixLength, type UrlKey } from './url-rules.ts';
 
 // The decision, as a pure function over an immutable snapshot (compiled lists + compiled rules).
-// Precedence, highest first (README "policy"):
+// Precedence, highest first (docs/operators/policy.md "What decides"):
 //   1. local deny     blocklists/local/deny             → block, rule 'local-deny'
 //   2. exception      director-approved, unexpired      → allow, rule 'exception:<id>'
 //   3. local allow    blocklists/local/allow            → allow, rule 'local-allow'

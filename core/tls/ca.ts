@@ -5,7 +5,7 @@ import forge from 'node-forge';
 
 // The organisation CA that lets the proxy show a readable block page for a blocked HTTPS site, and
 // open the few allowed tunnels policy.inspect names (proxy/tls/inspect.ts). Browsers trust it once
-// it is deployed (Group Policy / MDM, see README); every other allowed tunnel is spliced untouched.
+// it is deployed (Group Policy / MDM, see docs/operators/network.md); every other allowed tunnel is spliced untouched.
 // The key never leaves the data directory (data/ca/ca.key, mode 0600).
 
 export class CaError extends Error {

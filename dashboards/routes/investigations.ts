@@ -11,7 +11,7 @@ import { activityInScope, KINDS, type Kind } from '../activity.ts';
 import { nameResolver } from '../people.ts';
 import { UUID_RE } from '../reports.ts';
 import { requireReauth } from '../security/reauth.ts';
-import { csrfField, message, when } from '../views/layout.ts';
+import { csrfField, when } from '../views/layout.ts';
 import { reportBody, reportDownload } from '../views/report.ts';
 import { investigationReports, produceInvestigationReport, readInvestigationReport } from '../investigation-reports.ts';
 

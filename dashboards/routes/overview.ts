@@ -106,7 +106,7 @@ ${o.pending.length ? html`<ul>${o.pending.slice(0, 5).map((p) => html`<li>${KIND
     return frame(deps, c, 'Health', html`${healthList(items)}
 <h2>Devices without the organisation CA (last 7 days)</h2>
 ${devices.length ? html`<table><thead><tr><th scope="col">Device (pseudonym)</th><th scope="col">Last refused</th></tr></thead><tbody>${devices.map((d) => html`<tr><td><code>${d.clientPseudonym}</code></td><td>${when(d.lastSeen)}</td></tr>`)}</tbody></table>
-<p class="hint">These devices are passed through uninspected until the CA is installed (README, "HTTPS inspection").</p>` : html`<p>None.</p>`}
+<p class="hint">These devices are passed through uninspected until the CA is installed (docs/operators/inspection.md).</p>` : html`<p>None.</p>`}
 <p class="hint">The same checks as <code>fairwatch doctor</code>; Grafana has the history.</p>`);
   });
 

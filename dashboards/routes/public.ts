@@ -2,7 +2,7 @@ import { html, raw } from 'hono/html';
 import { deleteCookie, setCookie } from 'hono/cookie';
 import { generateURI } from 'otplib';
 import QRCode from 'qrcode';
-import { hashPassword, TOTP_ROLES, UserError, validatePassword, validateUsername, verifyNobody, verifyPassword, type UserRecord } from '../../core/identity/users.ts';
+import { TOTP_ROLES, UserError, validatePassword, validateUsername, verifyNobody, verifyPassword, type UserRecord } from '../../core/identity/users.ts';
 import { publishSiem } from '../../core/siem/events.ts';
 import type { ConsoleDeps } from '../deps.ts';
 import { frame, HttpError, isApi, SECURE_SESSION_COOKIE, SESSION_COOKIE, str, type Ctx, type RouteTable } from '../access.ts';

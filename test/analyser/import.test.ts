@@ -40,7 +40,7 @@ describe('import squid-log', () => {
     const r = await (await importer()).importFile(FIXTURE);
     expect(r).toMatchObject({ lines: 12, imported: 8, alreadyImported: 0, bad: 4 });
     expect(r.badLines.map((b) => b.line)).toEqual([6, 7, 8, 11]);
-    const rows = await platform.store.rows<Record<string, any>>('SELECT * FROM fairwatch.events ORDER BY ts, host');
+    const rows = await platform.store.rows<Record<string, unknown>>('SELECT * FROM fairwatch.events ORDER BY ts, host');
     expect(rows).toHaveLength(8);
     const byHost = (h: string) => rows.find((e) => e.host === h)!;
     const p = platform.pseudonyms;

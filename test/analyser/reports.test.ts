@@ -140,7 +140,7 @@ describe('spot check', () => {
     // Monday 09:00 to Tuesday 17:00 with a 32-hour window, so the window is the whole period
     const config = { ...platform.config, analyser: { ...platform.config.analyser, spotCheckSampleSize: 10, spotCheckWindowHours: 32 } };
     const r = await buildSpotCheck({ store: platform.store, config }, { from: '2026-02-09T09:00:00Z', to: '2026-02-10T17:00:00Z' }, { seed: '11'.repeat(32) });
-    const people = new Map((r.data.people as Array<Record<string, any>>).map((x) => [x.pseudonym, x]));
+    const people = new Map((r.data.people as Array<Record<string, unknown>>).map((x) => [x.pseudonym, x]));
     const p = (n: number) => people.get(platform.pseudonyms.user(`person${n}`))!;
     expect(people.size).toBe(10);
     expect(p(5)).toMatchObject({ requests: 42, blocked: 0, flags: [], online_ms: { working: 62 * 60_000, break: 10 * 60_000, 'out-of-hours': 0 } });

@@ -118,7 +118,7 @@ function env(): NodeJS.ProcessEnv {
 /** The example with only the test machine's differences (see the header). */
 function derivedConfig(band: Band): { yaml: string; zone: string } {
   const zone = zoneForHour(BAND_HOUR[band]);
-  const doc = structuredClone(EXAMPLE) as Record<string, any>;
+  const doc = structuredClone(EXAMPLE) as unknown as Record<string, Record<string, unknown>> & { policy: { time: Record<string, unknown>; rules: Rule[] } };
   doc.organisation = { ...doc.organisation, timezone: zone };
   doc.proxy = { ...doc.proxy, port: proxyPort, allowDestinations: ['127.0.0.1'], connectPorts: [443, httpsPort], hostsFile, upstreamCaFile: join(tmp.dir, 'public-ca.pem') };
   doc.console = { ...doc.console, port: consolePort, publicUrl: `http://fairwatch-console.test:${consolePort}` };
@@ -217,7 +217,7 @@ async function withFairwatch(band: Band, body: (zone: string) => Promise<number>
   } finally {
     expect(await server.stop('SIGTERM')).toBe(0);
   }
-  const { platform, cleanup } = await openTestPlatform({ dataDir, redis: false, yaml });
+  const { platform } = await openTestPlatform({ dataDir, redis: false, yaml });
   try {
     const rows = await platform.store.rows<AccessEvent & { flags: string[] }>(
       `SELECT * FROM ${platform.store.database}.events WHERE ts >= {from:DateTime64(3)} ORDER BY ts`, { from: from.toISOString().replace('T', ' ').replace('Z', '') });

@@ -150,13 +150,13 @@ describe.each(COMPOSE_FILES)('%s', (file) => {
 
   it('uses only environment names that the code, the image or a mounted config reads', () => {
     const known = envNamesInCode();
-    const readme = read('README.md');
+    const reference = read('docs/operators/configure.md');
     for (const [name, s] of services) {
       const fromMounts = envNamesInMounts(s);
       for (const key of Object.keys(s.environment ?? {})) {
         if (isFairwatch(s)) {
           expect(known.has(key), `${name}: ${key} is not read by fairwatch`).toBe(true);
-          expect(readme, `${name}: ${key} is not documented in README`).toContain(key);
+          expect(reference, `${name}: ${key} is not documented in docs/operators/configure.md`).toContain(key);
         } else {
           const byImage = IMAGE_ENV.some(([img, re]) => img.test(s.image ?? '') && re.test(key));
           expect(byImage || fromMounts.has(key), `${name}: ${key} is read by neither the image nor a mounted file`).toBe(true);

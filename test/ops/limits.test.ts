@@ -154,7 +154,7 @@ describe('fairwatch start on a small data disk, with a small Redis memory limit'
       req.end();
     });
     await Promise.all(Array.from({ length: 8 }, async () => {
-      while (next++ < count) (await one()) ? ok++ : failed++;
+      while (next++ < count) { if (await one()) ok++; else failed++; }
     }));
     answered += ok;
     return { ok, failed };

@@ -38,7 +38,7 @@ function worker(pseudonym: string, category: string, instants: string[]): Promis
     child.stdout.on('data', (d) => { out += d; });
     child.stderr.on('data', (d) => { err += d; });
     const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error('quota worker timed out')); }, 30_000);
-    child.on('exit', (code) => { clearTimeout(timer); code === 0 ? resolve(Number(out.trim())) : reject(new Error(`quota worker exited ${code}: ${err}`)); });
+    child.on('exit', (code) => { clearTimeout(timer); if (code === 0) resolve(Number(out.trim())); else reject(new Error(`quota worker exited ${code}: ${err}`)); });
   });
 }
 

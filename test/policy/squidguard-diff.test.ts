@@ -29,8 +29,8 @@ interface Difference {
 
 /**
  * Every known way fairwatch (default `policy.urlMatching: squidguard`) and squidGuard 1.6 decide
- * differently, and why fairwatch's answer is the one the list's author meant. Keep README's list
- * section in step with this table.
+ * differently, and why fairwatch's answer is the one the list's author meant. Keep the table in
+ * docs/operators/policy.md ("Known differences from squidGuard") in step with this one.
  */
 const INTENTIONAL: Difference[] = [
   {

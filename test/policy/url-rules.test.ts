@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { compileUrlRule, decodePercent, matchesSegment, matchesSquidGuard, urlKey, wwwPrefixLength } from '../../core/policy/url-rules.ts';
 
 // The two URL-entry rules of policy.urlMatching, entry by entry. squidGuard's own answers for the
-// UT1 lists are checked in squidguard-diff.test.ts; this is the rule table README states.
+// UT1 lists are checked in squidguard-diff.test.ts; this is the rule table docs/operators/policy.md states.
 const cases: Array<[entry: string, path: string, query: string, squidguard: boolean, segment: boolean]> = [
   ['bo', '/bo', '', true, true],
   ['bo', '/box', '', true, false],

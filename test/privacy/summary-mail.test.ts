@@ -12,7 +12,7 @@ import { startSmtpSink } from './smtp-sink.ts';
 // 127.0.0.1. It carries figures and the trend, a console link, and no name, pseudonym or site.
 
 const TZ = 'Europe/London';
-let cleanup: (() => Promise<void>)[] = [];
+const cleanup: (() => Promise<void>)[] = [];
 afterAll(async () => { for (const c of cleanup.reverse()) await c(); });
 
 describe('summary e-mail', () => {

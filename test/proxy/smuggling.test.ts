@@ -99,7 +99,7 @@ describe('framing: the body is never a second request', () => {
 
   it.each([
     ['Connection: content-length', (b: string) => `Content-Length: ${b.length}\r\nConnection: content-length`],
-    ['Connection: transfer-encoding (chunked)', (b: string) => `Transfer-Encoding: chunked\r\nConnection: transfer-encoding`],
+    ['Connection: transfer-encoding (chunked)', (_b: string) => `Transfer-Encoding: chunked\r\nConnection: transfer-encoding`],
     ['Connection: host', (b: string) => `Content-Length: ${b.length}\r\nConnection: host`],
     ['Connection: content-length, te', (b: string) => `Content-Length: ${b.length}\r\nConnection: content-length, te\r\nTE: trailers`],
     ['Keep-Alive and Proxy-Connection named', (b: string) => `Content-Length: ${b.length}\r\nProxy-Connection: keep-alive\r\nConnection: keep-alive, proxy-connection`],
