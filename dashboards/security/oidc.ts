@@ -52,6 +52,22 @@ function sameHash(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
+/**
+ * The check that failed, in the library's words: its own message, the underlying check's message
+ * (which names the claim: aud, iss, exp, nonce) and the provider's error code. Never the claims or
+ * the token the error objects also carry.
+ */
+function whyRefused(e: unknown): string {
+  const err = e as { message?: string; error?: string; error_description?: string; cause?: { message?: string; error?: string; error_description?: string } };
+  const parts = [err.message ?? String(e)];
+  const cause = err.cause;
+  if (cause && typeof cause === 'object' && typeof cause.message === 'string' && cause.message !== err.message) parts.push(cause.message);
+  const code = err.error ?? cause?.error;
+  const description = err.error_description ?? cause?.error_description;
+  if (typeof code === 'string') parts.push(`${code}${typeof description === 'string' ? `: ${description.slice(0, 120)}` : ''}`);
+  return parts.join('; ');
+}
+
 export class OidcProviders {
   private readonly discovered = new Map<string, { config?: client.Configuration; pending?: Promise<client.Configuration>; failedAt?: number; error?: string }>();
 
@@ -173,7 +189,7 @@ export class OidcProviders {
       return { claims: claims as Record<string, unknown>, issuer: c.serverMetadata().issuer, flow };
     } catch (e) {
       // the library's message names the check that failed (issuer, audience, expiry, nonce, …), never the token
-      throw new OidcError('token-invalid', `the answer from ${p.displayName} was not accepted: ${(e as Error).message.slice(0, 200)}`);
+      throw new OidcError('token-invalid', `the answer from ${p.displayName} was not accepted: ${whyRefused(e).slice(0, 300)}`);
     }
   }
 }
