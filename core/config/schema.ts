@@ -89,6 +89,11 @@ export const oidcProviderSchema = z.strictObject({
   allowedDomains: z.array(z.string().regex(/^[a-z0-9.-]+\.[a-z]{2,}$/, 'expected a lower case domain such as example.org')).default([]),
   /** claims that must carry exactly this value, e.g. { tid: <tenant id> } for Entra, { hd: example.org } for Google */
   requireClaims: z.record(claimName, z.string().min(1)).default({}),
+  /**
+   * hosts an unidentified browser on a sign-in network may reach (HTTPS) so the provider's own
+   * sign-in page loads there; the issuer's host is always included
+   */
+  signInHosts: z.array(z.string().regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/, 'expected a lower case host name such as login.microsoftonline.com')).default([]),
   /** a PEM file of the CA behind the provider's certificate, when it is not a public one (an on-site provider) */
   caFile: z.string().min(1).optional(),
 }).refine((p) => !!p.clientSecret !== !!p.clientSecretEnv, { message: 'give exactly one of clientSecret and clientSecretEnv' });
