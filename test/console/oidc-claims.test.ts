@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../../core/config/load.ts';
 import { oidcProviderSchema } from '../../core/config/schema.ts';
@@ -68,5 +70,17 @@ describe('identity.oidc in the config', () => {
   it('accepts a provider with its secret in the environment', () => {
     const c = parseConfig(provider('      clientSecretEnv: FAIRWATCH_OIDC_SECRET\n      groups: { g1: volunteers }\n'), 'f.yaml');
     expect(c.identity.oidc[0]).toMatchObject({ id: 'entra', scopes: ['openid', 'profile', 'email'], usernameClaim: 'email', roleClaim: 'roles', groupClaim: 'groups' });
+  });
+});
+
+describe('the operator pages\' configuration blocks', () => {
+  it.each(['sign-in-entra-id.md', 'sign-in-google-workspace.md'])('%s: the YAML block is a valid configuration once the placeholders are filled', (file) => {
+    const md = readFileSync(join(import.meta.dirname, '..', '..', 'docs', 'operators', file), 'utf8');
+    const block = /```yaml\n([\s\S]*?)```/.exec(md)?.[1];
+    expect(block).toBeDefined();
+    const filled = block!.replace(/<[^>]+>/g, 'placeholder0').replace(/"[0-9a-f]{4}…-…-…"/g, (m) => `g${m.slice(1, 5)}`);
+    const c = parseConfig(filled, file);
+    expect(c.identity.oidc).toHaveLength(1);
+    expect(c.identity.signInNetworks).toEqual(['192.168.20.0/24']);
   });
 });
