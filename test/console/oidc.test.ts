@@ -127,7 +127,9 @@ describe('console sign-in with an OpenID provider, in Chromium', () => {
     const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 } });
     const page = await ctx.newPage();
     const before = await auditHead();
-    await page.goto(`${con.url}/login`);
+    const loginPage = await page.goto(`${con.url}/login`);
+    // the forms may lead to the providers and nowhere else (Chrome applies form-action to the redirect)
+    expect(loginPage!.headers()['content-security-policy']).toContain(`form-action 'self' ${idp.issuer} ${idp2.issuer}`);
     expect(await page.locator('button', { hasText: 'Sign in with Riverside 365' }).count()).toBe(1);
     expect(await page.locator('button', { hasText: 'Sign in with Other Workspace' }).count()).toBe(1);
     await page.screenshot({ path: join(SHOTS, 'oidc-console-login-1280.png'), fullPage: true });
@@ -302,6 +304,50 @@ describe('refusals, each audited with the provider and the reason', () => {
       const refresh = /http-equiv="refresh" content="0;url=([^"]*)"/.exec(res.text)?.[1];
       expect(refresh, given).toBe(expected.replace(/&/g, '&#38;'));
     }
+  });
+});
+
+describe('shared computers and re-authentication', () => {
+  it('refuses a shared-computer sign-in with no group claim, audited as staff-sign-in, and binds nothing', async () => {
+    const client = t.platform.pseudonyms.client('127.0.0.1');
+    await t.platform.redis.del(`fairwatch:sign-in:${client}`);
+    const before = await auditHead();
+    const b = hb();
+    const start = await b.request(`${con.url}/sign-in/oidc/test`, { form: { t: '', return: '' } });
+    expect(start.status).toBe(303);
+    const { stoppedAt } = await b.follow(start, 'nora', isCallback);
+    const res = await b.request(stoppedAt!.href);
+    expect(res.status).toBe(403);
+    expect(res.text).toContain('in no group fairwatch knows');
+    expect(await signedInAs(t.platform.redis, client)).toBeNull();
+    expect((await auditSince(before)).map((r) => [r.action, r.outcome, r.reason.split(': ')[1]])).toEqual([['staff-sign-in', 'refused-403', 'no-group']]);
+  });
+
+  it('refuses a console sign-in answer delivered to the shared-computer callback (and the reverse)', async () => {
+    const { b, callback } = await toCallback('ian');
+    const swapped = new URL(callback.href.replace('/auth/oidc/test/callback', '/sign-in/oidc/test/callback'));
+    const res = await b.request(swapped.href);
+    expect(res.status).toBe(400);
+    expect(res.text).toContain('came back to the wrong address');
+  });
+
+  it('asks the provider to sign an already signed-in person in again (prompt=login, max_age) for re-authentication', async () => {
+    const first = await toCallback('ian');
+    expect((await first.b.request(first.callback.href)).status).toBe(200);
+    const start = await first.b.request(`${con.url}/auth/oidc/test/start`, { form: { return: '/reports' } });
+    expect(start.status).toBe(303);
+    const auth = new URL(start.location!);
+    expect(auth.searchParams.get('prompt')).toBe('login');
+    expect(auth.searchParams.get('max_age')).toBe('300');
+    let formShown = false;
+    let res = await first.b.request(auth.href);
+    for (let hop = 0; hop < 10 && res.location && !isCallback(new URL(res.location, res.url)); hop++) res = await first.b.request(new URL(res.location, res.url).href);
+    if (res.text.includes('name="login"')) formShown = true;
+    const done = await first.b.follow(res, 'ian', isCallback);
+    expect(formShown, 'the provider asked again').toBe(true);
+    const end = await first.b.request(done.stoppedAt!.href);
+    expect(end.status).toBe(200);
+    expect(end.text).toContain('url=/reports');
   });
 });
 
