@@ -12,6 +12,7 @@ import { overviewRoutes } from './routes/overview.ts';
 import { peopleRoutes } from './routes/people.ts';
 import { selfServiceRoutes } from './routes/self-service.ts';
 import { publicRoutes } from './routes/public.ts';
+import { FORM_ACTION_HEADER, oidcRoutes } from './routes/oidc.ts';
 import { staffRoutes } from './routes/staff.ts';
 
 // The console: server-rendered pages and the JSON API under /api, one hono app, constructible
@@ -24,6 +25,18 @@ export interface ConsoleApp {
 
 export function createConsoleApp(deps: ConsoleDeps): ConsoleApp {
   const app = new Hono<Env>();
+  // Registered before secureHeaders so it runs after it: a page whose forms start a sign-in with an
+  // OpenID provider names the provider's origins, which join form-action (Chrome applies form-action
+  // to the redirect that follows a form post).
+  app.use('*', async (c, next) => {
+    await next();
+    const extra = c.res.headers.get(FORM_ACTION_HEADER);
+    if (extra === null) return;
+    c.res.headers.delete(FORM_ACTION_HEADER);
+    const origins = extra.split(' ').filter((o) => /^https?:\/\/[A-Za-z0-9.:[\]-]+$/.test(o));
+    const csp = c.res.headers.get('content-security-policy');
+    if (csp && origins.length) c.res.headers.set('content-security-policy', csp.replace(/form-action ([^;]*)/, (_m, v: string) => `form-action ${v} ${origins.join(' ')}`));
+  });
   app.use('*', secureHeaders({
     // no script at all; styles only from our own sheet; the QR code is a data: image
     contentSecurityPolicy: {
@@ -54,6 +67,7 @@ export function createConsoleApp(deps: ConsoleDeps): ConsoleApp {
   app.use('*', sessionMiddleware(deps));
   const table = new RouteTable(app, deps);
   publicRoutes(deps, table);
+  oidcRoutes(deps, table);
   staffRoutes(deps, table);
   itRoutes(deps, table);
   directorRoutes(deps, table);

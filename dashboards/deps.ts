@@ -11,6 +11,8 @@ import type { ClamdSupervisor } from '../core/net/clamd.ts';
 import type { ManagedRedisHealth } from '../core/storage/redis.ts';
 import type { Sessions } from './security/session.ts';
 import type { LoginLimiter } from './security/login-limit.ts';
+import type { OidcProviders } from './security/oidc.ts';
+import type { ExternalAccounts } from '../core/identity/external-accounts.ts';
 
 /**
  * "Why was this blocked": the proxy's own engine, supplied by the role (absent until it is built).
@@ -32,6 +34,12 @@ export interface ConsoleDeps {
   authz: Authorisations;
   sessions: Sessions;
   limiter: LoginLimiter;
+  /** identity.oidc: sign-in with the organisation's OpenID providers */
+  oidc: OidcProviders;
+  /** provider accounts linked to users (made on first sign-in) */
+  externalAccounts: ExternalAccounts;
+  /** the address the console listens on, when console.publicUrl is unset (undefined: not linkable) */
+  consoleUrl?: () => string | undefined;
   exceptions: { grant: GrantException; revoke: RevokeException };
   policyTester: PolicyTester | null;
   /** squidGuard/UT1 list directory, for the list health page */

@@ -12,6 +12,8 @@ import { smtpNotifier, watchRequests } from './notify.ts';
 import { policyTester } from './policy-tester.ts';
 import { mountStaffPages } from './staff-pages.ts';
 import { LoginLimiter } from './security/login-limit.ts';
+import { OidcProviders } from './security/oidc.ts';
+import { ExternalAccounts } from '../core/identity/external-accounts.ts';
 import { Sessions } from './security/session.ts';
 import { issueSetupToken, removeSetupLink, writeSetupLink } from './security/setup-token.ts';
 
@@ -39,6 +41,9 @@ export function consoleDeps(p: Platform, extra: Partial<ConsoleDeps> = {}): Cons
     authz: new Authorisations(p.store, p.redis, now),
     sessions: new Sessions(p.redis, { idleMinutes: p.config.console.sessionIdleMinutes, maxHours: p.config.console.sessionMaxHours }, now),
     limiter: new LoginLimiter(p.redis),
+    oidc: new OidcProviders(p.config, p.redis, p.env),
+    externalAccounts: new ExternalAccounts(p.store),
+    consoleUrl: () => linkable(advertised.url),
     exceptions,
     policyTester: policyTester(p),
     blocklistsDir: p.runtime.blocklistsDir,
@@ -67,7 +72,7 @@ export function buildConsoleApp(p: Platform, deps: ConsoleDeps): ReturnType<type
   const built = createConsoleApp(deps);
   // links on staff pages: console.publicUrl, else the address the console listens on, and only
   // when that is a wildcard bind the Host the browser sent
-  mountStaffPages(built.app, p, { ...deps, consoleUrl: () => linkable(advertised.url) });
+  mountStaffPages(built.app, p, { ...deps, consoleUrl: deps.consoleUrl ?? (() => linkable(advertised.url)) });
   return built;
 }
 

@@ -13,6 +13,13 @@ import { loadKey } from '../core/keys.ts';
 import type { Platform } from '../core/platform.ts';
 import type { Pseudonymiser } from '../core/identity/pseudonym.ts';
 import { bindSignIn, signOut } from '../core/identity/sign-in-binding.ts';
+import type { AuditLog } from '../core/audit/log.ts';
+import type { ExternalAccounts } from '../core/identity/external-accounts.ts';
+import { provisionExternal } from '../core/identity/just-in-time.ts';
+import { mapClaims } from '../core/identity/oidc-claims.ts';
+import { FORM_ACTION_HEADER, flowCookieName, setFlowCookie } from './routes/oidc.ts';
+import { OidcError, type OidcProviders } from './security/oidc.ts';
+import { deleteCookie, getCookie } from 'hono/cookie';
 import type { UserDirectory } from '../core/identity/users.ts';
 import { CidrSet } from '../core/net/cidr.ts';
 import {
@@ -42,6 +49,12 @@ export interface StaffPagesDeps {
   consoleUrl?: () => string | undefined;
   /** failed sign-ins, per user name and address (the console's LoginLimiter) */
   limiter?: { lockedFor(username: string, ip: string): Promise<number>; failed(username: string, ip: string): Promise<unknown>; succeeded(username: string): Promise<unknown> };
+  /** identity.oidc: "Sign in with …" on the shared-computer sign-in page (with the two below) */
+  oidc?: OidcProviders;
+  externalAccounts?: ExternalAccounts;
+  audit?: AuditLog;
+  /** the console is served over TLS (Secure cookies) */
+  tls?: boolean;
 }
 
 function peerAddress(c: Context): string {
@@ -143,6 +156,8 @@ export function staffPagesApp(deps: StaffPagesDeps): Hono {
 
   // ---- sign-in networks ----
   const hours = config.identity.signInHours;
+  const oidc = deps.oidc && deps.externalAccounts && deps.audit && config.identity.oidc.length ? deps.oidc : undefined;
+  const providers = oidc?.list().map((p) => ({ id: p.id, displayName: p.displayName })) ?? [];
   /**
    * A sign-in link is for the device the proxy named in it, once. The device is this request's own
    * address (the console is reached directly on sign-in networks, as the PAC file arranges), so a
@@ -168,7 +183,8 @@ export function staffPagesApp(deps: StaffPagesDeps): Hono {
         return problem(c, e);
       }
     }
-    return send(c, signInPage({ site: siteFor(c), token: t, returnUrl: returnTo(c.req.query('return'), claims), hours }));
+    if (oidc?.list().length) c.header(FORM_ACTION_HEADER, (await oidc.formOrigins()).join(' '));
+    return send(c, signInPage({ site: siteFor(c), token: t, returnUrl: returnTo(c.req.query('return'), claims), hours, providers }));
   });
 
   app.post('/sign-in', async (c) => {
@@ -184,7 +200,7 @@ export function staffPagesApp(deps: StaffPagesDeps): Hono {
     }
     const ret = returnTo(b.return, claims);
     const again = (error: string, status = 401) => {
-      const p = signInPage({ site, token: b.t, returnUrl: ret, hours, error, username: (b.username ?? '').slice(0, 64) });
+      const p = signInPage({ site, token: b.t, returnUrl: ret, hours, error, username: (b.username ?? '').slice(0, 64), providers });
       return send(c, { ...p, status });
     };
     // Which device: the one the token names (checked above to be this one), else this request's
@@ -220,6 +236,97 @@ export function staffPagesApp(deps: StaffPagesDeps): Hono {
     const signOutToken = deps.tokens.issue({ purpose: 'sign-out', eventId: randomUUID(), pseudonym: client, ttlMinutes: hours * 60 });
     return send(c, signedInPage(site, { username: user.username, until: new Date(binding.until), signOutToken, returnUrl: ret }));
   });
+
+  // ---- sign-in with the organisation's OpenID provider (identity.oidc) ----
+  if (oidc) {
+    const tls = deps.tls ?? false;
+    const base = (c: Context) => siteFor(c).consoleUrl.replace(/\/$/, '');
+    /** The device this sign-in is for: the token's (checked to be this computer), else this address on a sign-in network. */
+    const deviceOf = async (c: Context, t: string | undefined): Promise<{ client: string; claims: PageTokenClaims | null }> => {
+      if (t) {
+        const claims = await signInClaims(c, t);
+        return { client: claims.pseudonym, claims };
+      }
+      const ip = peerAddress(c);
+      if (!ip || !signInNets.has(ip)) throw new OidcError('wrong-purpose', 'This computer is not on a network where signing in is used (identity.signInNetworks). Open a web site first; you will be brought back here.');
+      return { client: deps.pseudonyms.client(ip), claims: null };
+    };
+    const staffAudit = (actor: string, outcome: string, reason: string) =>
+      deps.audit!.append({ actor, actorRole: '', action: 'staff-sign-in', target: '', reason: reason.slice(0, 500), outcome });
+
+    app.post('/sign-in/oidc/:id', async (c) => {
+      const b = await form(c);
+      const id = c.req.param('id');
+      let device;
+      try {
+        device = await deviceOf(c, b.t || undefined);
+      } catch (e) {
+        if (e instanceof OidcError) return send(c, { ...signInPage({ site: siteFor(c), hours, providers, error: e.message }), status: 400 });
+        return problem(c, e);
+      }
+      try {
+        const { url, browserValue } = await oidc.begin(id, {
+          purpose: 'staff', redirectUri: `${base(c)}/sign-in/oidc/${id}/callback`, pageToken: b.t || undefined,
+          returnTo: returnTo(b.return, device.claims),
+        });
+        setFlowCookie(c as never, tls, browserValue);
+        return c.redirect(url.href, 303);
+      } catch (e) {
+        if (!(e instanceof OidcError)) throw e;
+        await staffAudit('anonymous', 'refused-503', `oidc:${id.slice(0, 40)}: ${e.code}: ${e.message}`);
+        return send(c, { ...signInPage({ site: siteFor(c), token: b.t, returnUrl: returnTo(b.return, device.claims), hours, providers, error: e.message }), status: e.code === 'unknown-provider' ? 404 : 503 });
+      }
+    });
+
+    app.get('/sign-in/oidc/:id/callback', async (c) => {
+      const id = c.req.param('id');
+      const cookie = flowCookieName(tls);
+      const browserValue = getCookie(c, cookie);
+      deleteCookie(c, cookie, { path: '/', secure: tls });
+      const site = siteFor(c);
+      let pageToken: string | undefined;
+      let ret: string | undefined;
+      const refuse = async (status: number, code: string, text: string) => {
+        await staffAudit('anonymous', `refused-${status}`, `oidc:${id.slice(0, 40)}: ${code}: ${text}`);
+        return send(c, { ...signInPage({ site, token: pageToken, returnUrl: ret, hours, providers, error: text }), status });
+      };
+      let result;
+      try {
+        result = await oidc.finish(id, 'staff', new URL(c.req.url), browserValue);
+      } catch (e) {
+        if (e instanceof OidcError) return refuse(e.code === 'token-invalid' || e.code === 'browser-mismatch' ? 403 : 400, e.code, e.message);
+        throw e;
+      }
+      pageToken = result.flow.pageToken;
+      let device;
+      try {
+        device = await deviceOf(c, pageToken);
+      } catch (e) {
+        if (e instanceof PageTokenError || e instanceof OidcError) return refuse(403, e instanceof PageTokenError ? e.code : e.code, e.message);
+        throw e;
+      }
+      ret = returnTo(result.flow.returnTo, device.claims);
+      const mapped = mapClaims(oidc.get(id), result.claims, 'staff');
+      if (!mapped.ok) return refuse(403, mapped.code, mapped.message);
+      const account = await provisionExternal({ users: deps.users, accounts: deps.externalAccounts!, audit: deps.audit! }, {
+        providerId: id, issuer: result.issuer, subject: String(result.claims.sub), username: mapped.username,
+        role: mapped.role, group: mapped.group, fallbackGroup: config.policy.defaultGroup,
+      });
+      if (!account.ok) return refuse(403, account.code, account.message);
+      if (device.claims) {
+        try {
+          await spendToken(deps.redis, device.claims);
+        } catch (e) {
+          return problem(c, e);
+        }
+      }
+      const user = account.user;
+      const binding = await bindSignIn(deps.redis, device.client, { user: user.username, group: user.group }, hours);
+      await staffAudit(user.userId, 'allowed', `oidc:${id}: group ${user.group}`);
+      const signOutToken = deps.tokens.issue({ purpose: 'sign-out', eventId: randomUUID(), pseudonym: device.client, ttlMinutes: hours * 60 });
+      return send(c, signedInPage(site, { username: user.username, until: new Date(binding.until), signOutToken, returnUrl: ret }));
+    });
+  }
 
   app.post('/sign-out', async (c) => {
     const b = await form(c);

@@ -99,6 +99,8 @@ export class ProxyCore {
   readonly engine: () => PolicyEngine;
   readonly clientNetworks: CidrSet;
   readonly connectPorts: Set<number>;
+  /** identity.oidc: the providers' issuer hosts and signInHosts */
+  private readonly providerHosts: Set<string>;
   readonly identifier: Identifier;
   readonly resolver: Resolver;
   private guard: DestinationGuard;
@@ -124,6 +126,7 @@ export class ProxyCore {
     this.engine = opts.engine;
     this.clientNetworks = new CidrSet(cfg.proxy.clientNetworks);
     this.connectPorts = new Set(cfg.proxy.connectPorts);
+    this.providerHosts = new Set(cfg.identity.oidc.flatMap((p) => [new URL(p.issuer).hostname.toLowerCase(), ...p.signInHosts]));
     this.identifier = new Identifier({ guestNetworks: cfg.identity.guestNetworks, ipUsers: cfg.identity.ipUsers, defaultGroup: cfg.policy.defaultGroup }, opts.credentials);
     this.resolver = new Resolver(opts.lookup, cfg.proxy.hostsFile ? new HostsSource(cfg.proxy.hostsFile, opts.log) : null);
     this.selfPorts = [cfg.proxy.port, cfg.console.port, cfg.metrics.port ?? 0, ...(opts.servicePorts ?? [])].filter((p) => p > 0);
@@ -253,6 +256,22 @@ export class ProxyCore {
     if (r.refused && r.refused !== 'bad-credentials') ev.flag(r.refused);
     if (r.refused === 'auth-throttled') securityEvent('proxy-auth-throttled', ev.clientIp, 'proxy credentials refused after repeated failures');
     return null;
+  }
+
+  /**
+   * An unidentified browser on a sign-in network may open HTTPS tunnels to the organisation's OpenID
+   * provider (identity.oidc issuers and signInHosts), or "Sign in with …" on the sign-in page could
+   * never load the provider's page. Only tunnels (the provider is HTTPS), still under the policy and
+   * the destination guard, recorded as the device (no person) in the group "sign-in".
+   */
+  signInProviderPass(ev: EventBuilder, target: Target): Identity | null {
+    if (!this.providerHosts.has(target.host.toLowerCase()) || !this.opts.signIn?.gate.covers(ev.clientIp)) return null;
+    const identity: Identity = { user: null, group: 'sign-in', how: 'sign-in-provider' };
+    ev.identity = identity;
+    // identify() marked it auth-required; the policy decision sets the action from here
+    ev.action = 'error';
+    ev.flag('sign-in-provider');
+    return identity;
   }
 
   /**

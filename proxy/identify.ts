@@ -9,7 +9,8 @@ export interface Identity {
   /** normalised user name; null for a guest */
   user: string | null;
   group: string;
-  how: 'basic' | 'ip' | 'guest' | 'sign-in';
+  /** sign-in-provider: an unidentified browser on a sign-in network on its way to the organisation's OpenID provider */
+  how: 'basic' | 'ip' | 'guest' | 'sign-in' | 'sign-in-provider';
 }
 
 export interface IdentifyConfig {

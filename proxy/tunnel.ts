@@ -25,7 +25,7 @@ export async function handleConnect(core: ProxyCore, forwarder: Forwarder, req: 
     core.admit(ev);
     const target = parseAuthority(req.url ?? '');
     core.setTarget(ev, target);
-    const identity = await core.identify(ev, req.headers['proxy-authorization']);
+    const identity = await core.identify(ev, req.headers['proxy-authorization']) ?? core.signInProviderPass(ev, target);
     if (!identity) {
       const answered = core.answerSignInConnect(ev, client, head, target);
       if (answered !== null) {

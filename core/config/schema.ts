@@ -57,7 +57,51 @@ export const proxySchema = z.strictObject({
   upstreamCaFile: z.string().min(1).optional(),
 }).prefault({});
 
+const claimName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_:.-]{0,99}$/, 'expected a claim name such as groups, roles or email');
+
+/** One OpenID Connect provider for console and shared-computer sign-in (docs/operators/sign-in-*.md). */
+export const oidcProviderSchema = z.strictObject({
+  /** short name in URLs (/auth/oidc/<id>/callback) and in audit rows */
+  id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'provider ids are 1-32 lower case letters, digits and -'),
+  /** the button reads "Sign in with <displayName>" */
+  displayName: z.string().min(1).max(60),
+  /** the issuer; its /.well-known/openid-configuration is read at start. https only */
+  issuer: z.string().url().refine((u) => u.startsWith('https://'), { message: 'the issuer must be an https:// URL' }),
+  clientId: z.string().min(1),
+  /** the client secret, or clientSecretEnv naming the environment variable that holds it */
+  clientSecret: z.string().min(1).optional(),
+  clientSecretEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'expected an environment variable name').optional(),
+  scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'a scope is one word')).default(['openid', 'profile', 'email'])
+    .refine((s) => s.includes('openid'), { message: 'scopes must include openid' }),
+  /** the claim that names the person; becomes the fairwatch user name on first sign-in */
+  usernameClaim: claimName.default('email'),
+  /** the claim whose values are looked up in `roles` (Entra app roles: roles) */
+  roleClaim: claimName.default('roles'),
+  /** the claim whose values are looked up in `groups` (Entra: groups; Google: hd or email) */
+  groupClaim: claimName.default('groups'),
+  /** claim value → console role; a console sign-in with no match is refused */
+  roles: z.record(z.string().min(1), z.enum(['director', 'dpo', 'it'])).default({}),
+  /** claim value → fairwatch group (policy.groups), first match in this order */
+  groups: z.record(z.string().min(1), z.string().min(1)).default({}),
+  /** the group when no group claim matched; unset: shared-computer sign-in without a match is refused */
+  defaultGroup: z.string().min(1).optional(),
+  /** the user name's domain must be one of these (empty: any) */
+  allowedDomains: z.array(z.string().regex(/^[a-z0-9.-]+\.[a-z]{2,}$/, 'expected a lower case domain such as example.org')).default([]),
+  /** claims that must carry exactly this value, e.g. { tid: <tenant id> } for Entra, { hd: example.org } for Google */
+  requireClaims: z.record(claimName, z.string().min(1)).default({}),
+  /**
+   * hosts an unidentified browser on a sign-in network may reach (HTTPS) so the provider's own
+   * sign-in page loads there; the issuer's host is always included
+   */
+  signInHosts: z.array(z.string().regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/, 'expected a lower case host name such as login.microsoftonline.com')).default([]),
+  /** a PEM file of the CA behind the provider's certificate, when it is not a public one (an on-site provider) */
+  caFile: z.string().min(1).optional(),
+}).refine((p) => !!p.clientSecret !== !!p.clientSecretEnv, { message: 'give exactly one of clientSecret and clientSecretEnv' });
+
 export const identitySchema = z.strictObject({
+  /** OpenID Connect providers for the console and the shared-computer sign-in page */
+  oidc: z.array(oidcProviderSchema).default([])
+    .refine((list) => new Set(list.map((p) => p.id)).size === list.length, { message: 'two providers share an id' }),
   /** unidentified clients here get the `guests` group */
   guestNetworks: z.array(cidr).default([]),
   /** unidentified clients here are sent to the console sign-in page */
@@ -339,9 +383,21 @@ export const configSchema = z.strictObject({
   scan: scanSchema,
   siem: siemSchema,
   blocklists: blocklistsSchema,
+}).superRefine((c, ctx) => {
+  // an OpenID group mapping must name a group the policy knows, or people would browse under no rules
+  c.identity.oidc.forEach((p, i) => {
+    const check = (group: string, path: (string | number)[]) => {
+      if (!Object.hasOwn(c.policy.groups, group)) {
+        ctx.addIssue({ code: 'custom', path: ['identity', 'oidc', i, ...path], message: `group "${group}" is not in policy.groups (${Object.keys(c.policy.groups).join(', ')})` });
+      }
+    };
+    for (const [value, group] of Object.entries(p.groups)) check(group, ['groups', value]);
+    if (p.defaultGroup) check(p.defaultGroup, ['defaultGroup']);
+  });
 });
 
 export type Config = z.infer<typeof configSchema>;
+export type OidcProvider = z.infer<typeof oidcProviderSchema>;
 export type Rule = z.infer<typeof ruleSchema>;
 export type BandName = z.infer<typeof bandName>;
 export type ActionName = z.infer<typeof actionName>;

@@ -185,6 +185,26 @@ export class UserDirectory {
     return recs.map(({ passwordHash: _p, totpSecret: _t, ...u }) => u);
   }
 
+  /**
+   * A person known from an OpenID provider, on their first sign-in: no password and no
+   * authenticator secret here (the provider checks both), so password sign-in and proxy Basic
+   * authentication never succeed for it.
+   */
+  async addExternal(input: { username: string; role: Role; group: string }): Promise<UserRecord> {
+    const username = validateUsername(input.username);
+    if (!ROLES.includes(input.role)) throw new UserError('FW_USER_INVALID', `role "${input.role}": expected one of ${ROLES.join(', ')}`);
+    if (await this.get(username)) throw new UserError('FW_USER_EXISTS', `user "${username}" already exists`);
+    const now = stamp();
+    const rec: UserRecord = { username, userId: randomUUID(), role: input.role, group: input.group, disabled: false, createdAt: now, updatedAt: now, passwordHash: '', totpSecret: '' };
+    await this.store.insert('users', [toRow(rec)]);
+    return rec;
+  }
+
+  /** Role and group as the organisation's directory now says (an OpenID sign-in). */
+  setAccess(username: string, access: { role: Role; group: string }): Promise<UserRecord> {
+    return this.update(username, (u) => ({ ...u, role: access.role, group: access.group }));
+  }
+
   private async update(username: string, change: (u: UserRecord) => UserRecord): Promise<UserRecord> {
     const current = await this.get(username);
     if (!current) throw new UserError('FW_USER_UNKNOWN', `no user "${normaliseUsername(username)}" (see \`fairwatch users list\`)`);

@@ -12,6 +12,8 @@ export interface SignInPageInput {
   error?: string;
   username?: string;
   hours: number;
+  /** identity.oidc providers offered as "Sign in with …" buttons */
+  providers?: ReadonlyArray<{ id: string; displayName: string }>;
 }
 
 export function signInPage(input: SignInPageInput): Page {
@@ -21,6 +23,11 @@ export function signInPage(input: SignInPageInput): Page {
 <h1>Sign in to use the internet</h1>
 <p>This computer is shared. Sign in with your ${site.orgName} account; the computer is then linked to you for up to ${input.hours} hours, or until you sign out.</p>
 ${input.error ? html`<p class="error" role="alert">${input.error}</p>` : ''}
+${input.providers?.length ? html`<div class="providers">${input.providers.map((p) => html`<form method="post" action="${staffUrl(site, 'signIn')}/oidc/${p.id}">
+<input type="hidden" name="t" value="${input.token ?? ''}">
+<input type="hidden" name="return" value="${ret === '#' ? '' : ret}">
+<button type="submit">Sign in with ${p.displayName}</button></form>`)}</div>
+<p class="hint">Or with a fairwatch user name and password:</p>` : ''}
 <form method="post" action="${staffUrl(site, 'signIn')}">
 <input type="hidden" name="t" value="${input.token ?? ''}">
 <input type="hidden" name="return" value="${ret === '#' ? '' : ret}">

@@ -31,6 +31,7 @@ label{display:block;font-weight:600;margin:1rem 0 .3rem}
 input[type=text],input[type=password],textarea{width:100%;padding:.5rem;font:inherit;border:2px solid #1b1b1b;border-radius:.2rem}
 textarea{min-height:7rem}
 .hint{color:#4a4a4a;font-size:.95rem;margin:.2rem 0}
+.providers{display:flex;flex-direction:column;gap:.6rem;margin:1.25rem 0 1rem}
 .error{color:#8a1c1c;font-weight:600}
 table{border-collapse:collapse;width:100%;margin:0 0 1rem}
 th,td{text-align:left;border-bottom:1px solid #c8c8c8;padding:.35rem .5rem;vertical-align:top}

@@ -10,11 +10,13 @@ import { clientIp } from '../security/client-ip.ts';
 import { setupTokenValid, takeSetupToken } from '../security/setup-token.ts';
 import { checkTotp } from '../security/totp.ts';
 import { CSS, message } from '../views/layout.ts';
+import { safeReturnPath } from '../security/return-path.ts';
+import { FORM_ACTION_HEADER, providerButtons } from './oidc.ts';
 import { PAC_CONTENT_TYPE, pacOptionsFromConfig, renderPac } from '../pac.ts';
 
 // Routes anyone may reach: the style sheet, sign-in and sign-out, and the first-run setup page.
 
-const HOME: Record<string, string> = { staff: '/my', it: '/home', director: '/home', dpo: '/home' };
+export const HOME: Record<string, string> = { staff: '/my', it: '/home', director: '/home', dpo: '/home' };
 
 /** The one sign-in check for the form and the API. Every outcome goes into the audit chain. */
 async function signIn(deps: ConsoleDeps, c: Ctx, username: string, password: string, totp: string): Promise<UserRecord> {
@@ -44,7 +46,7 @@ async function signIn(deps: ConsoleDeps, c: Ctx, username: string, password: str
   return user;
 }
 
-async function startSession(deps: ConsoleDeps, c: Ctx, user: UserRecord) {
+export async function startSession(deps: ConsoleDeps, c: Ctx, user: UserRecord) {
   const old = c.get('sessionId');
   if (old) await deps.sessions.destroy(old); // a fresh id at every sign-in: no session fixation
   const { id, session } = await deps.sessions.create(user.userId, user.role);
@@ -54,13 +56,22 @@ async function startSession(deps: ConsoleDeps, c: Ctx, user: UserRecord) {
   return session;
 }
 
-function loginForm(error?: string) {
+function loginForm(deps: ConsoleDeps, error?: string, returnTo?: string) {
+  const providers = deps.oidc.list();
   return html`${error ? message('error', error) : ''}
+${providers.length ? html`${providerButtons(deps.oidc, (id) => `/auth/oidc/${id}/start`, returnTo ? { return: returnTo } : {})}
+<p class="hint">Or with a fairwatch account:</p>` : ''}
 <form method="post" action="/login">
 <label>User name <input name="username" autocomplete="username" required></label>
 <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
 <label>Authenticator code (IT, directors, DPO) <input name="totp" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9]{6}"></label>
 <button type="submit">Sign in</button></form>`;
+}
+
+/** The sign-in page; its forms may lead to the configured providers (CSP form-action). */
+async function signInPage(deps: ConsoleDeps, c: Ctx, returnTo?: string, error?: string, status = 200) {
+  if (deps.oidc.list().length) c.header(FORM_ACTION_HEADER, (await deps.oidc.formOrigins()).join(' '));
+  return frame(deps, c, 'Sign in', loginForm(deps, error, returnTo), status);
 }
 
 export function publicRoutes(deps: ConsoleDeps, t: RouteTable): void {
@@ -81,7 +92,7 @@ export function publicRoutes(deps: ConsoleDeps, t: RouteTable): void {
     return c.redirect(s ? HOME[s.role] ?? '/my' : '/login', 303);
   });
 
-  t.add({ method: 'GET', path: '/login', who: 'anyone' }, (c) => frame(deps, c, 'Sign in', loginForm()));
+  t.add({ method: 'GET', path: '/login', who: 'anyone' }, (c) => signInPage(deps, c, safeReturnPath(c.req.query('return'))));
 
   t.add({ method: 'POST', path: '/login', who: 'anyone', noSessionToken: true }, async (c) => {
     const b = c.get('body');
@@ -90,7 +101,7 @@ export function publicRoutes(deps: ConsoleDeps, t: RouteTable): void {
       await startSession(deps, c, user);
       return c.redirect(HOME[user.role] ?? '/my', 303);
     } catch (e) {
-      if (e instanceof HttpError && (e.status === 401 || e.status === 429 || e.status === 400)) return frame(deps, c, 'Sign in', loginForm(e.message), e.status);
+      if (e instanceof HttpError && (e.status === 401 || e.status === 429 || e.status === 400)) return signInPage(deps, c, undefined, e.message, e.status);
       throw e;
     }
   });

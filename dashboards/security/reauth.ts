@@ -18,6 +18,8 @@ export async function requireReauth(deps: ConsoleDeps, c: Ctx): Promise<void> {
   const totp = typeof body.totp === 'string' ? body.totp.trim() : '';
   if (!password && !totp) {
     if (deps.now() - s.authAt <= REAUTH_MS) return;
+    // an account from an OpenID provider has no password or authenticator here: the provider asks again
+    if (!user.passwordHash) throw new HttpError(403, 're-authentication needed: sign in again with your organisation account (the sign-in page, "Sign in with …"), then repeat this');
     throw new HttpError(403, 're-authentication needed: enter your password or a fresh authenticator code');
   }
   if (await deps.limiter.lockedFor(user.username, clientIp(c))) throw new HttpError(429, 'too many failed attempts: try again later');

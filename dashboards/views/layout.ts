@@ -53,3 +53,4 @@ export function message(kind: 'error' | 'ok', text: string): Fragment {
 }
 
 export const CSS = raw(CONSOLE_CSS);
+export const CSS_PATH = '/static/console.css';

@@ -63,6 +63,9 @@ const CASES: Record<string, Case> = {
   'POST /api/session': { json: { username: 'nobody', password: 'wrong password' }, expect: all(401) },
   'POST /logout': { form: {}, expect: signedIn(303) },
   'DELETE /api/session': { expect: signedIn(200) },
+  // OpenID sign-in (test/console/oidc.test.ts drives it against a real provider): no provider here
+  'POST /auth/oidc/:id/start': { params: async () => ({ id: 'nope' }), form: {}, expect: all(404) },
+  'GET /auth/oidc/:id/callback': { params: async () => ({ id: 'nope' }), expect: all(400) },
   'GET /setup/:token': { params: token, expect: all(404) },
   'POST /setup/:token': { params: token, form: { username: 'eve', password: 'a long enough password' }, expect: all(403) },
   'GET /my': { expect: signedIn(200) },

@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Redis } from 'ioredis';
@@ -129,6 +131,37 @@ describe('sign-in networks at the proxy', () => {
     const again = await eventually(() => curl(px.url, `${origin.url}/small`), (r) => r.status === '302');
     expect(again.status).toBe('302');
     expect(again.location.startsWith(`${CONSOLE}/sign-in?`)).toBe(true);
+  });
+
+  it('an unidentified device reaches the OpenID provider\'s hosts (identity.oidc) through a tunnel, and nothing else', async () => {
+    // the provider: a TLS site with a certificate from the test CA, named idp.test in a hosts file
+    const siteMinter = new LeafMinter(ca);
+    const leaf = siteMinter.leafFor('idp.test');
+    const site = createHttpsServer({ key: leaf.keyPem, cert: leaf.certPem, SNICallback: (name, cb) => cb(null, siteMinter.leafFor(name).context) }, (_req, res) => res.end('provider sign-in page'));
+    await new Promise<void>((r) => site.listen(0, '127.0.0.1', r));
+    const port = (site.address() as AddressInfo).port;
+    const hosts = join(tmp.dir, 'oidc-hosts');
+    writeFileSync(hosts, '127.0.0.1 idp.test cdn.idp.test other.test\n');
+    const yaml = `proxy:\n  allowDestinations: ["127.0.0.1"]\n  connectPorts: [${port}]\n  hostsFile: ${JSON.stringify(hosts)}\nidentity:\n  signInNetworks: ["127.0.0.0/8"]\n`
+      + `  oidc:\n    - { id: test, displayName: Test, issuer: "https://idp.test:${port}/tenant", clientId: c, clientSecret: s, signInHosts: [cdn.idp.test] }\n`;
+    let pages: StaffPages | null = null;
+    const withIdp = await startProxy({ yaml, signIn: { gate: new SignInGate(redis, pseudonyms, ['127.0.0.0/8'], 50), pages: () => (pages ??= new StaffPages(withIdp.config, tokens, CONSOLE)), minter: new LeafMinter(ca) } });
+    try {
+      await signOut(redis, client);
+      for (const host of ['idp.test', 'cdn.idp.test']) {
+        const r = await curl(withIdp.url, `https://${host}:${port}/authorize`, ['--cacert', caFile]);
+        expect(r.body, host).toBe('provider sign-in page');
+        const ev = await withIdp.find((e) => e.method === 'CONNECT' && e.host === host, 5000);
+        expect(ev, host).toMatchObject({ action: 'allow', user_group: 'sign-in', user_pseudonym: client });
+        expect(ev!.flags).toContain('sign-in-provider');
+      }
+      // another host on the same address still gets the sign-in page
+      const other = await curl(withIdp.url, `https://other.test:${port}/`, ['--cacert', caFile]);
+      expect(other.body).toContain('Please sign in to use the internet');
+    } finally {
+      await withIdp.close();
+      site.close();
+    }
   });
 
   it('a device off the sign-in networks still gets 407 (Basic), not the sign-in page', async () => {
