@@ -284,11 +284,11 @@ export function staffPagesApp(deps: StaffPagesDeps): Hono {
       const browserValue = getCookie(c, cookie);
       deleteCookie(c, cookie, { path: '/', secure: tls });
       const site = siteFor(c);
-      let pageToken: string | undefined;
-      let ret: string | undefined;
+      // filled in as the callback learns them; the refusal page uses whatever is known by then
+      const known: { pageToken?: string; ret?: string } = {};
       const refuse = async (status: number, code: string, text: string) => {
         await staffAudit('anonymous', `refused-${status}`, `oidc:${id.slice(0, 40)}: ${code}: ${text}`);
-        return send(c, { ...signInPage({ site, token: pageToken, returnUrl: ret, hours, providers, error: text }), status });
+        return send(c, { ...signInPage({ site, token: known.pageToken, returnUrl: known.ret, hours, providers, error: text }), status });
       };
       let result;
       try {
@@ -297,7 +297,7 @@ export function staffPagesApp(deps: StaffPagesDeps): Hono {
         if (e instanceof OidcError) return refuse(e.code === 'token-invalid' || e.code === 'browser-mismatch' ? 403 : 400, e.code, e.message);
         throw e;
       }
-      pageToken = result.flow.pageToken;
+      const pageToken = (known.pageToken = result.flow.pageToken);
       let device;
       try {
         device = await deviceOf(c, pageToken);
@@ -305,7 +305,7 @@ export function staffPagesApp(deps: StaffPagesDeps): Hono {
         if (e instanceof PageTokenError || e instanceof OidcError) return refuse(403, e instanceof PageTokenError ? e.code : e.code, e.message);
         throw e;
       }
-      ret = returnTo(result.flow.returnTo, device.claims);
+      const ret = (known.ret = returnTo(result.flow.returnTo, device.claims));
       const mapped = mapClaims(oidc.get(id), result.claims, 'staff');
       if (!mapped.ok) return refuse(403, mapped.code, mapped.message);
       const account = await provisionExternal({ users: deps.users, accounts: deps.externalAccounts!, audit: deps.audit! }, {

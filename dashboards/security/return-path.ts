@@ -4,7 +4,7 @@
 
 export function safeReturnPath(raw: string | undefined | null): string | undefined {
   if (!raw || raw.length > 500) return undefined;
-  if (!raw.startsWith('/') || raw.startsWith('//') || /[\\\s\u0000-\u001f\u007f]/.test(raw)) return undefined;
+  if (!raw.startsWith('/') || raw.startsWith('//') || [...raw].some((ch) => ch === '\\' || /\s/.test(ch) || ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f)) return undefined;
   try {
     const base = 'http://console.invalid';
     const u = new URL(raw, base);

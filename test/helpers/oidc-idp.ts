@@ -29,6 +29,8 @@ export async function startTestIdp(minter: LeafMinter): Promise<TestIdp> {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const kid = b64u(randomBytes(8));
   const jwk = { ...privateKey.export({ format: 'jwk' }), kid, alg: 'RS256', use: 'sig' };
+  // oidc-provider ships no types
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   let provider: any = null;
   let inner: Server | null = null;
   let innerPort = 0;
