@@ -63,7 +63,8 @@ export class LdapDirectory {
   /** Runs `fn` on a fresh connection bound as the service account. */
   private async session<T>(fn: (c: Client) => Promise<T>): Promise<T> {
     const ms = this.cfg.timeoutSeconds * 1000;
-    const client = new Client({ url: this.cfg.url, timeout: ms, connectTimeout: ms, tlsOptions: this.tls, strictDN: false });
+    // (ldapts opens TLS whenever tlsOptions is given, so only for ldaps://)
+    const client = new Client({ url: this.cfg.url, timeout: ms, connectTimeout: ms, ...(this.cfg.url.startsWith('ldaps:') ? { tlsOptions: this.tls } : {}), strictDN: false });
     try {
       try {
         if (this.cfg.startTls) await client.startTLS(this.tls);
