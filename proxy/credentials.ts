@@ -115,7 +115,9 @@ export class CredentialStore {
   /** New directory contents (primary → workers after CHANNELS.usersChanged). */
   replace(records: readonly CredentialRecord[]): void {
     this.local.replace(records);
-    this.ok.clear();
+    // keys hold the local fingerprint, so a changed record never matches its old entries; a
+    // directory user's remembered success stays (a local change during an outage keeps the grace)
+    for (const [k, r] of this.ok) if (r.via === 'local') this.ok.delete(k);
     this.failed.clear();
   }
 
