@@ -42,7 +42,7 @@ export function planSync(local: readonly LocalUser[], directory: readonly Direct
   const changes: SyncChange[] = [];
   const notes: string[] = [];
   const mine = new Map(local.map((u) => [normaliseUsername(u.username), u]));
-  const managed = local.filter((u) => managedByDirectory(u) && !u.disabled);
+  const managed = local.filter((u) => managedByDirectory(u) && !u.disabled).sort((a, b) => a.username.localeCompare(b.username));
   if (directory.length === 0 && managed.length > 0) {
     throw new Error(`the directory listed no users: refusing to disable ${managed.length} account(s); check identity.ldap.userBase and identity.ldap.syncFilter`);
   }
