@@ -6,6 +6,8 @@ import { z } from 'zod';
 
 const dn = z.string().min(3).refine((s) => /^[A-Za-z][\w-]*=/.test(s.trim()), { message: 'expected a distinguished name such as "CN=Staff,OU=Groups,DC=example,DC=org"' });
 
+const NO_PASSWORD = 'required: set it here or (better) in the environment variable FAIRWATCH_LDAP_BIND_PASSWORD';
+
 export const ldapSchema = z.strictObject({
   /** ldaps://dc1.example.org:636, or ldap://… (with startTls, or on a trusted segment only) */
   url: z.string().regex(/^ldaps?:\/\/(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?\/?$/, 'expected ldap://host[:port] or ldaps://host[:port]'),
@@ -16,7 +18,7 @@ export const ldapSchema = z.strictObject({
   /** the service account that searches for users (read-only is enough) */
   bindDN: dn,
   /** its password; or the environment variable FAIRWATCH_LDAP_BIND_PASSWORD (preferred) */
-  bindPassword: z.string().min(1, 'required: set identity.ldap.bindPassword or the environment variable FAIRWATCH_LDAP_BIND_PASSWORD'),
+  bindPassword: z.string({ error: (i) => (i.input === undefined ? NO_PASSWORD : undefined) }).min(1, NO_PASSWORD),
   /** where users are searched (whole subtree) */
   userBase: dn,
   /** the search for one user; {username} is replaced by the typed name, escaped (RFC 4515) */
