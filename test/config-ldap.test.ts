@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../core/config/load.ts';
 
@@ -43,5 +44,15 @@ describe('identity.ldap', () => {
     ['an unknown key', ldap({ bindPasword: 'x' }), /identity\.ldap\.bindPasword: unknown key/],
   ])('%s', (_name, yaml, pattern) => {
     expect(problems(yaml)).toMatch(pattern);
+  });
+
+  it('the commented example in fairwatch.example.yaml parses once uncommented', () => {
+    const text = readFileSync('fairwatch.example.yaml', 'utf8');
+    const uncommented = text.replace(/^  # ldap:\n((?:  #   .*\n)+)/m, (block) => block.replace(/^  # (  )?/gm, (_m, deeper: string | undefined) => `  ${deeper ?? ''}`))
+      .replace(/^(\s+)# (bindPassword|tlsCaFile|defaultGroup|syncCron):.*$/gm, '');
+    expect(uncommented).not.toBe(text);
+    const c = parseConfig(uncommented, 'fairwatch.example.yaml', { FAIRWATCH_LDAP_BIND_PASSWORD: 'x' });
+    expect(c.identity.ldap).toMatchObject({ url: 'ldaps://dc1.example.org', usernameAttribute: 'sAMAccountName', groupMembership: 'memberOf' });
+    expect(Object.values(c.identity.ldap!.groups)).toEqual(['managers', 'staff', 'volunteers']);
   });
 });
