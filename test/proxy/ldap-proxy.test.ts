@@ -111,6 +111,15 @@ describe('proxy sign-in with identity.ldap (slapd, memberOf)', () => {
     expect(await curl('lena:lena ldap password')).toBe('407');
   });
 
+  it('a person synced from the directory signs in with the directory password; disabled here, they are refused', async () => {
+    const sync = await runCli(['users', 'sync'], { env, timeoutMs: 120_000 });
+    expect(sync.code, sync.stderr).toBe(0);
+    expect(sync.stdout).toContain('add bob (group volunteers)');
+    expect(await until(() => curl('bob:bob ldap password'), (c) => c !== '407')).toBe('403');
+    expect((await runCli(['users', 'disable', '--username', 'bob'], { env })).code).toBe(0);
+    expect(await until(() => curl('bob:bob ldap password'), (c) => c === '407')).toBe('407');
+  });
+
   it('an account locked or deleted in the directory is refused once the remembered sign-in expires', async () => {
     expect(await curl('carol:carol ldap password')).toBe('200');
     expect(await curl('dave:dave ldap password')).toBe('200');
