@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LdapAuthenticator } from '../../proxy/authenticators.ts';
+import { CredentialStore } from '../../proxy/credentials.ts';
 import { ldapSchema, type LdapConfig } from '../../core/config/ldap-schema.ts';
 import { DirectoryUnavailable, LdapDirectory } from '../../core/identity/ldap-directory.ts';
 import { escapeFilterValue, fillFilter, mapDirectoryGroup } from '../../core/identity/ldap-filter.ts';
@@ -103,5 +105,41 @@ describe('LdapDirectory against slapd', () => {
     expect((await d.listUsers()).find((u) => u.username === 'alice')?.disabled).toBe(true);
     await plain.stop();
     await expect(d.check('bob', 'bob password 1')).rejects.toBeInstanceOf(DirectoryUnavailable);
+  });
+});
+
+describe('the credential chain with a directory (CredentialStore + LdapAuthenticator, clock moved by hand)', () => {
+  it('remembers a success; while the directory is away the grace holds, bounded, with one log line; new names are refused as unavailable', async () => {
+    let t = 1_000_000;
+    const now = () => t;
+    const cfg = config({ url: withMemberOf.url, groupMembership: 'memberOf' });
+    const logged: string[] = [];
+    const ldap = new LdapAuthenticator(new LdapDirectory(cfg), cfg, (m) => logged.push(m), now);
+    const store = new CredentialStore([], 60_000, {}, now, { directories: [ldap], outageGraceMs: 10 * 60_000 });
+    expect(await store.check('Alice', 'alice password 1', '10.0.0.1')).toEqual({ user: { username: 'alice', group: 'staff' } });
+    expect(await store.check('bob', 'wrong', '10.0.0.1')).toEqual({ user: null, refused: 'bad-credentials' });
+    // a group the mapping lists first wins: carol is in staff and volunteers
+    expect(await store.check('carol', 'carol password 1', '10.0.0.1')).toEqual({ user: { username: 'carol', group: 'staff' } });
+    const runs = store.verifications;
+    expect((await store.check('alice', 'alice password 1', '10.0.0.2')).user).not.toBeNull();
+    expect(store.verifications).toBe(runs);
+    await withMemberOf.stop();
+    t += 61_000;
+    // past the cache: the directory is asked, cannot answer, and the grace holds
+    expect(await store.check('alice', 'alice password 1', '10.0.0.1')).toEqual({ user: { username: 'alice', group: 'staff' } });
+    expect(await store.check('bob', 'bob password 1', '10.0.0.1')).toEqual({ user: null, refused: 'directory-unavailable' });
+    // known to be away: the grace is answered without a check
+    const before = store.verifications;
+    expect((await store.check('alice', 'alice password 1', '10.0.0.1')).user).not.toBeNull();
+    expect(store.verifications).toBe(before);
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toMatch(/identity\.ldap: the directory cannot be reached .*new proxy sign-ins get 407/);
+    // unavailable is not a failed guess: past the per-name limit (10) there is still no throttling
+    for (let i = 0; i < 12; i++) expect((await store.check('bob', `guess ${i}`, '10.0.0.9')).user).toBeNull();
+    expect(await store.check('bob', 'another', '10.0.0.9')).toEqual({ user: null, refused: 'directory-unavailable' });
+    // past cache + grace: refused like everyone else
+    t += 10 * 60_000;
+    expect(await store.check('alice', 'alice password 1', '10.0.0.1')).toEqual({ user: null, refused: 'directory-unavailable' });
+    await withMemberOf.run();
   });
 });
