@@ -17,7 +17,7 @@ import { tempDir } from '../helpers/tmp.ts';
 import { startOrigin, type Origin } from './harness.ts';
 
 // Proxy sign-in with identity.ldap through the real `fairwatch proxy` role and curl --proxy-user,
-// against Debian's slapd with the memberof overlay. The service password comes from
+// against Debian's slapd with the memberof overlay, over LDAPS with a test CA (identity.ldap.tlsCaFile). The service password comes from
 // FAIRWATCH_LDAP_BIND_PASSWORD. identity.authCacheSeconds is 1 so re-checks happen within the test.
 
 const run = promisify(execFile);
@@ -45,7 +45,7 @@ async function streamEvents(): Promise<AccessEvent[]> {
 }
 
 beforeAll(async () => {
-  slapd = await Slapd.start(join(tmp.dir, 'slapd'), { memberOf: true });
+  slapd = await Slapd.start(join(tmp.dir, 'slapd'), { memberOf: true, tls: true });
   slapd.add(baseLdif(SERVICE_PW));
   slapd.add(['alice', 'bob', 'carol', 'dave', 'erin', 'lena', 'otto'].map((u, i) => personLdif(u, `${u} ldap password`, 1001 + i)).join('\n'));
   slapd.add(`dn: ${STAFF}\nobjectClass: groupOfNames\ncn: staff\n${['alice', 'carol', 'dave', 'erin', 'lena'].map((u) => `member: uid=${u},ou=people,${SUFFIX}`).join('\n')}\n\n` +
@@ -57,7 +57,7 @@ beforeAll(async () => {
   const cfg = join(tmp.dir, 'fairwatch.yaml');
   writeFileSync(cfg, [
     'proxy:', '  workers: 1', '  allowDestinations: ["127.0.0.1"]', `  hostsFile: ${JSON.stringify(hosts)}`,
-    'identity:', '  authCacheSeconds: 1', '  ldap:', `    url: ${slapd.url}`, `    bindDN: "cn=fairwatch,${SUFFIX}"`,
+    'identity:', '  authCacheSeconds: 1', '  ldap:', `    url: ${slapd.ldapsUrl}`, `    tlsCaFile: ${JSON.stringify(slapd.caFile)}`, `    bindDN: "cn=fairwatch,${SUFFIX}"`,
     `    userBase: "ou=people,${SUFFIX}"`, '    userFilter: "(uid={username})"', '    outageGraceMinutes: 60',
     // alice is in both: staff is listed first, so she is staff; otto is in neither and is refused
     '    groups:', `      "${STAFF}": staff`, `      "${VOLS}": volunteers`,
