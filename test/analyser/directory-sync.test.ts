@@ -92,6 +92,14 @@ describe('users sync (slapd, member search)', () => {
     expect((await sync()).stdout).toMatch(/^note: lena: .*\n0 changes applied\n$/);
   }, 180_000);
 
+  it('without identity.ldap the command says what to set', async () => {
+    const cfg = join(tmp.dir, 'no-ldap.yaml');
+    writeFileSync(cfg, 'proxy: { port: 0 }\n');
+    const r = await sync(['--dry-run'], { ...env, FAIRWATCH_CONFIG: cfg });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/identity\.ldap is not set in the config: `users sync` reads the directory named there/);
+  }, 180_000);
+
   it('a directory that lists nobody does not disable everyone', async () => {
     const r = await sync([], { ...env, FAIRWATCH_CONFIG: writeConfig([], '(uid=nobody-at-all)') });
     expect(r.code).toBe(1);
