@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
-import { Client, InvalidCredentialsError, ResultCodeError, type Entry } from 'ldapts';
+import { Client, InvalidCredentialsError, ResultCodeError, SizeLimitExceededError, type Entry } from 'ldapts';
 import type { LdapConfig } from '../config/ldap-schema.ts';
 import { fillFilter, normaliseDn } from './ldap-filter.ts';
 
@@ -97,13 +97,18 @@ export class LdapDirectory {
       return await this.session(async (client) => {
         const filter = fillFilter(this.cfg.userFilter, { username });
         const attributes = [this.cfg.usernameAttribute, 'memberOf', ...STATE_ATTRIBUTES];
-        const { searchEntries } = await client.search(this.cfg.userBase, { scope: 'sub', filter, attributes, sizeLimit: 2 });
+        // more than one match is refused as ambiguous (the server stops at two)
+        const searchEntries = await client.search(this.cfg.userBase, { scope: 'sub', filter, attributes, sizeLimit: 2 })
+          .then((r) => r.searchEntries, (e: unknown) => {
+            if (e instanceof SizeLimitExceededError) return [null, null];
+            throw e;
+          });
         if (searchEntries.length !== 1) {
           // the same round trips as a real check, so the answer's timing does not say the name is unknown
           await client.bind(`cn=fairwatch-no-such-user,${this.cfg.userBase}`, password).catch(() => undefined);
           return { ok: false, why: searchEntries.length === 0 ? 'unknown' : 'ambiguous' } as const;
         }
-        const entry = searchEntries[0]!;
+        const entry = searchEntries[0] as Entry;
         const groups = await this.groupsOf(client, entry, username);
         try {
           await client.bind(entry.dn, password);

@@ -75,6 +75,9 @@ describe('LdapDirectory against slapd', () => {
     // unescaped, (uid=*)(uid=*) would match everyone; escaped it matches the literal name only
     expect(await d.check('*)(uid=*', 'carol password 1')).toEqual({ ok: false, why: 'unknown' });
     expect(await d.check('*', 'carol password 1')).toEqual({ ok: false, why: 'unknown' });
+    // a filter that matches several people is refused, never the first one taken
+    const loose = new LdapDirectory(config({ url: withMemberOf.ldapsUrl, tlsCaFile: withMemberOf.caFile, userFilter: '(|(uid={username})(objectClass=inetOrgPerson))' }));
+    expect(await loose.check('carol', 'carol password 1')).toEqual({ ok: false, why: 'ambiguous' });
     // an empty password would be an anonymous bind, which the server accepts
     expect(await d.check('carol', '')).toEqual({ ok: false, why: 'bad-password' });
   });
