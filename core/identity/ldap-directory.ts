@@ -125,6 +125,15 @@ export class LdapDirectory {
     }
   }
 
+  /** Binds as the service account and reads userBase (for `fairwatch doctor`); throws DirectoryUnavailable naming what failed. */
+  async probe(): Promise<void> {
+    await this.session(async (client) => {
+      await client.search(this.cfg.userBase, { scope: 'base', filter: '(objectClass=*)', attributes: ['1.1'] }).catch((e: unknown) => {
+        throw new DirectoryUnavailable(`${this.cfg.url}: identity.ldap.userBase "${this.cfg.userBase}" cannot be read (${(e as Error).message})`);
+      });
+    });
+  }
+
   /** Every user entry under userBase matching syncFilter, with groups and state (for `users sync`). */
   async listUsers(): Promise<DirectoryUser[]> {
     return this.session(async (client) => {

@@ -92,6 +92,15 @@ describe('users sync (slapd, member search)', () => {
     expect((await sync()).stdout).toMatch(/^note: lena: .*\n0 changes applied\n$/);
   }, 180_000);
 
+  it('doctor says whether the directory can be used', async () => {
+    const good = await runCli(['doctor'], { env, timeoutMs: 120_000 });
+    expect(good.stdout).toContain(`directory:        ${slapd.url} (service account bound, userBase readable)`);
+    const bad = await runCli(['doctor'], { env: { ...env, FAIRWATCH_LDAP_BIND_PASSWORD: 'not the password' }, timeoutMs: 120_000 });
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toContain('directory:        NOT USABLE');
+    expect(bad.stderr).toMatch(/problem: identity\.ldap: ldap:\/\/127\.0\.0\.1:\d+: the service account \(identity\.ldap\.bindDN\) was refused: check its password/);
+  }, 180_000);
+
   it('without identity.ldap the command says what to set', async () => {
     const cfg = join(tmp.dir, 'no-ldap.yaml');
     writeFileSync(cfg, 'proxy: { port: 0 }\n');
