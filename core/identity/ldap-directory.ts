@@ -105,7 +105,9 @@ export class LdapDirectory {
           });
         if (searchEntries.length !== 1) {
           // the same round trips as a real check, so the answer's timing does not say the name is unknown
-          await client.bind(`cn=fairwatch-no-such-user,${this.cfg.userBase}`, password).catch(() => undefined);
+          const nobody = { dn: `cn=fairwatch-no-such-user,${this.cfg.userBase}` } as Entry;
+          await this.groupsOf(client, nobody, username).catch(() => undefined);
+          await client.bind(nobody.dn, password).catch(() => undefined);
           return { ok: false, why: searchEntries.length === 0 ? 'unknown' : 'ambiguous' } as const;
         }
         const entry = searchEntries[0] as Entry;
