@@ -20,6 +20,11 @@ export interface SlapdOptions {
   memberOf?: boolean;
   /** also listen with ldaps:// and offer StartTLS, with a certificate for 127.0.0.1 from a test CA */
   tls?: boolean;
+  /**
+   * Debian's msuser.schema (Active Directory's user class): userAccountControl, and memberOf as a
+   * plain attribute written by hand as AD computes it. Not with `memberOf` (the overlay's own).
+   */
+  adSchema?: boolean;
 }
 
 export async function freePort(): Promise<number> {
@@ -59,7 +64,7 @@ export class Slapd {
     this.caFile = tls?.ca ?? null;
     this.conf = join(dir, 'slapd.conf');
     writeFileSync(this.conf, [
-      ...['core', 'cosine', 'nis', 'inetorgperson'].map((s) => `include /etc/ldap/schema/${s}.schema`),
+      ...['core', 'cosine', 'nis', 'inetorgperson', ...(opts.adSchema ? ['msuser'] : [])].map((s) => `include /etc/ldap/schema/${s}.schema`),
       'modulepath /usr/lib/ldap',
       'moduleload back_mdb',
       'moduleload ppolicy',
@@ -81,6 +86,7 @@ export class Slapd {
   }
 
   static async start(dir: string, opts: SlapdOptions = {}): Promise<Slapd> {
+    if (opts.adSchema && opts.memberOf) throw new Error('adSchema and memberOf both define memberOf: choose one');
     if (!SLAPD) throw new Error('slapd is not installed: apt-get install -y slapd ldap-utils (scripts/ensure-deps.mjs --test does it)');
     const s = new Slapd(dir, [await freePort(), await freePort()], opts);
     await s.run();

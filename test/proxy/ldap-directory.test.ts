@@ -37,7 +37,7 @@ function seed(s: Slapd): void {
 
 beforeAll(async () => {
   withMemberOf = await Slapd.start(tmpA.dir, { memberOf: true, tls: true });
-  plain = await Slapd.start(tmpB.dir);
+  plain = await Slapd.start(tmpB.dir, { adSchema: true });
   seed(withMemberOf);
   seed(plain);
 }, 60_000);
@@ -98,6 +98,20 @@ describe('LdapDirectory against slapd', () => {
     const users = await d.listUsers();
     expect(users.map((u) => u.username).sort()).toEqual(['alice', 'bob', 'carol']);
     expect(users.find((u) => u.username === 'carol')!.groups.map((g) => g.toLowerCase()).sort()).toEqual([STAFF, VOLS].sort());
+  });
+
+  it('an Active Directory style account: groups from memberOf as written, disabled by userAccountControl bit 2', async () => {
+    plain.add(`dn: cn=Adam Ames,ou=people,${SUFFIX}\nobjectClass: user\nobjectClass: uidObject\ncn: Adam Ames\nsn: Ames\nuid: adam\n` +
+      // what the class requires of every AD object (values of no interest here)
+      `instanceType: 4\nobjectCategory: cn=Person,${SUFFIX}\nnTSecurityDescriptor:: AQ==\n` +
+      `userAccountControl: 512\nmemberOf: ${VOLS}\nuserPassword: adam password 1\n`);
+    const d = new LdapDirectory(config({ url: plain.url }));
+    const ok = await d.check('adam', 'adam password 1');
+    expect(ok.ok && ok.user.groups).toEqual([VOLS]);
+    // 514 = NORMAL_ACCOUNT | ACCOUNTDISABLE
+    plain.modify(`dn: cn=Adam Ames,ou=people,${SUFFIX}\nchangetype: modify\nreplace: userAccountControl\nuserAccountControl: 514\n`);
+    expect(await d.check('adam', 'adam password 1')).toEqual({ ok: false, why: 'disabled' });
+    plain.delete(`cn=Adam Ames,ou=people,${SUFFIX}`);
   });
 
   it('a wrong service password and a stopped server are unavailable; a locked (pwdAccountLockedTime) account is disabled', async () => {
