@@ -4,12 +4,14 @@ import { configuredConsoleUrl, CONSOLE_URL_KEY } from '../core/console-url.ts';
 import { loadKey } from '../core/keys.ts';
 import { summaryMailer } from '../core/privacy/summary.ts';
 import { scheduleBlocklistUpdate } from './schedule/blocklists-job.ts';
+import { scheduleDirectorySync } from './schedule/directory-sync-job.ts';
 import { scheduleRetentionLog } from './schedule/retention-log.ts';
 import { AnalyserScheduler } from './schedule/scheduler.ts';
 
 // The analyser role: report schedules (node-cron) and catch-up of missed runs, the nightly blocklist
-// update when configured, and a nightly log of what retention keeps. Retention itself needs no job:
-// it is ClickHouse TTL, brought in line with config at every start by the migration runner.
+// update and the directory sync (identity.ldap.syncCron) when configured, and a nightly log of
+// what retention keeps. Retention itself needs no job: it is ClickHouse TTL, brought in line with
+// config at every start by the migration runner.
 
 ROLES.analyser = {
   needs: { store: true, redis: true },
@@ -21,6 +23,7 @@ ROLES.analyser = {
     });
     scheduler.start();
     const stopLists = scheduleBlocklistUpdate(p);
+    const stopSync = scheduleDirectorySync(p);
     const stopRetentionLog = scheduleRetentionLog(p);
     // in the background: start-up must not wait for a month of missed reports
     const caught = scheduler.catchUp().then((r) => {
@@ -29,10 +32,12 @@ ROLES.analyser = {
     }).catch((e) => p.log.error({ err: (e as Error).message }, 'catch-up failed'));
     const s = p.config.analyser.schedules;
     const lists = p.config.blocklists.update;
+    const sync = p.config.identity.ldap?.syncCron;
     return {
-      summary: `analyser: audits (${s.nightlyAudit} / ${s.weeklyAudit} / ${s.monthlyAudit}), spot check (${s.spotCheck})${lists ? `, blocklists update (${lists.schedule})` : ''} in ${p.config.organisation.timezone}`,
+      summary: `analyser: audits (${s.nightlyAudit} / ${s.weeklyAudit} / ${s.monthlyAudit}), spot check (${s.spotCheck})${lists ? `, blocklists update (${lists.schedule})` : ''}${sync ? `, directory sync (${sync})` : ''} in ${p.config.organisation.timezone}`,
       async stop() {
         await stopLists?.();
+        await stopSync?.();
         await stopRetentionLog();
         await caught;
         await scheduler.stop();

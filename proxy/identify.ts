@@ -3,7 +3,10 @@ import { normaliseUsername } from '../core/identity/pseudonym.ts';
 import type { CheckRefusal, CredentialStore } from './credentials.ts';
 
 // docs/architecture/contract.md "Proxy behaviour", identification in order: Proxy-Authorization Basic for directory
-// users; the configured IP → user map; guest networks. Anyone else gets 407.
+// users; the configured IP → user map; guest networks. Anyone else gets 407. Basic credentials go
+// to the CredentialStore, which asks its chain of authenticators (local users, then LDAP / AD when
+// identity.ldap is set; authenticators.ts). Negotiate (Kerberos) would be another scheme here,
+// answered by its own authenticator with the same kind of answer (a user and a group).
 
 export interface Identity {
   /** normalised user name; null for a guest */
@@ -22,7 +25,7 @@ export interface IdentifyConfig {
 
 export type IdentifyResult =
   | { identity: Identity }
-  /** `refused`: why offered credentials did not count; 'auth-throttled' / 'auth-busy' are also event flags */
+  /** `refused`: why offered credentials did not count; 'auth-throttled', 'auth-busy' and 'directory-unavailable' are also event flags */
   | { identity: null; badCredentials: boolean; refused?: CheckRefusal };
 
 export function parseBasic(header: string | undefined): { username: string; password: string } | null {

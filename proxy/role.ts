@@ -7,6 +7,7 @@ import { HostsSource } from './hosts-source.ts';
 import { consoleUrlWarning } from '../core/console-url.ts';
 import type { CredentialRecord } from './credentials.ts';
 import { ManagedClamd } from './managed-clamd.ts';
+import { LdapDirectory } from '../core/identity/ldap-directory.ts';
 
 // The 'proxy' role: the primary loads the user directory (the only part that needs ClickHouse),
 // forks the workers and keeps their credentials current when CHANNELS.usersChanged fires.
@@ -29,6 +30,8 @@ ROLES.proxy = {
     // workers link to console.publicUrl, else to the address the console role publishes in Redis
     // a hosts file that cannot be read stops the start here, naming the file and line
     if (cfg.proxy.hostsFile) new HostsSource(cfg.proxy.hostsFile);
+    // so does an unreadable identity.ldap.tlsCaFile (the workers build the same directory client)
+    if (cfg.identity.ldap) new LdapDirectory(cfg.identity.ldap);
     const warning = consoleUrlWarning(cfg);
     if (warning) p.log.warn(warning);
     // scan.enabled without scan.clamd: a clamd of our own, on a socket in the data directory

@@ -14,6 +14,8 @@ import { connectRedis } from '../core/storage/redis.ts';
 import { loadCa } from '../core/tls/ca.ts';
 import { LeafMinter } from '../core/tls/leaf.ts';
 import { CredentialStore, type CredentialRecord } from './credentials.ts';
+import { LdapAuthenticator } from './authenticators.ts';
+import { LdapDirectory } from '../core/identity/ldap-directory.ts';
 import { createProxyServer } from './server.ts';
 import { managedClamdSocket } from './managed-clamd.ts';
 import { ConsoleUrlSource } from '../core/console-url.ts';
@@ -86,7 +88,11 @@ async function start(init: WorkerInit): Promise<void> {
   const signIn = config.identity.signInNetworks.length > 0
     ? { gate: new SignInGate(redis, pseudonyms, config.identity.signInNetworks), pages: hooks.pages, minter }
     : undefined;
-  const credentials = new CredentialStore(init.records, config.identity.authCacheSeconds * 1000);
+  // identity.ldap: the organisation's directory after the local users (authenticators.ts)
+  const ldap = config.identity.ldap;
+  const credentials = new CredentialStore(init.records, config.identity.authCacheSeconds * 1000, {}, Date.now, ldap
+    ? { directories: [new LdapAuthenticator(new LdapDirectory(ldap), ldap, (m) => log.warn(m))], outageGraceMs: ldap.outageGraceMinutes * 60_000 }
+    : {});
   const proxy = createProxyServer({
     config, engine: () => engine, sink, credentials, pseudonyms, hooks, signIn,
     consoleUrl: (proxyAddress) => consoleUrl.current(proxyAddress),

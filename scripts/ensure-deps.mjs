@@ -7,8 +7,9 @@
 //
 //   node scripts/ensure-deps.mjs            # for `up`: npm packages + build + redis-server
 //   node scripts/ensure-deps.mjs --test     # also chromium, curl (browser and client tests) and squidguard
-//                                           # (the differential test of list matching) and clamav-daemon
-//                                           # (virus scanning tests)
+//                                           # (the differential test of list matching), clamav-daemon
+//                                           # (virus scanning tests) and slapd with ldap-utils
+//                                           # (directory sign-in tests)
 //   node scripts/ensure-deps.mjs --bench    # also squid, wrk, sarg
 //   node scripts/ensure-deps.mjs --no-build # npm packages only (type check)
 import { spawnSync } from 'node:child_process';
@@ -83,6 +84,9 @@ if (args.has('--test')) {
   wanted.set('squidGuard', 'squidguard');
   // virus scanning tests start their own clamd on a signature file they write (no freshclam)
   wanted.set('clamd', 'clamav-daemon');
+  // directory sign-in tests start their own OpenLDAP server and seed it with the ldap-utils clients
+  wanted.set('slapd', 'slapd');
+  wanted.set('ldapadd', 'ldap-utils');
 }
 if (args.has('--bench')) {
   wanted.set('squid', 'squid');

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { LdapDirectory } from '../../core/identity/ldap-directory.ts';
 import { ALL_KEYS, keyPresent } from '../../core/keys.ts';
 import { collectMetrics } from '../../core/metrics-http.ts';
 import { pipelineFacts, pipelineHealth } from '../../core/ops/pipeline-health.ts';
@@ -79,6 +80,19 @@ export function registerDoctor({ program, act }: ProgramHandle, ctx: CommandCont
         line(`key ${k}`, st.present ? `present (${st.source})` : `MISSING (${st.source})`);
         if (!st.present) problems.push(`key ${k} is missing at ${st.source}`);
         if (!st.modeOk) problems.push(`key file ${st.source} is readable by others: chmod 600 it`);
+      }
+      // identity.ldap: the service account binds and userBase can be read (what every proxy sign-in needs)
+      const ldap = p.config.identity.ldap;
+      if (ldap) {
+        try {
+          await new LdapDirectory(ldap).probe();
+          line('directory', `${ldap.url} (service account bound, userBase readable)`);
+        } catch (e) {
+          line('directory', `NOT USABLE (${ldap.url})`);
+          problems.push(`identity.ldap: ${(e as Error).message}`);
+        }
+      } else {
+        line('directory', 'off (identity.ldap)');
       }
       const siem = p.config.siem.syslog;
       line('siem', siem ? `${siem.url} (RFC 5424; audit rows and security events)` : 'off (siem.syslog)');

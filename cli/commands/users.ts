@@ -1,10 +1,11 @@
 import { CHANNELS } from '../../core/channels.ts';
 import { ROLES, type Role } from '../../core/identity/users.ts';
+import { describeChange, syncFromDirectory } from '../../core/identity/directory-sync.ts';
 import { CommandFailure, type CommandContext } from '../io.ts';
 import type { ProgramHandle } from '../program.ts';
 
 export function registerUsers({ program, act }: ProgramHandle, ctx: CommandContext): void {
-  const users = program.command('users').description('the user directory: add, list, disable, enable');
+  const users = program.command('users').description('the user directory: add, list, disable, enable, sync');
 
   users.command('add')
     .description('create a user; it, director and dpo accounts get a TOTP secret, printed once')
@@ -56,4 +57,25 @@ export function registerUsers({ program, act }: ProgramHandle, ctx: CommandConte
         return 0;
       })));
   }
+
+  users.command('sync')
+    .description('bring starters, leavers and group changes from the directory (identity.ldap); leavers are disabled, never deleted')
+    .option('--dry-run', 'print what would change and change nothing')
+    .action(act(async (opts: { dryRun?: boolean }) => ctx.withPlatform({ store: true, redis: true }, async (p) => {
+      const ldap = p.config.identity.ldap;
+      if (!ldap) throw new CommandFailure('identity.ldap is not set in the config: `users sync` reads the directory named there (see docs/operators/sign-in-active-directory.md)', 2);
+      let result;
+      try {
+        result = await syncFromDirectory(ldap, { users: p.users, store: p.store, redis: p.redis, actorRole: 'operator' }, opts.dryRun ?? false);
+      } catch (e) {
+        throw new CommandFailure(`users sync: ${(e as Error).message}`, 1);
+      }
+      const { plan, applied } = result;
+      for (const c of plan.changes) ctx.io.out(`${opts.dryRun ? 'would ' : ''}${describeChange(c)}\n`);
+      for (const n of plan.notes) ctx.io.out(`note: ${n}\n`);
+      ctx.io.out(opts.dryRun
+        ? `dry run: ${plan.changes.length} change${plan.changes.length === 1 ? '' : 's'} (nothing written)\n`
+        : `${applied} change${applied === 1 ? '' : 's'} applied\n`);
+      return 0;
+    })));
 }

@@ -86,6 +86,11 @@ function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv)
   if (proxyPort !== undefined) section('proxy').port = proxyPort;
   const consolePort = portFromEnv(env, 'FAIRWATCH_CONSOLE_PORT');
   if (consolePort !== undefined) section('console').port = consolePort;
+  // the directory's service password stays out of the file when it comes from the environment
+  const ldapPassword = env.FAIRWATCH_LDAP_BIND_PASSWORD;
+  const identity = raw.identity as Record<string, unknown> | undefined;
+  const ldap = identity?.ldap as Record<string, unknown> | undefined;
+  if (ldapPassword && ldap && typeof ldap === 'object' && !Array.isArray(ldap) && ldap.bindPassword === undefined) ldap.bindPassword = ldapPassword;
 }
 
 function describeIssue(issue: z.core.$ZodIssue, root: unknown, lc: LineCounter, fileName: string): string {

@@ -1,5 +1,6 @@
 import cron from 'node-cron';
 import { z } from 'zod';
+import { ldapSchema } from './ldap-schema.ts';
 import { isValidCidr } from '../net/cidr.ts';
 import { normaliseHost } from '../policy/host.ts';
 
@@ -112,6 +113,8 @@ export const identitySchema = z.strictObject({
   ipUsers: z.record(z.string().refine((s) => isValidCidr(s) && !s.includes('/'), { message: 'expected an IP address as the key' }), z.string().min(1)).default({}),
   /** a successful Basic check is remembered this long (argon2 verify is deliberately slow) */
   authCacheSeconds: z.number().int().min(0).max(3600).default(300),
+  /** proxy sign-in with an LDAP directory or Active Directory (docs/operators/sign-in-active-directory.md) */
+  ldap: ldapSchema.optional(),
 }).prefault({});
 
 export const retentionSchema = z.strictObject({
@@ -394,6 +397,16 @@ export const configSchema = z.strictObject({
     for (const [value, group] of Object.entries(p.groups)) check(group, ['groups', value]);
     if (p.defaultGroup) check(p.defaultGroup, ['defaultGroup']);
   });
+  // directory groups must land in a policy group, or those people would get no rules of their own
+  const ldap = c.identity.ldap;
+  if (!ldap) return;
+  const known = Object.keys(c.policy.groups);
+  for (const [dn, group] of Object.entries(ldap.groups)) {
+    if (!known.includes(group)) ctx.addIssue({ code: 'custom', path: ['identity', 'ldap', 'groups', dn], message: `"${group}" is not a group in policy.groups (${known.join(', ')})` });
+  }
+  if (ldap.defaultGroup && !known.includes(ldap.defaultGroup)) {
+    ctx.addIssue({ code: 'custom', path: ['identity', 'ldap', 'defaultGroup'], message: `"${ldap.defaultGroup}" is not a group in policy.groups (${known.join(', ')})` });
+  }
 });
 
 export type Config = z.infer<typeof configSchema>;

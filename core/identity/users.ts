@@ -200,9 +200,26 @@ export class UserDirectory {
     return rec;
   }
 
+  /**
+   * A record for someone who signs in with the organisation's directory (`users sync`): role staff,
+   * no password here (an empty hash never verifies), no second factor.
+   */
+  async addFromDirectory(input: { username: string; group: string }): Promise<UserRecord> {
+    const username = validateUsername(input.username);
+    if (await this.get(username)) throw new UserError('FW_USER_EXISTS', `user "${username}" already exists`);
+    const now = stamp();
+    const rec: UserRecord = { username, userId: randomUUID(), role: 'staff', group: input.group, disabled: false, createdAt: now, updatedAt: now, passwordHash: '', totpSecret: '' };
+    await this.store.insert('users', [toRow(rec)]);
+    return rec;
+  }
+
   /** Role and group as the organisation's directory now says (an OpenID sign-in). */
   setAccess(username: string, access: { role: Role; group: string }): Promise<UserRecord> {
     return this.update(username, (u) => ({ ...u, role: access.role, group: access.group }));
+  }
+
+  setGroup(username: string, group: string): Promise<UserRecord> {
+    return this.update(username, (u) => ({ ...u, group }));
   }
 
   private async update(username: string, change: (u: UserRecord) => UserRecord): Promise<UserRecord> {
@@ -234,7 +251,8 @@ export class UserDirectory {
   /** The user when name and password match and the account is enabled; otherwise null. */
   async authenticate(username: string, password: string): Promise<UserRecord | null> {
     const u = await this.get(username);
-    if (!u || u.disabled) return verifyNobody(password).then(() => null);
+    // a directory-managed record has no local password: the same work as an unknown name
+    if (!u || u.disabled || !u.passwordHash) return verifyNobody(password).then(() => null);
     return (await verifyPassword(u.passwordHash, password)) ? u : null;
   }
 }
