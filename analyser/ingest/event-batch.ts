@@ -1,3 +1,4 @@
+import type { BlockedAttempt } from '../../core/alerts/rules.ts';
 import type { AccessEvent } from '../../core/events/event.ts';
 import { encodeEvent, LEGACY_FIELD, W, WIRE_COLUMNS, WIRE_FIELD } from '../../core/events/wire.ts';
 import { eventsTable } from '../../core/storage/tables.ts';
@@ -98,6 +99,25 @@ export class EventBatch {
       }
     }
     return { ids, from, to };
+  }
+
+  /**
+   * The batch's blocked requests in `categories` (for alerts). Most batches hold none: a chunk
+   * without a block action is skipped without being split.
+   */
+  blockedAttempts(categories: ReadonlySet<string>): BlockedAttempt[] {
+    const out: BlockedAttempt[] = [];
+    if (categories.size === 0) return out;
+    for (const chunk of this.chunks) {
+      if (!chunk.includes('\tblock\t')) continue;
+      for (const line of chunk.toString('utf8').split('\n')) {
+        const f = line.split('\t');
+        if (f[W.action] !== 'block' || !categories.has(f[W.category]!)) continue;
+        const ts = Date.parse(f[W.ts]!);
+        if (!Number.isNaN(ts)) out.push({ ts, pseudonym: f[W.user_pseudonym]!, group: f[W.user_group]!, category: f[W.category]! });
+      }
+    }
+    return out;
   }
 
   /** One pass over every line: the Native block, the text for a server (`keepText`), the invalid events. */

@@ -8,6 +8,7 @@ import {
 } from './tables.ts';
 import { minuteMaskStatements, ROLLUP_TABLES, rollupDedupStatements, rollupViews } from './rollup-views.ts';
 import { PRIVACY_MIGRATION } from '../privacy/tables.ts';
+import { ALERTS_MIGRATION } from '../alerts/tables.ts';
 
 // Versioned, idempotent migrations. Each is a list of statements; the runner records the versions it
 // applied in fairwatch.schema_migrations and skips them next time. Every statement is itself
@@ -71,6 +72,7 @@ export const MIGRATIONS: Migration[] = [
     statements: (ctx) => rollupDedupStatements(ctx.db, ctx.topology),
   },
   PRIVACY_MIGRATION,
+  ALERTS_MIGRATION,
 ];
 
 export function allMigrations(): Migration[] {
