@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { AlertStore } from '../core/alerts/store.ts';
 import type { AuditLog } from '../core/audit/log.ts';
 import type { GrantException, RevokeException } from '../core/authorisation/exceptions.ts';
 import type { Authorisations } from '../core/authorisation/store.ts';
@@ -30,6 +31,8 @@ export interface ConsoleDeps {
   dataDir: string;
   audit: AuditLog;
   authz: Authorisations;
+  /** pseudonymous alerts raised by the ingester (core/alerts) */
+  alerts: AlertStore;
   sessions: Sessions;
   limiter: LoginLimiter;
   exceptions: { grant: GrantException; revoke: RevokeException };

@@ -50,13 +50,23 @@ async function open(deps: ConsoleDeps, c: Ctx): Promise<AuthRequest> {
   const kinds = kindsFrom(b);
   const subject = await deps.users.get(subjectName).catch(() => null);
   if (!subject) throw new HttpError(400, 'subject: no such user in the user directory');
+  const req = await requestInvestigation(deps, s.userId, { subjectUserId: subject.userId, allegation, from, to, kinds, minutes });
+  c.header('x-fairwatch-target', req.id);
+  return req;
+}
+
+/**
+ * Records an investigation request by director `by`; without console.fourEyes it is approved at
+ * once (the opener's own authority), with it it waits for a second director or the DPO. Also the
+ * path an alert takes (routes/alerts.ts), which names the subject by pseudonym only.
+ */
+export async function requestInvestigation(deps: ConsoleDeps, by: string, i: { subjectUserId: string; allegation: string; from: number; to: number; kinds: readonly Kind[]; minutes: number; fromAlert?: string }): Promise<AuthRequest> {
   const fourEyes = deps.config.console.fourEyes;
   const req = await deps.authz.request({
-    subject: 'investigation', target: subject.userId, requester: s.userId, reason: allegation,
-    details: { subject_user_id: subject.userId, from, to, kinds, expires_in_minutes: minutes, four_eyes: fourEyes },
+    subject: 'investigation', target: i.subjectUserId, requester: by, reason: i.allegation,
+    details: { subject_user_id: i.subjectUserId, from: i.from, to: i.to, kinds: [...i.kinds], expires_in_minutes: i.minutes, four_eyes: fourEyes, ...(i.fromAlert ? { from_alert: i.fromAlert } : {}) },
   });
-  c.header('x-fairwatch-target', req.id);
-  if (!fourEyes) return deps.authz.decide(req.id, 'approve', s.userId, { expiresAt: deps.now() + minutes * 60_000 });
+  if (!fourEyes) return deps.authz.decide(req.id, 'approve', by, { expiresAt: deps.now() + i.minutes * 60_000 });
   return req;
 }
 
