@@ -6,6 +6,9 @@ import { createTable, type TableSpec } from '../storage/ddl.ts';
 // (largest count, earliest first attempt, latest last attempt). What directors did about it is
 // appended to alert_actions. People appear as pseudonyms only; no host, path or address is stored.
 
+/** an alert lives as long as the events it counts (retention.eventsDays after its window) */
+export const ALERTS_TTL = (eventsDays: number) => `toDateTime(period_to) + toIntervalDay(${eventsDays})`;
+
 export function alertsTable(eventsDays: number): TableSpec {
   return {
     name: 'alerts',
@@ -27,8 +30,7 @@ export function alertsTable(eventsDays: number): TableSpec {
     ],
     engine: 'MergeTree',
     orderBy: '(alert_id, raised_at)',
-    // an alert lives as long as the events it counts
-    ttl: `toDateTime(period_to) + toIntervalDay(${eventsDays})`,
+    ttl: ALERTS_TTL(eventsDays),
     shardBy: 'cityHash64(alert_id)',
   };
 }

@@ -124,6 +124,7 @@ afterAll(async () => {
   tmp.cleanup();
 });
 
+const safeguardingMail = () => smtp.messages.filter((m) => m.to.join(' ').includes('safeguarding@riverside.test'));
 const site = (hostName: string, path: string) => `http://${hostName}:${originPort}${path}`;
 
 describe('alerts from live traffic', () => {
@@ -151,7 +152,7 @@ describe('alerts from live traffic', () => {
   }, 120_000);
 
   it('mails the designated address once, with no name, pseudonym or site', async () => {
-    const mails = await pollUntil(() => smtp.messages.filter((m) => m.to.includes('safeguarding@riverside.test')), (m) => m.length > 0, 30_000, 200);
+    const mails = await pollUntil(() => safeguardingMail(), (m) => m.length > 0, 30_000, 200);
     expect(mails).toHaveLength(1);
     const body = mails[0]!.data.replace(/=\r\n/g, '');
     expect(body).toMatch(/Subject: fairwatch: an alert is waiting/);
@@ -163,7 +164,7 @@ describe('alerts from live traffic', () => {
     const again = await pollUntil(() => alertsOf(dana), (r) => r.alerts[0]?.attempts === 4, 60_000, 300);
     expect(again.alerts).toHaveLength(1);
     expect(again.alerts[0]!.id).toBe(alert.id);
-    expect(smtp.messages.filter((m) => m.to.includes('safeguarding@riverside.test'))).toHaveLength(1);
+    expect(safeguardingMail()).toHaveLength(1);
   }, 120_000);
 
   it('only directors and the DPO see alerts; IT and staff are refused; viewing is audited', async () => {
@@ -265,7 +266,7 @@ describe('alerts from live traffic', () => {
     const rows = JSON.parse((await call(dana, 'GET', '/api/audit-log')).text) as unknown;
     expect(JSON.stringify(rows)).toContain('shared computer, checked with the manager');
     expect((await alertsOf(dana)).alerts.find((a) => a.id === bobs.id)!.status).toBe('dismissed');
-    expect(smtp.messages.filter((m) => m.to.includes('safeguarding@riverside.test'))).toHaveLength(2);
+    expect(safeguardingMail()).toHaveLength(2);
   }, 120_000);
 
   it('the transparency page says what is alerted on and who is told, from the live configuration', async () => {
