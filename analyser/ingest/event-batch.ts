@@ -13,6 +13,8 @@ export const EVENT_BLOCK_COLUMNS: readonly BlockColumn[] = (() => {
   return WIRE_COLUMNS.map((name) => ({ name, type: blockTypeOf(declared.get(name) ?? 'String') }));
 })();
 
+const BLOCK_FIELD = Buffer.from('\tblock\t');
+
 export interface Rejected {
   /** stream entry id */
   id: string;
@@ -109,11 +111,19 @@ export class EventBatch {
     const out: BlockedAttempt[] = [];
     if (categories.size === 0) return out;
     for (const chunk of this.chunks) {
-      if (!chunk.includes('\tblock\t')) continue;
-      for (const line of chunk.toString('utf8').split('\n')) {
-        const f = line.split('\t');
+      if (chunk.indexOf(BLOCK_FIELD) < 0) continue;
+      // only the lines holding the marker are split
+      const text = chunk.toString('latin1');
+      let lastLine = -1;
+      for (let at = text.indexOf('\tblock\t'); at >= 0; at = text.indexOf('\tblock\t', at + 1)) {
+        const start = text.lastIndexOf('\n', at) + 1;
+        if (start === lastLine) continue;
+        lastLine = start;
+        const end = text.indexOf('\n', at);
+        const f = text.slice(start, end < 0 ? text.length : end).split('\t');
         if (f[W.action] !== 'block' || !categories.has(f[W.category]!)) continue;
         const ts = Date.parse(f[W.ts]!);
+        // the fields taken here are ASCII (pseudonym hex, group and category names); latin1 keeps offsets cheap
         if (!Number.isNaN(ts)) out.push({ ts, pseudonym: f[W.user_pseudonym]!, group: f[W.user_group]!, category: f[W.category]! });
       }
     }

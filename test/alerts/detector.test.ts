@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EventBatch } from '../../analyser/ingest/event-batch.ts';
 import { AlertDetector } from '../../core/alerts/detector.ts';
+import type { AccessEvent } from '../../core/events/event.ts';
+import { encodeEvent } from '../../core/events/wire.ts';
 import { alertId, alertRuleFor, periodOf, watchedCategories, windowsToCheck } from '../../core/alerts/rules.ts';
 import { AlertStore } from '../../core/alerts/store.ts';
 import { ConfigError, parseConfig } from '../../core/config/load.ts';
@@ -71,6 +74,23 @@ describe('windows', () => {
     ]);
     expect(new Set(w.map((x) => x.id)).size).toBe(3);
     expect(alertId('p1', 'adult', 'hour', 1)).not.toBe(alertId('p2', 'adult', 'hour', 1));
+  });
+});
+
+describe('a batch\'s blocked attempts', () => {
+  it('finds exactly the blocked lines in the watched categories, whatever else the lines hold', () => {
+    const line = (n: number, action: string, category: string, path = '/') => encodeEvent({
+      ts: new Date(Date.UTC(2026, 4, 5, 9, 0, n)).toISOString(), event_id: randomUUID(), user_pseudonym: `p${n % 2}`, user_group: n % 2 ? 'guests' : 'staff', client_pseudonym: 'c',
+      method: 'GET', scheme: 'http', host: 'h.example', port: 80, path, query: '', status: 403, bytes_up: 0, bytes_down: 0, duration_ms: 1, content_type: '', filename: '',
+      category, action, rule: 'r', flags: [], source: 'proxy',
+    } as unknown as AccessEvent);
+    const b = new EventBatch();
+    b.addEntry('1-0', ['t1', [line(0, 'allow', 'news', '/\tblock\t'), line(1, 'block', 'adult'), line(2, 'block', 'gambling'), line(3, 'warn', 'adult')].join('\n')]);
+    b.addEntry('2-0', ['t1', [line(4, 'allow', 'adult'), line(5, 'block', 'phishing')].join('\n')]);
+    b.addEntry('3-0', ['t1', line(6, 'allow', 'adult')]);
+    const got = b.blockedAttempts(new Set(['adult', 'phishing']));
+    expect(got.map((a) => `${a.pseudonym} ${a.group} ${a.category} ${new Date(a.ts).getUTCSeconds()}`)).toEqual(['p1 guests adult 1', 'p1 guests phishing 5']);
+    expect(b.blockedAttempts(new Set())).toEqual([]);
   });
 });
 
