@@ -80,7 +80,7 @@ async function investigate(deps: ConsoleDeps, c: Ctx) {
     const users = await deps.users.list();
     const subject = users.find((u) => deps.pseudonyms.user(u.username) === a.pseudonym);
     if (!subject) throw new HttpError(409, 'the person behind this pseudonym is not in the user directory (a guest, or a name from a device map): open an investigation by name instead');
-    const req = await requestInvestigation(deps, s.userId, { subjectUserId: subject.userId, allegation, from, to, kinds: KINDS, minutes, fromAlert: a.id });
+    const req = await requestInvestigation(deps, s.userId, { subjectUserId: subject.userId, allegation, from, to, kinds: KINDS, minutes, fromAlert: { id: a.id, pseudonym: a.pseudonym } });
     await deps.alerts.act(a.id, 'investigation', s.userId, '', req.id, deps.now());
     return { alert: a, investigation: req, status: deps.authz.statusOf(req) };
   });

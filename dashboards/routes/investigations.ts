@@ -60,11 +60,11 @@ async function open(deps: ConsoleDeps, c: Ctx): Promise<AuthRequest> {
  * once (the opener's own authority), with it it waits for a second director or the DPO. Also the
  * path an alert takes (routes/alerts.ts), which names the subject by pseudonym only.
  */
-export async function requestInvestigation(deps: ConsoleDeps, by: string, i: { subjectUserId: string; allegation: string; from: number; to: number; kinds: readonly Kind[]; minutes: number; fromAlert?: string }): Promise<AuthRequest> {
+export async function requestInvestigation(deps: ConsoleDeps, by: string, i: { subjectUserId: string; allegation: string; from: number; to: number; kinds: readonly Kind[]; minutes: number; fromAlert?: { id: string; pseudonym: string } }): Promise<AuthRequest> {
   const fourEyes = deps.config.console.fourEyes;
   const req = await deps.authz.request({
     subject: 'investigation', target: i.subjectUserId, requester: by, reason: i.allegation,
-    details: { subject_user_id: i.subjectUserId, from: i.from, to: i.to, kinds: [...i.kinds], expires_in_minutes: i.minutes, four_eyes: fourEyes, ...(i.fromAlert ? { from_alert: i.fromAlert } : {}) },
+    details: { subject_user_id: i.subjectUserId, from: i.from, to: i.to, kinds: [...i.kinds], expires_in_minutes: i.minutes, four_eyes: fourEyes, ...(i.fromAlert ? { from_alert: i.fromAlert.id, subject_pseudonym: i.fromAlert.pseudonym } : {}) },
   });
   if (!fourEyes) return deps.authz.decide(req.id, 'approve', by, { expiresAt: deps.now() + i.minutes * 60_000 });
   return req;
