@@ -70,6 +70,16 @@ export async function requestInvestigation(deps: ConsoleDeps, by: string, i: { s
   return req;
 }
 
+/**
+ * Who an investigation is about, for lists and the inbox. One that came from an alert stays a
+ * pseudonym until it is approved: the opener asked without knowing the name, and must not learn it
+ * from a waiting (or refused) request.
+ */
+export async function subjectOf(deps: ConsoleDeps, r: AuthRequest, name: (id: string) => Promise<string>) {
+  if (r.details.from_alert && deps.authz.statusOf(r) !== 'approved') return html`pseudonym <code>${String(r.details.subject_pseudonym ?? '')}</code> (from an alert)`;
+  return html`${await name(String(r.details.subject_user_id ?? ''))}`;
+}
+
 /** The investigation, when this person may see it now; 403 otherwise (also for other directors' ids). */
 export async function mayView(deps: ConsoleDeps, c: Ctx, id = c.req.param('id')!): Promise<AuthRequest> {
   const s = c.get('session')!;
@@ -147,7 +157,7 @@ ${reportBody(r, { exportAction: `/investigations/${inv.id}/reports/${r.meta.id}/
     const name = nameResolver(deps);
     const mine = await deps.authz.list({ subject: 'investigation', requester: s.userId });
     const delegated = (await deps.authz.list({ subject: 'investigation-access', requester: s.userId, status: 'approved' })).map((g) => g.target);
-    const rows = await Promise.all(mine.map(async (r) => html`<tr><td><a href="/investigations/${r.id}">${await name(String(r.details.subject_user_id))}</a></td>
+    const rows = await Promise.all(mine.map(async (r) => html`<tr><td><a href="/investigations/${r.id}">${await subjectOf(deps, r, name)}</a></td>
 <td>${when(Number(r.details.from))} – ${when(Number(r.details.to))}</td><td>${deps.authz.statusOf(r)}</td><td>${when(r.approval?.expiresAt)}</td></tr>`));
     return frame(deps, c, 'Investigations', html`${s.role === 'director' ? html`<p><a href="/investigations/new">Open an investigation</a></p>` : ''}
 <table><thead><tr><th>Subject</th><th>Window</th><th>Status</th><th>Expires</th></tr></thead><tbody>${rows}</tbody></table>

@@ -45,13 +45,21 @@ describe('alert → investigation with four eyes', () => {
     expect(req!.details).toMatchObject({ from_alert: id, subject_pseudonym: h.deps.pseudonyms.user('sam.taylor') });
     // the alert is acted on: a second request from it is refused
     expect((await h.request('POST', `/api/alerts/${id}/investigation`, { ...d, json: { allegation: 'again' } })).status).toBe(409);
-    // the DPO approves as for any investigation
+    // lists and the inbox show the pseudonym while it waits, to the opener and to the approver
     const p = await h.sessionFor(pat);
+    for (const [who, path] of [[d, '/inbox'], [d, '/investigations'], [p, '/inbox']] as const) {
+      const page = await h.request('GET', path, who);
+      expect(page.status).toBe(200);
+      expect(page.text, path).not.toContain('sam.taylor');
+      expect(page.text, path).toContain(h.deps.pseudonyms.user('sam.taylor'));
+    }
+    // the DPO approves as for any investigation
     const approved = await h.request('POST', `/api/access-requests/${inv}/approve`, { ...p, json: {} });
     expect(approved.status, approved.text).toBe(200);
     const activity = await h.request('GET', `/api/investigations/${inv}/activity`, d);
     expect(activity.status).toBe(200);
     expect(JSON.parse(activity.text).subject).toBe('sam.taylor');
+    expect((await h.request('GET', '/investigations', d)).text).toContain('sam.taylor');
   });
 
   it('a pseudonym nobody in the directory has: refused with a reason, the alert stays open', async () => {
