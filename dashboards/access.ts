@@ -52,8 +52,11 @@ export async function frame(deps: ConsoleDeps, c: Ctx, title: string, body: Frag
   const s = c.get('session');
   const user = c.get('user');
   let pending: number | undefined;
-  if (s && user && (s.role === 'director' || s.role === 'dpo')) pending = await pendingCount(deps, deciderOf(deps, s, user));
-  return c.html(page({ title, orgName: deps.config.organisation.name, session: s, username: user?.username, csrf: s?.csrf, pending, path: c.req.path }, body), status as 200);
+  let alerts: number | undefined;
+  if (s && user && (s.role === 'director' || s.role === 'dpo')) {
+    [pending, alerts] = await Promise.all([pendingCount(deps, deciderOf(deps, s, user)), deps.alerts.openCount()]);
+  }
+  return c.html(page({ title, orgName: deps.config.organisation.name, session: s, username: user?.username, csrf: s?.csrf, pending, alerts, path: c.req.path }, body), status as 200);
 }
 
 /**
@@ -171,10 +174,12 @@ export class RouteTable {
         await deps.audit.append({
           actor: s?.userId ?? 'anonymous', actorRole: s?.role ?? '', action: rule.audit,
           target: (c.req.param('id') ?? String((res.headers.get('x-fairwatch-target') ?? ''))).slice(0, 100),
-          reason: reason.slice(0, 500), outcome: res.status < 400 ? 'allowed' : `refused-${res.status}`,
+          // a handler may give the reason the person stated (a dismissal's), recorded with the allowed attempt
+          reason: (reason || decodeURIComponent(res.headers.get('x-fairwatch-reason') ?? '')).slice(0, 500), outcome: res.status < 400 ? 'allowed' : `refused-${res.status}`,
         });
       }
       res.headers.delete('x-fairwatch-target');
+      res.headers.delete('x-fairwatch-reason');
       return res;
     };
     if (rule.method === 'GET') this.app.get(rule.path, wrapped);

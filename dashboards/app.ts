@@ -4,6 +4,7 @@ import { HTTPException } from 'hono/http-exception';
 import { secureHeaders } from 'hono/secure-headers';
 import type { ConsoleDeps } from './deps.ts';
 import { fail, HttpError, RouteTable, sessionMiddleware, type Env, type RouteRule } from './access.ts';
+import { alertRoutes } from './routes/alerts.ts';
 import { directorRoutes } from './routes/director.ts';
 import { investigationRoutes } from './routes/investigations.ts';
 import { itRoutes } from './routes/it.ts';
@@ -72,6 +73,7 @@ export function createConsoleApp(deps: ConsoleDeps): ConsoleApp {
   itRoutes(deps, table);
   directorRoutes(deps, table);
   investigationRoutes(deps, table);
+  alertRoutes(deps, table);
   privacyRoutes(deps, table);
   overviewRoutes(deps, table);
   peopleRoutes(deps, table);

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { AlertStore } from '../core/alerts/store.ts';
 import type { AuditLog } from '../core/audit/log.ts';
 import type { GrantException, RevokeException } from '../core/authorisation/exceptions.ts';
 import type { Authorisations } from '../core/authorisation/store.ts';
@@ -32,6 +33,8 @@ export interface ConsoleDeps {
   dataDir: string;
   audit: AuditLog;
   authz: Authorisations;
+  /** pseudonymous alerts raised by the ingester (core/alerts) */
+  alerts: AlertStore;
   sessions: Sessions;
   limiter: LoginLimiter;
   /** identity.oidc: sign-in with the organisation's OpenID providers */

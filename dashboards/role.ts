@@ -1,4 +1,5 @@
 import { serve, type ServerType } from '@hono/node-server';
+import { AlertStore } from '../core/alerts/store.ts';
 import { auditLogFor } from '../core/audit/log.ts';
 import { policyExceptions } from '../core/authorisation/exceptions.ts';
 import { Authorisations } from '../core/authorisation/store.ts';
@@ -39,6 +40,7 @@ export function consoleDeps(p: Platform, extra: Partial<ConsoleDeps> = {}): Cons
     dataDir: p.runtime.dataDir,
     audit: auditLogFor(p.store, p.redis),
     authz: new Authorisations(p.store, p.redis, now),
+    alerts: new AlertStore(p.store),
     sessions: new Sessions(p.redis, { idleMinutes: p.config.console.sessionIdleMinutes, maxHours: p.config.console.sessionMaxHours }, now),
     limiter: new LoginLimiter(p.redis),
     oidc: new OidcProviders(p.config, p.redis, p.env),

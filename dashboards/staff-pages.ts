@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { CONTINUE_MINUTES_DEFAULT } from '../core/policy/defaults.ts';
 import { randomUUID } from 'node:crypto';
 import { Hono, type Context } from 'hono';
@@ -47,6 +48,8 @@ export interface StaffPagesDeps {
   events: EventSink;
   /** the console's own address for links when console.publicUrl is unset (undefined: not linkable) */
   consoleUrl?: () => string | undefined;
+  /** the category lists (FAIRWATCH_BLOCKLISTS): the transparency page names only alerted categories that exist there */
+  blocklistsDir?: string;
   /** failed sign-ins, per user name and address (the console's LoginLimiter) */
   limiter?: { lockedFor(username: string, ip: string): Promise<number>; failed(username: string, ip: string): Promise<unknown>; succeeded(username: string): Promise<unknown> };
   /** identity.oidc: "Sign in with …" on the shared-computer sign-in page (with the two below) */
@@ -125,7 +128,7 @@ export function staffPagesApp(deps: StaffPagesDeps): Hono {
 
   app.get(STAFF_CSS_PATH, (c) => c.body(PAGE_CSS, 200, { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'max-age=3600' }));
 
-  app.get('/transparency', (c) => send(c, transparencyPage(siteFor(c), config)));
+  app.get('/transparency', (c) => send(c, transparencyPage(siteFor(c), config, { listedCategories: listedCategories(deps.blocklistsDir) })));
 
   // ---- acceptable-use statement ----
   app.get('/aup', async (c) => {
@@ -418,6 +421,16 @@ export function staffPagesApp(deps: StaffPagesDeps): Hono {
  * Mounts the staff routes on the console app with what they need from the platform: the page-token
  * key and an event sink of their own (sharing the data directory's spool) for `continue` events.
  */
+/** The category folders in the lists directory now (read per request: the nightly update changes them), or null when unknown. */
+function listedCategories(dir: string | undefined): Set<string> | null {
+  if (!dir) return null;
+  try {
+    return new Set(readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name));
+  } catch {
+    return null;
+  }
+}
+
 export function mountStaffPages(app: Hono<Env>, p: Platform, deps: Omit<StaffPagesDeps, 'tokens' | 'events'> & Partial<Pick<StaffPagesDeps, 'tokens' | 'events'>>): StaffPagesDeps {
   const events = deps.events ?? createStreamSink({ redis: p.redis, dataDir: p.runtime.dataDir, pipeline: p.config.pipeline, log: p.log });
   if (!deps.events) p.onClose(() => events.close());

@@ -49,7 +49,7 @@ describe('storage on the real embedded ClickHouse and a managed redis-server', (
       expect(await schema(p)).toBe(before);
       // a retention change updates the TTL without a new migration
       const changed = await migrate(p.store, { ...p.config.retention, eventsDays: 30 });
-      expect(changed.ttlChanged).toEqual(['events']);
+      expect(changed.ttlChanged).toEqual(['events', 'alerts']);
       expect(await schema(p)).toMatch(/TTL toDateTime\(ts\) \+ toIntervalDay\(30\)/);
       await migrate(p.store, p.config.retention);
       redisPid = p.managedRedis!.pid!;

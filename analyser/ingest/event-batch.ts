@@ -1,3 +1,4 @@
+import type { BlockedAttempt } from '../../core/alerts/rules.ts';
 import type { AccessEvent } from '../../core/events/event.ts';
 import { encodeEvent, LEGACY_FIELD, W, WIRE_COLUMNS, WIRE_FIELD } from '../../core/events/wire.ts';
 import { eventsTable } from '../../core/storage/tables.ts';
@@ -11,6 +12,8 @@ export const EVENT_BLOCK_COLUMNS: readonly BlockColumn[] = (() => {
   const declared = new Map(eventsTable(1).columns.map(([name, type]) => [name, type]));
   return WIRE_COLUMNS.map((name) => ({ name, type: blockTypeOf(declared.get(name) ?? 'String') }));
 })();
+
+const BLOCK_FIELD = Buffer.from('\tblock\t');
 
 export interface Rejected {
   /** stream entry id */
@@ -98,6 +101,33 @@ export class EventBatch {
       }
     }
     return { ids, from, to };
+  }
+
+  /**
+   * The batch's blocked requests in `categories` (for alerts). Most batches hold none: a chunk
+   * without a block action is skipped without being split.
+   */
+  blockedAttempts(categories: ReadonlySet<string>): BlockedAttempt[] {
+    const out: BlockedAttempt[] = [];
+    if (categories.size === 0) return out;
+    for (const chunk of this.chunks) {
+      if (chunk.indexOf(BLOCK_FIELD) < 0) continue;
+      // only the lines holding the marker are split
+      const text = chunk.toString('latin1');
+      let lastLine = -1;
+      for (let at = text.indexOf('\tblock\t'); at >= 0; at = text.indexOf('\tblock\t', at + 1)) {
+        const start = text.lastIndexOf('\n', at) + 1;
+        if (start === lastLine) continue;
+        lastLine = start;
+        const end = text.indexOf('\n', at);
+        const f = text.slice(start, end < 0 ? text.length : end).split('\t');
+        if (f[W.action] !== 'block' || !categories.has(f[W.category]!)) continue;
+        const ts = Date.parse(f[W.ts]!);
+        // the fields taken here are ASCII (pseudonym hex, group and category names); latin1 keeps offsets cheap
+        if (!Number.isNaN(ts)) out.push({ ts, pseudonym: f[W.user_pseudonym]!, group: f[W.user_group]!, category: f[W.category]! });
+      }
+    }
+    return out;
   }
 
   /** One pass over every line: the Native block, the text for a server (`keepText`), the invalid events. */

@@ -25,6 +25,8 @@ import { batchToken, safeTrimId, type GroupState } from './stream-ids.ts';
 //   (XAUTOCLAIM). The dead one may have inserted them without acknowledging, and the claimed set
 //   need not match its batch, so for claimed entries the event ids already stored are skipped.
 // - The stream is trimmed only below the smallest id some group still needs.
+// - After each stored batch, before its XACK, the blocked attempts in alerted categories go to the
+//   alert detector (core/alerts/detector.ts): every event passes here once, whichever proxy sent it.
 
 export interface IngesterOptions {
   store: Store;
@@ -36,6 +38,12 @@ export interface IngesterOptions {
   log?: Logger;
   /** fault injection for tests: runs after an insert succeeded, before its XACK */
   afterInsert?: (ids: readonly string[]) => void | Promise<void>;
+  /**
+   * Runs after a batch is stored and before it is acknowledged (alerts): a crash in between leaves
+   * the batch pending, so it is stored (de-duplicated) and seen here again. Its errors are logged,
+   * never stop ingestion.
+   */
+  afterStored?: (batch: EventBatch) => Promise<void>;
   /** how often the stream is trimmed below what every group acknowledged */
   trimEveryMs?: number;
 }
@@ -243,6 +251,9 @@ export class Ingester {
       }
     }
     if (this.opts.afterInsert) await this.opts.afterInsert(ids);
+    if (this.opts.afterStored) {
+      await this.opts.afterStored(batch).catch((e) => this.log.warn({ err: (e as Error).message }, 'ingester: the alert check of a stored batch failed (the next attempt in the same window checks again)'));
+    }
     if (encoded.invalid.length) await this.deadLetter(encoded.invalid);
     await this.conn.xack(this.stream, this.group, ...ids);
     this.stored += encoded.rows;

@@ -1,4 +1,8 @@
 import { ROLES } from '../../cli/roles.ts';
+import { AlertDetector } from '../../core/alerts/detector.ts';
+import { alertMailer } from '../../core/alerts/mail.ts';
+import { AlertStore } from '../../core/alerts/store.ts';
+import { CONSOLE_URL_KEY, configuredConsoleUrl } from '../../core/console-url.ts';
 import { Ingester } from './ingester.ts';
 
 const DRAIN_AT_STOP_MS = 3000;
@@ -9,7 +13,17 @@ const DRAIN_AT_STOP_MS = 3000;
 ROLES.ingest = {
   needs: { store: true, redis: true },
   async start(p) {
-    const ingester = new Ingester({ store: p.store, redis: p.redis, pipeline: p.config.pipeline, log: p.log.child({ part: 'ingest' }) });
+    const log = p.log.child({ part: 'ingest' });
+    // the console publishes the address it listens on; publicUrl wins (core/console-url.ts)
+    const consoleUrl = async () => p.config.console.publicUrl ?? (await p.redis.get(CONSOLE_URL_KEY).catch(() => null)) ?? configuredConsoleUrl(p.config);
+    const detector = new AlertDetector({
+      config: p.config, alerts: new AlertStore(p.store), redis: p.redis, log,
+      mail: alertMailer(p.config, consoleUrl, (err) => log.warn({ err }, 'alert mail failed')),
+    });
+    const ingester = new Ingester({
+      store: p.store, redis: p.redis, pipeline: p.config.pipeline, log,
+      afterStored: detector.categories.size ? (batch) => detector.check(batch.blockedAttempts(detector.categories)) : undefined,
+    });
     await ingester.start();
     const { stream, batchRows, batchMs } = p.config.pipeline;
     return {

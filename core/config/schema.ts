@@ -217,6 +217,45 @@ export const neverInspectSchema = z.strictObject({
   healthList: z.boolean().default(true),
 }).prefault({});
 
+/** the serious categories alerts watch by default (UT1 names; a category absent from the lists never matches) */
+export const DEFAULT_ALERT_CATEGORIES = ['adult', 'violence', 'aggressive', 'drugs', 'hacking', 'malware', 'phishing', 'stalkerware', 'vpn', 'proxy', 'doh'];
+/** attempts (blocked requests) in one clock hour or one local day; null: that window is not watched */
+const attemptsThreshold = z.number().int().min(1).max(1_000_000).nullable();
+const emailAddress = z.string().regex(/^[^\s@<>,;]+@[^\s@<>,;]+\.[^\s@<>,;]+$/, 'expected an e-mail address such as safeguarding@example.org');
+
+/** A group's own alert settings; what it leaves out comes from policy.alerts. */
+export const alertGroupSchema = z.strictObject({
+  enabled: z.boolean().optional(),
+  categories: z.array(categoryName).min(1).optional(),
+  perHour: attemptsThreshold.optional(),
+  perDay: attemptsThreshold.optional(),
+});
+
+/**
+ * Pseudonymous alerts (issue 19): a person whose blocked attempts in a serious category reach a
+ * threshold within a clock hour or a local day raises one alert per category and window, shown to
+ * directors and the DPO; the addresses in `notify` get an e-mail with no personal data.
+ */
+export const alertsSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  categories: z.array(categoryName).min(1).default(DEFAULT_ALERT_CATEGORIES),
+  perHour: attemptsThreshold.default(10),
+  perDay: attemptsThreshold.default(30),
+  /** e-mail addresses told (no personal data in the mail); needs console.smtp for the server */
+  notify: z.array(emailAddress).default([]),
+  groups: z.record(z.string(), alertGroupSchema).default({}),
+}).superRefine((a, ctx) => {
+  if (a.enabled && a.perHour === null && a.perDay === null) {
+    ctx.addIssue({ code: 'custom', path: ['perHour'], message: 'perHour and perDay are both null: set at least one threshold, or enabled: false' });
+  }
+  for (const [g, o] of Object.entries(a.groups)) {
+    const on = o.enabled ?? a.enabled;
+    if (on && (o.perHour === undefined ? a.perHour : o.perHour) === null && (o.perDay === undefined ? a.perDay : o.perDay) === null) {
+      ctx.addIssue({ code: 'custom', path: ['groups', g], message: `group ${g}: perHour and perDay are both null: set one, or enabled: false` });
+    }
+  }
+}).prefault({});
+
 export const groupSchema = z.strictObject({
   description: z.string().default(''),
   /** e.g. software-download */
@@ -267,6 +306,7 @@ export const policySchema = z.strictObject({
     mode: z.enum(['off', 'moderate', 'strict']).default('off'),
     groups: z.record(z.string(), z.enum(['off', 'moderate', 'strict'])).default({}),
   }).prefault({}),
+  alerts: alertsSchema,
 }).prefault({});
 
 export const aupSchema = z.strictObject({
@@ -387,6 +427,13 @@ export const configSchema = z.strictObject({
   siem: siemSchema,
   blocklists: blocklistsSchema,
 }).superRefine((c, ctx) => {
+  const alerts = c.policy.alerts;
+  if (alerts.notify.length && !c.console.smtp) {
+    ctx.addIssue({ code: 'custom', path: ['policy', 'alerts', 'notify'], message: 'alert e-mails need a mail server: set console.smtp (url, from, to) as well' });
+  }
+  for (const g of Object.keys(alerts.groups)) {
+    if (!(g in c.policy.groups)) ctx.addIssue({ code: 'custom', path: ['policy', 'alerts', 'groups', g], message: `no group "${g}" in policy.groups (known: ${Object.keys(c.policy.groups).join(', ')})` });
+  }
   // an OpenID group mapping must name a group the policy knows, or people would browse under no rules
   c.identity.oidc.forEach((p, i) => {
     const check = (group: string, path: (string | number)[]) => {
@@ -412,5 +459,6 @@ export const configSchema = z.strictObject({
 export type Config = z.infer<typeof configSchema>;
 export type OidcProvider = z.infer<typeof oidcProviderSchema>;
 export type Rule = z.infer<typeof ruleSchema>;
+export type AlertsConfig = z.infer<typeof alertsSchema>;
 export type BandName = z.infer<typeof bandName>;
 export type ActionName = z.infer<typeof actionName>;

@@ -39,7 +39,41 @@ function safeSearchLine(config: Config): Html | '' {
   return html`<p>Safe search is ${ss.mode === 'off' ? 'not enforced' : `enforced (${words[ss.mode]})`} on Google, Bing, DuckDuckGo and YouTube${exceptions.length ? `, except: ${list(exceptions.map(([g, m]) => `${g} ${m === 'off' ? 'not enforced' : words[m]}`))}` : ''}. This uses the addresses those services provide for it; nothing is opened or read.</p>`;
 }
 
-export function transparencyPage(site: Site, config: Config): Page {
+const PER: Record<'perHour' | 'perDay', string> = { perHour: 'in one hour', perDay: 'in one day' };
+
+/** The thresholds of an alert rule in words, e.g. "10 in one hour or 30 in one day". */
+function thresholds(perHour: number | null, perDay: number | null): string {
+  return [perHour !== null ? `${perHour} ${PER.perHour}` : '', perDay !== null ? `${perDay} ${PER.perDay}` : ''].filter(Boolean).join(' or ');
+}
+
+/** What policy.alerts watches and who is told, from the live configuration (roles, never addresses). */
+function alertsSection(config: Config, listed: ReadonlySet<string> | null): Html {
+  const a = config.policy.alerts;
+  const labels = (cats: readonly string[]) => {
+    const shown = cats.filter((c) => !listed || listed.has(c));
+    return shown.length ? list([...new Set(shown.map((c) => categoryLabel(config, c)))]) : '';
+  };
+  const groupLines = Object.entries(a.groups).map(([g, o]) => {
+    if (!(o.enabled ?? a.enabled)) return `${g}: no alerts`;
+    const cats = labels(o.categories ?? a.categories) || 'no category in the lists';
+    return `${g}: ${cats}; ${thresholds(o.perHour === undefined ? a.perHour : o.perHour, o.perDay === undefined ? a.perDay : o.perDay)}`;
+  });
+  const main = a.enabled ? labels(a.categories) : '';
+  if (!main && groupLines.length === 0) return html`<h2>Alerts</h2><p>No alerts are raised: nobody is told about anyone's blocked attempts until the routine audit.</p>`;
+  const mail = a.notify.length
+    ? `${a.notify.length === 1 ? 'One address the organisation designated (for safeguarding) is' : `${a.notify.length} addresses the organisation designated (for safeguarding) are`} sent an e-mail that an alert is waiting: it gives only the kind of site, the number of attempts and the time window, never a name, a pseudonym or a site.`
+    : 'No e-mail is sent about alerts.';
+  return html`<h2>Alerts</h2>
+<p>Some kinds of site are serious enough that the organisation wants to know soon, not at the next audit, when someone keeps trying to reach them. ${main ? html`When one person's <strong>blocked</strong> attempts to reach ${main} reach ${thresholds(a.perHour, a.perDay)} (a clock hour, or a calendar day in ${config.organisation.timezone} time), an alert is raised.` : 'Alerts are raised only for the groups below.'}</p>
+${groupLines.length ? html`<p>Groups with their own settings: ${groupLines.join('; ')}.</p>` : ''}
+<ul>
+<li>An alert names a <strong>pseudonym</strong>, the category, the number of attempts and the time window. It does not name you, the sites or the computer.</li>
+<li>Who is told: the directors and the data protection officer see alerts in the console (every look is logged). IT support does not. ${mail}</li>
+<li>An alert is not an accusation: a mistyped address or a link in a message looks the same. Finding out who it was needs an investigation, authorised as described under "Who may see it, and when"; otherwise a director dismisses the alert with a reason, which is logged.</li>
+</ul>`;
+}
+
+export function transparencyPage(site: Site, config: Config, opts: { listedCategories?: ReadonlySet<string> | null } = {}): Page {
   const r = config.retention;
   const t = config.policy.time;
   const rules = config.policy.rules.filter((x) => x.action === 'block' || x.action === 'warn' || x.action === 'quota');
@@ -81,10 +115,13 @@ ${rules.length === 0 ? html`<p>No categories are blocked or warned about at the 
 ${safeSearchLine(config)}
 <p>Working hours are ${t.workingHours.start}–${t.workingHours.end} on ${list(t.workingDays.map((d) => DAYS[d] ?? String(d)))}${t.breaks.length ? html`, with breaks ${list(t.breaks.map((b) => `${b.start}–${b.end}`))}` : ''} (${config.organisation.timezone} time). ${config.policy.softwareDownloads.clause}</p>
 
+${alertsSection(config, opts.listedCategories ?? null)}
+
 <h2>How long it is kept</h2>
 <table>
 <tbody>
 <tr><th scope="row">Records of each visit</th><td>${days(r.eventsDays)}, then deleted automatically</td></tr>
+<tr><th scope="row">Alerts (pseudonym, category, counts)</th><td>${days(r.eventsDays)} after their time window, like the records they count</td></tr>
 <tr><th scope="row">Daily and hourly totals</th><td>${days(r.rollupsDays)}</td></tr>
 <tr><th scope="row">Audit and spot-check reports (stored encrypted)</th><td>${days(r.reportsDays)}</td></tr>
 <tr><th scope="row">The log of who looked at what</th><td>kept permanently, so every look can be checked</td></tr>

@@ -31,7 +31,7 @@ export function buildDpia({ config: c, runtime, generatedAt }: DpiaInput): strin
   const rulesBy = (a: string) => p.rules.filter((x) => x.action === a);
   const ruleLines = p.rules.map((x, i) => `| ${x.id ?? i + 1} | ${x.groups.join(', ')} | ${x.categories.join(', ')} | ${x.bands.join(', ')} | ${x.action} | ${x.clause.replace(/\|/g, '/')} |`);
   const inspecting = p.inspect.categories.length > 0 || p.inspect.hosts.length > 0;
-  const alerts = (p as Record<string, unknown>).alerts;
+  const alerts = p.alerts;
   const ch = hostOf(runtime.clickhouseUrl);
   const rd = hostOf(runtime.redisUrl);
   const smtp = c.console.smtp ? hostOf(c.console.smtp.url.replace(/^smtps?:/, 'http:')) : null;
@@ -104,7 +104,7 @@ export function buildDpia({ config: c, runtime, generatedAt }: DpiaInput): strin
     '- **Pseudonymisation**: events, rollups and acceptances hold HMAC-SHA256 pseudonyms of the user name and device address (key in the data directory, outside the database); names only in the account directory.',
     '- **Reports sealed**: each report is encrypted (AES-256-GCM, per-report key wrapped by a master key); report metadata holds no names, hosts or categories.',
     `- **Who may see what**: staff see their own block pages and the transparency page; IT see report metadata and need a director's grant with an expiry to open a report; directors open reports and investigations${c.console.fourEyes ? '; **an investigation needs a second director or the DPO to approve it** (`console.fourEyes` on)' : ' (`console.fourEyes` is **off**: one director may open an investigation alone)'}; the DPO may approve investigations and see the audit log.`,
-    `- **Alerts**: ${alerts ? 'configured (`policy.alerts`); alerts show pseudonyms and counts, never names.' : 'none configured (`policy.alerts` unset).'}`,
+    `- **Alerts**: ${alerts.enabled || Object.values(alerts.groups).some((g) => g.enabled) ? `on (\`policy.alerts\`): blocked attempts in ${alerts.categories.join(', ')} reaching ${[alerts.perHour !== null ? `${alerts.perHour} in an hour` : '', alerts.perDay !== null ? `${alerts.perDay} in a day` : ''].filter(Boolean).join(' or ')}${Object.keys(alerts.groups).length ? ' (some groups differ)' : ''} raise an alert that shows a pseudonym, the category and counts, never a name or site, to directors and the DPO (viewing audited); ${alerts.notify.length ? `${alerts.notify.length} designated address(es) get a name-free e-mail` : 'no e-mail is sent'}; naming the person needs an investigation.` : 'off (`policy.alerts.enabled: false`).'}`,
     '- **Subject access**: `fairwatch dsar export` produces one person\'s records (found by their pseudonym only), audited.',
     '- **Legal holds and disclosure register**: records are kept past retention only under a recorded request with its legal basis; every disclosure is registered.',
     `- **Nightly list update**: ${c.blocklists.update ? `from \`${c.blocklists.update.source}\` (${c.blocklists.update.schedule}), rolled back automatically when the new set breaks the rules.` : 'not configured (lists change only by hand).'}`,

@@ -9,6 +9,7 @@ import {
 import { minuteMaskStatements, ROLLUP_TABLES, rollupDedupStatements, rollupViews } from './rollup-views.ts';
 import { PRIVACY_MIGRATION } from '../privacy/tables.ts';
 import { EXTERNAL_ACCOUNTS_MIGRATION } from '../identity/external-accounts.ts';
+import { ALERTS_MIGRATION, ALERTS_TTL } from '../alerts/tables.ts';
 
 // Versioned, idempotent migrations. Each is a list of statements; the runner records the versions it
 // applied in fairwatch.schema_migrations and skips them next time. Every statement is itself
@@ -73,6 +74,7 @@ export const MIGRATIONS: Migration[] = [
   },
   PRIVACY_MIGRATION,
   EXTERNAL_ACCOUNTS_MIGRATION,
+  ALERTS_MIGRATION,
 ];
 
 export function allMigrations(): Migration[] {
@@ -120,6 +122,7 @@ export async function migrate(store: Store, retention: RetentionDays, topology: 
 export async function applyRetention(store: Store, retention: RetentionDays, topology: Topology = { kind: 'single' }): Promise<string[]> {
   const wanted: Array<[string, string]> = [
     [storageTable('events', topology), EVENTS_TTL(retention.eventsDays)],
+    [storageTable('alerts', topology), ALERTS_TTL(retention.eventsDays)],
     [storageTable('reports', topology), REPORTS_TTL(retention.reportsDays)],
     ...ROLLUP_TABLES.map((t): [string, string] => [storageTable(t, topology), ROLLUP_TTL(retention.rollupsDays)]),
   ];

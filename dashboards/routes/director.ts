@@ -3,6 +3,7 @@ import { expiryProblem, type AuthRequest } from '../../core/authorisation/model.
 import type { ConsoleDeps } from '../deps.ts';
 import { canDecide, deciderOf, frame, HttpError, int, isOwnRequest, roleDecides, str, type Ctx, type Decider, type RouteTable } from '../access.ts';
 import { nameResolver } from '../people.ts';
+import { subjectOf } from './investigations.ts';
 import { requireReauth } from '../security/reauth.ts';
 import { csrfField, message, when } from '../views/layout.ts';
 
@@ -106,7 +107,7 @@ export function directorRoutes(deps: ConsoleDeps, t: RouteTable): void {
     };
     const done = c.req.query('done');
     const rows = await Promise.all(pending.map(async (r) => html`<tr id="req-${r.id}"><td>${LABEL[r.subject] ?? r.subject}</td>
-<td>${r.subject === 'investigation' ? html`Subject: ${await name(String(r.details.subject_user_id ?? ''))}; ${when(Number(r.details.from))} – ${when(Number(r.details.to))}` : r.target}</td>
+<td>${r.subject === 'investigation' ? html`Subject: ${await subjectOf(deps, r, name)}; ${when(Number(r.details.from))} – ${when(Number(r.details.to))}` : r.target}</td>
 <td>${await from(r)}</td><td class="reason">${r.reason}</td><td>${when(r.requestedAt)}</td>
 ${isOwnRequest(d, r.requester) ? html`<td>Waiting for ${r.subject === 'investigation' ? 'a second director or the DPO' : 'another director'}: you cannot decide your own request.</td></tr>` : html`<td><form method="post" action="/requests/${r.id}/approve">${csrfField(s.csrf)}
 ${r.subject === 'investigation' || r.subject === 'self-report' || r.subject === 'concern' ? '' : html`<label>Expires in <select name="expires_in_minutes"><option value="60">1 hour</option><option value="480">8 hours</option><option value="1440" selected>1 day</option><option value="10080">7 days</option><option value="43200">30 days</option></select></label>`}

@@ -50,14 +50,34 @@ async function open(deps: ConsoleDeps, c: Ctx): Promise<AuthRequest> {
   const kinds = kindsFrom(b);
   const subject = await deps.users.get(subjectName).catch(() => null);
   if (!subject) throw new HttpError(400, 'subject: no such user in the user directory');
+  const req = await requestInvestigation(deps, s.userId, { subjectUserId: subject.userId, allegation, from, to, kinds, minutes });
+  c.header('x-fairwatch-target', req.id);
+  return req;
+}
+
+/**
+ * Records an investigation request by director `by`; without console.fourEyes it is approved at
+ * once (the opener's own authority), with it it waits for a second director or the DPO. Also the
+ * path an alert takes (routes/alerts.ts), which names the subject by pseudonym only.
+ */
+export async function requestInvestigation(deps: ConsoleDeps, by: string, i: { subjectUserId: string; allegation: string; from: number; to: number; kinds: readonly Kind[]; minutes: number; fromAlert?: { id: string; pseudonym: string } }): Promise<AuthRequest> {
   const fourEyes = deps.config.console.fourEyes;
   const req = await deps.authz.request({
-    subject: 'investigation', target: subject.userId, requester: s.userId, reason: allegation,
-    details: { subject_user_id: subject.userId, from, to, kinds, expires_in_minutes: minutes, four_eyes: fourEyes },
+    subject: 'investigation', target: i.subjectUserId, requester: by, reason: i.allegation,
+    details: { subject_user_id: i.subjectUserId, from: i.from, to: i.to, kinds: [...i.kinds], expires_in_minutes: i.minutes, four_eyes: fourEyes, ...(i.fromAlert ? { from_alert: i.fromAlert.id, subject_pseudonym: i.fromAlert.pseudonym } : {}) },
   });
-  c.header('x-fairwatch-target', req.id);
-  if (!fourEyes) return deps.authz.decide(req.id, 'approve', s.userId, { expiresAt: deps.now() + minutes * 60_000 });
+  if (!fourEyes) return deps.authz.decide(req.id, 'approve', by, { expiresAt: deps.now() + i.minutes * 60_000 });
   return req;
+}
+
+/**
+ * Who an investigation is about, for lists and the inbox. One that came from an alert stays a
+ * pseudonym until it is approved: the opener asked without knowing the name, and must not learn it
+ * from a waiting (or refused) request.
+ */
+export async function subjectOf(deps: ConsoleDeps, r: AuthRequest, name: (id: string) => Promise<string>) {
+  if (r.details.from_alert && deps.authz.statusOf(r) !== 'approved') return html`pseudonym <code>${String(r.details.subject_pseudonym ?? '')}</code> (from an alert)`;
+  return html`${await name(String(r.details.subject_user_id ?? ''))}`;
 }
 
 /** The investigation, when this person may see it now; 403 otherwise (also for other directors' ids). */
@@ -137,7 +157,7 @@ ${reportBody(r, { exportAction: `/investigations/${inv.id}/reports/${r.meta.id}/
     const name = nameResolver(deps);
     const mine = await deps.authz.list({ subject: 'investigation', requester: s.userId });
     const delegated = (await deps.authz.list({ subject: 'investigation-access', requester: s.userId, status: 'approved' })).map((g) => g.target);
-    const rows = await Promise.all(mine.map(async (r) => html`<tr><td><a href="/investigations/${r.id}">${await name(String(r.details.subject_user_id))}</a></td>
+    const rows = await Promise.all(mine.map(async (r) => html`<tr><td><a href="/investigations/${r.id}">${await subjectOf(deps, r, name)}</a></td>
 <td>${when(Number(r.details.from))} – ${when(Number(r.details.to))}</td><td>${deps.authz.statusOf(r)}</td><td>${when(r.approval?.expiresAt)}</td></tr>`));
     return frame(deps, c, 'Investigations', html`${s.role === 'director' ? html`<p><a href="/investigations/new">Open an investigation</a></p>` : ''}
 <table><thead><tr><th>Subject</th><th>Window</th><th>Status</th><th>Expires</th></tr></thead><tbody>${rows}</tbody></table>

@@ -32,6 +32,7 @@ async function overview(deps: ConsoleDeps, c: Ctx) {
     investigations: decides && s.role === 'director' ? { open: investigations.length, yours: mine.map((r) => ({ id: r.id, expires_at: r.approval?.expiresAt ?? null })) } : null,
     headline: await headline(deps),
     nextSpotCheck: decides ? nextSpotCheck(deps) : null,
+    openAlerts: decides ? await deps.alerts.openCount() : null,
     health: s.role === 'it' ? await gatherHealth(deps) : null,
     now,
   };
@@ -67,6 +68,11 @@ export function overviewRoutes(deps: ConsoleDeps, t: RouteTable): void {
 ${o.pending.length ? html`<ul>${o.pending.slice(0, 5).map((p) => html`<li>${KIND[p.kind] ?? p.kind}, ${when(p.requested_at)}</li>`)}</ul>` : html`<p>Nothing waiting.</p>`}
 <p><a href="/inbox">Open the inbox</a></p></section>`);
     }
+    if (o.openAlerts !== null) {
+      cards.push(html`<section class="card" aria-labelledby="alerts-h"><h2 id="alerts-h">Open alerts</h2>
+<p class="big" id="overview-alerts">${o.openAlerts}</p><p class="hint">Repeated blocked attempts at serious categories, by pseudonym.</p>
+<p><a href="/alerts">Open the alerts</a></p></section>`);
+    }
     if (o.role === 'director') {
       const g = Object.entries(o.grants);
       cards.push(html`<section class="card" aria-labelledby="act-h"><h2 id="act-h">Active</h2>
@@ -96,6 +102,7 @@ ${o.pending.length ? html`<ul>${o.pending.slice(0, 5).map((p) => html`<li>${KIND
       active_grants: o.grants,
       investigations: o.investigations && { open: o.investigations.open, yours: o.investigations.yours.map((i) => ({ id: i.id, expires_at: i.expires_at ? new Date(i.expires_at).toISOString() : null })) },
       headline: { report_id: h.reportId, from: new Date(h.from).toISOString(), to: new Date(h.to).toISOString(), current: h.current, previous: h.previous },
+      open_alerts: o.openAlerts,
       next_spot_check: o.nextSpotCheck ? new Date(o.nextSpotCheck).toISOString() : null,
       health: o.health,
     });

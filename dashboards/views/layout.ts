@@ -16,6 +16,8 @@ export interface PageFrame {
   csrf?: string;
   /** directors: pending requests, shown on every page */
   pending?: number;
+  /** directors and the DPO: open alerts, shown on every page */
+  alerts?: number;
   /** the request path, to mark the current navigation entry */
   path?: string;
 }
@@ -23,8 +25,8 @@ export interface PageFrame {
 const NAV: Record<string, Array<[string, string]>> = {
   staff: [['/my', 'My page']],
   it: [['/home', 'Overview'], ['/health', 'Health'], ['/people', 'People'], ['/reports', 'Reports'], ['/policy-test', 'Policy tester'], ['/lists', 'List health'], ['/my', 'My page']],
-  director: [['/home', 'Overview'], ['/inbox', 'Inbox'], ['/grants', 'Active grants'], ['/investigations', 'Investigations'], ['/reports', 'Reports'], ['/people', 'People'], ['/legal-holds', 'Legal holds'], ['/disclosures', 'Disclosures'], ['/privacy/dpia', 'DPIA'], ['/audit', 'Audit log'], ['/my', 'My page']],
-  dpo: [['/home', 'Overview'], ['/inbox', 'Inbox'], ['/investigations', 'Investigations'], ['/legal-holds', 'Legal holds'], ['/disclosures', 'Disclosures'], ['/privacy/dpia', 'DPIA'], ['/audit', 'Audit log'], ['/my', 'My page']],
+  director: [['/home', 'Overview'], ['/inbox', 'Inbox'], ['/alerts', 'Alerts'], ['/grants', 'Active grants'], ['/investigations', 'Investigations'], ['/reports', 'Reports'], ['/people', 'People'], ['/legal-holds', 'Legal holds'], ['/disclosures', 'Disclosures'], ['/privacy/dpia', 'DPIA'], ['/audit', 'Audit log'], ['/my', 'My page']],
+  dpo: [['/home', 'Overview'], ['/inbox', 'Inbox'], ['/alerts', 'Alerts'], ['/investigations', 'Investigations'], ['/legal-holds', 'Legal holds'], ['/disclosures', 'Disclosures'], ['/privacy/dpia', 'DPIA'], ['/audit', 'Audit log'], ['/my', 'My page']],
 };
 
 export function page(f: PageFrame, body: Fragment): Fragment {
@@ -35,7 +37,8 @@ export function page(f: PageFrame, body: Fragment): Fragment {
 <title>${f.title} · fairwatch</title><link rel="stylesheet" href="/static/console.css"></head>
 <body><a class="skip" href="#main">Skip to content</a><header class="org console"><a class="name" href="/">fairwatch · ${f.orgName}</a>
 ${f.session ? html`<nav aria-label="Console">${nav.map(([href, label]) => html`<a href="${href}"${href === current ? html` aria-current="page"` : ''}>${label}</a>`)}
-${f.pending !== undefined ? html`<a href="/inbox" class="pending">Pending requests: <span id="pending-count">${f.pending}</span></a>` : ''}</nav>
+${f.pending !== undefined ? html`<a href="/inbox" class="pending">Pending requests: <span id="pending-count">${f.pending}</span></a>` : ''}
+${f.alerts !== undefined ? html`<a href="/alerts" class="pending">Open alerts: <span id="alerts-count">${f.alerts}</span></a>` : ''}</nav>
 <form method="post" action="/logout" class="inline who"><input type="hidden" name="_csrf" value="${f.csrf ?? ''}"><span>${f.username ?? ''} (${f.session.role})</span> <button type="submit">Sign out</button></form>` : ''}
 </header><main id="main" class="console${f.session ? '' : ' narrow'}"><h1>${f.title}</h1>${body}</main></body></html>`;
 }

@@ -47,10 +47,11 @@ const PASSWORD = 'a long conformance password';
 /**
  * The policy keys the cases below cover (urlMatching: how list entries match, which the squidGuard
  * differential test covers entry by entry; safeSearch: off in the example, and covered through the
- * proxy engine by engine in test/proxy/safe-search.test.ts). A key added to the example must be
- * added here with a case.
+ * proxy engine by engine in test/proxy/safe-search.test.ts; alerts: the case at the end, and the
+ * console, mail and roles in test/alerts/live.test.ts). A key added to the example must be added
+ * here with a case.
  */
-const COVERED_POLICY_KEYS = new Set(['groups', 'defaultGroup', 'time', 'categoryLabels', 'rules', 'defaultAction', 'defaultClause', 'localDenyClause', 'localAllowClause', 'softwareDownloads', 'largeUploadMB', 'blockLargeUploads', 'urlMatching', 'inspect', 'neverInspect', 'safeSearch']);
+const COVERED_POLICY_KEYS = new Set(['groups', 'defaultGroup', 'time', 'categoryLabels', 'rules', 'defaultAction', 'defaultClause', 'localDenyClause', 'localAllowClause', 'softwareDownloads', 'largeUploadMB', 'blockLargeUploads', 'urlMatching', 'inspect', 'neverInspect', 'safeSearch', 'alerts']);
 
 const host = (category: string) => `${category.replace(/_/g, '-')}.site.test`;
 const inspected = EXAMPLE.policy.inspect.categories[0]!;
@@ -486,6 +487,48 @@ describe('the example policy through the real proxy', () => {
       }
     }, 300_000);
   }
+
+  it('alerts: one person\'s blocked attempts in an alerted category up to the hourly threshold raise an alert; another\'s fewer do not', async () => {
+    const alerts = EXAMPLE.policy.alerts as { categories: string[]; perHour: number; perDay: number };
+    // an alerted category the example blocks and no other case here visits
+    const category = alerts.categories.find((c) => c !== 'adult' && expected('staff', c, 'working').action === 'block' && categories.includes(c))!;
+    expect(category, 'the example blocks none of its alerted categories').toBeDefined();
+    // not across an hour boundary, so the attempts share one window (the expectation below is still worked out from the stored events)
+    const toNextHour = 3_600_000 - (Date.now() % 3_600_000);
+    if (toNextHour < 60_000) await new Promise((r) => setTimeout(r, toNextHour + 1000));
+    const events = await withFairwatch('working', async () => {
+      let n = 0;
+      for (const [user, times] of [['bob', alerts.perHour], ['ian', alerts.perHour - 1]] as const) {
+        for (let i = 0; i < times; i++) {
+          expect((await curl(user, site(host(category), `/alert-${user}-${i}`))).status).toBe(403);
+          n++;
+        }
+      }
+      return n;
+    });
+    const { platform } = await openTestPlatform({ dataDir, redis: false, yaml: derivedConfig('working').yaml });
+    try {
+      const stored = await platform.store.rows<{ user_pseudonym: string; category: string; period_kind: string; attempts: number }>(
+        `SELECT user_pseudonym, category, period_kind, max(attempts) AS attempts FROM ${platform.store.database}.alerts WHERE category = {c:String} GROUP BY alert_id, user_pseudonym, category, period_kind`, { c: category });
+      const bob = platform.pseudonyms.user('bob');
+      const ian = platform.pseudonyms.user('ian');
+      const perHour = (who: string) => {
+        const byHour = new Map<number, number>();
+        for (const e of events.filter((x) => x.user_pseudonym === who && x.category === category && x.action === 'block')) {
+          const h = Math.floor(Date.parse(String(e.ts).replace(' ', 'T') + (String(e.ts).endsWith('Z') ? '' : 'Z')) / 3_600_000);
+          byHour.set(h, (byHour.get(h) ?? 0) + 1);
+        }
+        return Math.max(0, ...byHour.values());
+      };
+      expect(perHour(bob)).toBe(alerts.perHour);
+      expect(stored.filter((a) => a.user_pseudonym === bob && a.period_kind === 'hour')).toEqual([{ user_pseudonym: bob, category, period_kind: 'hour', attempts: alerts.perHour }]);
+      expect(stored.filter((a) => a.user_pseudonym === ian)).toEqual([]);
+      // the day threshold is not reached by these
+      expect(stored.filter((a) => a.period_kind === 'day')).toEqual([]);
+    } finally {
+      await platform.close();
+    }
+  }, 300_000);
 
   it('every rule of the example was exercised', () => {
     expect([...EXAMPLE.policy.rules.map((r) => r.id)].filter((id) => !exercised.has(id))).toEqual([]);

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { alertId } from '../../core/alerts/rules.ts';
 import { LegalHolds } from '../../core/privacy/holds.ts';
 import { buildConsoleApp } from '../../dashboards/role.ts';
 import { openConsole, type Account } from './harness.ts';
@@ -51,6 +52,15 @@ const openHold = async () => ({ id: (await new LegalHolds(h.deps.store).open({ r
 let freshN = 0;
 const freshStaff = async () => ({ id: (await h.addUser(`matrix-staff-${freshN++}`, 'staff')).userId });
 const freshIt = async () => ({ id: (await h.addUser(`matrix-it-${freshN++}`, 'it', 'it')).userId });
+/** a fresh open alert about sam (each call a new window, so a new alert) */
+let alertN = 0;
+const freshAlert = async () => {
+  // recent hours: the alerts table's TTL would drop an old window at the next merge
+  const from = (Math.floor(Date.now() / 3_600_000) - 1 - alertN++) * 3_600_000;
+  const id = alertId(h.deps.pseudonyms.user('sam'), 'adult', 'hour', from);
+  await h.deps.alerts.write([{ window: { id, pseudonym: h.deps.pseudonyms.user('sam'), category: 'adult', kind: 'hour', from, to: from + 3_600_000, threshold: 3 }, attempts: 4, firstSeen: from + 60_000, lastSeen: from + 120_000 }], Date.now());
+  return { id };
+};
 const openBody = () => ({ subject: 'sam', allegation: 'matrix', from: '2026-01-01T00:00:00Z', to: '2026-01-02T00:00:00Z', expires_in_minutes: 60 });
 
 const CASES: Record<string, Case> = {
@@ -141,6 +151,13 @@ const CASES: Record<string, Case> = {
   'POST /api/my/accident': { json: { event_id: 'not-a-visit' }, expect: signedIn(400) },
   'POST /my/concern': { form: { concern: 'matrix concern' }, expect: signedIn(303) },
   'POST /api/my/concern': { json: { concern: 'matrix concern', named: true }, expect: signedIn(201) },
+  'GET /alerts': { expect: directorOnly(200) },
+  'GET /api/alerts': { expect: directorOnly(200) },
+  'GET /alerts/:id': { params: freshAlert, expect: directorOnly(200) },
+  'POST /alerts/:id/investigate': { params: freshAlert, form: { allegation: 'matrix' }, expect: directorOnly(303) },
+  'POST /api/alerts/:id/investigation': { params: freshAlert, json: { allegation: 'matrix' }, expect: directorOnly(201) },
+  'POST /alerts/:id/dismiss': { params: freshAlert, form: { reason: 'matrix' }, expect: directorOnly(200) },
+  'POST /api/alerts/:id/dismiss': { params: freshAlert, json: { reason: 'matrix' }, expect: directorOnly(200) },
   'POST /investigations/:id/delegate': { params: inv, form: { username: 'ian', expires_in_minutes: '60' }, expect: { ...directorOnly(303), itGrant: 403 } },
 };
 
@@ -213,8 +230,8 @@ describe('route × caller matrix', () => {
     expect(failures).toEqual([]);
   }, 240_000);
 
-  it('report and investigation routes are all audited', () => {
-    for (const r of h.rules.filter((r) => /^\/(api\/)?(reports|investigations)/.test(r.path))) {
+  it('report, investigation and alert routes are all audited', () => {
+    for (const r of h.rules.filter((r) => /^\/(api\/)?(reports|investigations|alerts)/.test(r.path))) {
       expect(r.audit, `${r.method} ${r.path} must write an audit row`).toBeTruthy();
     }
   });
