@@ -163,6 +163,11 @@ export function splice(client: Socket, upstream: Socket, idleMs: number, ev: Eve
   };
   client.once('close', closed);
   upstream.once('close', closed);
+  // One side gone: pipe() unpipes it, which leaves the other paused, so its last bytes (a TLS
+  // close_notify after the client left) would sit unread, 'end' would never come and the tunnel
+  // and its event would stay open. Reading on, into nothing, lets it finish its own way.
+  client.once('close', () => upstream.resume());
+  upstream.once('close', () => client.resume());
   client.on('error', kill);
   upstream.on('error', (err) => {
     ev.flag('upstream-reset');
