@@ -23,7 +23,8 @@ export interface PacOptions {
   directFallback: boolean;
   /**
    * proxy.tlsPort: each proxy is offered first as an HTTPS proxy on this port (credentials
-   * encrypted), with the plain port as the fallback for browsers or networks where TLS fails
+   * encrypted), with the plain port as the fallback for browsers or networks where TLS fails;
+   * unset for an ephemeral tlsPort (0, tests), which has no port to publish
    */
   tlsPort?: number;
 }
@@ -44,7 +45,7 @@ export function pacOptionsFromConfig(config: Config): PacOptions {
   }
   const bypass = [...config.pac.bypass];
   if (config.console.publicUrl) bypass.push(new URL(config.console.publicUrl).hostname.replace(/^\[|\]$/g, ''));
-  return { proxies, bypass, spread: config.pac.spread, directFallback: config.pac.directFallback, tlsPort: config.proxy.tlsPort };
+  return { proxies, bypass, spread: config.pac.spread, directFallback: config.pac.directFallback, tlsPort: config.proxy.tlsPort || undefined };
 }
 
 interface BypassSets { hosts: string[]; suffixes: string[]; nets: Array<[string, string]> }
