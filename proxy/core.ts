@@ -285,8 +285,9 @@ export class ProxyCore {
    * normalised by the URL parser, so 2130706433 and 0x7f.1 are 127.0.0.1 here) passes the category
    * lists, which name sites; refused unless the setting allows it. The event says why.
    */
-  checkIpLiteral(ev: EventBuilder, target: Target): void {
-    if (isIP(target.host) === 0) return;
+  checkIpLiteral(ev: EventBuilder, target: Target, proxyAddress: string | undefined): void {
+    // the console reached by its address (console.publicUrl https://192.0.2.5/) is fairwatch's own
+    if (isIP(target.host) === 0 || this.isOwnPage(target, proxyAddress)) return;
     const rule = this.ipTunnels;
     if (rule === 'allow' || (rule instanceof CidrSet && rule.has(target.host))) return;
     ev.action = 'block';

@@ -78,7 +78,7 @@ export async function admitHttp(core: ProxyCore, ev: EventBuilder, req: Incoming
   const identity = await core.identify(ev, req.headers['proxy-authorization']);
   if (!identity && core.answerSignInHttp(ev, res, target)) return null;
   if (!identity) throw new RequestError(407, 'FW_AUTH_REQUIRED', 'Sign in with your fairwatch user name and password to use the internet here.');
-  core.checkIpLiteral(ev, target);
+  core.checkIpLiteral(ev, target, req.socket.localAddress);
   const ctx = await decideRequest(core, ev, identity, target, req, res);
   if (!ctx) return null;
   const address = await core.destination(ev, target);

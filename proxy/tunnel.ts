@@ -38,7 +38,7 @@ export async function handleConnect(core: ProxyCore, forwarder: Forwarder, req: 
       ev.rule = 'proxy.connectPorts';
       throw new RequestError(403, 'FW_PORT_REFUSED', `Secure connections are allowed only to port ${[...core.connectPorts].join(', ')} (proxy.connectPorts), not ${target.port}.`, 'port-refused');
     }
-    core.checkIpLiteral(ev, target);
+    core.checkIpLiteral(ev, target, client.localAddress);
     const admitted = await admitSocket(core, ev, identity, target, 'CONNECT', req, client, head);
     if (admitted === null) return;
     if (core.inspection && (await inspectTunnel(core, ev, admitted.ctx))) {

@@ -60,6 +60,20 @@ function parse(out: string, code: number): { code: number; status: number; body:
 }
 
 describe('proxy.ipTunnels', () => {
+  it("the console at its own address (console.publicUrl with an IP) is fairwatch's page, not a bare-IP site", async () => {
+    const own = await startProxy({ yaml: yaml('') + `console:\n  publicUrl: https://127.0.0.1:${https.port}\n` });
+    try {
+      const tunnel = await curl(own, `https://127.0.0.1:${https.port}/small`);
+      expect(tunnel.code).toBe(0);
+      expect(tunnel.status).toBe(200);
+      // another port of the same address is still a bare-IP site
+      const other = await curl(own, `http://127.0.0.1:${plain.port}/small`);
+      expect(other.status).toBe(403);
+    } finally {
+      await own.close();
+    }
+  });
+
   it('defaults to refuse, and the config accepts only refuse, allow or CIDRs, naming the key', () => {
     expect(parseConfig('{}', 't.yaml').proxy.ipTunnels).toBe('refuse');
     expect(() => parseConfig('proxy:\n  ipTunnels: sometimes\n', 't.yaml')).toThrow(/proxy\.ipTunnels/);
