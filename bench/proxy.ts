@@ -64,6 +64,7 @@ async function startOrigin(): Promise<number> {
 
 async function startFairwatch(originPort: number): Promise<{ port: number; pid: number }> {
   const cfg = join(tmp.dir, 'fairwatch.yaml');
+  // the origins are reached by address: proxy.ipTunnels lets them through (it refuses bare IPs by default)
   writeFileSync(cfg, `proxy:\n  workers: 0\n  allowDestinations: ["127.0.0.1"]\n  ipTunnels: allow\n  connectPorts: [443, ${originPort}]\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\n`);
   const env = {
     ...process.env, FAIRWATCH_DATA_DIR: join(tmp.dir, 'data'), FAIRWATCH_CONFIG: cfg, FAIRWATCH_PROXY_PORT: '0',
