@@ -64,7 +64,8 @@ async function startOrigin(): Promise<number> {
 
 async function startFairwatch(originPort: number): Promise<{ port: number; pid: number }> {
   const cfg = join(tmp.dir, 'fairwatch.yaml');
-  writeFileSync(cfg, `proxy:\n  workers: 0\n  allowDestinations: ["127.0.0.1"]\n  connectPorts: [443, ${originPort}]\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\n`);
+  // the origins are reached by address: proxy.ipTunnels lets them through (it refuses bare IPs by default)
+  writeFileSync(cfg, `proxy:\n  workers: 0\n  allowDestinations: ["127.0.0.1"]\n  ipTunnels: allow\n  connectPorts: [443, ${originPort}]\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\n`);
   const env = {
     ...process.env, FAIRWATCH_DATA_DIR: join(tmp.dir, 'data'), FAIRWATCH_CONFIG: cfg, FAIRWATCH_PROXY_PORT: '0',
     FAIRWATCH_DIAL_LOOPBACK_ONLY: '1', FAIRWATCH_LOG_LEVEL: 'error', FAIRWATCH_BLOCKLISTS: process.env.BENCH_LISTS ?? join(ROOT, 'blocklists'),
@@ -75,7 +76,7 @@ async function startFairwatch(originPort: number): Promise<{ port: number; pid: 
 
 /** The same proxy code in this (otherwise idle) process, events to memory: what one process costs. */
 async function startInProcess(originPort: number): Promise<number> {
-  const config = parseConfig(`proxy:\n  allowDestinations: ["127.0.0.1"]\n  connectPorts: [${originPort}]\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\n`, 'bench.yaml');
+  const config = parseConfig(`proxy:\n  allowDestinations: ["127.0.0.1"]\n  ipTunnels: allow\n  connectPorts: [${originPort}]\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\n`, 'bench.yaml');
   const proxy = createProxyServer({ config, engine: () => allowAll, sink: new MemorySink(), credentials: new CredentialStore([]), pseudonyms: new Pseudonymiser(randomBytes(32)) });
   return (await proxy.listen(0, '127.0.0.1')).port;
 }

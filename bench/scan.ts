@@ -58,7 +58,7 @@ async function main(): Promise<void> {
   const servers = [];
   for (const enabled of [false, true]) {
     const config = parseConfig(`
-proxy: { port: 0, allowDestinations: [127.0.0.1] }
+proxy: { port: 0, allowDestinations: [127.0.0.1], ipTunnels: allow }
 identity: { guestNetworks: [127.0.0.0/8] }
 scan: { enabled: ${enabled}, clamd: "${clamd.socket}", maxMB: 64 }
 `, 'bench.yaml');

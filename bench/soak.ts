@@ -37,7 +37,7 @@ const originPort = (origin.address() as { port: number }).port;
 // --- fairwatch start on a fresh data directory
 const dir = mkdtempSync(join(tmpdir(), 'fw-soak-'));
 const cfg = join(dir, 'fairwatch.yaml');
-writeFileSync(cfg, 'proxy:\n  workers: 2\n  allowDestinations: ["127.0.0.1"]\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\nmetrics:\n  port: 0\npipeline:\n  claimIdleSeconds: 5\n');
+writeFileSync(cfg, 'proxy:\n  workers: 2\n  allowDestinations: ["127.0.0.1"]\n  ipTunnels: allow\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\nmetrics:\n  port: 0\npipeline:\n  claimIdleSeconds: 5\n');
 const env = {
   ...process.env, FAIRWATCH_LOG_LEVEL: 'warn', FAIRWATCH_DATA_DIR: join(dir, 'data'), FAIRWATCH_CONFIG: cfg,
   FAIRWATCH_PROXY_PORT: '0', FAIRWATCH_CONSOLE_PORT: '0', FAIRWATCH_DIAL_LOOPBACK_ONLY: '1',

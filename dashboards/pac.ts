@@ -1,5 +1,6 @@
 import type { Config } from '../core/config/schema.ts';
 import { isValidCidr } from '../core/net/cidr.ts';
+import { defaultProxyHost } from '../core/proxy-address.ts';
 
 // /proxy.pac and /wpad.dat: the proxy auto-config file browsers fetch (by URL, by DHCP option 252
 // or by the DNS name wpad.<domain>) to find the proxies. Pure: config in, JavaScript text out.
@@ -20,6 +21,12 @@ export interface PacOptions {
   bypass: string[];
   spread: boolean;
   directFallback: boolean;
+  /**
+   * proxy.tlsPort: each proxy is offered first as an HTTPS proxy on this port (credentials
+   * encrypted), with the plain port as the fallback for browsers or networks where TLS fails;
+   * unset for an ephemeral tlsPort (0, tests), which has no port to publish
+   */
+  tlsPort?: number;
 }
 
 export class PacError extends Error {
@@ -33,13 +40,12 @@ const DOMAIN_PATTERN = /^(?:\*\.)?[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?$/;
 export function pacOptionsFromConfig(config: Config): PacOptions {
   let proxies = config.pac.proxies;
   if (proxies.length === 0) {
-    const wildcard = config.proxy.bind === '0.0.0.0' || config.proxy.bind === '::';
-    const host = wildcard ? (config.console.publicUrl ? new URL(config.console.publicUrl).hostname : '127.0.0.1') : config.proxy.bind;
-    proxies = [`${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${config.proxy.port}`];
+    const host = defaultProxyHost(config);
+    proxies = [`${host.includes(':') ? `[${host}]` : host}:${config.proxy.port}`];
   }
   const bypass = [...config.pac.bypass];
   if (config.console.publicUrl) bypass.push(new URL(config.console.publicUrl).hostname.replace(/^\[|\]$/g, ''));
-  return { proxies, bypass, spread: config.pac.spread, directFallback: config.pac.directFallback };
+  return { proxies, bypass, spread: config.pac.spread, directFallback: config.pac.directFallback, tlsPort: config.proxy.tlsPort || undefined };
 }
 
 interface BypassSets { hosts: string[]; suffixes: string[]; nets: Array<[string, string]> }
@@ -95,6 +101,7 @@ export function renderPac(opts: PacOptions): string {
     '    for (var k = 0; k < nets.length; k++) if (isInNet(host, nets[k][0], nets[k][1])) return "DIRECT";',
     '  }',
     `  var proxies = ${list(opts.proxies.map((p) => `PROXY ${p}`))};`,
+    `  var secure = ${list(opts.tlsPort ? opts.proxies.map((p) => `HTTPS ${p.replace(/:\d{1,5}$/, `:${opts.tlsPort}`)}`) : [])};`,
   ];
   if (opts.spread && opts.proxies.length > 1) {
     lines.push(
@@ -102,10 +109,12 @@ export function renderPac(opts: PacOptions): string {
       '  for (var c = 0; c < host.length; c++) h = (h * 31 + host.charCodeAt(c)) % 1000003;',
       '  var first = h % proxies.length;',
       '  proxies = proxies.slice(first).concat(proxies.slice(0, first));',
+      '  if (secure.length) secure = secure.slice(first).concat(secure.slice(0, first));',
     );
   }
   lines.push(
-    `  return proxies.join("; ")${opts.directFallback ? ' + "; DIRECT"' : ''};`,
+    '  // the HTTPS proxies first (credentials encrypted on the network), then the plain ones',
+    `  return secure.concat(proxies).join("; ")${opts.directFallback ? ' + "; DIRECT"' : ''};`,
     '}',
     '',
   );

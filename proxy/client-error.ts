@@ -22,6 +22,10 @@ export function classifyParseError(err: ParseError): { status: number; message: 
     case 'HPE_INVALID_TRANSFER_ENCODING':
       return { status: 400, message: `The request's length is ambiguous and was refused (${reason}).`, flag: 'smuggling' };
     case 'HPE_INVALID_METHOD':
+      // a TLS handshake record: a client set up for an HTTPS proxy on the plain port
+      if (err.rawPacket?.[0] === 0x16) {
+        return { status: 400, message: 'This port of the proxy speaks plain HTTP, not TLS: an HTTPS proxy (https://) uses proxy.tlsPort.', flag: 'tls-on-plain-port' };
+      }
       // an upper-case token followed by a target is a method we do not know; anything else is noise
       if (/^[A-Z][A-Z-]{0,19} \S+ HTTP\/1\.[01]\r?\n/.test(err.rawPacket?.toString('latin1') ?? '')) {
         return { status: 501, message: 'The request method is not one the proxy knows.', flag: 'malformed' };
@@ -54,5 +58,26 @@ export function handleClientError(core: ProxyCore, err: ParseError, socket: Sock
   else socket.destroy();
   if (socket.destroyed) ev.end(status);
   else socket.once('close', () => ev.end(status));
+  setTimeout(() => socket.destroy(), 5000).unref();
+}
+
+/**
+ * Plain bytes on the TLS listener (proxy.tlsPort): a client set up with http:// for that port. It
+ * gets a page in plain HTTP naming the right setting, and an event; nothing it sent is parsed.
+ */
+export function refusePlainOnTlsPort(core: ProxyCore, socket: Socket, first: Buffer): void {
+  const method = /^([A-Za-z]{1,20}) /.exec(first.toString('latin1'))?.[1] ?? '';
+  const ev = core.beginEvent(socket, method.toUpperCase());
+  ev.flag('not-tls');
+  ev.flag('malformed');
+  ev.action = 'error';
+  ev.rule = 'proxy.tlsPort';
+  const status = 400;
+  const message = `This port of the proxy (proxy.tlsPort) speaks TLS: set the proxy as an HTTPS proxy (https://) for this port, or use the plain port ${core.config.proxy.port}.`;
+  if (socket.writable) socket.end(rawResponse(status, reasonPhrase(status), errorPage(status, message, ev.id)));
+  else socket.destroy();
+  if (socket.destroyed) ev.end(status);
+  else socket.once('close', () => ev.end(status));
+  // whatever else it sends is never read
   setTimeout(() => socket.destroy(), 5000).unref();
 }

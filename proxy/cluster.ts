@@ -33,6 +33,8 @@ export class ProxyCluster {
   private stopping = false;
   private recentDeaths: number[] = [];
   port = 0;
+  /** proxy.tlsPort as listened on (a configured 0 resolved); undefined without one */
+  tlsPort: number | undefined;
 
   private constructor(private readonly opts: ProxyClusterOptions) {
     this.records = opts.records;
@@ -72,13 +74,16 @@ export class ProxyCluster {
           w.send(init);
         } else if (m.t === 'listening') {
           listening = true;
+          this.tlsPort ??= m.tlsPort;
           resolve(m.port);
         } else if (m.t === 'listen-error') {
           reject(m.code === 'EADDRINUSE'
             ? new ProxyListenError(`proxy port ${port || this.port} on ${config.proxy.bind} is already in use: set proxy.port in the config (or FAIRWATCH_PROXY_PORT) to a free port, or stop the program using it`)
             : m.code === 'EACCES'
               ? new ProxyListenError(`proxy port ${port || this.port} on ${config.proxy.bind} needs privileges: use a port above 1023 (proxy.port or FAIRWATCH_PROXY_PORT)`)
-              : new ProxyListenError(`proxy worker could not start: ${m.message}`));
+              : m.code === 'TLS'
+                ? new ProxyListenError(m.message)
+                : new ProxyListenError(`proxy worker could not start: ${m.message}`));
         }
       });
       w.once('exit', (code, signal) => {

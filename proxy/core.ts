@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { Config } from '../core/config/schema.ts';
 import type { EventSink } from '../core/events/event.ts';
@@ -101,6 +102,8 @@ export class ProxyCore {
   readonly connectPorts: Set<number>;
   /** identity.oidc: the providers' issuer hosts and signInHosts */
   private readonly providerHosts: Set<string>;
+  /** proxy.ipTunnels: requests to bare IP addresses */
+  private readonly ipTunnels: 'refuse' | 'allow' | CidrSet;
   readonly identifier: Identifier;
   readonly resolver: Resolver;
   private guard: DestinationGuard;
@@ -127,9 +130,10 @@ export class ProxyCore {
     this.clientNetworks = new CidrSet(cfg.proxy.clientNetworks);
     this.connectPorts = new Set(cfg.proxy.connectPorts);
     this.providerHosts = new Set(cfg.identity.oidc.flatMap((p) => [new URL(p.issuer).hostname.toLowerCase(), ...p.signInHosts]));
+    this.ipTunnels = Array.isArray(cfg.proxy.ipTunnels) ? new CidrSet(cfg.proxy.ipTunnels) : cfg.proxy.ipTunnels;
     this.identifier = new Identifier({ guestNetworks: cfg.identity.guestNetworks, ipUsers: cfg.identity.ipUsers, defaultGroup: cfg.policy.defaultGroup }, opts.credentials);
     this.resolver = new Resolver(opts.lookup, cfg.proxy.hostsFile ? new HostsSource(cfg.proxy.hostsFile, opts.log) : null);
-    this.selfPorts = [cfg.proxy.port, cfg.console.port, cfg.metrics.port ?? 0, ...(opts.servicePorts ?? [])].filter((p) => p > 0);
+    this.selfPorts = [cfg.proxy.port, cfg.proxy.tlsPort ?? 0, cfg.console.port, cfg.metrics.port ?? 0, ...(opts.servicePorts ?? [])].filter((p) => p > 0);
     this.guard = this.makeGuard();
     this.upstreamTimeoutMs = cfg.proxy.upstreamTimeoutSeconds * 1000;
     this.idleTimeoutMs = cfg.proxy.idleTimeoutSeconds * 1000;
@@ -293,6 +297,22 @@ export class ProxyCore {
     if (!s?.gate.covers(ev.clientIp)) return null;
     ev.rule = 'sign-in';
     return s.gate.answerConnect(socket, head, s.pages((socket as import('node:net').Socket).localAddress), { eventId: ev.id, host: target.host, at: new Date() }, ev.clientIp, s.minter);
+  }
+
+  /**
+   * proxy.ipTunnels: a request to a bare IP address (CONNECT or a plain http:// URL, the host already
+   * normalised by the URL parser, so 2130706433 and 0x7f.1 are 127.0.0.1 here) passes the category
+   * lists, which name sites; refused unless the setting allows it. The event says why.
+   */
+  checkIpLiteral(ev: EventBuilder, target: Target, proxyAddress: string | undefined): void {
+    // the console reached by its address (console.publicUrl https://192.0.2.5/) is fairwatch's own
+    if (isIP(target.host) === 0 || this.isOwnPage(target, proxyAddress)) return;
+    const rule = this.ipTunnels;
+    if (rule === 'allow' || (rule instanceof CidrSet && rule.has(target.host))) return;
+    ev.action = 'block';
+    ev.rule = 'proxy.ipTunnels';
+    const how = rule === 'refuse' ? 'proxy.ipTunnels is refuse' : 'the address is not in proxy.ipTunnels';
+    throw new RequestError(403, 'FW_IP_REFUSED', `Sites are reached here by name, not by a bare IP address (${target.host}): the address would pass the site categories unchecked, so it is refused (${how}). Use the site's name; if this address is needed, ask IT to add it to proxy.ipTunnels.`, 'ip-tunnel');
   }
 
   decide(ev: EventBuilder, identity: Identity, target: Target, method: string): DecisionContext {

@@ -6,6 +6,7 @@ import { normaliseIp } from '../core/net/cidr.ts';
 import type { Decision } from '../core/policy/types.ts';
 import { counter } from '../core/metrics.ts';
 import type { Identity } from './identify.ts';
+import { cameThroughTlsListener } from './tls-listener.ts';
 
 // One event per request or tunnel, emitted when it ends (docs/architecture/contract.md "ClickHouse tables"). Bytes are counted on
 // the client's socket, headers and bodies both ways: a keep-alive socket carries several requests,
@@ -68,6 +69,8 @@ export class EventBuilder {
     this.method = method;
     this.clientIp = normaliseIp(socket.remoteAddress ?? '');
     this.base = marks.get(socket) ?? { read: 0, written: 0 };
+    // which listener: proxy.tlsPort's connections (and tunnels opened inside them) say so
+    if (cameThroughTlsListener(socket)) this.flags.push('proxy-tls');
   }
 
   get ended(): boolean {

@@ -18,6 +18,8 @@ import { endWhenClosed } from './respond.ts';
 //                  proxy settings and no bypass list must reach the statement it is asked to accept)
 //   identify       Basic, identity.ipUsers, a sign-in binding, guest networks → 407 or sign-in page
 //   ports          CONNECT to proxy.connectPorts only                           → 403
+//   bare IP        a CONNECT or http:// URL to an IP address (however written) follows
+//                  proxy.ipTunnels: refuse (default), allow, or CIDRs            → 403 ip-tunnel
 //   gate + engine  acceptable-use statement, then the policy (lists, rules, exceptions, warn,
 //                  quota) → AUP redirect, block or warn page (staff hooks render them)
 //   request files  software by URL extension, upload size (policy.largeUploadMB)  → block page / 413
@@ -76,6 +78,7 @@ export async function admitHttp(core: ProxyCore, ev: EventBuilder, req: Incoming
   const identity = await core.identify(ev, req.headers['proxy-authorization']);
   if (!identity && core.answerSignInHttp(ev, res, target)) return null;
   if (!identity) throw new RequestError(407, 'FW_AUTH_REQUIRED', 'Sign in with your fairwatch user name and password to use the internet here.');
+  core.checkIpLiteral(ev, target, req.socket.localAddress);
   const ctx = await decideRequest(core, ev, identity, target, req, res);
   if (!ctx) return null;
   const address = await core.destination(ev, target);

@@ -41,7 +41,8 @@ export function relayReads(): RelayReads {
   };
   const forward = (chunk: Buffer): boolean => {
     const target = to!;
-    if (target.destroyed) return false;
+    // the client has gone: read on into nothing, so the origin's last bytes and its end still come
+    if (target.destroyed) return true;
     target.write(chunk);
     if (target.writableLength === 0) return true;
     target.once('drain', () => relay.socket?.resume());

@@ -8,6 +8,9 @@ import { consoleUrlWarning } from '../core/console-url.ts';
 import type { CredentialRecord } from './credentials.ts';
 import { ManagedClamd } from './managed-clamd.ts';
 import { LdapDirectory } from '../core/identity/ldap-directory.ts';
+import { loadCa } from '../core/tls/ca.ts';
+import { LeafMinter } from '../core/tls/leaf.ts';
+import { listenerCertificate } from './tls/listener-cert.ts';
 
 // The 'proxy' role: the primary loads the user directory (the only part that needs ClickHouse),
 // forks the workers and keeps their credentials current when CHANNELS.usersChanged fires.
@@ -32,6 +35,8 @@ ROLES.proxy = {
     if (cfg.proxy.hostsFile) new HostsSource(cfg.proxy.hostsFile);
     // so does an unreadable identity.ldap.tlsCaFile (the workers build the same directory client)
     if (cfg.identity.ldap) new LdapDirectory(cfg.identity.ldap);
+    // so does a TLS listener certificate that cannot be read or minted (each worker makes its own)
+    const tls = cfg.proxy.tlsPort !== undefined ? listenerCertificate(cfg, tlsMinter(p.runtime.dataDir, cfg)) : null;
     const warning = consoleUrlWarning(cfg);
     if (warning) p.log.warn(warning);
     // scan.enabled without scan.clamd: a clamd of our own, on a socket in the data directory
@@ -67,7 +72,7 @@ ROLES.proxy = {
     }, 3_000);
     timer.unref();
     return {
-      summary: `proxy on ${cfg.proxy.bind}:${c.port} (${workers} worker${workers === 1 ? '' : 's'}${cfg.scan.enabled ? `, downloads scanned by ${clamd ? 'a managed clamd' : `clamd at ${cfg.scan.clamd}`}` : ''})`,
+      summary: `proxy on ${cfg.proxy.bind}:${c.port}${tls ? `, TLS on ${c.tlsPort} (certificate ${tls.describe})` : ''} (${workers} worker${workers === 1 ? '' : 's'}${cfg.scan.enabled ? `, downloads scanned by ${clamd ? 'a managed clamd' : `clamd at ${cfg.scan.clamd}`}` : ''})`,
       async stop() {
         clearInterval(timer);
         sub.disconnect();
@@ -78,3 +83,10 @@ ROLES.proxy = {
     };
   },
 };
+
+/** The organisation CA's minter when the TLS listener's certificate is to be minted from it. */
+function tlsMinter(dataDir: string, cfg: Platform['config']): LeafMinter | null {
+  if (cfg.proxy.tlsCert !== undefined) return null;
+  const ca = loadCa(dataDir);
+  return ca ? new LeafMinter(ca) : null;
+}

@@ -1,11 +1,13 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import { handleClientError } from './client-error.ts';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
+import { handleClientError, refusePlainOnTlsPort } from './client-error.ts';
 import { ProxyCore, type ProxyServerOptions } from './core.ts';
 import { Forwarder } from './forward.ts';
 import { upstreamCas } from './tls/inspect.ts';
 import { handleConnect } from './tunnel.ts';
 import { Upgrader } from './upgrade.ts';
+import { createTlsListener, type TlsListener } from './tls-listener.ts';
+import type { ListenerCertificate } from './tls/listener-cert.ts';
 
 export type { ProxyServerOptions } from './core.ts';
 
@@ -16,6 +18,8 @@ export interface ProxyServer {
   readonly server: Server;
   readonly core: ProxyCore;
   listen(port?: number, host?: string): Promise<AddressInfo>;
+  /** proxy.tlsPort: a second listener where clients speak TLS to the proxy, served by the same handlers */
+  listenTls(cert: ListenerCertificate, port?: number, host?: string): Promise<AddressInfo>;
   close(): Promise<void>;
 }
 
@@ -44,22 +48,36 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
     sockets.add(s);
     s.once('close', () => sockets.delete(s));
   });
+  let tls: TlsListener | null = null;
+  const listenOn = (srv: NetServer, port: number, host: string) => new Promise<AddressInfo>((resolve, reject) => {
+    const onError = (e: Error) => reject(e);
+    srv.once('error', onError);
+    srv.listen(port, host, () => {
+      srv.off('error', onError);
+      const addr = srv.address() as AddressInfo;
+      core.listeningOn(addr.port);
+      resolve(addr);
+    });
+  });
   return {
     server,
     core,
     listen(port = cfg.port, host = cfg.bind) {
-      return new Promise((resolve, reject) => {
-        const onError = (e: Error) => reject(e);
-        server.once('error', onError);
-        server.listen(port, host, () => {
-          server.off('error', onError);
-          const addr = server.address() as AddressInfo;
-          core.listeningOn(addr.port);
-          resolve(addr);
-        });
+      return listenOn(server, port, host);
+    },
+    listenTls(cert, port = cfg.tlsPort ?? 0, host = cfg.bind) {
+      tls ??= createTlsListener(server, {
+        context: () => cert.context(),
+        handshakeMs: cfg.tlsHandshakeSeconds * 1000,
+        onPlain: (socket, first) => refusePlainOnTlsPort(core, socket, first),
       });
+      return listenOn(tls.server, port, host);
     },
     async close() {
+      if (tls) {
+        tls.server.close();
+        for (const s of tls.pending) s.destroy();
+      }
       // requests and tunnels in flight get a moment to finish, then are cut; either way each
       // emits its event before this resolves (a tunnel is no longer the HTTP server's to wait for)
       const cut = setTimeout(() => { for (const s of sockets) s.destroy(); }, 2000);

@@ -39,6 +39,7 @@ export async function handleConnect(core: ProxyCore, forwarder: Forwarder, req: 
       ev.rule = 'proxy.connectPorts';
       throw new RequestError(403, 'FW_PORT_REFUSED', `Secure connections are allowed only to port ${[...core.connectPorts].join(', ')} (proxy.connectPorts), not ${target.port}.`, 'port-refused');
     }
+    core.checkIpLiteral(ev, target, client.localAddress);
     const admitted = await admitSocket(core, ev, identity, target, 'CONNECT', req, client, head);
     if (admitted === null) return;
     if (core.inspection && (await inspectTunnel(core, ev, admitted.ctx))) {
@@ -168,6 +169,11 @@ export function splice(client: Socket, upstream: Socket, idleMs: number, ev: Eve
   };
   client.once('close', closed);
   upstream.once('close', closed);
+  // One side gone: pipe() unpipes it, which leaves the other paused, so its last bytes (a TLS
+  // close_notify after the client left) would sit unread, 'end' would never come and the tunnel
+  // and its event would stay open. Reading on, into nothing, lets it finish its own way.
+  client.once('close', () => upstream.resume());
+  upstream.once('close', () => client.resume());
   client.on('error', kill);
   upstream.on('error', (err) => {
     ev.flag('upstream-reset');

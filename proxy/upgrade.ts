@@ -30,6 +30,7 @@ export class Upgrader {
       if (req.method !== 'GET' || String(req.headers.upgrade ?? '').toLowerCase() !== 'websocket' || req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) {
         throw new RequestError(400, 'FW_MALFORMED', `only WebSocket upgrades (GET, no body) are passed through (got "${String(req.headers.upgrade ?? '').slice(0, 40)}")`, 'malformed');
       }
+      core.checkIpLiteral(ev, target, client.localAddress);
       // a socket, not a response object: the same page path as a refused tunnel
       const admitted = await admitSocket(core, ev, identity, target, 'GET', req, client, head);
       if (admitted === null) return;

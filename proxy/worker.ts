@@ -22,6 +22,7 @@ import { ConsoleUrlSource } from '../core/console-url.ts';
 import { SignInGate } from './tls/sign-in-gate.ts';
 import { staffHooks } from './tls/staff-hooks.ts';
 import { UntrustedCaClients } from './tls/untrusted-ca.ts';
+import { listenerCertificate } from './tls/listener-cert.ts';
 
 // One proxy worker process (node:cluster). It never opens ClickHouse: user records come from the
 // primary over IPC, the policy is loaded here from the lists and config, events go to the Redis
@@ -38,7 +39,7 @@ export interface WorkerInit {
 }
 
 export type PrimaryMessage = WorkerInit | { t: 'users'; records: CredentialRecord[] } | { t: 'stop' };
-export type WorkerMessage = { t: 'ready' } | { t: 'listening'; port: number } | { t: 'listen-error'; code: string; message: string };
+export type WorkerMessage = { t: 'ready' } | { t: 'listening'; port: number; tlsPort?: number } | { t: 'listen-error'; code: string; message: string };
 
 const send = (m: WorkerMessage) => process.send?.(m);
 
@@ -88,6 +89,8 @@ async function start(init: WorkerInit): Promise<void> {
   const signIn = config.identity.signInNetworks.length > 0
     ? { gate: new SignInGate(redis, pseudonyms, config.identity.signInNetworks), pages: hooks.pages, minter }
     : undefined;
+  // proxy.tlsPort: the certificate first, so a bad one stops the start with its reason
+  const tlsCert = config.proxy.tlsPort !== undefined ? listenerCertificate(config, minter) : null;
   // identity.ldap: the organisation's directory after the local users (authenticators.ts)
   const ldap = config.identity.ldap;
   const credentials = new CredentialStore(init.records, config.identity.authCacheSeconds * 1000, {}, Date.now, ldap
@@ -139,14 +142,27 @@ async function start(init: WorkerInit): Promise<void> {
   // 'stop'), so none dies first and gets replaced during shutdown. SIGTERM alone stops cleanly.
   process.on('SIGINT', () => {});
   process.on('SIGTERM', () => void shutdown());
+  let port: number;
   try {
-    const addr = await proxy.listen(init.port, init.bind);
-    send({ t: 'listening', port: addr.port });
+    port = (await proxy.listen(init.port, init.bind)).port;
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     send({ t: 'listen-error', code: err.code ?? 'ERROR', message: err.message });
     process.exit(3);
   }
+  let tlsPort: number | undefined;
+  if (tlsCert) {
+    try {
+      tlsPort = (await proxy.listenTls(tlsCert, config.proxy.tlsPort, init.bind)).port;
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      const why = err.code === 'EADDRINUSE' ? 'is already in use: set proxy.tlsPort to a free port, or stop the program using it'
+        : err.code === 'EACCES' ? 'needs privileges: use a port above 1023' : `cannot be opened (${err.message})`;
+      send({ t: 'listen-error', code: 'TLS', message: `proxy.tlsPort ${config.proxy.tlsPort} on ${init.bind} ${why}` });
+      process.exit(3);
+    }
+  }
+  send({ t: 'listening', port, tlsPort });
 }
 
 /** The Redis port when Redis runs on this machine: never a destination, even with 127.0.0.1 allowed. */

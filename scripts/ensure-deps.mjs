@@ -87,6 +87,8 @@ if (args.has('--test')) {
   // directory sign-in tests start their own OpenLDAP server and seed it with the ldap-utils clients
   wanted.set('slapd', 'slapd');
   wanted.set('ldapadd', 'ldap-utils');
+  // the TLS proxy listener's Chromium test trusts the organisation CA through an NSS database
+  wanted.set('certutil', 'libnss3-tools');
 }
 if (args.has('--bench')) {
   wanted.set('squid', 'squid');

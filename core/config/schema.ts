@@ -56,6 +56,23 @@ export const proxySchema = z.strictObject({
   untrustedCaMinutes: z.number().int().min(1).max(10_080).default(60),
   /** a PEM file of extra certificate authorities trusted for origins of inspected tunnels (besides the system's) */
   upstreamCaFile: z.string().min(1).optional(),
+  /**
+   * requests to a bare IP address (CONNECT and plain http:// URLs, however the address is written):
+   * category lists name sites, so an address bypasses them. refuse, allow, or the CIDRs allowed
+   */
+  ipTunnels: z.union([z.enum(['refuse', 'allow']), z.array(cidr)]).default('refuse'),
+  /** a second listener where clients speak TLS to the proxy (an HTTPS proxy); unset = none */
+  tlsPort: listenPort.optional(),
+  /** names and addresses in the TLS listener's certificate minted from the organisation CA; default: the proxy's address as the PAC file names it */
+  tlsNames: z.array(z.string().min(1)).default([]),
+  /** PEM certificate (chain) and key for the TLS listener instead of one minted from the organisation CA */
+  tlsCert: z.string().min(1).optional(),
+  tlsKey: z.string().min(1).optional(),
+  /** a TLS client that has not finished its handshake after this long is disconnected */
+  tlsHandshakeSeconds: z.number().int().min(1).max(120).default(10),
+}).refine((p) => (p.tlsCert === undefined) === (p.tlsKey === undefined), {
+  message: 'proxy.tlsCert and proxy.tlsKey go together: set both (a certificate and its key) or neither',
+  path: ['tlsCert'],
 }).prefault({});
 
 const claimName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_:.-]{0,99}$/, 'expected a claim name such as groups, roles or email');

@@ -62,19 +62,36 @@ export class LeafMinter {
   }
 
   private mint(host: string): Leaf {
+    return this.certificate([host], this.validDays);
+  }
+
+  /**
+   * One certificate for a server of our own known by several names and addresses (the proxy's TLS
+   * listener, proxy.tlsPort): every one of them in subjectAltName, the first as the common name.
+   * Not cached; the caller renews it before `validDays` run out.
+   */
+  forNames(names: readonly string[], validDays: number): Leaf {
+    const hosts = names.map((n) => n.toLowerCase().replace(/^\[|\]$/g, '').replace(/\.$/, ''));
+    const bad = hosts.find((h) => !validLeafHost(h) || h.includes('*'));
+    if (hosts.length === 0 || bad !== undefined) throw new Error(`not a host name or IP address: ${JSON.stringify(bad ?? '')}`);
+    return this.certificate([...new Set(hosts)], validDays);
+  }
+
+  private certificate(hosts: string[], validDays: number): Leaf {
+    const host = hosts[0]!;
     const cert = forge.pki.createCertificate();
     cert.publicKey = this.leafPub;
     cert.serialNumber = randomSerial();
     const now = Date.now();
     cert.validity.notBefore = new Date(now - 24 * 3600_000);
-    cert.validity.notAfter = new Date(now + this.validDays * 24 * 3600_000);
+    cert.validity.notAfter = new Date(now + validDays * 24 * 3600_000);
     cert.setSubject([{ name: 'commonName', value: host.slice(0, 64) }]);
     cert.setIssuer(this.ca.cert.subject.attributes);
     cert.setExtensions([
       { name: 'basicConstraints', cA: false, critical: true },
       { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
       { name: 'extKeyUsage', serverAuth: true },
-      { name: 'subjectAltName', altNames: [isIP(host) ? { type: 7, ip: host } : { type: 2, value: host }] },
+      { name: 'subjectAltName', altNames: hosts.map((h) => (isIP(h) ? { type: 7, ip: h } : { type: 2, value: h })) },
       { name: 'authorityKeyIdentifier', keyIdentifier: this.ca.cert.generateSubjectKeyIdentifier().getBytes() },
     ]);
     signWithNode(cert, this.caKey);

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
+import { inheritTlsListener } from '../tls-listener.ts';
 import type { LeafMinter } from '../../core/tls/leaf.ts';
 
 // TLS towards the browser with a leaf certificate for the CONNECT host, signed by the organisation
@@ -37,6 +38,7 @@ export function terminateTls(client: Duplex, head: Buffer | undefined, opts: Ter
   const leaf = opts.minter.leafFor(opts.host);
   if (head && head.length) client.unshift(head);
   const tls = new TLSSocket(client as never, { isServer: true, secureContext: leaf.context, ALPNProtocols: ['http/1.1'] });
+  inheritTlsListener(client, tls);
   const idleMs = opts.idleMs ?? 30_000;
   const max = opts.maxRequests ?? 0;
   let requests = 0;

@@ -441,6 +441,26 @@ describe('the example policy through the real proxy', () => {
         event: (events) => expect(find(events, (e) => e.path === '/upload', 'upload').flags).toContain('large-upload'),
       });
       exercised.add('largeUploadMB');
+      // a site by bare IP address skips the category lists: the example refuses it (proxy.ipTunnels),
+      // over HTTPS (the tunnel) and plain HTTP alike, with the reason stored
+      cases.push({
+        name: 'HTTPS to a bare IP address', user: 'bob', url: `https://127.0.0.1:${httpsPort}/`, extra: ['--cacert', join(tmp.dir, 'public-ca.pem')],
+        check: (a) => expect(a.code).not.toBe(0),
+        event: (events) => {
+          const e = find(events, (x) => x.host === '127.0.0.1' && x.method === 'CONNECT', 'the bare-IP tunnel');
+          expect(e).toMatchObject({ status: 403, action: 'block', rule: 'proxy.ipTunnels' });
+          expect(e.flags).toContain('ip-tunnel');
+        },
+      });
+      cases.push({
+        name: 'HTTP to a bare IP address (hex spelling)', user: 'bob', url: `http://0x7f.1:${httpPort}/page`,
+        check: (a) => { expect(a.status).toBe(403); expect(a.body).toMatch(/not by a bare IP address/); },
+        event: (events) => {
+          const e = find(events, (x) => x.host === '127.0.0.1' && x.method === 'GET' && x.path === '/page', 'the bare-IP request');
+          expect(e).toMatchObject({ status: 403, action: 'block', rule: 'proxy.ipTunnels' });
+          expect(e.flags).toContain('ip-tunnel');
+        },
+      });
 
       const answers = new Map<string, Answer>();
       const quota = EXAMPLE.policy.rules.find((r) => r.action === 'quota' && (r.bands ?? BANDS).includes(band));

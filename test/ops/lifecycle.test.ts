@@ -29,7 +29,7 @@ let n = 0;
 function setup(): NodeJS.ProcessEnv {
   const dir = join(tmp.dir, `d${n++}`);
   const cfg = `${dir}.yaml`;
-  writeFileSync(cfg, 'proxy:\n  workers: 2\n  allowDestinations: ["127.0.0.1"]\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\n');
+  writeFileSync(cfg, 'proxy:\n  workers: 2\n  allowDestinations: ["127.0.0.1"]\n  ipTunnels: allow\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\n');
   return {
     FAIRWATCH_DATA_DIR: dir, FAIRWATCH_CONFIG: cfg, FAIRWATCH_PROXY_PORT: '0', FAIRWATCH_CONSOLE_PORT: '0',
     FAIRWATCH_BLOCKLISTS: join(import.meta.dirname, '..', 'fixtures', 'blocklists'), FAIRWATCH_DIAL_LOOPBACK_ONLY: '1',

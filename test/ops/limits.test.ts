@@ -119,7 +119,7 @@ describe('fairwatch start on a small data disk, with a small Redis memory limit'
     mountTmpfs(data, '512m');
     origin = await startOrigin();
     const cfg = join(tmp.dir, 'fairwatch.yaml');
-    writeFileSync(cfg, 'proxy:\n  workers: 2\n  allowDestinations: ["127.0.0.1"]\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\nmetrics:\n  port: 0\npipeline:\n  redisMaxMemoryMB: 4\n  retryMaxSeconds: 2\n');
+    writeFileSync(cfg, 'proxy:\n  workers: 2\n  allowDestinations: ["127.0.0.1"]\n  ipTunnels: allow\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\nmetrics:\n  port: 0\npipeline:\n  redisMaxMemoryMB: 4\n  retryMaxSeconds: 2\n');
     env = {
       FAIRWATCH_DATA_DIR: join(data, 'fw'), FAIRWATCH_CONFIG: cfg, FAIRWATCH_PROXY_PORT: '0', FAIRWATCH_CONSOLE_PORT: '0',
       FAIRWATCH_BLOCKLISTS: join(import.meta.dirname, '..', 'fixtures', 'blocklists'), FAIRWATCH_DIAL_LOOPBACK_ONLY: '1',

@@ -44,7 +44,7 @@ describe('metrics endpoint', () => {
   it('a running start: counters move under load, no personal data in any metric', async () => {
     const dataDir = join(tmp.dir, 'data');
     const cfg = join(tmp.dir, 'fairwatch.yaml');
-    writeFileSync(cfg, 'metrics:\n  port: 0\nproxy:\n  workers: 1\n  allowDestinations: ["127.0.0.1"]\n');
+    writeFileSync(cfg, 'metrics:\n  port: 0\nproxy:\n  workers: 1\n  allowDestinations: ["127.0.0.1"]\n  ipTunnels: allow\n');
     const origin = createServer((_req, res) => res.end('hello from the origin'));
     await new Promise<void>((r) => origin.listen(0, '127.0.0.1', r));
     const originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;

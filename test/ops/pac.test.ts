@@ -1,6 +1,7 @@
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../core/config/load.ts';
+import { proxyTlsNames } from '../../core/proxy-address.ts';
 import { PAC_CONTENT_TYPE, pacOptionsFromConfig, renderPac, type PacOptions } from '../../dashboards/pac.ts';
 import { openConsole } from '../console/harness.ts';
 
@@ -83,6 +84,26 @@ describe('PAC / WPAD generator', () => {
     const explicit = parseConfig('pac:\n  proxies: [10.0.0.5:3128, 10.0.0.6:3128]\n  bypass: ["*.corp.example.org"]\n  spread: false\n');
     expect(findProxy(renderPac(pacOptionsFromConfig(explicit)), 'http://x.example.com/')).toBe('PROXY 10.0.0.5:3128; PROXY 10.0.0.6:3128');
     expect(pacOptionsFromConfig(parseConfig('')).proxies).toEqual(['127.0.0.1:3128']);
+  });
+
+  it('proxy.tlsPort: each proxy is offered as HTTPS on that port first, the plain port after; the names match the TLS certificate', () => {
+    const cfg = parseConfig('proxy:\n  bind: 0.0.0.0\n  port: 3128\n  tlsPort: 3129\nconsole:\n  publicUrl: https://fairwatch.example.org\n');
+    const pac = renderPac(pacOptionsFromConfig(cfg));
+    expect(findProxy(pac, 'https://example.com/')).toBe('HTTPS fairwatch.example.org:3129; PROXY fairwatch.example.org:3128');
+    expect(findProxy(pac, 'http://example.com/')).toBe('HTTPS fairwatch.example.org:3129; PROXY fairwatch.example.org:3128');
+    expect(findProxy(pac, 'https://fairwatch.example.org/aup')).toBe('DIRECT');
+    // the certificate is minted for the names the PAC file uses (proxy.tlsNames unset)
+    expect(proxyTlsNames(cfg)).toEqual(['fairwatch.example.org']);
+    // several proxies, spread: every HTTPS entry before any plain one, each list rotated alike
+    const two = parseConfig('proxy:\n  tlsPort: 3129\npac:\n  proxies: [p1.example.org:3128, "[fd00::2]:3128"]\n');
+    const answer = findProxy(renderPac(pacOptionsFromConfig(two)), 'http://a.example.com/');
+    expect(answer.split('; ').map((x) => x.split(' ')[0])).toEqual(['HTTPS', 'HTTPS', 'PROXY', 'PROXY']);
+    expect(answer.split('; ').sort()).toEqual(['HTTPS [fd00::2]:3129', 'HTTPS p1.example.org:3129', 'PROXY [fd00::2]:3128', 'PROXY p1.example.org:3128']);
+    expect(answer.split('; ')[0]!.split(' ')[1]!.replace(':3129', '')).toBe(answer.split('; ')[2]!.split(' ')[1]!.replace(':3128', ''));
+    expect(proxyTlsNames(two)).toEqual(['p1.example.org', 'fd00::2']);
+    expect(proxyTlsNames(parseConfig('proxy:\n  tlsNames: [proxy.corp.example, 192.168.1.5]\n'))).toEqual(['proxy.corp.example', '192.168.1.5']);
+    // without tlsPort nothing changes
+    expect(findProxy(renderPac(pacOptionsFromConfig(parseConfig(''))), 'http://a.example.com/')).toBe('PROXY 127.0.0.1:3128');
   });
 
   it('bad entries are named', () => {

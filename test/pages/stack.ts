@@ -81,7 +81,7 @@ export async function startStack(opts: { signInOnly?: boolean; noCa?: boolean } 
   const yaml = `
 organisation: { name: "Hope <&> Care Trust", contact: the office manager }
 console: { port: 0 }
-proxy: { port: 0, allowDestinations: [127.0.0.1], connectPorts: [${httpsPort}] }
+proxy: { port: 0, allowDestinations: [127.0.0.1], ipTunnels: allow, connectPorts: [${httpsPort}] }
 identity:
   ipUsers: ${opts.signInOnly ? '{}' : '{ "127.0.0.1": alice }'}
   signInNetworks: [127.0.0.0/8]

@@ -69,11 +69,11 @@ describe('audit and security events to a SIEM', () => {
     // the proxy in this process refuses a client outside proxy.clientNetworks, twice: one event, the second folded
     const origin = await startOrigin();
     cleanups.push(() => origin.close());
-    const px = await startProxy({ yaml: 'proxy:\n  clientNetworks: ["192.168.77.0/24"]\n  allowDestinations: ["127.0.0.1"]\n' });
+    const px = await startProxy({ yaml: 'proxy:\n  clientNetworks: ["192.168.77.0/24"]\n  allowDestinations: ["127.0.0.1"]\n  ipTunnels: allow\n' });
     cleanups.push(() => px.close());
     for (let i = 0; i < 2; i++) expect(await rawExchange(px.port, `GET ${origin.url}/secret-path HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`)).toMatch(/^HTTP\/1\.1 403 /);
     // proxy password guessing past the limit: throttled, one event for the two refusals
-    const px2 = await startProxy({ yaml: 'proxy:\n  allowDestinations: ["127.0.0.1"]\n', records: [{ username: 'samuel', passwordHash: await hashPassword('samuel password 1'), group: 'staff', disabled: false }], authLimits: { clientFailures: 2 } });
+    const px2 = await startProxy({ yaml: 'proxy:\n  allowDestinations: ["127.0.0.1"]\n  ipTunnels: allow\n', records: [{ username: 'samuel', passwordHash: await hashPassword('samuel password 1'), group: 'staff', disabled: false }], authLimits: { clientFailures: 2 } });
     cleanups.push(() => px2.close());
     for (let i = 0; i < 4; i++) {
       expect(await rawExchange(px2.port, `GET ${origin.url}/guessed-path HTTP/1.1\r\nHost: x\r\nConnection: close\r\nProxy-Authorization: ${basic('samuel', `guess ${i}`)}\r\n\r\n`)).toMatch(/^HTTP\/1\.1 407 /);

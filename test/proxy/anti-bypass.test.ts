@@ -24,7 +24,7 @@ beforeAll(async () => {
   https = await startHttpsOrigin();
   echo = await startEcho();
   px = await startProxy({
-    yaml: `proxy:\n  allowDestinations: ["127.0.0.1"]\n  connectPorts: [${https.port}, ${echo.port}]\n  tlsPorts: [${https.port}]\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\n`,
+    yaml: `proxy:\n  allowDestinations: ["127.0.0.1"]\n  ipTunnels: allow\n  connectPorts: [${https.port}, ${echo.port}]\n  tlsPorts: [${https.port}]\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\n`,
     lookup: dns, engine: () => engine,
   });
 });

@@ -145,7 +145,7 @@ describe('password guessing through the proxy', () => {
 
   beforeAll(async () => {
     origin = await startOrigin();
-    px = await startProxy({ yaml: 'proxy:\n  allowDestinations: ["127.0.0.1"]\n', records, authLimits: { clientFailures: 5 } });
+    px = await startProxy({ yaml: 'proxy:\n  allowDestinations: ["127.0.0.1"]\n  ipTunnels: allow\n', records, authLimits: { clientFailures: 5 } });
   });
   afterAll(async () => {
     await px?.close();
@@ -172,7 +172,7 @@ describe('password guessing through the proxy', () => {
   });
 
   it('a flood of concurrent guesses costs a bounded number of verifications', async () => {
-    const fresh = await startProxy({ yaml: 'proxy:\n  allowDestinations: ["127.0.0.1"]\n', records });
+    const fresh = await startProxy({ yaml: 'proxy:\n  allowDestinations: ["127.0.0.1"]\n  ipTunnels: allow\n', records });
     try {
       const answers = await Promise.all(Array.from({ length: 60 }, (_, i) =>
         rawExchange(fresh.port, `GET ${origin.url}/small HTTP/1.1\r\nHost: x\r\nConnection: close\r\nProxy-Authorization: ${basic(`u${i}`, `guess ${i}`)}\r\n\r\n`, 20_000)));

@@ -20,7 +20,7 @@ let consolePort = 0;
 
 beforeAll(async () => {
   const cfg = join(tmp.dir, 'fairwatch.yaml');
-  writeFileSync(cfg, 'proxy:\n  workers: 1\n  allowDestinations: ["127.0.0.1"]\nidentity:\n  guestNetworks: ["127.0.0.2/32"]\n' +
+  writeFileSync(cfg, 'proxy:\n  workers: 1\n  allowDestinations: ["127.0.0.1"]\n  ipTunnels: allow\nidentity:\n  guestNetworks: ["127.0.0.2/32"]\n' +
     'policy:\n  rules:\n    - { categories: [gambling], action: block, clause: "Gambling sites are never acceptable." }\n');
   server = startCli(['start'], {
     env: {

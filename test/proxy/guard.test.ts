@@ -27,9 +27,11 @@ beforeAll(async () => {
   echo = await startEcho();
   consoleServer = createServer((_q, r) => r.end('console'));
   consolePort = await new Promise<number>((res) => consoleServer.listen(0, '127.0.0.1', () => res((consoleServer.address() as AddressInfo).port)));
-  strict = await startProxy({ yaml: 'identity:\n  guestNetworks: ["127.0.0.0/8"]\n', lookup: dns });
+  // bare addresses are what these tests aim at the guard: proxy.ipTunnels (refused by default, its
+  // own tests in ip-tunnels.test.ts) lets them through to it
+  strict = await startProxy({ yaml: 'proxy:\n  ipTunnels: allow\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\n', lookup: dns });
   open = await startProxy({
-    yaml: `proxy:\n  allowDestinations: ["127.0.0.1", "allowed.example.com"]\n  connectPorts: [443, ${echo.port}]\nconsole:\n  port: ${consolePort}\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\n`,
+    yaml: `proxy:\n  allowDestinations: ["127.0.0.1", "allowed.example.com"]\n  ipTunnels: allow\n  connectPorts: [443, ${echo.port}]\nconsole:\n  port: ${consolePort}\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\n`,
     lookup: dns,
   });
 });
@@ -177,7 +179,7 @@ describe('SSRF attempts through the proxy', () => {
   });
 
   it('clients outside proxy.clientNetworks get 403 and an event (not an open proxy)', async () => {
-    const px = await startProxy({ yaml: 'proxy:\n  clientNetworks: ["192.168.77.0/24"]\n  allowDestinations: ["127.0.0.1"]\n' });
+    const px = await startProxy({ yaml: 'proxy:\n  clientNetworks: ["192.168.77.0/24"]\n  allowDestinations: ["127.0.0.1"]\n  ipTunnels: allow\n' });
     try {
       const answer = await get(px, `${origin.url}/small`);
       expect(answer).toMatch(/^HTTP\/1\.1 403 [\s\S]*proxy\.clientNetworks/);

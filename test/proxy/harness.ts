@@ -170,8 +170,12 @@ function closeServer(server: Server): Promise<void> {
   });
 }
 
-/** Local origins allowed; loopback clients are guests (identification has its own tests). */
-export const DEFAULT_YAML = 'proxy:\n  allowDestinations: ["127.0.0.1"]\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\n';
+/**
+ * Local origins allowed, and reached by address (proxy.ipTunnels refuses bare IPs by default; the
+ * refusal has its own tests in ip-tunnels.test.ts); loopback clients are guests (identification has
+ * its own tests).
+ */
+export const DEFAULT_YAML = 'proxy:\n  allowDestinations: ["127.0.0.1"]\n  ipTunnels: allow\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\n';
 
 export interface TestProxy {
   proxy: ProxyServer;

@@ -21,7 +21,7 @@ beforeAll(async () => {
     { username: 'olga', passwordHash: await hashPassword('olga password 1'), group: 'staff', disabled: true },
   ];
   // no guest network: loopback clients must identify
-  px = await startProxy({ yaml: 'proxy:\n  allowDestinations: ["127.0.0.1"]\n', records });
+  px = await startProxy({ yaml: 'proxy:\n  allowDestinations: ["127.0.0.1"]\n  ipTunnels: allow\n', records });
 });
 afterAll(async () => {
   await px.close();
@@ -99,8 +99,8 @@ describe('identification', () => {
   });
 
   it('the IP → user map identifies a fixed desktop; guest networks give the guests group', async () => {
-    const mapped = await startProxy({ yaml: 'proxy:\n  allowDestinations: ["127.0.0.1"]\nidentity:\n  ipUsers: { "127.0.0.1": Sam }\n', records });
-    const guests = await startProxy({ yaml: 'proxy:\n  allowDestinations: ["127.0.0.1"]\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\n' });
+    const mapped = await startProxy({ yaml: 'proxy:\n  allowDestinations: ["127.0.0.1"]\n  ipTunnels: allow\nidentity:\n  ipUsers: { "127.0.0.1": Sam }\n', records });
+    const guests = await startProxy({ yaml: 'proxy:\n  allowDestinations: ["127.0.0.1"]\n  ipTunnels: allow\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\n' });
     try {
       const a = await rawExchange(mapped.port, `GET ${origin.url}/small HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
       expect(a).toMatch(/^HTTP\/1\.1 200 /);

@@ -34,7 +34,7 @@ beforeAll(async () => {
   writeFileSync(join(tmp.dir, 'public.pem'), publicCa.certPem);
   createCa(dataDir, { organisation: 'Inspect Test Trust' });
   const cfg = join(tmp.dir, 'fairwatch.yaml');
-  writeFileSync(cfg, `proxy:\n  workers: 1\n  allowDestinations: ["127.0.0.1"]\n  connectPorts: [${originPort}]\n  upstreamCaFile: "${join(tmp.dir, 'public.pem')}"\n` +
+  writeFileSync(cfg, `proxy:\n  workers: 1\n  allowDestinations: ["127.0.0.1"]\n  ipTunnels: allow\n  connectPorts: [${originPort}]\n  upstreamCaFile: "${join(tmp.dir, 'public.pem')}"\n` +
     'identity:\n  guestNetworks: ["127.0.0.0/8"]\npolicy:\n  inspect: { hosts: [127.0.0.1] }\n');
   server = startCli(['start'], {
     env: {

@@ -106,7 +106,7 @@ beforeAll(async () => {
   files.pub = join(tmp.dir, 'public.pem');
   writeFileSync(files.pub, publicCa.certPem);
   const yaml = `
-proxy: { port: 0, allowDestinations: [127.0.0.1], connectPorts: [${originPort}, ${badPort}], upstreamCaFile: "${files.pub}", untrustedCaMinutes: 30 }
+proxy: { port: 0, allowDestinations: [127.0.0.1], ipTunnels: allow, connectPorts: [${originPort}, ${badPort}], upstreamCaFile: "${files.pub}", untrustedCaMinutes: 30 }
 identity:
   guestNetworks: [127.0.0.0/8]
   ipUsers: { "127.0.0.1": alice, "127.0.0.2": ivan }

@@ -27,7 +27,7 @@ beforeAll(async () => {
   await new Promise<void>((r) => origin.listen(0, '127.0.0.1', r));
   originPort = (origin.address() as AddressInfo).port;
   // a short upstream timeout, so a hang shows as a failure within this test's time
-  px = await startProxy({ yaml: 'proxy:\n  allowDestinations: ["127.0.0.1"]\n  upstreamTimeoutSeconds: 20\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\n' });
+  px = await startProxy({ yaml: 'proxy:\n  allowDestinations: ["127.0.0.1"]\n  ipTunnels: allow\n  upstreamTimeoutSeconds: 20\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\n' });
 });
 afterAll(async () => {
   await px.close();

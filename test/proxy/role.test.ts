@@ -53,7 +53,7 @@ beforeAll(async () => {
   origin = await startOrigin();
   echo = await startEcho();
   const cfg = join(tmp.dir, 'fairwatch.yaml');
-  writeFileSync(cfg, `proxy:\n  workers: 2\n  allowDestinations: ["127.0.0.1"]\n  connectPorts: [443, ${echo.port}]\nidentity:\n  guestNetworks: ["127.0.0.2/32"]\n` +
+  writeFileSync(cfg, `proxy:\n  workers: 2\n  allowDestinations: ["127.0.0.1"]\n  ipTunnels: allow\n  connectPorts: [443, ${echo.port}]\nidentity:\n  guestNetworks: ["127.0.0.2/32"]\n` +
     // blocked before any name lookup: no test may query real DNS
     'policy:\n  rules:\n    - { categories: [gambling], action: block, clause: "Gambling sites are never acceptable." }\n');
   env = {

@@ -24,7 +24,7 @@ import { pseudonyms, rawExchange, startOrigin, startProxy, type Origin, type Tes
 
 const run = promisify(execFile);
 const tmp = tempDir();
-const YAML = 'proxy:\n  allowDestinations: ["127.0.0.1"]\nidentity:\n  signInNetworks: ["127.0.0.0/8"]\n';
+const YAML = 'proxy:\n  allowDestinations: ["127.0.0.1"]\n  ipTunnels: allow\nidentity:\n  signInNetworks: ["127.0.0.0/8"]\n';
 const CONSOLE = 'http://console.test:8080';
 const tokens = new PageTokens(Buffer.alloc(32, 9));
 const ca = createCa(tmp.dir, { organisation: 'Sign-in Test CA' });
@@ -166,7 +166,7 @@ describe('sign-in networks at the proxy', () => {
 
   it('a device off the sign-in networks still gets 407 (Basic), not the sign-in page', async () => {
     const other = await startProxy({
-      yaml: 'proxy:\n  allowDestinations: ["127.0.0.1"]\nidentity:\n  signInNetworks: ["10.99.0.0/16"]\n',
+      yaml: 'proxy:\n  allowDestinations: ["127.0.0.1"]\n  ipTunnels: allow\nidentity:\n  signInNetworks: ["10.99.0.0/16"]\n',
       signIn: { gate: new SignInGate(redis, pseudonyms, ['10.99.0.0/16'], 50), pages: () => new StaffPages(other.config, tokens, CONSOLE), minter: null },
     });
     try {

@@ -24,7 +24,7 @@ beforeAll(async () => {
   caFile = join(tmp.dir, 'ca.pem');
   writeFileSync(caFile, https.cert);
   px = await startProxy({
-    yaml: `proxy:\n  allowDestinations: ["127.0.0.1"]\n  connectPorts: [${https.port}, ${echo.port}, ${plain.port}]\n  idleTimeoutSeconds: 2\n  upstreamTimeoutSeconds: 1\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\n`,
+    yaml: `proxy:\n  allowDestinations: ["127.0.0.1"]\n  ipTunnels: allow\n  connectPorts: [${https.port}, ${echo.port}, ${plain.port}]\n  idleTimeoutSeconds: 2\n  upstreamTimeoutSeconds: 1\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\n`,
   });
 });
 afterAll(async () => {
@@ -203,7 +203,7 @@ describe('CONNECT to an unreachable target', () => {
     const gone = await startEcho();
     const port = gone.port;
     await gone.close();
-    const px2 = await startProxy({ yaml: `proxy:\n  allowDestinations: ["127.0.0.1"]\n  connectPorts: [${port}]\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\n` });
+    const px2 = await startProxy({ yaml: `proxy:\n  allowDestinations: ["127.0.0.1"]\n  ipTunnels: allow\n  connectPorts: [${port}]\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\n` });
     try {
       const r = await new Promise<string>((resolve) => {
         const s = connect(px2.port, '127.0.0.1');

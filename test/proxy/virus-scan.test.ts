@@ -117,7 +117,7 @@ beforeAll(async () => {
   writeFileSync(join(tmp.dir, 'public.pem'), publicCa.certPem);
 
   const yaml = (onError: string) => `
-proxy: { port: 0, allowDestinations: [127.0.0.1], connectPorts: [${tlsPort}], upstreamCaFile: "${join(tmp.dir, 'public.pem')}" }
+proxy: { port: 0, allowDestinations: [127.0.0.1], ipTunnels: allow, connectPorts: [${tlsPort}], upstreamCaFile: "${join(tmp.dir, 'public.pem')}" }
 identity: { ipUsers: { "127.0.0.1": alice } }
 policy: { inspect: { categories: [download] } }
 aup: { version: "3" }

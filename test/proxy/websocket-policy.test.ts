@@ -26,7 +26,7 @@ beforeAll(async () => {
   origin = await startOrigin();
   engine = blocker;
   px = await startProxy({
-    yaml: `proxy:\n  allowDestinations: ["127.0.0.1", "localhost"]\nconsole:\n  publicUrl: "https://console.example.org"\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\n`,
+    yaml: `proxy:\n  allowDestinations: ["127.0.0.1", "localhost"]\n  ipTunnels: allow\nconsole:\n  publicUrl: "https://console.example.org"\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\n`,
     engine: () => engine,
   });
 });
