@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 // The upstream side of a tunnel reads into one buffer of its own and writes each read straight to
 // the client, instead of a fresh Buffer per read through pipe(): no allocation and no garbage per
 // chunk, which is most of a spliced tunnel's cost. A write the kernel does not take at once still
-// points into that buffer, so reading stops until the client has drained. Bytes that arrive before
+// points into that buffer, so reading stops until that write has completed. Bytes that arrive before
 // the tunnel is spliced (a server that speaks first) are copied and held until then.
 
 const READ_BUFFER_BYTES = 64 * 1024;
@@ -39,13 +39,21 @@ export function relayReads(): RelayReads {
       relay.socket?.resume();
     },
   };
+  // resumes reading once the write that made us stop has completed (its callback, not 'drain':
+  // a TLS socket can hold a write without write() returning false, and then no 'drain' comes)
+  let waiting = false;
+  const written = () => {
+    if (!waiting) return;
+    waiting = false;
+    relay.socket?.resume();
+  };
   const forward = (chunk: Buffer): boolean => {
     const target = to!;
     // the client has gone: read on into nothing, so the origin's last bytes and its end still come
     if (target.destroyed) return true;
-    target.write(chunk);
+    target.write(chunk, written);
     if (target.writableLength === 0) return true;
-    target.once('drain', () => relay.socket?.resume());
+    waiting = true;
     return false;
   };
   return relay;

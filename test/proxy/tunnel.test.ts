@@ -100,7 +100,7 @@ describe('CONNECT tunnels', () => {
     const server = createNetServer((s) => { s.on('error', () => s.destroy()); s.end(body); });
     const port = await new Promise<number>((r) => server.listen(0, '127.0.0.1', () => r((server.address() as AddressInfo).port)));
     const slow = await startProxy({
-      yaml: `proxy:\n  allowDestinations: ["127.0.0.1"]\n  connectPorts: [${port}]\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\n`,
+      yaml: `proxy:\n  allowDestinations: ["127.0.0.1"]\n  ipTunnels: allow\n  connectPorts: [${port}]\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\n`,
     });
     try {
       const { socket, rest } = await openTunnel(slow.port, `127.0.0.1:${port}`);
@@ -135,7 +135,7 @@ describe('CONNECT tunnels', () => {
     const server = createNetServer((s) => { s.on('error', () => s.destroy()); s.write('220 hello from the origin\r\n'); s.on('data', (d) => s.end(`got ${d.toString()}`)); });
     const port = await new Promise<number>((r) => server.listen(0, '127.0.0.1', () => r((server.address() as AddressInfo).port)));
     const first = await startProxy({
-      yaml: `proxy:\n  allowDestinations: ["127.0.0.1"]\n  connectPorts: [${port}]\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\n`,
+      yaml: `proxy:\n  allowDestinations: ["127.0.0.1"]\n  ipTunnels: allow\n  connectPorts: [${port}]\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\n`,
     });
     try {
       const { socket, rest } = await openTunnel(first.port, `127.0.0.1:${port}`);
