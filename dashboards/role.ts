@@ -4,7 +4,7 @@ import { policyExceptions } from '../core/authorisation/exceptions.ts';
 import { Authorisations } from '../core/authorisation/store.ts';
 import { loadKey } from '../core/keys.ts';
 import type { Platform } from '../core/platform.ts';
-import { ROLES } from '../cli/roles.ts';
+import type { RoleDef } from '../core/role.ts';
 import { isWildcard, publishConsoleUrl } from '../core/console-url.ts';
 import { createConsoleApp } from './app.ts';
 import type { ConsoleDeps } from './deps.ts';
@@ -108,7 +108,7 @@ export async function startConsole(p: Platform, extra: Partial<ConsoleDeps> = {}
   };
 }
 
-ROLES.console = {
+export const consoleRole: RoleDef = {
   needs: { store: true, redis: true },
   async start(p) {
     const c = await startConsole(p);

@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { ROLES } from '../cli/roles.ts';
+import type { RoleDef } from '../core/role.ts';
 import { CHANNELS } from '../core/channels.ts';
 import type { Platform } from '../core/platform.ts';
 import { ProxyCluster } from './cluster.ts';
@@ -21,7 +21,7 @@ async function directoryVersion(p: Platform): Promise<string> {
   return `${row?.n}:${row?.latest}`;
 }
 
-ROLES.proxy = {
+export const proxyRole: RoleDef = {
   needs: { store: true, redis: true },
   async start(p) {
     const cfg = p.config;

@@ -1,4 +1,4 @@
-import { ROLES } from '../../cli/roles.ts';
+import type { RoleDef } from '../../core/role.ts';
 import { Ingester } from './ingester.ts';
 
 const DRAIN_AT_STOP_MS = 3000;
@@ -6,7 +6,7 @@ const DRAIN_AT_STOP_MS = 3000;
 // The `ingest` role: in `start` it runs inside the primary (the embedded engine allows one process
 // per data directory); `fairwatch ingest` alone is for server mode or a data directory nothing else
 // holds.
-ROLES.ingest = {
+export const ingestRole: RoleDef = {
   needs: { store: true, redis: true },
   async start(p) {
     const ingester = new Ingester({ store: p.store, redis: p.redis, pipeline: p.config.pipeline, log: p.log.child({ part: 'ingest' }) });
