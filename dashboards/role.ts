@@ -28,6 +28,7 @@ export function consoleDeps(p: Platform, extra: Partial<ConsoleDeps> = {}): Cons
   const exceptions = policyExceptions(p.redis);
   return {
     config: p.config,
+    log: p.log.child({ part: 'console' }),
     runtime: p.runtime,
     store: p.store,
     redis: p.redis,

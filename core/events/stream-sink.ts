@@ -8,6 +8,7 @@ import type { AccessEvent, EventSink } from './event.ts';
 import { pipelineMetrics as m } from './metrics.ts';
 import { Journal, Spool, type SpoolBatch } from './spool.ts';
 import { encodeEvent, EVENTS_PER_ENTRY, LEGACY_FIELD, WIRE_FIELD } from './wire.ts';
+import { FairwatchError } from '../errors.ts';
 
 // The proxy side of the pipeline (issue 4). emit() encodes the event as a wire line (wire.ts) and
 // pushes it onto an array: browsing never waits. Once per event-loop tick the pending events go to
@@ -54,7 +55,11 @@ const REPLAY_RETRY_MS = [100, 250, 500, 1000, 2000];
 export const sinkMarkKey = (stream: string, sink: string) => `${stream}:sink:${sink}`;
 const RAISE_MARK = "local c = tonumber(redis.call('GET', KEYS[1]) or '0') if tonumber(ARGV[1]) > c then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end return 1";
 
-class TimeoutError extends Error {}
+class TimeoutError extends FairwatchError {
+  constructor(message: string) {
+    super('FW_STREAM_TIMEOUT', message);
+  }
+}
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout;

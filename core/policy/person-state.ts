@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { CHANNELS } from '../channels.ts';
 import type { ExceptionGrant, PersonState } from './types.ts';
+import { FairwatchError } from '../errors.ts';
 
 // Per-person policy state in Redis, shared by every proxy: director-approved exceptions, warn
 // "continue" grants and quota minutes. Keyed by user pseudonym, never a name. The write side is
@@ -13,8 +14,10 @@ const quotaKey = (day: string, p: string) => `fairwatch:quota:${day}:${p}`;
 const quotaMinutesKey = (day: string, p: string) => `fairwatch:quota-minutes:${day}:${p}`;
 const QUOTA_TTL_SECONDS = 3 * 86_400;
 
-export class PersonStateError extends Error {
-  readonly code = 'FW_POLICY_STATE';
+export class PersonStateError extends FairwatchError {
+  constructor(message: string) {
+    super('FW_POLICY_STATE', message);
+  }
 }
 
 function publish(redis: Redis, message: string): Promise<unknown> {

@@ -5,14 +5,17 @@ import { join } from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
 import { loadKey } from '../keys.ts';
 import { counter, gauge } from '../metrics.ts';
+import { FairwatchError } from '../errors.ts';
 
 // Redis for every role: REDIS_URL when set, otherwise a redis-server child process bound to
 // 127.0.0.1 with its append-only file in the data directory. The child's pid and port are written
 // to redis/managed.json so other processes on the same data directory (proxy workers, CLI) find it,
 // and so a later start can stop a server left behind by a process that was SIGKILLed.
 
-export class RedisError extends Error {
-  readonly code = 'FW_REDIS';
+export class RedisError extends FairwatchError {
+  constructor(message: string) {
+    super('FW_REDIS', message);
+  }
 }
 
 export interface ManagedRedisInfo {
