@@ -67,6 +67,22 @@ describe('without an organisation CA', () => {
     expect(body.sha).toBe(BIG_SHA);
   });
 
+  it('a block on plain HTTP gets the staff block page: clause, site, category, rule, reference and the two console links', async () => {
+    await recordAupAcceptance(s.p.store, s.p.redis, { userPseudonym: s.p.pseudonyms.user('alice'), version: '3', clientPseudonym: 'c' });
+    const r = await raw(`GET http://bet.test:${s.httpPort}/spin HTTP/1.1\r\nHost: bet.test\r\nConnection: close\r\n\r\n`);
+    expect(r).toMatch(/^HTTP\/1\.1 403/);
+    expect(r).toContain('This site is blocked');
+    expect(r).toContain('Gambling sites are never acceptable.');
+    expect(r).toContain(`http://bet.test:${s.httpPort}/spin`);
+    expect(r).toContain('Gambling sites');
+    for (let i = 0; i < 50 && !s.sink.events.some((e) => e.host === 'bet.test' && e.path === '/spin'); i++) await new Promise((r) => setTimeout(r, 100));
+    const e = s.sink.events.find((x) => x.host === 'bet.test' && x.path === '/spin');
+    expect(e).toMatchObject({ action: 'block', status: 403, category: 'gambling', rule: 'rule:1' });
+    expect(r).toContain(e!.event_id);
+    expect(r).toContain(`${s.consoleUrl}/request-exception?`);
+    expect(r).toContain(`${s.consoleUrl}/report-accident?`);
+  });
+
   it('markup in a raw request line or host never reaches a page', async () => {
     const path = `/"><script>alert(1)</script><img src=x onerror=alert(2)>`;
     const r = await raw(`GET http://bet.test:${s.httpPort}${path} HTTP/1.1\r\nHost: bet.test\r\n\r\n`);
