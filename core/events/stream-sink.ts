@@ -7,7 +7,7 @@ import { createLogger, type Logger } from '../log.ts';
 import type { AccessEvent, EventSink } from './event.ts';
 import { pipelineMetrics as m } from './metrics.ts';
 import { Journal, Spool, type SpoolBatch } from './spool.ts';
-import { encodeEvent, EVENTS_PER_ENTRY, LEGACY_FIELD, WIRE_FIELD } from './wire.ts';
+import { encodeEvent, EVENTS_PER_ENTRY, WIRE_FIELD } from './wire.ts';
 import { FairwatchError } from '../errors.ts';
 
 // The proxy side of the pipeline (issue 4). emit() encodes the event as a wire line (wire.ts) and
@@ -252,22 +252,10 @@ class RedisStreamSink implements StreamSink {
   /** One batch to the stream, atomically with the sink's sequence mark. */
   private async write(b: SpoolBatch): Promise<void> {
     const tx = this.conn.multi();
-    // wire lines go EVENTS_PER_ENTRY to an entry; a JSON event (spooled by an earlier release) alone
-    let lines: string[] = [];
-    const pack = () => {
-      if (lines.length) tx.xadd(this.stream, '*', WIRE_FIELD, lines.join('\n'));
-      lines = [];
-    };
-    for (const e of b.events) {
-      if (e.charCodeAt(0) === 123 /* { */) {
-        pack();
-        tx.xadd(this.stream, '*', LEGACY_FIELD, e);
-      } else {
-        lines.push(e);
-        if (lines.length >= EVENTS_PER_ENTRY) pack();
-      }
+    // wire lines go EVENTS_PER_ENTRY to an entry
+    for (let i = 0; i < b.events.length; i += EVENTS_PER_ENTRY) {
+      tx.xadd(this.stream, '*', WIRE_FIELD, b.events.slice(i, i + EVENTS_PER_ENTRY).join('\n'));
     }
-    pack();
     // the mark only moves forward, even if a timed-out transaction is carried out late
     tx.eval(RAISE_MARK, 1, sinkMarkKey(this.stream, b.sink), String(b.seq), String(MARK_TTL_S));
     const res = await withTimeout(tx.exec(), this.opts.pipeline.writeTimeoutMs);
