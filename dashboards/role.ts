@@ -96,7 +96,7 @@ export async function startConsole(p: Platform, extra: Partial<ConsoleDeps> = {}
   } else {
     removeSetupLink(p.runtime.dataDir);
   }
-  const stopWatching = await watchRequests(p.redis, deps.notify);
+  const stopWatching = await watchRequests(p.redis, deps.notify, deps.log);
   return {
     url, setupUrl, setupFile, server,
     stop: async () => {

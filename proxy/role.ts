@@ -7,6 +7,7 @@ import { HostsSource } from './hosts-source.ts';
 import { consoleUrlWarning } from '../core/console-url.ts';
 import type { CredentialRecord } from './credentials.ts';
 import { ManagedClamd } from './managed-clamd.ts';
+import { logRedisErrors } from '../core/storage/redis-errors.ts';
 
 // The 'proxy' role: the primary loads the user directory (the only part that needs ClickHouse),
 // forks the workers and keeps their credentials current when CHANNELS.usersChanged fires.
@@ -54,7 +55,7 @@ export const proxyRole: RoleDef = {
       }
     };
     const sub = p.redis.duplicate();
-    sub.on('error', () => {});
+    logRedisErrors(sub, p.log, 'user directory subscription');
     sub.on('message', () => void refresh());
     await sub.subscribe(CHANNELS.usersChanged);
     // `users add` and a missed message are picked up by a cheap check of the directory's newest row

@@ -9,6 +9,7 @@ import { pipelineMetrics as m } from './metrics.ts';
 import { Journal, Spool, type SpoolBatch } from './spool.ts';
 import { encodeEvent, EVENTS_PER_ENTRY, WIRE_FIELD } from './wire.ts';
 import { FairwatchError } from '../errors.ts';
+import { logRedisErrors } from '../storage/redis-errors.ts';
 
 // The proxy side of the pipeline (issue 4). emit() encodes the event as a wire line (wire.ts) and
 // pushes it onto an array: browsing never waits. Once per event-loop tick the pending events go to
@@ -110,7 +111,7 @@ class RedisStreamSink implements StreamSink {
       lazyConnect: false,
     };
     this.conn = typeof opts.redis === 'string' ? new Redis(opts.redis, own) : opts.redis.duplicate(own);
-    this.conn.on('error', () => {});
+    logRedisErrors(this.conn, this.log, 'event sink');
     this.spool = new Spool(join(opts.dataDir, 'spool'), this.sinkId, opts.pipeline.spoolMaxMB * 1024 * 1024);
     this.journal = new Journal(this.spool.dir, this.sinkId);
     this.spool.adoptOrphans();

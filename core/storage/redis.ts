@@ -6,6 +6,8 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { loadKey } from '../keys.ts';
 import { counter, gauge } from '../metrics.ts';
 import { FairwatchError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { logRedisErrors } from './redis-errors.ts';
 
 // Redis for every role: REDIS_URL when set, otherwise a redis-server child process bound to
 // 127.0.0.1 with its append-only file in the data directory. The child's pid and port are written
@@ -79,7 +81,7 @@ export async function waitForPing(port: number, timeoutMs = 10_000, host = '127.
   let lastError: unknown;
   while (Date.now() < deadline) {
     const r = new Redis({ host, port, password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 500 });
-    r.on('error', () => {});
+    r.on('error', () => {}); // a probe: its last failure goes into the RedisError below
     try {
       await r.connect();
       if ((await r.ping()) === 'PONG') {
@@ -322,9 +324,9 @@ export function redisOptions(extra: RedisOptions = {}): RedisOptions {
   };
 }
 
-export function connectRedis(url: string, extra: RedisOptions = {}): Redis {
+export function connectRedis(url: string, log: Logger, extra: RedisOptions = {}, name = 'connection'): Redis {
   const r = new Redis(url, redisOptions(extra));
-  // Errors surface on the command that failed; the connection-level event only reconnects.
-  r.on('error', () => {});
+  // Commands fail on their own; the connection-level event says Redis is away (logged, rate-limited).
+  logRedisErrors(r, log, name);
   return r;
 }

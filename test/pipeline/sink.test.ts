@@ -1,3 +1,4 @@
+import { createLogger } from '../../core/log.ts';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,7 +22,7 @@ let admin: ReturnType<typeof connectRedis>;
 
 beforeAll(async () => {
   redis = await ManagedRedis.start(tmp.dir);
-  admin = connectRedis(redis.url);
+  admin = connectRedis(redis.url, createLogger('test'));
 });
 afterAll(async () => {
   admin.disconnect();
