@@ -4,7 +4,7 @@ import { normaliseUsername } from '../core/identity/pseudonym.ts';
 import { normaliseIp } from '../core/net/cidr.ts';
 import { FailureCounter } from './failure-counter.ts';
 
-// Basic credentials checked against the user directory. argon2id verify costs ~100 ms and 64 MiB
+// Basic credentials checked against the user directory. argon2id verify is slow and memory-hungry
 // on purpose, so a success is remembered in memory for identity.authCacheSeconds; the cache key
 // covers the stored hash, so a password change (new hash) or a disable (checked on every request)
 // takes effect at once. A remembered success is answered before any limit below: someone already

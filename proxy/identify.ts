@@ -2,7 +2,7 @@ import { CidrSet, normaliseIp } from '../core/net/cidr.ts';
 import { normaliseUsername } from '../core/identity/pseudonym.ts';
 import type { CheckRefusal, CredentialStore } from './credentials.ts';
 
-// CONTRACT "Proxy behaviour", identification in order: Proxy-Authorization Basic for directory
+// docs/architecture/contract.md, "Proxy behaviour": identification in order: Proxy-Authorization Basic for directory
 // users; the configured IP → user map; guest networks. Anyone else gets 407.
 
 export interface Identity {

@@ -9,7 +9,7 @@ import { EventBatch, type Rejected } from './event-batch.ts';
 import { batchToken, safeTrimId, type GroupState } from './stream-ids.ts';
 import { logRedisErrors } from '../../core/storage/redis-errors.ts';
 
-// The ingester (issue 4): Redis stream → ClickHouse `events`, exactly once.
+// The ingester: Redis stream → ClickHouse `events`, exactly once.
 //
 // - Reads as a consumer of a group, so several ingesters can share one stream.
 // - A batch closes at pipeline.batchRows events or pipeline.batchMs after its first entry. Entries

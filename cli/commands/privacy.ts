@@ -12,7 +12,7 @@ import { LegalHolds } from '../../core/privacy/holds.ts';
 import { CommandFailure, type CommandContext } from '../io.ts';
 import type { ProgramHandle } from '../program.ts';
 
-// The privacy duties on the command line (issue 20): subject access exports, the DPIA draft, legal
+// The privacy duties on the command line: subject access exports, the DPIA draft, legal
 // holds and the disclosure register. Whoever holds the data directory may run them; every step that
 // reads or releases personal data writes an audit row (actor `system`, role `operator`) naming the
 // person by pseudonym only.

@@ -12,7 +12,7 @@ export class ConfigError extends FairwatchError {
   }
 }
 
-/** Where things live and which servers to use; from the environment (CONTRACT "Environment"). */
+/** Where things live and which servers to use; from the environment (docs/architecture/contract.md, "Environment"). */
 export interface Runtime {
   dataDir: string;
   configPath: string | null;

@@ -11,7 +11,7 @@ import { encodeEvent, EVENTS_PER_ENTRY, WIRE_FIELD } from './wire.ts';
 import { FairwatchError } from '../errors.ts';
 import { logRedisErrors } from '../storage/redis-errors.ts';
 
-// The proxy side of the pipeline (issue 4). emit() encodes the event as a wire line (wire.ts) and
+// The proxy side of the pipeline. emit() encodes the event as a wire line (wire.ts) and
 // pushes it onto an array: browsing never waits. Once per event-loop tick the pending events go to
 // the Redis stream as one MULTI/EXEC of XADDs, EVENTS_PER_ENTRY lines to an entry (pipelined,
 // all-or-nothing), one transaction in flight at a time. A write that fails or is not

@@ -1,7 +1,7 @@
 import type { AccessEvent } from './event.ts';
 import { tsvField, tsvString } from '../storage/tsv.ts';
 
-// How events travel through the Redis stream and the spool (issue 4). Pure.
+// How events travel through the Redis stream and the spool. Pure.
 //
 // Version 1: one event is one TabSeparated line of WIRE_COLUMNS, in that order (ClickHouse's own
 // escaping, `flags` as an array literal); a stream entry carries up to EVENTS_PER_ENTRY lines joined

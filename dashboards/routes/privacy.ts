@@ -15,7 +15,7 @@ import { csrfField, message } from '../views/layout.ts';
 import { UUID_RE } from '../reports.ts';
 import { requireReauth } from '../security/reauth.ts';
 
-// The privacy duties in the console (issue 20). A subject access request is made by a director for
+// The privacy duties in the console. A subject access request is made by a director for
 // a person in the user directory and always needs a second director or the DPO to approve it (in
 // the inbox, with an expiry); the director who made it then downloads the export once approved.
 // Legal holds and the disclosure register are for directors (the DPO may read them). Every route is

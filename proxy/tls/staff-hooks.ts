@@ -27,7 +27,7 @@ export interface StaffHooksOptions {
    * proxy's local address on the client's connection, for a console bound to every interface
    */
   consoleUrl: (proxyAddress?: string) => string;
-  /** null without an organisation CA: blocked HTTPS gets CONTRACT's 403 short page */
+  /** null without an organisation CA: blocked HTTPS gets the 403 short page (core/pages/short.ts) */
   minter: LeafMinter | null;
   /** the statement gate; default one on `redis` for config.aup.version */
   aup?: AupGate;

@@ -6,7 +6,7 @@ import { recordAupAcceptance } from '../../core/identity/aup.ts';
 import { BIG_SHA, startStack, type Stack } from './stack.ts';
 
 // The proxy's staff answers without an organisation CA, and what raw clients (not browsers) can
-// send: CONTRACT's 403 short page for a blocked CONNECT, allowed tunnels byte for byte, and no
+// send: the contract's 403 short page for a blocked CONNECT, allowed tunnels byte for byte, and no
 // markup from a request line ever reaching a page.
 
 let s: Stack;

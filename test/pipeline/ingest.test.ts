@@ -166,8 +166,8 @@ describe('ingester on the embedded ClickHouse', () => {
     const pipeline = pipelineConfig({ stream: 'i:bad', batchRows: 100, batchMs: 100 });
     const sink = createStreamSink({ redis: platform.redis, dataDir, pipeline });
     await send(sink, 0, 10, '/bad/');
-    await platform.redis.xadd('i:bad', '*', 'e', '{"event_id":"nope"}');
-    await platform.redis.xadd('i:bad', '*', 'e', JSON.stringify({ ...makeEvent(11), path: '/bad/11', status: -1 }));
+    await platform.redis.xadd('i:bad', '*', WIRE_FIELD, encodeEvent({ ...makeEvent(10), path: '/bad/10', event_id: 'nope' }));
+    await platform.redis.xadd('i:bad', '*', WIRE_FIELD, encodeEvent({ ...makeEvent(11), path: '/bad/11', status: -1 }));
     // one bad line among good ones in a packed entry: only it is left out
     const good = (n: number) => encodeEvent({ ...makeEvent(n), path: `/bad/${n}` });
     await platform.redis.xadd('i:bad', '*', WIRE_FIELD, [good(12), good(13).replace(/\t443\t|\t80\t/, '\t99999\t'), good(14)].join('\n'));
