@@ -7,7 +7,7 @@ import { StringDecoder } from 'node:string_decoder';
 // hashes these texts, so the split must never change.
 //
 // Why not readline: it costs the importing thread one string and one event a line; cutting batches
-// out of large decoded chunks costs far less (bench/analyser.ts).
+// out of large decoded chunks costs far less.
 
 export interface LogBatch {
   text: string;
