@@ -3,6 +3,7 @@ import { verifyNobody, verifyPassword } from '../core/identity/users.ts';
 import { normaliseUsername } from '../core/identity/pseudonym.ts';
 import { normaliseIp } from '../core/net/cidr.ts';
 import { FailureCounter } from './failure-counter.ts';
+import { DEFAULT_AUTH_CACHE_SECONDS } from '../core/config/schema.ts';
 
 // Basic credentials checked against the user directory. argon2id verify is slow and memory-hungry
 // on purpose, so a success is remembered in memory for identity.authCacheSeconds; the cache key
@@ -78,7 +79,7 @@ export class CredentialStore {
 
   constructor(
     records: readonly CredentialRecord[] = [],
-    private readonly cacheMs = 300_000,
+    private readonly cacheMs = DEFAULT_AUTH_CACHE_SECONDS * 1000,
     limits: Partial<AuthLimits> = {},
     private readonly now: () => number = Date.now,
   ) {

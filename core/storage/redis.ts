@@ -8,6 +8,7 @@ import { counter, gauge } from '../metrics.ts';
 import { FairwatchError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { logRedisErrors } from './redis-errors.ts';
+import { DEFAULT_REDIS_MAX_MEMORY_MB } from '../config/schema.ts';
 
 // Redis for every role: REDIS_URL when set, otherwise a redis-server child process bound to
 // 127.0.0.1 with its append-only file in the data directory. The child's pid and port are written
@@ -181,7 +182,7 @@ export class ManagedRedis {
       throw new RedisError('redis-server is not installed: run `sudo apt-get install -y redis-server` (or `npm run up` as root), or set REDIS_URL to an existing Redis');
     }
     mkdirSync(join(dataDir, 'redis'), { recursive: true, mode: 0o700 });
-    const m = new ManagedRedis(dataDir, port ?? 0, bin, opts.maxMemoryMB ?? 256);
+    const m = new ManagedRedis(dataDir, port ?? 0, bin, opts.maxMemoryMB ?? DEFAULT_REDIS_MAX_MEMORY_MB);
     await stopOrphan(dataDir);
     if (!m.port) m.port = await freePort();
     await m.spawn();
