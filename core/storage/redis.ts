@@ -9,6 +9,7 @@ import { FairwatchError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { logRedisErrors } from './redis-errors.ts';
 import { DEFAULT_REDIS_MAX_MEMORY_MB } from '../config/schema.ts';
+import { RestartBackoff } from '../ops/restart-backoff.ts';
 
 // Redis for every role: REDIS_URL when set, otherwise a redis-server child process bound to
 // 127.0.0.1 with its append-only file in the data directory. The child's pid and port are written
@@ -108,9 +109,6 @@ export interface ManagedRedisHealth {
   lastExit: { at: string; code: number | null; signal: string | null } | null;
 }
 
-const RESTART_BACKOFF_MS = [200, 500, 1000, 2000, 5000, 10_000, 30_000];
-/** Up this long after a restart: the next death starts the backoff from its first step again. */
-const STABLE_MS = 60_000;
 const STOP_GRACE_MS = 4000;
 
 const redisRestarts = counter('fairwatch_redis_restarts_total', 'Managed redis-server restarted after it died');
@@ -143,9 +141,7 @@ export class ManagedRedis {
   private exitHook = () => this.child?.kill('SIGTERM');
   private stopping = false;
   private restartTimer: NodeJS.Timeout | null = null;
-  private failures = 0;
-  private upSince = 0;
-  private restartTimes: number[] = [];
+  private readonly backoff = new RestartBackoff();
   private lastExit: ManagedRedisHealth['lastExit'] = null;
   private readonly password: string;
   readonly dir: string;
@@ -166,11 +162,9 @@ export class ManagedRedis {
   }
 
   health(): ManagedRedisHealth {
-    const hour = Date.now() - 3_600_000;
     return {
       up: this.child !== null && this.child.exitCode === null && this.restartTimer === null,
-      restarts: this.restartTimes.length,
-      restartsLastHour: this.restartTimes.filter((t) => t >= hour).length,
+      ...this.backoff.counts(Date.now()),
       lastExit: this.lastExit,
     };
   }
@@ -230,7 +224,7 @@ export class ManagedRedis {
     child.stderr?.removeAllListeners('data');
     child.stderr?.resume();
     child.once('exit', (code, signal) => this.exitedUnexpectedly(child, code, signal));
-    this.upSince = Date.now();
+    this.backoff.up(Date.now());
     redisUp.set(1);
     writeFileSync(managedInfoPath(this.dataDir), JSON.stringify({ pid: child.pid ?? 0, port: this.port, dir: this.dir } satisfies ManagedRedisInfo), { mode: 0o600 });
   }
@@ -241,25 +235,22 @@ export class ManagedRedis {
     redisUp.set(0);
     if (this.stopping) return;
     this.lastExit = { at: new Date().toISOString(), code, signal };
-    if (Date.now() - this.upSince >= STABLE_MS) this.failures = 0;
-    this.scheduleRestart();
+    this.scheduleRestart(this.backoff.died(Date.now()));
   }
 
-  private scheduleRestart(): void {
+  private scheduleRestart(delay: number): void {
     if (this.stopping || this.restartTimer) return;
-    const delay = RESTART_BACKOFF_MS[Math.min(this.failures, RESTART_BACKOFF_MS.length - 1)]!;
-    this.failures++;
     this.onEvent('warn', 'managed redis-server died: restarting it (events wait in the disk spool meanwhile)', { ...this.lastExit, port: this.port, retryInMs: delay, log: join(this.dir, 'redis.log') });
     this.restartTimer = setTimeout(() => {
       this.restartTimer = null;
       if (this.stopping) return;
       this.spawn().then(() => {
-        this.restartTimes.push(Date.now());
+        this.backoff.restarted(Date.now());
         redisRestarts.inc();
-        this.onEvent('info', 'managed redis-server restarted', { port: this.port, pid: this.child?.pid, restarts: this.restartTimes.length });
+        this.onEvent('info', 'managed redis-server restarted', { port: this.port, pid: this.child?.pid, restarts: this.backoff.counts(Date.now()).restarts });
       }, (e: Error) => {
         this.onEvent('error', 'managed redis-server did not restart: trying again', { err: e.message, port: this.port });
-        this.scheduleRestart();
+        this.scheduleRestart(this.backoff.retry());
       });
     }, delay);
   }
