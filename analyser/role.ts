@@ -1,4 +1,4 @@
-import { ROLES } from '../cli/roles.ts';
+import type { RoleDef } from '../core/role.ts';
 import type { Platform } from '../core/platform.ts';
 import { configuredConsoleUrl, CONSOLE_URL_KEY } from '../core/console-url.ts';
 import { loadKey } from '../core/keys.ts';
@@ -13,7 +13,7 @@ import { AnalyserScheduler } from './schedule/scheduler.ts';
 // what retention keeps. Retention itself needs no job: it is ClickHouse TTL, brought in line with
 // config at every start by the migration runner.
 
-ROLES.analyser = {
+export const analyserRole: RoleDef = {
   needs: { store: true, redis: true },
   async start(p) {
     const scheduler = new AnalyserScheduler({

@@ -1,4 +1,4 @@
-// Backup and restore benchmark (issue 9). Run: `node --import tsx bench/backup.ts [--rows N]`.
+// Backup and restore benchmark. Run: `node --import tsx bench/backup.ts [--rows N]`.
 //
 // 1. backup: `backupTo` (every table in Native format, gzip, checksums; Redis DUMP; keys) against
 //    the baseline measured in the same run: streaming the events table out in Native format to

@@ -1,4 +1,4 @@
-// Event pipeline benchmark (issue 4). Run: `node --import tsx bench/ingest.ts [--quick]
+// Event pipeline benchmark. Run: `node --import tsx bench/ingest.ts [--quick]
 // [--rows N] [--stream-rows N] [--seconds S] [--rate EVENTS_PER_S]`.
 //
 // 1. ingest-only rows/s into the embedded engine: the ingester's own path (stream entries checked and

@@ -1,7 +1,7 @@
 // Staff pages: what a block page and an HTTPS block page cost the proxy.
 //   node --import tsx bench/pages.ts
-// Baselines measured in the same run: the proxy's own minimal block page (proxy/block-response.ts)
-// for the full staff page, and a cached leaf certificate for a freshly minted one. Short runs:
+// Baselines measured in the same run: the short block page (core/pages/short.ts, a blocked CONNECT
+// without a CA) for the full staff page, and a cached leaf certificate for a freshly minted one. Short runs:
 // numbers from a shared, busy machine are indicative only.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +11,7 @@ import { PageTokens } from '../core/identity/page-token.ts';
 import { StaffPages } from '../core/pages/index.ts';
 import { createCa } from '../core/tls/ca.ts';
 import { LeafMinter } from '../core/tls/leaf.ts';
-import { blockPage as minimalBlockPage } from '../proxy/block-response.ts';
+import { shortBlockPage } from '../core/pages/short.ts';
 
 function time(label: string, n: number, fn: (i: number) => unknown): number {
   for (let i = 0; i < Math.min(200, n); i++) fn(i); // warm-up
@@ -28,7 +28,7 @@ const decision = { action: 'block' as const, category: 'gambling', rule: 'rule:1
 const ev = (i: number) => ({ eventId: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`, at: new Date(), url: `http://bet${i % 50}.example/spin`, host: `bet${i % 50}.example`, userPseudonym: '0123456789abcdef', group: 'staff' });
 
 console.log('block page (rendered per blocked request)');
-const base = time('  baseline: minimal proxy page', 20_000, (i) => minimalBlockPage({ eventId: ev(i).eventId, identity: { user: 'a', group: 'staff', how: 'ip' }, clientIp: '127.0.0.1', decision, target: { scheme: 'http', host: ev(i).host, port: 80, path: '/spin', url: ev(i).url } }, { consoleUrl: 'http://127.0.0.1:8080', organisation: 'Org' }));
+const base = time('  baseline: short block page', 20_000, (i) => shortBlockPage(ev(i).host, decision.reason, ev(i).eventId));
 const staff = time('  staff block page (+2 signed tokens, CSP)', 20_000, (i) => pages.block(ev(i), decision));
 console.log(`  ratio staff/minimal: ${(staff / base).toFixed(1)}×`);
 

@@ -18,6 +18,7 @@
 // - goals (issue "Proxy data path at Squid's speed"): printed as PASS/UNDER beside the figures
 // Everything stays on loopback (FAIRWATCH_DIAL_LOOPBACK_ONLY=1; Squid gets IP literals only and a
 // loopback name server).
+import { blockOnlyHooks } from '../test/helpers/block-hooks.ts';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
@@ -77,7 +78,7 @@ async function startFairwatch(originPort: number): Promise<{ port: number; pid: 
 /** The same proxy code in this (otherwise idle) process, events to memory: what one process costs. */
 async function startInProcess(originPort: number): Promise<number> {
   const config = parseConfig(`proxy:\n  allowDestinations: ["127.0.0.1"]\n  ipTunnels: allow\n  connectPorts: [${originPort}]\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\n`, 'bench.yaml');
-  const proxy = createProxyServer({ config, engine: () => allowAll, sink: new MemorySink(), credentials: new CredentialStore([]), pseudonyms: new Pseudonymiser(randomBytes(32)) });
+  const proxy = createProxyServer({ hooks: blockOnlyHooks, config, engine: () => allowAll, sink: new MemorySink(), credentials: new CredentialStore([]), pseudonyms: new Pseudonymiser(randomBytes(32)) });
   return (await proxy.listen(0, '127.0.0.1')).port;
 }
 

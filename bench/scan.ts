@@ -10,6 +10,7 @@
 // - proxy: the real proxy code in this process (events to memory), scan.maxMB 64, holdKB default
 // - origin: a node:http server in this process serving random bytes with Content-Length
 // - client: curl over loopback; time to first byte (the hold-back shows there) and total time
+import { blockOnlyHooks } from '../test/helpers/block-hooks.ts';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -62,7 +63,7 @@ proxy: { port: 0, allowDestinations: [127.0.0.1], ipTunnels: allow }
 identity: { guestNetworks: [127.0.0.0/8] }
 scan: { enabled: ${enabled}, clamd: "${clamd.socket}", maxMB: 64 }
 `, 'bench.yaml');
-    const s = createProxyServer({ config, engine: () => allowAll, sink: enabled ? scannedSink : new MemorySink(), credentials: new CredentialStore([]), pseudonyms: new Pseudonymiser(Buffer.alloc(32, 7)) });
+    const s = createProxyServer({ hooks: blockOnlyHooks, config, engine: () => allowAll, sink: enabled ? scannedSink : new MemorySink(), credentials: new CredentialStore([]), pseudonyms: new Pseudonymiser(Buffer.alloc(32, 7)) });
     servers.push(s);
     proxies[enabled ? 'scanned' : 'unscanned'] = (await s.listen(0, '127.0.0.1')).port;
   }

@@ -1,4 +1,4 @@
-// `npm run soak`: issue 23 item 3. The real `fairwatch start` (compiled, as `npm run up` runs it)
+// `npm run soak`: the real `fairwatch start` (compiled, as `npm run up` runs it)
 // under sustained proxy load for minutes while faults are injected on a schedule: the managed
 // redis-server SIGKILLed, a proxy worker SIGKILLed, the primary (ingester, supervisor, console)
 // stopped with SIGSTOP and continued a few seconds later. At the end: answered requests against

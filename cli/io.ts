@@ -1,5 +1,6 @@
 import type { Platform } from '../core/platform.ts';
 import { terminalProgress, type TerminalProgress } from './progress.ts';
+import { FairwatchError } from '../core/errors.ts';
 
 /** Where a command writes, and its standard input (read once, cached so it can be forwarded). */
 export interface CommandIO {
@@ -20,9 +21,10 @@ export interface CommandContext {
 }
 
 /** Thrown by a command to end with a one-line message and an exit code. */
-export class CommandFailure extends Error {
-  constructor(message: string, readonly exitCode = 1) {
-    super(message);
+/** A command that cannot go on: the message is printed after `fairwatch: `, the process exits `exitCode`. */
+export class CommandFailure extends FairwatchError {
+  constructor(message: string, exitCode = 1) {
+    super('FW_COMMAND', message, { exitCode });
   }
 }
 

@@ -4,7 +4,6 @@ import { currentHolder } from '../core/storage/datadir.ts';
 import { sendControl } from './control.ts';
 import { processIO, type CommandContext } from './io.ts';
 import { runArgv } from './program.ts';
-import './roles-index.ts';
 
 // The fairwatch command. A command that needs the store opens it here, unless a running fairwatch
 // owns the data directory; then the whole command line is carried out by that process.

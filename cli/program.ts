@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
-import { CommandFailure, type CommandContext } from './io.ts';
+import { FairwatchError } from '../core/errors.ts';
+import type { CommandContext } from './io.ts';
 import { registerCommands } from './commands/index.ts';
 
 // Builds the command tree for one invocation. The same tree runs in the CLI process and inside the
@@ -35,14 +36,10 @@ export async function runArgv(argv: string[], ctx: CommandContext): Promise<numb
       // help and version exit 0; usage errors 2 (commander already printed the message)
       return e.exitCode === 0 ? 0 : 2;
     }
-    if (e instanceof CommandFailure) {
+    // fairwatch's own errors (a CommandFailure, a ConfigError, …) carry their exit status
+    if (e instanceof FairwatchError) {
       ctx.io.err(`fairwatch: ${e.message}\n`);
       return e.exitCode;
-    }
-    const err = e as Error & { code?: string };
-    if (typeof err.code === 'string' && err.code.startsWith('FW_')) {
-      ctx.io.err(`fairwatch: ${err.message}\n`);
-      return err.code === 'FW_CONFIG' || err.code === 'FW_USER_INVALID' ? 2 : 1;
     }
     throw e;
   }

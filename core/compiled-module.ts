@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { FairwatchError } from './errors.ts';
 
 // Proxy workers and import worker threads start a module of their own in a new process or thread,
 // which has no TypeScript loader: they always run the compiled JavaScript in dist/. Built, the
@@ -9,8 +10,10 @@ import { fileURLToPath } from 'node:url';
 
 const projectRoot = join(import.meta.dirname, '..');
 
-export class NotBuiltError extends Error {
-  readonly code = 'FW_NOT_BUILT';
+export class NotBuiltError extends FairwatchError {
+  constructor(message: string) {
+    super('FW_NOT_BUILT', message);
+  }
 }
 
 /**

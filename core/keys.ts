@@ -1,6 +1,7 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { FairwatchError } from './errors.ts';
 
 // Secrets live outside ClickHouse: files in $FAIRWATCH_DATA_DIR/keys (directory 0700, files 0600),
 // created on first start, or given by environment variables for deployments that keep them in a
@@ -19,8 +20,10 @@ const ENV: Record<KeyName, string> = {
 export const keysDir = (dataDir: string) => join(dataDir, 'keys');
 export const keyPath = (dataDir: string, name: KeyName) => join(keysDir(dataDir), `${name}.key`);
 
-export class KeyError extends Error {
-  readonly code = 'FW_KEY';
+export class KeyError extends FairwatchError {
+  constructor(message: string) {
+    super('FW_KEY', message);
+  }
 }
 
 function ensureDir(dataDir: string): string {

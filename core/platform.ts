@@ -91,7 +91,7 @@ export class Platform {
         url = managed.url;
       }
       this.redisUrl = url;
-      this.redis = connectRedis(url);
+      this.redis = connectRedis(url, this.log);
       const redis = this.redis;
       this.closers.push(() => { redis.disconnect(); });
     }

@@ -2,10 +2,10 @@ import type { Context, Hono } from 'hono';
 import { getCookie } from 'hono/cookie';
 import { html } from 'hono/html';
 import type { Role, UserRecord } from '../core/identity/users.ts';
-import { AuthzError } from '../core/authorisation/store.ts';
 import type { ConsoleDeps } from './deps.ts';
 import type { Session } from './security/session.ts';
 import { message, page, type Fragment } from './views/layout.ts';
+import { FairwatchError } from '../core/errors.ts';
 
 // Every console route is declared with a rule: who may call it, and whether each attempt goes into
 // the audit chain. The guard applies the rule on the server before the handler runs; handlers then
@@ -34,9 +34,14 @@ export type Env = { Variables: Vars };
 export type Ctx = Context<Env>;
 
 /** An error that carries the status to answer with; thrown anywhere, answered in one place. */
-export class HttpError extends Error {
-  constructor(readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429 | 503, message: string) {
-    super(message);
+/** A refusal the console answers with `status` and the message; thrown by routes. */
+export class HttpError extends FairwatchError {
+  declare readonly httpStatus: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429 | 503;
+  constructor(status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429 | 503, message: string) {
+    super('FW_HTTP', message, { httpStatus: status });
+  }
+  get status(): 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429 | 503 {
+    return this.httpStatus;
   }
 }
 
@@ -158,17 +163,11 @@ export class RouteTable {
       c.set('body', body);
       return handler(c);
     };
-    const wrapped = async (c: Ctx): Promise<Response> => {
-      let res: Response;
-      let reason = '';
-      try {
-        res = await run(c);
-      } catch (e) {
-        const status = e instanceof HttpError || e instanceof AuthzError ? e.status : 500;
-        reason = status === 500 ? 'internal error' : (e as Error).message;
-        if (status === 500) console.error(e);
-        res = await fail(deps, c, status, status === 500 ? 'something went wrong; the error was logged' : reason);
-      }
+    // around the route: a thrown error has been answered by the app's error handler (app.ts) by now
+    const audited = async (c: Ctx, next: () => Promise<void>): Promise<void> => {
+      await next();
+      const res = c.res;
+      const reason = !c.error ? '' : res.status >= 500 ? 'internal error' : c.error.message;
       if (rule.audit) {
         const s = c.get('session');
         await deps.audit.append({
@@ -180,11 +179,10 @@ export class RouteTable {
       }
       res.headers.delete('x-fairwatch-target');
       res.headers.delete('x-fairwatch-reason');
-      return res;
     };
-    if (rule.method === 'GET') this.app.get(rule.path, wrapped);
-    else if (rule.method === 'POST') this.app.post(rule.path, wrapped);
-    else this.app.delete(rule.path, wrapped);
+    if (rule.method === 'GET') this.app.get(rule.path, audited, run);
+    else if (rule.method === 'POST') this.app.post(rule.path, audited, run);
+    else this.app.delete(rule.path, audited, run);
   }
 }
 

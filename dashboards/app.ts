@@ -3,7 +3,8 @@ import { csrf } from 'hono/csrf';
 import { HTTPException } from 'hono/http-exception';
 import { secureHeaders } from 'hono/secure-headers';
 import type { ConsoleDeps } from './deps.ts';
-import { fail, HttpError, RouteTable, sessionMiddleware, type Env, type RouteRule } from './access.ts';
+import { FairwatchError } from '../core/errors.ts';
+import { fail, RouteTable, sessionMiddleware, type Env, type RouteRule } from './access.ts';
 import { alertRoutes } from './routes/alerts.ts';
 import { directorRoutes } from './routes/director.ts';
 import { investigationRoutes } from './routes/investigations.ts';
@@ -79,12 +80,14 @@ export function createConsoleApp(deps: ConsoleDeps): ConsoleApp {
   peopleRoutes(deps, table);
   selfServiceRoutes(deps, table);
   app.notFound((c) => fail(deps, c as never, 404, 'no such page'));
+  // The one place an error becomes an answer: fairwatch's errors carry their HTTP status (a route's
+  // HttpError, a core error such as AuthzError); anything else is internal, logged, and not shown.
   app.onError((e, c) => {
-    if (e instanceof HttpError) return fail(deps, c as never, e.status, e.message);
+    if (e instanceof FairwatchError && e.httpStatus) return fail(deps, c as never, e.httpStatus, e.message);
     // hono's csrf middleware refuses a cross-origin form with an HTTPException(403)
     if (e instanceof HTTPException) return fail(deps, c as never, e.status, e.status === 403 ? 'cross-origin request refused' : e.message);
-    console.error(e);
-    return c.text('internal error', 500);
+    deps.log.error({ err: e, method: c.req.method, path: c.req.path }, 'console request failed');
+    return fail(deps, c as never, 500, 'something went wrong; the error was logged');
   });
   return { app, rules: table.rules };
 }

@@ -4,6 +4,7 @@ import type { AuditLog } from '../core/audit/log.ts';
 import type { GrantException, RevokeException } from '../core/authorisation/exceptions.ts';
 import type { Authorisations } from '../core/authorisation/store.ts';
 import type { Config } from '../core/config/schema.ts';
+import type { Logger } from '../core/log.ts';
 import type { Pseudonymiser } from '../core/identity/pseudonym.ts';
 import type { UserDirectory } from '../core/identity/users.ts';
 import type { Decision } from '../core/policy/types.ts';
@@ -24,6 +25,8 @@ export type PolicyTester = (input: { user: string; url: string; at: Date }) => P
 /** Everything the console needs, so the app is built (and tested) without a listener. */
 export interface ConsoleDeps {
   config: Config;
+  /** where internal errors are logged */
+  log: Logger;
   store: Store;
   redis: Redis;
   users: UserDirectory;

@@ -2,6 +2,8 @@ import type { Redis } from 'ioredis';
 import nodemailer from 'nodemailer';
 import { REQUESTS_CHANNEL, type RequestAnnouncement } from '../core/authorisation/store.ts';
 import type { Config } from '../core/config/schema.ts';
+import type { Logger } from '../core/log.ts';
+import { logRedisErrors } from '../core/storage/redis-errors.ts';
 
 // Optional e-mail to the directors when a request arrives. Deliberately content-free: no names, no
 // reasons, no hosts — only that something is waiting and where to look.
@@ -26,9 +28,9 @@ export function smtpNotifier(config: Config, consoleUrl: () => string, log: (err
  * Calls `notify` for every recorded request that waits for a decision, whichever process recorded
  * it (console routes, block-page requests). Returns a function that stops listening.
  */
-export async function watchRequests(redis: Redis, notify: (what: 'request') => Promise<void>): Promise<() => Promise<void>> {
+export async function watchRequests(redis: Redis, notify: (what: 'request') => Promise<void>, log: Logger): Promise<() => Promise<void>> {
   const sub = redis.duplicate();
-  sub.on('error', () => {});
+  logRedisErrors(sub, log, 'request notifications');
   sub.on('message', (_channel: string, message: string) => {
     let note: RequestAnnouncement;
     try {

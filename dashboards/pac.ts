@@ -1,6 +1,7 @@
 import type { Config } from '../core/config/schema.ts';
 import { isValidCidr } from '../core/net/cidr.ts';
 import { defaultProxyHost } from '../core/proxy-address.ts';
+import { FairwatchError } from '../core/errors.ts';
 
 // /proxy.pac and /wpad.dat: the proxy auto-config file browsers fetch (by URL, by DHCP option 252
 // or by the DNS name wpad.<domain>) to find the proxies. Pure: config in, JavaScript text out.
@@ -29,8 +30,10 @@ export interface PacOptions {
   tlsPort?: number;
 }
 
-export class PacError extends Error {
-  readonly code = 'FW_PAC';
+export class PacError extends FairwatchError {
+  constructor(message: string) {
+    super('FW_PAC', message);
+  }
 }
 
 const HOST_PORT = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;

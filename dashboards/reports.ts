@@ -1,6 +1,5 @@
 import type { ConsoleDeps } from './deps.ts';
-import { openReport, SealError, type SealedPayload } from '../core/reports/seal.ts';
-import { HttpError } from './access.ts';
+import { openReport, type SealedPayload } from '../core/reports/seal.ts';
 import type { ReportPayload } from '../core/reports/storage.ts';
 
 // Reading the `reports` table: metadata for lists, and the sealed payload opened with the report
@@ -63,14 +62,8 @@ export async function readReport(deps: ConsoleDeps, id: string): Promise<ReportC
   if (!m) return null;
   const sealed = await deps.store.one<SealedPayload>(
     `SELECT key_id, wrapped_key, iv, tag, ciphertext FROM ${deps.store.database}.reports WHERE report_id = {id:UUID} LIMIT 1`, { id });
-  let plain: string;
-  try {
-    plain = openReport(deps.reportKey, id, sealed!).toString('utf8');
-  } catch (e) {
-    // a wrong or rotated key, or a changed byte: say so rather than show anything
-    if (e instanceof SealError) throw new HttpError(503, e.message);
-    throw e;
-  }
+  // a wrong or rotated key, or a changed byte: SealError answers 503 with what went wrong
+  const plain = openReport(deps.reportKey, id, sealed!).toString('utf8');
   let parsed: unknown;
   try {
     parsed = JSON.parse(plain);

@@ -5,7 +5,7 @@ import { policyExceptions } from '../core/authorisation/exceptions.ts';
 import { Authorisations } from '../core/authorisation/store.ts';
 import { loadKey } from '../core/keys.ts';
 import type { Platform } from '../core/platform.ts';
-import { ROLES } from '../cli/roles.ts';
+import type { RoleDef } from '../core/role.ts';
 import { isWildcard, publishConsoleUrl } from '../core/console-url.ts';
 import { createConsoleApp } from './app.ts';
 import type { ConsoleDeps } from './deps.ts';
@@ -31,6 +31,7 @@ export function consoleDeps(p: Platform, extra: Partial<ConsoleDeps> = {}): Cons
   const exceptions = policyExceptions(p.redis);
   return {
     config: p.config,
+    log: p.log.child({ part: 'console' }),
     runtime: p.runtime,
     store: p.store,
     redis: p.redis,
@@ -102,7 +103,7 @@ export async function startConsole(p: Platform, extra: Partial<ConsoleDeps> = {}
   } else {
     removeSetupLink(p.runtime.dataDir);
   }
-  const stopWatching = await watchRequests(p.redis, deps.notify);
+  const stopWatching = await watchRequests(p.redis, deps.notify, deps.log);
   return {
     url, setupUrl, setupFile, server,
     stop: async () => {
@@ -115,7 +116,7 @@ export async function startConsole(p: Platform, extra: Partial<ConsoleDeps> = {}
   };
 }
 
-ROLES.console = {
+export const consoleRole: RoleDef = {
   needs: { store: true, redis: true },
   async start(p) {
     const c = await startConsole(p);

@@ -6,13 +6,16 @@ import type { Logger } from '../core/log.ts';
 import { gauge, counter } from '../core/metrics.ts';
 import type { CredentialRecord } from './credentials.ts';
 import type { PrimaryMessage, WorkerMessage } from './worker.ts';
+import { FairwatchError } from '../core/errors.ts';
 
 // N proxy workers sharing one listener (node:cluster, round-robin accept in the primary, so
 // connections spread evenly). A worker that dies is replaced; the others' connections are not
 // touched. The primary holds the user records and hands them to every worker.
 
-export class ProxyListenError extends Error {
-  readonly code = 'FW_PROXY_LISTEN';
+export class ProxyListenError extends FairwatchError {
+  constructor(message: string) {
+    super('FW_PROXY_LISTEN', message);
+  }
 }
 
 export interface ProxyClusterOptions {

@@ -6,7 +6,7 @@ import type { Pseudonymiser } from '../core/identity/pseudonym.ts';
 import { CidrSet } from '../core/net/cidr.ts';
 import { configuredConsoleUrl } from '../core/console-url.ts';
 import type { Decision, PolicyEngine } from '../core/policy/types.ts';
-import { defaultResponseHooks, type DecisionContext, type ResponseHooks } from './block-response.ts';
+import type { DecisionContext, ResponseHooks } from './response-hooks.ts';
 import type { CredentialStore } from './credentials.ts';
 import { DestinationGuard } from './destination-guard.ts';
 import { EventBuilder, PseudonymCache } from './event-builder.ts';
@@ -37,8 +37,8 @@ export interface ProxyServerOptions {
   pseudonyms: Pseudonymiser;
   /** DNS lookup (tests inject one so no real query is made) */
   lookup?: LookupFn;
-  /** pages answered after a decision; default: the block page for `block`, forward otherwise */
-  hooks?: ResponseHooks;
+  /** pages answered after a decision (the worker gives proxy/tls/staff-hooks.ts) */
+  hooks: ResponseHooks;
   /** identity.signInNetworks: devices bound at the console browse as that person, others go to sign-in */
   signIn?: SignInOptions;
   /**
@@ -140,7 +140,7 @@ export class ProxyCore {
     const consoleUrl = configuredConsoleUrl(cfg);
     this.consoleUrl = opts.consoleUrl ?? (() => consoleUrl);
     this.ownPages = { config: cfg, consoleUrl: this.consoleUrl, caCertPem: opts.caCertPem ?? null };
-    this.hooks = opts.hooks ?? defaultResponseHooks({ consoleUrl, organisation: cfg.organisation.name });
+    this.hooks = opts.hooks;
     const minter = opts.inspection?.minter ?? null;
     const rules = minter ? new InspectionRules(cfg.policy) : null;
     this.inspection = minter && rules && !rules.empty

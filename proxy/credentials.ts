@@ -3,6 +3,7 @@ import { normaliseUsername } from '../core/identity/pseudonym.ts';
 import { normaliseIp } from '../core/net/cidr.ts';
 import { LocalAuthenticator, type Authenticator, type AuthAnswer, type CredentialRecord } from './authenticators.ts';
 import { FailureCounter } from './failure-counter.ts';
+import { DEFAULT_AUTH_CACHE_SECONDS } from '../core/config/schema.ts';
 
 export type { CredentialRecord } from './authenticators.ts';
 
@@ -98,7 +99,7 @@ export class CredentialStore {
 
   constructor(
     records: readonly CredentialRecord[] = [],
-    private readonly cacheMs = 300_000,
+    private readonly cacheMs = DEFAULT_AUTH_CACHE_SECONDS * 1000,
     limits: Partial<AuthLimits> = {},
     private readonly now: () => number = Date.now,
     options: ChainOptions = {},

@@ -8,7 +8,7 @@ import { counter } from '../core/metrics.ts';
 import type { Identity } from './identify.ts';
 import { cameThroughTlsListener } from './tls-listener.ts';
 
-// One event per request or tunnel, emitted when it ends (docs/architecture/contract.md "ClickHouse tables"). Bytes are counted on
+// One event per request or tunnel, emitted when it ends (docs/architecture/contract.md, "ClickHouse tables"). Bytes are counted on
 // the client's socket, headers and bodies both ways: a keep-alive socket carries several requests,
 // so each request takes the difference since the previous one on that socket ended.
 

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { Transform, type Readable } from 'node:stream';
 import { checkUpload, eventFilename } from '../core/policy/file-rules.ts';
-import type { DecisionContext } from './block-response.ts';
+import type { DecisionContext } from './response-hooks.ts';
 import type { ProxyCore } from './core.ts';
 import type { EventBuilder } from './event-builder.ts';
 import { connectionTokens, isHopByHopHeader, outgoingRequestHeaders } from './hop-by-hop.ts';

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { counter, gauge } from '../core/metrics.ts';
 import { newestSignature, type ClamdSupervision, type ClamdSupervisor } from '../core/net/clamd.ts';
 import { ClamdClient } from './virus-scan.ts';
+import { RestartBackoff } from '../core/ops/restart-backoff.ts';
 
 export { clamdAddress, managedClamdSocket, newestSignature, signatureDate } from '../core/net/clamd.ts';
 
@@ -36,9 +37,6 @@ export function clamdInstalled(bin = 'clamd'): string | null {
   return v.status === 0 ? v.stdout.trim() : null;
 }
 
-/** Waits between restarts of a clamd that keeps dying; the step resets once it has run a while. */
-const BACKOFF_MS = [200, 500, 1000, 2000, 5000, 10_000, 30_000];
-const STABLE_MS = 60_000;
 const clamdRestarts = counter('fairwatch_clamd_restarts_total', 'Managed clamd restarted after it died');
 const clamdUp = gauge('fairwatch_clamd_up', 'Managed clamd answering (1) or being restarted (0)');
 
@@ -48,9 +46,8 @@ export class ManagedClamd implements ClamdSupervisor {
   readonly socket: string;
   private stopping = false;
   private restartTimer: NodeJS.Timeout | null = null;
-  private restartTimes: number[] = [];
-  private failures = 0;
-  private startedAt = 0;
+  /** waits between restarts of a clamd that keeps dying */
+  private readonly backoff = new RestartBackoff();
   /** the running child has answered (a restarted clamd loads its signatures first) */
   private answering = false;
   /** told of every unexpected exit and restart (the role logs them) */
@@ -66,7 +63,7 @@ export class ManagedClamd implements ClamdSupervisor {
 
   /** For doctor and the health page: whether it answers and how often it was restarted. */
   health(now = Date.now()): ClamdSupervision {
-    return { up: this.child !== null && this.answering, restarts: this.restartTimes.length, restartsLastHour: this.restartTimes.filter((t) => t >= now - 3_600_000).length };
+    return { up: this.child !== null && this.answering, ...this.backoff.counts(now) };
   }
 
   /** Supervision: a clamd that dies (OOM killer, a crash) is started again, with backoff; downloads follow scan.onError meanwhile. */
@@ -74,16 +71,15 @@ export class ManagedClamd implements ClamdSupervisor {
     this.child = null;
     clamdUp.set(0);
     if (this.stopping || this.restartTimer) return;
-    if (Date.now() - this.startedAt > STABLE_MS) this.failures = 0;
-    const delay = BACKOFF_MS[Math.min(this.failures++, BACKOFF_MS.length - 1)]!;
+    const delay = this.backoff.died(Date.now());
     this.onEvent('warn', 'managed clamd died: restarting it (downloads follow scan.onError meanwhile)', { code, signal, retryInMs: delay, log: join(this.dir, 'clamd.log') });
     this.restartTimer = setTimeout(() => {
       this.restartTimer = null;
       if (this.stopping) return;
       this.spawn().then(() => {
-        this.restartTimes.push(Date.now());
+        this.backoff.restarted(Date.now());
         clamdRestarts.inc();
-        this.onEvent('info', 'managed clamd restarted', { pid: this.child?.pid, restarts: this.restartTimes.length });
+        this.onEvent('info', 'managed clamd restarted', { pid: this.child?.pid, restarts: this.backoff.counts(Date.now()).restarts });
       }, (e: Error) => {
         this.onEvent('error', 'managed clamd did not start again', { err: e.message });
         this.died(null, null);
@@ -149,7 +145,7 @@ export class ManagedClamd implements ClamdSupervisor {
             this.child = null;
             return;
           }
-          this.startedAt = Date.now();
+          this.backoff.up(Date.now());
           this.answering = true;
           clamdUp.set(1);
           child.once('exit', (code, signal) => { if (this.child === child) this.died(code, signal); });

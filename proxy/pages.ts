@@ -1,9 +1,8 @@
-// Small HTML pages the proxy answers with itself (errors, 407, refused destinations). Every value
-// that came from a request is escaped. The block page lives in block-response.ts.
+import { escapeHtml } from '../core/pages/html.ts';
 
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-}
+// Small HTML pages the proxy answers with itself (errors, 407, refused destinations). Every value
+// that came from a request is escaped. The block page is core/pages/block.ts (proxy/tls/staff-hooks.ts).
+
 
 export function page(title: string, paragraphs: string[], extraHtml = ''): string {
   return '<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">' +

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { checkDownload, checkUpload, groupMayDownloadSoftware, isSoftware, looksLikeWindowsExecutable, softwareDecision } from '../core/policy/file-rules.ts';
-import type { DecisionContext } from './block-response.ts';
+import type { DecisionContext } from './response-hooks.ts';
 import type { ProxyCore, Target } from './core.ts';
 import { parseAbsoluteTarget } from './core.ts';
 import type { EventBuilder } from './event-builder.ts';

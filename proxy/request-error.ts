@@ -1,3 +1,5 @@
+import { FairwatchError } from '../core/errors.ts';
+
 // A failure on one request, carrying the status to answer with, so the edge turns any failure into
 // one clear response and one event (apify/proxy-chain's RequestError). Codes are stable strings
 // tests and logs switch on; messages are for people.
@@ -20,15 +22,16 @@ export type RequestErrorCode =
   | 'FW_UPSTREAM_CERT'
   | 'FW_DIAL_REFUSED';
 
-export class RequestError extends Error {
+export class RequestError extends FairwatchError {
+  declare readonly code: RequestErrorCode;
   constructor(
     readonly status: number,
-    readonly code: RequestErrorCode,
+    code: RequestErrorCode,
     message: string,
     /** added to the event's flags, e.g. 'ssrf-refused', 'malformed' */
     readonly flag = '',
   ) {
-    super(message);
+    super(code, message, { httpStatus: status });
   }
 }
 

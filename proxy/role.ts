@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { ROLES } from '../cli/roles.ts';
+import type { RoleDef } from '../core/role.ts';
 import { CHANNELS } from '../core/channels.ts';
 import type { Platform } from '../core/platform.ts';
 import { ProxyCluster } from './cluster.ts';
@@ -11,6 +11,7 @@ import { LdapDirectory } from '../core/identity/ldap-directory.ts';
 import { loadCa } from '../core/tls/ca.ts';
 import { LeafMinter } from '../core/tls/leaf.ts';
 import { listenerCertificate } from './tls/listener-cert.ts';
+import { logRedisErrors } from '../core/storage/redis-errors.ts';
 
 // The 'proxy' role: the primary loads the user directory (the only part that needs ClickHouse),
 // forks the workers and keeps their credentials current when CHANNELS.usersChanged fires.
@@ -25,7 +26,7 @@ async function directoryVersion(p: Platform): Promise<string> {
   return `${row?.n}:${row?.latest}`;
 }
 
-ROLES.proxy = {
+export const proxyRole: RoleDef = {
   needs: { store: true, redis: true },
   async start(p) {
     const cfg = p.config;
@@ -62,7 +63,7 @@ ROLES.proxy = {
       }
     };
     const sub = p.redis.duplicate();
-    sub.on('error', () => {});
+    logRedisErrors(sub, p.log, 'user directory subscription');
     sub.on('message', () => void refresh());
     await sub.subscribe(CHANNELS.usersChanged);
     // `users add` and a missed message are picked up by a cheap check of the directory's newest row

@@ -54,7 +54,7 @@ async function start(init: WorkerInit): Promise<void> {
   // refused clients and throttled proxy sign-ins go to the SIEM from the worker that saw them
   const siem = syslogFromConfig(config, (msg) => log.warn(msg));
   const pseudonyms = new Pseudonymiser(loadKey(runtime.dataDir, 'pseudonym'));
-  const redis = connectRedis(init.redisUrl);
+  const redis = connectRedis(init.redisUrl, log);
   const sink = createStreamSink({ redis: init.redisUrl, dataDir: runtime.dataDir, pipeline: config.pipeline, log });
   // A list directory that cannot be read must not stop browsing: allow, record, and say why.
   let holder: PolicyHolder | null = null;

@@ -63,7 +63,7 @@ describe('fairwatch CLI', () => {
     expect(r.stderr).toMatch(/redis-server is not installed: run `sudo apt-get install -y redis-server`.*or set REDIS_URL/);
   });
 
-  it('roles not built yet say so and fail', async () => {
+  it('an unknown command is a usage error (exit 2)', async () => {
     const r = await runCli(['nonsense'], { env });
     expect(r.code).toBe(2);
   });

@@ -28,7 +28,7 @@ async function schema(p: Platform): Promise<string> {
 describe('storage on the real embedded ClickHouse and a managed redis-server', () => {
   let redisPid = 0;
 
-  it('creates every table and column of docs/architecture/contract.md; migrations run twice give the same schema', async () => {
+  it('creates every contract table and column; migrations run twice give the same schema', async () => {
     const p = await open();
     try {
       const before = await schema(p);

@@ -6,8 +6,8 @@ import { StringDecoder } from 'node:string_decoder';
 // without a line break still counts, a final line break adds no empty line. The importer's ledger
 // hashes these texts, so the split must never change.
 //
-// Why not readline: it costs the importing thread about 2 µs a line on the development machine
-// (one string and one event each); cutting batches out of large decoded chunks costs a tenth.
+// Why not readline: it costs the importing thread one string and one event a line; cutting batches
+// out of large decoded chunks costs far less.
 
 export interface LogBatch {
   text: string;

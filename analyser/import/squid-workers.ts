@@ -5,9 +5,9 @@ import { compiledModulePath } from '../../core/compiled-module.ts';
 import type { BatchJob, BatchOut } from './squid-encoder.ts';
 import type { WorkerSetup } from './squid-worker.ts';
 
-// Worker threads for `import squid-log`. On the development machine, parsing and encoding a log line
-// costs about 5 µs of JavaScript, on top of about 1 µs of cutting, hashing and categorising: more
-// than one thread can do 100,000 times a second. The batches are independent (each has its own line numbers, event ids and ledger entry), so they are
+// Worker threads for `import squid-log`. Parsing and encoding a log line costs several times more
+// JavaScript than cutting, hashing and categorising it, so on a large log one thread is the limit
+// (bench/analyser.ts). The batches are independent (each has its own line numbers, event ids and ledger entry), so they are
 // spread over threads and the importing thread only cuts and hashes batches, adds categories (one
 // decision per distinct request) and inserts.
 

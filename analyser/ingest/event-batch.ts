@@ -1,9 +1,7 @@
 import type { BlockedAttempt } from '../../core/alerts/rules.ts';
-import type { AccessEvent } from '../../core/events/event.ts';
-import { encodeEvent, LEGACY_FIELD, W, WIRE_COLUMNS, WIRE_FIELD } from '../../core/events/wire.ts';
+import { W, WIRE_COLUMNS, WIRE_FIELD } from '../../core/events/wire.ts';
 import { eventsTable } from '../../core/storage/tables.ts';
 import { blockTypeOf, transcodeTsv, type BlockColumn, type Transcoded } from '../../core/storage/native-block.ts';
-import { parseEventRow } from './event-row.ts';
 
 // The events of one ingest batch: the stream entries' wire lines, checked and turned into one Native
 // block (and, for a server, the accepted lines as text) in a single pass. Pure.
@@ -27,12 +25,6 @@ export interface Rejected {
 export interface EncodedBatch extends Transcoded {
   /** every invalid event of the batch, with its entry */
   invalid: Rejected[];
-}
-
-/** A legacy entry's JSON event as a wire line, or the reason it is not a valid event. */
-export function legacyLine(json: string | undefined): { ok: true; line: string } | { ok: false; error: string } {
-  const p = parseEventRow(json);
-  return p.ok ? { ok: true, line: encodeEvent(p.row as unknown as AccessEvent) } : p;
 }
 
 function lineCount(s: string): number {
@@ -63,17 +55,11 @@ export class EventBatch {
         known = true;
         this.push(id, value);
         n += lineCount(value);
-      } else if (name === LEGACY_FIELD) {
-        known = true;
-        n++;
-        const c = legacyLine(value);
-        if (c.ok) this.push(id, c.line);
-        else this.early.push({ id, index: 0, raw: value, error: c.error });
       }
     }
     if (!known) {
       n++;
-      this.early.push({ id, index: 0, raw: JSON.stringify(entry).slice(0, 10_000), error: `entry has no \`${WIRE_FIELD}\` or \`${LEGACY_FIELD}\` field` });
+      this.early.push({ id, index: 0, raw: JSON.stringify(entry).slice(0, 10_000), error: `entry has no \`${WIRE_FIELD}\` field` });
     }
     this.events += n;
     return n;

@@ -7,8 +7,9 @@ import type { Store } from '../../core/storage/clickhouse.ts';
 import { EVENTS_PER_ENTRY, WIRE_COLUMNS } from '../../core/events/wire.ts';
 import { EventBatch, type Rejected } from './event-batch.ts';
 import { batchToken, safeTrimId, type GroupState } from './stream-ids.ts';
+import { logRedisErrors } from '../../core/storage/redis-errors.ts';
 
-// The ingester (issue 4): Redis stream → ClickHouse `events`, exactly once.
+// The ingester: Redis stream → ClickHouse `events`, exactly once.
 //
 // - Reads as a consumer of a group, so several ingesters can share one stream.
 // - A batch closes at pipeline.batchRows events or pipeline.batchMs after its first entry. Entries
@@ -91,7 +92,7 @@ export class Ingester {
     this.consumer = opts.consumer ?? `${hostname()}-${process.pid}-${Date.now().toString(36)}`;
     this.log = opts.log ?? createLogger('ingest');
     this.conn = opts.redis.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true });
-    this.conn.on('error', () => {});
+    logRedisErrors(this.conn, this.log, 'ingester');
   }
 
   /** Creates the consumer group (reading from the start of the stream) and starts the loop. */

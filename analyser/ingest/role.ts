@@ -1,8 +1,8 @@
-import { ROLES } from '../../cli/roles.ts';
 import { AlertDetector } from '../../core/alerts/detector.ts';
 import { alertMailer } from '../../core/alerts/mail.ts';
 import { AlertStore } from '../../core/alerts/store.ts';
 import { CONSOLE_URL_KEY, configuredConsoleUrl } from '../../core/console-url.ts';
+import type { RoleDef } from '../../core/role.ts';
 import { Ingester } from './ingester.ts';
 
 const DRAIN_AT_STOP_MS = 3000;
@@ -10,7 +10,7 @@ const DRAIN_AT_STOP_MS = 3000;
 // The `ingest` role: in `start` it runs inside the primary (the embedded engine allows one process
 // per data directory); `fairwatch ingest` alone is for server mode or a data directory nothing else
 // holds.
-ROLES.ingest = {
+export const ingestRole: RoleDef = {
   needs: { store: true, redis: true },
   async start(p) {
     const log = p.log.child({ part: 'ingest' });

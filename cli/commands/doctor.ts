@@ -29,7 +29,7 @@ export function registerDoctor({ program, act }: ProgramHandle, ctx: CommandCont
       }
       // Redis: the running one (inside the primary, or REDIS_URL), else the installed binary.
       const url = p.redisUrl || p.runtime.redisUrl || managedRedisUrl(p.runtime.dataDir) || '';
-      const r = url ? p.redis ?? connectRedis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null }) : null;
+      const r = url ? p.redis ?? connectRedis(url, p.log, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null }) : null;
       try {
         if (r) {
           try {

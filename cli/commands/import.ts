@@ -1,9 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { loadKey } from '../../core/keys.ts';
-import { policyCategoriser } from '../../analyser/import/categoriser.ts';
-import { SquidImporter } from '../../analyser/import/squid-import.ts';
-import { defaultWorkerCount } from '../../analyser/import/squid-workers.ts';
 import { CommandFailure, type CommandContext } from '../io.ts';
 import type { ProgramHandle } from '../program.ts';
 
@@ -23,6 +20,10 @@ export function registerImport({ program, act }: ProgramHandle, ctx: CommandCont
       if (!existsSync(path) || !statSync(path).isFile()) {
         throw new CommandFailure(`${file}: no such file${ctx.insidePrimary && !isAbsolute(file) ? ` (the running fairwatch resolved it in ${process.cwd()}; give an absolute path)` : ''}`);
       }
+      // loaded here, not at start: every command (`fairwatch proxy` too) builds the whole command tree
+      const [{ policyCategoriser }, { SquidImporter }, { defaultWorkerCount }] = await Promise.all([
+        import('../../analyser/import/categoriser.ts'), import('../../analyser/import/squid-import.ts'), import('../../analyser/import/squid-workers.ts'),
+      ]);
       const { categoriser, warning } = await policyCategoriser(p.config, p.runtime.blocklistsDir);
       if (warning) ctx.io.err(`fairwatch: warning: ${warning}\n`);
       const groups = new Map((await p.users.list()).map((u) => [u.username.toLowerCase(), u.group]));

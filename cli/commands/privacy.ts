@@ -8,11 +8,11 @@ import type { Platform } from '../../core/platform.ts';
 import { discloseHold, listDisclosures, recordDisclosure } from '../../core/privacy/disclosures.ts';
 import { buildDpia } from '../../core/privacy/dpia.ts';
 import { collectSubjectAccess, writeSubjectAccess } from '../../core/privacy/dsar.ts';
-import { HoldError, LegalHolds } from '../../core/privacy/holds.ts';
+import { LegalHolds } from '../../core/privacy/holds.ts';
 import { CommandFailure, type CommandContext } from '../io.ts';
 import type { ProgramHandle } from '../program.ts';
 
-// The privacy duties on the command line (issue 20): subject access exports, the DPIA draft, legal
+// The privacy duties on the command line: subject access exports, the DPIA draft, legal
 // holds and the disclosure register. Whoever holds the data directory may run them; every step that
 // reads or releases personal data writes an audit row (actor `system`, role `operator`) naming the
 // person by pseudonym only.
@@ -42,10 +42,6 @@ async function nameLookup(p: Platform): Promise<(pseudonym: string) => string | 
   return (ps) => map.get(ps);
 }
 
-const holdFailure = (e: unknown): never => {
-  if (e instanceof HoldError) throw new CommandFailure(e.message, e.status === 400 ? 2 : 1);
-  throw e;
-};
 
 export function registerPrivacy({ program, act }: ProgramHandle, ctx: CommandContext): void {
   // ---- subject access ----
@@ -121,7 +117,7 @@ export function registerPrivacy({ program, act }: ProgramHandle, ctx: CommandCon
       return ctx.withPlatform({ store: true, redis: true }, async (p) => {
         const subjects = names.map((n) => p.pseudonyms.user(n));
         const h = await new LegalHolds(p.store).open({ requestingBody: o.body, reference: o.reference, legalBasis: o.basis, subjects, from, to, actor: 'cli', note: o.note })
-          .catch(holdFailure);
+          ;
         await audit(p, 'hold.open', `hold:${h.id}`, `${h.requestingBody} ${h.reference}: ${h.legalBasis}`, `held ${h.heldEvents} events, ${h.heldReports} reports of ${subjects.map((s) => `pseudonym:${s}`).join(' ')}`);
         ctx.io.out(`hold ${h.id} open: ${h.heldEvents} events and ${h.heldReports} reports held past retention until released\n`);
         return 0;
@@ -144,7 +140,7 @@ export function registerPrivacy({ program, act }: ProgramHandle, ctx: CommandCon
     .argument('<id>', 'the hold id')
     .requiredOption('--reason <text>', 'why the hold ends')
     .action(act(async (id: string, o: { reason: string }) => ctx.withPlatform({ store: true, redis: true }, async (p) => {
-      const h = await new LegalHolds(p.store).release(id, 'cli', o.reason).catch(holdFailure);
+      const h = await new LegalHolds(p.store).release(id, 'cli', o.reason);
       await audit(p, 'hold.release', `hold:${h.id}`, o.reason, 'released');
       ctx.io.out(`hold ${h.id} released\n`);
       return 0;
@@ -162,7 +158,7 @@ export function registerPrivacy({ program, act }: ProgramHandle, ctx: CommandCon
         const r = await discloseHold({
           store: p.store, holds: new LegalHolds(p.store), holdId: id, recipient: o.recipient, actor: 'cli', outDir: out,
           signingKey: loadSigningKey(p.runtime.dataDir), auditHead: head ? { seq: head.seq, hash: head.hash } : null, nameOf: await nameLookup(p),
-        }).catch(holdFailure);
+        });
         await audit(p, 'hold.disclose', `hold:${id}`, `${r.disclosure.recipient} ${r.disclosure.reference}: ${r.disclosure.legalBasis}`, `disclosure ${r.disclosure.id}: ${r.disclosure.rows} events`);
         ctx.io.out(`evidence pack of hold ${id} written to ${out}: ${r.disclosure.rows} events; disclosure ${r.disclosure.id} recorded\n`);
         return 0;

@@ -1,11 +1,7 @@
 import { loadKey } from '../../core/keys.ts';
 import { listReports } from '../../core/reports/storage.ts';
-import { buildAudit } from '../../analyser/reports/audit.ts';
 import { checkPeriod } from '../../core/reports/context.ts';
 import { saveBuiltReport } from '../../core/reports/payload.ts';
-import { buildSpotCheck } from '../../analyser/reports/spot-check.ts';
-import { periodContaining, previousPeriod } from '../../analyser/schedule/periods.ts';
-import { RunLog } from '../../analyser/schedule/runs.ts';
 import { CommandFailure, type CommandContext } from '../io.ts';
 import type { ProgramHandle } from '../program.ts';
 
@@ -23,6 +19,7 @@ export function registerReports({ program, act }: ProgramHandle, ctx: CommandCon
       if (Boolean(opts.from) !== Boolean(opts.to)) throw new CommandFailure('give both --from and --to, or neither', 2);
       if (opts.seed !== undefined && !/^[0-9a-f]{32,}$/i.test(opts.seed)) throw new CommandFailure('--seed: expected at least 32 hexadecimal characters', 2);
       return ctx.withPlatform({ store: true }, async (p) => {
+        const { buildAudit, buildSpotCheck, periodContaining, previousPeriod, RunLog } = await analyserParts();
         const tz = p.config.organisation.timezone;
         let period: { from: string; to: string };
         if (opts.from && opts.to) {
@@ -67,9 +64,19 @@ export function registerReports({ program, act }: ProgramHandle, ctx: CommandCon
   reports.command('runs')
     .description('recent report runs (scheduled, caught up, on demand) with their outcome')
     .action(act(async () => ctx.withPlatform({ store: true }, async (p) => {
+      const { RunLog } = await analyserParts();
       for (const r of await new RunLog(p.store, 'cli').list()) {
         ctx.io.out(`${r.started_at}  ${r.job.padEnd(22)} ${r.period_from} → ${r.period_to}  ${r.trigger.padEnd(9)} ${r.status}${r.report_id ? ` ${r.report_id}` : ''}${r.error ? ` ${r.error}` : ''}\n`);
       }
       return 0;
     })));
+}
+
+/** The analyser's report builders, loaded when a report command runs (not by every command line). */
+async function analyserParts() {
+  const [audit, spot, periods, runs] = await Promise.all([
+    import('../../analyser/reports/audit.ts'), import('../../analyser/reports/spot-check.ts'),
+    import('../../analyser/schedule/periods.ts'), import('../../analyser/schedule/runs.ts'),
+  ]);
+  return { buildAudit: audit.buildAudit, buildSpotCheck: spot.buildSpotCheck, periodContaining: periods.periodContaining, previousPeriod: periods.previousPeriod, RunLog: runs.RunLog };
 }

@@ -6,7 +6,7 @@ import { redactRedisUrl } from '../../core/storage/redis.ts';
 import { serveControl } from '../control.ts';
 import { CommandFailure, type CommandContext } from '../io.ts';
 import { runArgv, type ProgramHandle } from '../program.ts';
-import { ROLE_ORDER, ROLES, type RoleDef, type RoleHandle, type RoleName } from '../roles.ts';
+import { loadRole, ROLE_ORDER, type RoleDef, type RoleHandle, type RoleName } from '../roles.ts';
 
 /**
  * Shutdown order: the proxy first (stops accepting, drains open requests and tunnels, flushes its
@@ -54,13 +54,9 @@ async function bounded(p: Promise<unknown>, ms: number): Promise<'done' | 'late'
   }
 }
 
-async function runRoles(ctx: CommandContext, roleName: string, names: RoleName[]): Promise<number> {
+async function runRoles(ctx: CommandContext, roleName: string, names: readonly RoleName[]): Promise<number> {
   if (ctx.insidePrimary) throw new CommandFailure(`\`${roleName}\` cannot run through the control socket`);
-  const missing = names.filter((n) => !ROLES[n]);
-  if (names.length === 1 && missing.length === 1) {
-    throw new CommandFailure(`the ${names[0]} role is not built yet in this version of fairwatch`, 2);
-  }
-  const defs = names.filter((n) => ROLES[n]).map((n) => [n, ROLES[n]!] as const);
+  const defs = await Promise.all(names.map(async (n) => [n, await loadRole(n)] as const));
   const needs = {
     store: defs.some(([, d]) => d.needs.store) || roleName === 'start',
     redis: defs.some(([, d]) => d.needs.redis) || roleName === 'start',
@@ -77,10 +73,10 @@ async function runRoles(ctx: CommandContext, roleName: string, names: RoleName[]
   };
   const signalled = untilSignal((s) => force(`second ${s}`, 130));
   platform = await Platform.open({ role: roleName, loaded, ...needs, controlSocket: socket });
-  return runOpened(ctx, roleName, platform, defs, missing, socket, signalled, force);
+  return runOpened(ctx, roleName, platform, defs, socket, signalled, force);
 }
 
-async function runOpened(ctx: CommandContext, roleName: string, platform: Platform, defs: ReadonlyArray<readonly [RoleName, RoleDef]>, missing: RoleName[], socket: string,
+async function runOpened(ctx: CommandContext, roleName: string, platform: Platform, defs: ReadonlyArray<readonly [RoleName, RoleDef]>, socket: string,
   signalled: Promise<NodeJS.Signals>, force: (why: string, code: number) => void): Promise<number> {
   const handles: Array<[RoleName, RoleHandle]> = [];
   let metrics: MetricsEndpoint | null = null;
@@ -113,7 +109,6 @@ async function runOpened(ctx: CommandContext, roleName: string, platform: Platfo
   ctx.io.out(`fairwatch ${roleName} ready (data ${platform.runtime.dataDir}, ClickHouse ${platform.store ? (platform.store.embedded ? 'embedded' : 'server') : 'not used'}, Redis ${platform.managedRedis ? `managed on ${redactRedisUrl(platform.redisUrl)}` : platform.redisUrl ? 'external' : 'not used'})\n`);
   for (const [, h] of handles) ctx.io.out(`  ${h.summary}\n`);
   if (metrics) ctx.io.out(`  metrics on ${metrics.url}\n`);
-  for (const m of missing) ctx.io.out(`  ${m}: not built yet in this version\n`);
   ctx.io.out('Press Ctrl-C to stop.\n');
   const signal = await signalled;
   platform.log.info({ signal }, 'stopping (a second Ctrl-C stops at once)');

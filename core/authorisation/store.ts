@@ -4,15 +4,18 @@ import type { Store } from '../storage/clickhouse.ts';
 import {
   decisionProblem, foldRequests, grants, statusAt, type AuthRequest, type AuthRow, type RowKind, type Status, type Subject,
 } from './model.ts';
+import { FairwatchError } from '../errors.ts';
 
 // The `authorisations` table adapter: appends rows, folds them (model.ts) and caches the fold in
 // Redis. A write deletes the cached entries it affects, in the same shared Redis every console uses,
 // so a revocation takes effect at the next access anywhere; expiry needs no invalidation because
 // status is computed at the moment of each access.
 
-export class AuthzError extends Error {
-  constructor(readonly code: 'FW_AUTHZ_UNKNOWN' | 'FW_AUTHZ_STATE' | 'FW_AUTHZ_INVALID' | 'FW_AUTHZ_BUSY', message: string, readonly status: 404 | 409 | 400 | 503) {
-    super(message);
+export class AuthzError extends FairwatchError {
+  declare readonly code: 'FW_AUTHZ_UNKNOWN' | 'FW_AUTHZ_STATE' | 'FW_AUTHZ_INVALID' | 'FW_AUTHZ_BUSY';
+  declare readonly httpStatus: 404 | 409 | 400 | 503;
+  constructor(code: 'FW_AUTHZ_UNKNOWN' | 'FW_AUTHZ_STATE' | 'FW_AUTHZ_INVALID' | 'FW_AUTHZ_BUSY', message: string, status: 404 | 409 | 400 | 503) {
+    super(code, message, { httpStatus: status });
   }
 }
 

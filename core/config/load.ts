@@ -3,16 +3,16 @@ import { resolve } from 'node:path';
 import { isMap, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type Config } from './schema.ts';
+import { FairwatchError } from '../errors.ts';
 
 /** A configuration problem; the message names the file, line and key. */
-export class ConfigError extends Error {
-  readonly code = 'FW_CONFIG';
+export class ConfigError extends FairwatchError {
   constructor(message: string, readonly problems: string[] = [message]) {
-    super(message);
+    super('FW_CONFIG', message, { exitCode: 2 });
   }
 }
 
-/** Where things live and which servers to use; from the environment (docs/architecture/contract.md "Environment"). */
+/** Where things live and which servers to use; from the environment (docs/architecture/contract.md, "Environment"). */
 export interface Runtime {
   dataDir: string;
   configPath: string | null;

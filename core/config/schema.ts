@@ -4,6 +4,10 @@ import { ldapSchema } from './ldap-schema.ts';
 import { isValidCidr } from '../net/cidr.ts';
 import { normaliseHost } from '../policy/host.ts';
 
+/** Defaults that code outside the schema also falls back to (tests and tools that build parts without a config). */
+export const DEFAULT_REDIS_MAX_MEMORY_MB = 256;
+export const DEFAULT_AUTH_CACHE_SECONDS = 300;
+
 // The whole configuration shape. Every object is strict so a misspelt key is an error that names
 // it, never a silently ignored setting. Defaults encode a typical UK charity; see
 // fairwatch.example.yaml for the commented version.
@@ -129,7 +133,7 @@ export const identitySchema = z.strictObject({
   /** client IP → user name, for fixed desktops */
   ipUsers: z.record(z.string().refine((s) => isValidCidr(s) && !s.includes('/'), { message: 'expected an IP address as the key' }), z.string().min(1)).default({}),
   /** a successful Basic check is remembered this long (argon2 verify is deliberately slow) */
-  authCacheSeconds: z.number().int().min(0).max(3600).default(300),
+  authCacheSeconds: z.number().int().min(0).max(3600).default(DEFAULT_AUTH_CACHE_SECONDS),
   /** proxy sign-in with an LDAP directory or Active Directory (docs/operators/sign-in-active-directory.md) */
   ldap: ldapSchema.optional(),
 }).prefault({});
@@ -154,7 +158,7 @@ export const pipelineSchema = z.strictObject({
   /** longest wait between insert retries while ClickHouse is down */
   retryMaxSeconds: z.number().int().min(1).max(3600).default(30),
   /** memory limit of the managed redis-server (noeviction: past it Redis refuses writes, never evicts events) */
-  redisMaxMemoryMB: z.number().int().min(2).max(1_048_576).default(256),
+  redisMaxMemoryMB: z.number().int().min(2).max(1_048_576).default(DEFAULT_REDIS_MAX_MEMORY_MB),
 }).prefault({});
 
 export const consoleSchema = z.strictObject({

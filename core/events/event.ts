@@ -1,4 +1,4 @@
-// One access event per request or tunnel, written when it ends (docs/architecture/contract.md "ClickHouse tables").
+// One access event per request or tunnel, written when it ends (docs/architecture/contract.md, "ClickHouse tables").
 // People and machines appear only as pseudonyms.
 
 export type EventAction = 'allow' | 'block' | 'warn' | 'continue' | 'quota' | 'log' | 'auth-required' | 'aup' | 'denied-client' | 'error';

@@ -1,6 +1,6 @@
 import { counter, gauge, histogram } from '../metrics.ts';
 
-// Pipeline metrics (issue 4): events in, events stored, stream lag, spool bytes, insert latency.
+// Pipeline metrics: events in, events stored, stream lag, spool bytes, insert latency.
 // Created lazily through core/metrics so every process that loads this module shares one set.
 
 export const pipelineMetrics = {

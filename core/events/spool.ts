@@ -15,7 +15,7 @@ import { isAlive } from '../storage/redis.ts';
 // replays the journal events that never reached either, so a response the client received cannot
 // lose its event to a killed process.
 
-/** One batch as written to a segment: sink id, batch sequence number, events (wire lines; JSON text from earlier releases). */
+/** One batch as written to a segment: sink id, batch sequence number, events (wire lines). */
 export interface SpoolBatch {
   sink: string;
   seq: number;
@@ -44,12 +44,8 @@ function ownerAlive(dirName: string): boolean {
   return isAlive(pid);
 }
 
-// A wire line is stored as a JSON string; a JSON event (spooled by an earlier release, or replayed
-// from such a spool) as the object it is, exactly as that release wrote it.
-const asJson = (e: string) => (e.charCodeAt(0) === 123 /* { */ ? e : JSON.stringify(e));
-
 export function encodeBatch(b: SpoolBatch): string {
-  return `{"s":${JSON.stringify(b.sink)},"q":${b.seq},"e":[${b.events.map(asJson).join(',')}]}\n`;
+  return `{"s":${JSON.stringify(b.sink)},"q":${b.seq},"e":[${b.events.map((e) => JSON.stringify(e)).join(',')}]}\n`;
 }
 
 export function decodeSegment(text: string, file: string): SegmentContents {
@@ -61,8 +57,8 @@ export function decodeSegment(text: string, file: string): SegmentContents {
     if (line === '') continue;
     try {
       const o = JSON.parse(line) as { s: unknown; q: unknown; e: unknown };
-      if (typeof o.s !== 'string' || typeof o.q !== 'number' || !Array.isArray(o.e)) throw new Error('not a spool batch');
-      batches.push({ sink: o.s, seq: o.q, events: o.e.map((e) => (typeof e === 'string' ? e : JSON.stringify(e))) });
+      if (typeof o.s !== 'string' || typeof o.q !== 'number' || !Array.isArray(o.e) || !o.e.every((e) => typeof e === 'string')) throw new Error('not a spool batch');
+      batches.push({ sink: o.s, seq: o.q, events: o.e as string[] });
     } catch (e) {
       problems.push(`${file}:${i + 1}: ${(e as Error).message}`);
     }

@@ -7,9 +7,11 @@ import { createLogger, type Logger } from '../log.ts';
 import type { AccessEvent, EventSink } from './event.ts';
 import { pipelineMetrics as m } from './metrics.ts';
 import { Journal, Spool, type SpoolBatch } from './spool.ts';
-import { encodeEvent, EVENTS_PER_ENTRY, LEGACY_FIELD, WIRE_FIELD } from './wire.ts';
+import { encodeEvent, EVENTS_PER_ENTRY, WIRE_FIELD } from './wire.ts';
+import { FairwatchError } from '../errors.ts';
+import { logRedisErrors } from '../storage/redis-errors.ts';
 
-// The proxy side of the pipeline (issue 4). emit() encodes the event as a wire line (wire.ts) and
+// The proxy side of the pipeline. emit() encodes the event as a wire line (wire.ts) and
 // pushes it onto an array: browsing never waits. Once per event-loop tick the pending events go to
 // the Redis stream as one MULTI/EXEC of XADDs, EVENTS_PER_ENTRY lines to an entry (pipelined,
 // all-or-nothing), one transaction in flight at a time. A write that fails or is not
@@ -54,7 +56,11 @@ const REPLAY_RETRY_MS = [100, 250, 500, 1000, 2000];
 export const sinkMarkKey = (stream: string, sink: string) => `${stream}:sink:${sink}`;
 const RAISE_MARK = "local c = tonumber(redis.call('GET', KEYS[1]) or '0') if tonumber(ARGV[1]) > c then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end return 1";
 
-class TimeoutError extends Error {}
+class TimeoutError extends FairwatchError {
+  constructor(message: string) {
+    super('FW_STREAM_TIMEOUT', message);
+  }
+}
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout;
@@ -105,7 +111,7 @@ class RedisStreamSink implements StreamSink {
       lazyConnect: false,
     };
     this.conn = typeof opts.redis === 'string' ? new Redis(opts.redis, own) : opts.redis.duplicate(own);
-    this.conn.on('error', () => {});
+    logRedisErrors(this.conn, this.log, 'event sink');
     this.spool = new Spool(join(opts.dataDir, 'spool'), this.sinkId, opts.pipeline.spoolMaxMB * 1024 * 1024);
     this.journal = new Journal(this.spool.dir, this.sinkId);
     this.spool.adoptOrphans();
@@ -247,22 +253,10 @@ class RedisStreamSink implements StreamSink {
   /** One batch to the stream, atomically with the sink's sequence mark. */
   private async write(b: SpoolBatch): Promise<void> {
     const tx = this.conn.multi();
-    // wire lines go EVENTS_PER_ENTRY to an entry; a JSON event (spooled by an earlier release) alone
-    let lines: string[] = [];
-    const pack = () => {
-      if (lines.length) tx.xadd(this.stream, '*', WIRE_FIELD, lines.join('\n'));
-      lines = [];
-    };
-    for (const e of b.events) {
-      if (e.charCodeAt(0) === 123 /* { */) {
-        pack();
-        tx.xadd(this.stream, '*', LEGACY_FIELD, e);
-      } else {
-        lines.push(e);
-        if (lines.length >= EVENTS_PER_ENTRY) pack();
-      }
+    // wire lines go EVENTS_PER_ENTRY to an entry
+    for (let i = 0; i < b.events.length; i += EVENTS_PER_ENTRY) {
+      tx.xadd(this.stream, '*', WIRE_FIELD, b.events.slice(i, i + EVENTS_PER_ENTRY).join('\n'));
     }
-    pack();
     // the mark only moves forward, even if a timed-out transaction is carried out late
     tx.eval(RAISE_MARK, 1, sinkMarkKey(this.stream, b.sink), String(b.seq), String(MARK_TTL_S));
     const res = await withTimeout(tx.exec(), this.opts.pipeline.writeTimeoutMs);

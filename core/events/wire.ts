@@ -1,20 +1,18 @@
 import type { AccessEvent } from './event.ts';
 import { tsvField, tsvString } from '../storage/tsv.ts';
 
-// How events travel through the Redis stream and the spool (issue 4). Pure.
+// How events travel through the Redis stream and the spool. Pure.
 //
 // Version 1: one event is one TabSeparated line of WIRE_COLUMNS, in that order (ClickHouse's own
 // escaping, `flags` as an array literal); a stream entry carries up to EVENTS_PER_ENTRY lines joined
 // by newlines in its field `t1`. Measured against one JSON event per entry (bench/ingest.ts), this
 // cuts both the proxy's encoding and the ingester's reading: Redis hands over a few large strings
 // instead of thousands of small ones, and the ingester checks a line without building an object.
-// Entries with a field `e` (one JSON event, the earlier format) are still read.
 //
 // The column list is frozen here rather than taken from the table: a later table column gets a new
 // wire version, so proxies and ingesters of different releases never disagree about a line.
 
 export const WIRE_FIELD = 't1';
-export const LEGACY_FIELD = 'e';
 export const EVENTS_PER_ENTRY = 200;
 
 export const WIRE_COLUMNS = [
@@ -113,7 +111,6 @@ export function eventsOfEntry(fields: readonly string[]): AccessEvent[] {
   const out: AccessEvent[] = [];
   for (let i = 0; i + 1 < fields.length; i += 2) {
     if (fields[i] === WIRE_FIELD) for (const line of fields[i + 1]!.split('\n')) out.push(decodeEvent(line));
-    else if (fields[i] === LEGACY_FIELD) out.push(JSON.parse(fields[i + 1]!) as AccessEvent);
   }
   return out;
 }

@@ -1,5 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { FairwatchError } from '../errors.ts';
 
 // Links on staff pages ("I need this for my work", "I reached this by accident", the AUP gate,
 // sign-in, "Continue") carry a short-lived signed token instead of asking staff to log in: the
@@ -30,9 +31,10 @@ export interface PageTokenClaims {
 
 export type PageTokenErrorCode = 'FW_TOKEN_MALFORMED' | 'FW_TOKEN_TAMPERED' | 'FW_TOKEN_EXPIRED' | 'FW_TOKEN_PURPOSE' | 'FW_TOKEN_EVENT' | 'FW_TOKEN_PERSON' | 'FW_TOKEN_USED';
 
-export class PageTokenError extends Error {
-  constructor(readonly code: PageTokenErrorCode, message: string) {
-    super(message);
+export class PageTokenError extends FairwatchError {
+  declare readonly code: PageTokenErrorCode;
+  constructor(code: PageTokenErrorCode, message: string) {
+    super(code, message);
   }
 }
 

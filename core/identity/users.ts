@@ -3,6 +3,7 @@ import argon2 from 'argon2';
 import { generateSecret } from 'otplib';
 import type { Store } from '../storage/clickhouse.ts';
 import { normaliseUsername } from './pseudonym.ts';
+import { FairwatchError } from '../errors.ts';
 
 // The user directory: the only table with names in it. Rows are appended (ReplacingMergeTree on
 // updated_at); the newest row per user name is the user, read with FINAL.
@@ -15,9 +16,10 @@ export const TOTP_ROLES: readonly Role[] = ['it', 'director', 'dpo'];
 export const MIN_PASSWORD_LENGTH = 10;
 const USERNAME = /^[a-z0-9][a-z0-9._@-]{0,63}$/;
 
-export class UserError extends Error {
-  constructor(readonly code: 'FW_USER_EXISTS' | 'FW_USER_UNKNOWN' | 'FW_USER_INVALID', message: string) {
-    super(message);
+export class UserError extends FairwatchError {
+  declare readonly code: 'FW_USER_EXISTS' | 'FW_USER_UNKNOWN' | 'FW_USER_INVALID';
+  constructor(code: 'FW_USER_EXISTS' | 'FW_USER_UNKNOWN' | 'FW_USER_INVALID', message: string) {
+    super(code, message, { exitCode: code === 'FW_USER_INVALID' ? 2 : 1, httpStatus: code === 'FW_USER_EXISTS' ? 409 : 400 });
   }
 }
 

@@ -1,10 +1,13 @@
 import { isIP } from 'node:net';
+import { FairwatchError } from '../errors.ts';
 
 // A hosts-format file (`address name [alias …]`, `#` comments), as /etc/hosts and Squid's
 // hosts_file read it. Pure: the text in, a name → addresses table out, or errors naming the line.
 
-export class HostsFileError extends Error {
-  readonly code = 'FW_HOSTS_FILE';
+export class HostsFileError extends FairwatchError {
+  constructor(message: string) {
+    super('FW_HOSTS_FILE', message);
+  }
 }
 
 export type HostsTable = ReadonlyMap<string, readonly string[]>;

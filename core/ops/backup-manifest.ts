@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { FairwatchError } from '../errors.ts';
 
 // What a backup directory holds, described by manifest.json, and the check that it is whole before
 // a restore touches anything. Every file is listed with its SHA-256, so a truncated copy or a
@@ -44,8 +45,10 @@ export interface BackupManifest {
   spool_bytes: number;
 }
 
-export class BackupError extends Error {
-  readonly code = 'FW_BACKUP';
+export class BackupError extends FairwatchError {
+  constructor(message: string) {
+    super('FW_BACKUP', message);
+  }
 }
 
 export function sha256File(path: string): Promise<string> {

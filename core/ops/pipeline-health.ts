@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import { spoolContents } from '../events/spool-size.ts';
 import type { ManagedRedisHealth } from '../storage/redis.ts';
 
-// Issue 23 item 4: the state of the embedded stack in words an IT person acts on, for
+// The state of the embedded stack in words an IT person acts on, for
 // `fairwatch doctor` and the console's /health page alike. `pipelineFacts` gathers (I/O);
 // `pipelineHealth` is pure: facts in, sentences out, each with what to do.
 

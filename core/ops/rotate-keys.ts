@@ -7,6 +7,7 @@ import { masterKeyId, openReport, type SealedPayload } from '../reports/seal.ts'
 import { aupSetKey } from '../identity/aup.ts';
 import { Pseudonymiser } from '../identity/pseudonym.ts';
 import { storageTable } from '../storage/ddl.ts';
+import { FairwatchError } from '../errors.ts';
 
 // Key rotation, and what it means for data already stored:
 //
@@ -22,8 +23,10 @@ import { storageTable } from '../storage/ddl.ts';
 //   keys/retired/ so an investigation a director authorises can still look up a named person's
 //   older events; delete it to make the old records permanently unlinkable.
 
-export class RotationError extends Error {
-  readonly code = 'FW_KEY_ROTATION';
+export class RotationError extends FairwatchError {
+  constructor(message: string) {
+    super('FW_KEY_ROTATION', message);
+  }
 }
 
 const ENV_NAME: Record<'pseudonym' | 'report-master', string> = {

@@ -3,7 +3,7 @@ import { clamdAddress, clamdCommand, newestSignature, signatureDate, type ClamdS
 import type { HealthItem } from './pipeline-health.ts';
 import { metricValue } from './pipeline-health.ts';
 
-// Issue 25 item 3: virus scanning in words for `fairwatch doctor` and the console's /health page:
+// Virus scanning in words for `fairwatch doctor` and the console's /health page:
 // on or off, whether clamd answers, how old its signatures are, what the scans came to since start
 // and how often the managed clamd was restarted. `scanFacts` gathers (I/O); `scanHealth` is pure.
 

@@ -3,7 +3,7 @@ import { layout, type Page } from './layout.ts';
 import { formatWhen, type Site } from './site.ts';
 import { ruleDescription } from './words.ts';
 
-// The block page (docs/architecture/contract.md "Proxy behaviour", blocked plain HTTP): what was blocked, in plain words, the policy
+// The block page (docs/architecture/contract.md, "Proxy behaviour"): what was blocked, in plain words, the policy
 // clause, when, which rule, the reference (event id), and the two things a person can do about it.
 
 export interface BlockPageInput {

@@ -11,6 +11,7 @@ export class Html {
 
 const ESC: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;', '`': '&#96;' };
 
+/** The one HTML escaper of every page and report the proxy, the analyser and the console render. */
 export function escapeHtml(value: unknown): string {
   return String(value ?? '').replace(/[&<>"'`]/g, (c) => ESC[c]!);
 }

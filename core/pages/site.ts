@@ -56,7 +56,7 @@ export function staffUrl(site: Site, path: keyof typeof STAFF_PATHS, query: Reco
   return u.href;
 }
 
-// Building a DateTimeFormat costs about a millisecond (measured, bench/pages.ts); one per zone.
+// Building a DateTimeFormat is costly next to formatting with one (bench/pages.ts): one per zone.
 const formatters = new Map<string, Intl.DateTimeFormat>();
 export function formatWhen(at: Date, timezone: string): string {
   let f = formatters.get(timezone);

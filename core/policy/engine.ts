@@ -20,7 +20,6 @@ export type PolicyConfig = Config['policy'];
 
 const SEVERITY: Record<PolicyAction, number> = { allow: 0, log: 1, warn: 2, quota: 3, block: 4 };
 const BAND_INDEX: Record<BandName, number> = { working: 0, break: 1, 'out-of-hours': 2 };
-const RESTRICTIVE = 2;
 
 interface CompiledRule {
   label: string;
@@ -142,7 +141,7 @@ export class PolicySnapshot implements PolicyEngine {
     if (localDeny) {
       return { action: 'block', category: firstCategory >= 0 ? categories[firstCategory]! : 'local', rule: 'local-deny', reason: this.policy.localDenyClause, band };
     }
-    // patterns only when one could make the outcome stricter (they cost ~0.1-0.3 µs each)
+    // patterns only when one could make the outcome stricter (each costs a regexp test)
     const { expressions } = this.lists;
     if (!localAllow && expressions.length > 0 && (best < 0 || this.rules[best]!.severity < SEVERITY.block)) {
       let url: string | null = null;
@@ -219,17 +218,5 @@ export class PolicySnapshot implements PolicyEngine {
       }
     }
     return out;
-  }
-
-  /** True when a group's rules ever restrict a category (for callers deciding what to count). */
-  restricts(group: string, category: string): boolean {
-    const c = this.lists.byName.get(category);
-    if (c === undefined) return false;
-    const g = this.groupIndex.get(group) ?? this.nGroups - 1;
-    for (let b = 0; b < 3; b++) {
-      const r = this.ruleAt[(g * 3 + b) * this.nCats + c]!;
-      if (r >= 0 && this.rules[r]!.severity >= RESTRICTIVE) return true;
-    }
-    return false;
   }
 }

@@ -8,6 +8,7 @@ import type { Logger } from '../log.ts';
 import { PolicySnapshot } from './engine.ts';
 import { loadLists } from './lists.ts';
 import type { PolicyEngine } from './types.ts';
+import { logRedisErrors } from '../storage/redis-errors.ts';
 
 // Holds the current policy snapshot (lists + rules, immutable) and replaces it on reload: SIGHUP,
 // a change under the lists directory or to the config file, or a message on CHANNELS.policyReload.
@@ -158,7 +159,7 @@ export class PolicyHolder {
     }
     if (opts.redis) {
       this.sub = opts.redis.duplicate();
-      this.sub.on('error', (e) => this.opts.log.warn(`policy reload subscription: ${e.message}`));
+      logRedisErrors(this.sub, this.opts.log, 'policy reload subscription');
       this.sub.on('message', () => soon('reload message'));
       await this.sub.subscribe(CHANNELS.policyReload);
     }

@@ -4,6 +4,7 @@ import { CategorySets, DomainTable, DomainTableBuilder } from './domain-table.ts
 import { parseListLine } from './list-line.ts';
 import { compilePattern } from './safe-pattern.ts';
 import { compileUrlRule, type UrlRule } from './url-rules.ts';
+import { FairwatchError } from '../errors.ts';
 
 // Loads a squidGuard / UT1 directory: one folder per category with `domains`, `urls` and
 // `expressions`, plus the organisation's own `local/allow` and `local/deny` (one domain or
@@ -52,8 +53,10 @@ export interface CompiledLists {
   };
 }
 
-export class ListError extends Error {
-  readonly code = 'FW_LISTS';
+export class ListError extends FairwatchError {
+  constructor(message: string) {
+    super('FW_LISTS', message);
+  }
 }
 
 const MAX_PROBLEMS_SHOWN = 20;

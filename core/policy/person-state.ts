@@ -1,6 +1,8 @@
 import type { Redis } from 'ioredis';
 import { CHANNELS } from '../channels.ts';
 import type { ExceptionGrant, PersonState } from './types.ts';
+import { FairwatchError } from '../errors.ts';
+import { ErrorLogLimiter } from '../storage/redis-errors.ts';
 
 // Per-person policy state in Redis, shared by every proxy: director-approved exceptions, warn
 // "continue" grants and quota minutes. Keyed by user pseudonym, never a name. The write side is
@@ -13,8 +15,10 @@ const quotaKey = (day: string, p: string) => `fairwatch:quota:${day}:${p}`;
 const quotaMinutesKey = (day: string, p: string) => `fairwatch:quota-minutes:${day}:${p}`;
 const QUOTA_TTL_SECONDS = 3 * 86_400;
 
-export class PersonStateError extends Error {
-  readonly code = 'FW_POLICY_STATE';
+export class PersonStateError extends FairwatchError {
+  constructor(message: string) {
+    super('FW_POLICY_STATE', message);
+  }
 }
 
 function publish(redis: Redis, message: string): Promise<unknown> {
@@ -136,7 +140,12 @@ export class PersonStateCache {
 
   async start(): Promise<void> {
     this.sub = this.redis.duplicate();
-    this.sub.on('error', (e) => this.opts.onError?.(e));
+    // the subscription's connection errors repeat while Redis is away: passed on rate-limited
+    const limiter = new ErrorLogLimiter();
+    this.sub.on('error', (e) => {
+      const n = limiter.note(Date.now());
+      if (n) this.opts.onError?.(n.suppressed ? new Error(`${e.message} (${n.suppressed} more since the last report)`) : e);
+    });
     this.sub.on('message', (_channel: string, message: string) => {
       if (message.startsWith('person:')) {
         const p = this.people.get(message.slice(7));

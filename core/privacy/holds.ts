@@ -2,15 +2,17 @@ import { randomUUID } from 'node:crypto';
 import type { Store } from '../storage/clickhouse.ts';
 import { EVENT_COLUMNS } from '../storage/tables.ts';
 import { heldReportsTable } from './tables.ts';
+import { FairwatchError } from '../errors.ts';
 
 // Legal holds: a request from a third party (police, a regulator, a court) that needs records kept
 // past retention. Opening one copies the matching events (people × period) and the reports whose
 // period overlaps it into held_events / held_reports, which have no TTL; releasing it deletes the
 // copies, after which retention applies again. The open/release rows in legal_holds are the record.
 
-export class HoldError extends Error {
-  constructor(message: string, readonly status: 400 | 404 | 409 = 400) {
-    super(message);
+export class HoldError extends FairwatchError {
+  declare readonly httpStatus: 400 | 404 | 409;
+  constructor(message: string, status: 400 | 404 | 409 = 400) {
+    super('FW_HOLD', message, { httpStatus: status, exitCode: status === 400 ? 2 : 1 });
   }
 }
 

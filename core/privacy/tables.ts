@@ -2,7 +2,7 @@ import type { Migration } from '../storage/migrations.ts';
 import { createTable, type TableSpec } from '../storage/ddl.ts';
 import { eventsTable, reportsTable } from '../storage/tables.ts';
 
-// Tables of the privacy duties (issue 20). Legal holds work by copying: while a hold is open the
+// Tables of the privacy duties. Legal holds work by copying: while a hold is open the
 // matching events and reports also live in held_events / held_reports, which have no TTL, so the
 // retention TTL of `events` and `reports` stays a plain expression the engine applies at merges and
 // a held row outlives its deleted neighbours. Releasing a hold deletes its copies. The register

@@ -1,6 +1,7 @@
 import type { Config } from '../config/schema.ts';
 import type { Store } from '../storage/clickhouse.ts';
 import type { BandPolicy } from '../timeonline/bands.ts';
+import { FairwatchError } from '../errors.ts';
 
 // What a report builder needs: the store, the config, and the period it covers.
 
@@ -24,8 +25,10 @@ export const mb = (bytes: number) => Math.round((bytes / 1_048_576) * 100) / 100
 export const hours = (minutes: number) => Math.round((minutes / 60) * 100) / 100;
 export const pct = (part: number, whole: number) => (whole > 0 ? Math.round((part / whole) * 1000) / 10 : 0);
 
-export class ReportInputError extends Error {
-  readonly code = 'FW_REPORT_INPUT';
+export class ReportInputError extends FairwatchError {
+  constructor(message: string) {
+    super('FW_REPORT_INPUT', message);
+  }
 }
 
 export function checkPeriod(p: PeriodIso): { from: number; to: number } {

@@ -1,4 +1,4 @@
-import { escapeHtml } from './escape.ts';
+import { escapeHtml } from '../pages/html.ts';
 import type { BuiltReport, Cell } from './model.ts';
 import { barChartSvg } from './svg.ts';
 

@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { FairwatchError } from '../errors.ts';
 
 // Reports are stored sealed: each payload encrypted with AES-256-GCM under its own random data key,
 // and that key wrapped (AES-256-GCM) by the report master key from data/keys. ClickHouse holds only
@@ -17,8 +18,11 @@ export interface SealedPayload {
   ciphertext: string;
 }
 
-export class SealError extends Error {
-  readonly code = 'FW_SEAL';
+export class SealError extends FairwatchError {
+  constructor(message: string) {
+    // a wrong or rotated key, or a changed byte: the report cannot be shown now
+    super('FW_SEAL', message, { httpStatus: 503 });
+  }
 }
 
 export function masterKeyId(masterKey: Buffer): string {

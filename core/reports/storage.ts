@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Store } from '../storage/clickhouse.ts';
 import { openReport, sealReport, SealError, type SealedPayload } from './seal.ts';
+import { FairwatchError } from '../errors.ts';
 
 // Reports at rest: one row per report in fairwatch.reports holding only metadata (kind, period,
 // created, row counts) and the sealed payload. Writing needs only the store and the master key;
@@ -71,8 +72,10 @@ export async function reportMeta(store: Store, id: string): Promise<ReportMeta |
   return r ? toMeta(r) : null;
 }
 
-export class ReportNotFound extends Error {
-  readonly code = 'FW_REPORT_NOT_FOUND';
+export class ReportNotFound extends FairwatchError {
+  constructor(message: string) {
+    super('FW_REPORT_NOT_FOUND', message);
+  }
 }
 
 const isUuid = (s: string) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(s);

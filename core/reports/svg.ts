@@ -1,5 +1,5 @@
 import type { ReportChart } from './model.ts';
-import { escapeHtml } from './escape.ts';
+import { escapeHtml } from '../pages/html.ts';
 
 // Grouped bar charts as inline SVG, rendered on the server so a report needs no script to read
 // and prints as it looks.

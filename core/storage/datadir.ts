@@ -1,16 +1,16 @@
 import { accessSync, chmodSync, closeSync, constants, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { isAlive } from './redis.ts';
+import { FairwatchError } from '../errors.ts';
 
 // One process owns an embedded data directory at a time (the embedded ClickHouse engine allows no
 // more). The owner writes fairwatch.lock with its pid; a second process gets a clear error naming
 // the directory and the holder, and CLI commands talk to the holder over its control socket.
 
-export class DataDirError extends Error {
-  readonly code: 'FW_DATADIR_BUSY' | 'FW_DATADIR_UNUSABLE';
+export class DataDirError extends FairwatchError {
+  declare readonly code: 'FW_DATADIR_BUSY' | 'FW_DATADIR_UNUSABLE';
   constructor(code: 'FW_DATADIR_BUSY' | 'FW_DATADIR_UNUSABLE', message: string, readonly holder?: LockInfo) {
-    super(message);
-    this.code = code;
+    super(code, message);
   }
 }
 

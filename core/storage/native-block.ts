@@ -421,7 +421,7 @@ const LONG_TEXT = 32;
 /**
  * Appends a JavaScript string as varint length + UTF-8. ASCII strings of fewer than LONG_TEXT
  * characters are copied by hand (cheaper than a native call each); longer ones go through
- * `Buffer.write` (a 130-character log line: 0.09 µs against 0.5 µs by hand).
+ * `Buffer.write`, which is cheaper than copying by hand beyond that length.
  */
 function writeText(out: Out, s: string): void {
   const n = s.length;

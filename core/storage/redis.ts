@@ -5,14 +5,21 @@ import { join } from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
 import { loadKey } from '../keys.ts';
 import { counter, gauge } from '../metrics.ts';
+import { FairwatchError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { logRedisErrors } from './redis-errors.ts';
+import { DEFAULT_REDIS_MAX_MEMORY_MB } from '../config/schema.ts';
+import { RestartBackoff } from '../ops/restart-backoff.ts';
 
 // Redis for every role: REDIS_URL when set, otherwise a redis-server child process bound to
 // 127.0.0.1 with its append-only file in the data directory. The child's pid and port are written
 // to redis/managed.json so other processes on the same data directory (proxy workers, CLI) find it,
 // and so a later start can stop a server left behind by a process that was SIGKILLed.
 
-export class RedisError extends Error {
-  readonly code = 'FW_REDIS';
+export class RedisError extends FairwatchError {
+  constructor(message: string) {
+    super('FW_REDIS', message);
+  }
 }
 
 export interface ManagedRedisInfo {
@@ -76,7 +83,7 @@ export async function waitForPing(port: number, timeoutMs = 10_000, host = '127.
   let lastError: unknown;
   while (Date.now() < deadline) {
     const r = new Redis({ host, port, password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 500 });
-    r.on('error', () => {});
+    r.on('error', () => {}); // a probe: its last failure goes into the RedisError below
     try {
       await r.connect();
       if ((await r.ping()) === 'PONG') {
@@ -102,9 +109,6 @@ export interface ManagedRedisHealth {
   lastExit: { at: string; code: number | null; signal: string | null } | null;
 }
 
-const RESTART_BACKOFF_MS = [200, 500, 1000, 2000, 5000, 10_000, 30_000];
-/** Up this long after a restart: the next death starts the backoff from its first step again. */
-const STABLE_MS = 60_000;
 const STOP_GRACE_MS = 4000;
 
 const redisRestarts = counter('fairwatch_redis_restarts_total', 'Managed redis-server restarted after it died');
@@ -137,9 +141,7 @@ export class ManagedRedis {
   private exitHook = () => this.child?.kill('SIGTERM');
   private stopping = false;
   private restartTimer: NodeJS.Timeout | null = null;
-  private failures = 0;
-  private upSince = 0;
-  private restartTimes: number[] = [];
+  private readonly backoff = new RestartBackoff();
   private lastExit: ManagedRedisHealth['lastExit'] = null;
   private readonly password: string;
   readonly dir: string;
@@ -160,11 +162,9 @@ export class ManagedRedis {
   }
 
   health(): ManagedRedisHealth {
-    const hour = Date.now() - 3_600_000;
     return {
       up: this.child !== null && this.child.exitCode === null && this.restartTimer === null,
-      restarts: this.restartTimes.length,
-      restartsLastHour: this.restartTimes.filter((t) => t >= hour).length,
+      ...this.backoff.counts(Date.now()),
       lastExit: this.lastExit,
     };
   }
@@ -176,7 +176,7 @@ export class ManagedRedis {
       throw new RedisError('redis-server is not installed: run `sudo apt-get install -y redis-server` (or `npm run up` as root), or set REDIS_URL to an existing Redis');
     }
     mkdirSync(join(dataDir, 'redis'), { recursive: true, mode: 0o700 });
-    const m = new ManagedRedis(dataDir, port ?? 0, bin, opts.maxMemoryMB ?? 256);
+    const m = new ManagedRedis(dataDir, port ?? 0, bin, opts.maxMemoryMB ?? DEFAULT_REDIS_MAX_MEMORY_MB);
     await stopOrphan(dataDir);
     if (!m.port) m.port = await freePort();
     await m.spawn();
@@ -224,7 +224,7 @@ export class ManagedRedis {
     child.stderr?.removeAllListeners('data');
     child.stderr?.resume();
     child.once('exit', (code, signal) => this.exitedUnexpectedly(child, code, signal));
-    this.upSince = Date.now();
+    this.backoff.up(Date.now());
     redisUp.set(1);
     writeFileSync(managedInfoPath(this.dataDir), JSON.stringify({ pid: child.pid ?? 0, port: this.port, dir: this.dir } satisfies ManagedRedisInfo), { mode: 0o600 });
   }
@@ -235,25 +235,22 @@ export class ManagedRedis {
     redisUp.set(0);
     if (this.stopping) return;
     this.lastExit = { at: new Date().toISOString(), code, signal };
-    if (Date.now() - this.upSince >= STABLE_MS) this.failures = 0;
-    this.scheduleRestart();
+    this.scheduleRestart(this.backoff.died(Date.now()));
   }
 
-  private scheduleRestart(): void {
+  private scheduleRestart(delay: number): void {
     if (this.stopping || this.restartTimer) return;
-    const delay = RESTART_BACKOFF_MS[Math.min(this.failures, RESTART_BACKOFF_MS.length - 1)]!;
-    this.failures++;
     this.onEvent('warn', 'managed redis-server died: restarting it (events wait in the disk spool meanwhile)', { ...this.lastExit, port: this.port, retryInMs: delay, log: join(this.dir, 'redis.log') });
     this.restartTimer = setTimeout(() => {
       this.restartTimer = null;
       if (this.stopping) return;
       this.spawn().then(() => {
-        this.restartTimes.push(Date.now());
+        this.backoff.restarted(Date.now());
         redisRestarts.inc();
-        this.onEvent('info', 'managed redis-server restarted', { port: this.port, pid: this.child?.pid, restarts: this.restartTimes.length });
+        this.onEvent('info', 'managed redis-server restarted', { port: this.port, pid: this.child?.pid, restarts: this.backoff.counts(Date.now()).restarts });
       }, (e: Error) => {
         this.onEvent('error', 'managed redis-server did not restart: trying again', { err: e.message, port: this.port });
-        this.scheduleRestart();
+        this.scheduleRestart(this.backoff.retry());
       });
     }, delay);
   }
@@ -319,9 +316,9 @@ export function redisOptions(extra: RedisOptions = {}): RedisOptions {
   };
 }
 
-export function connectRedis(url: string, extra: RedisOptions = {}): Redis {
+export function connectRedis(url: string, log: Logger, extra: RedisOptions = {}, name = 'connection'): Redis {
   const r = new Redis(url, redisOptions(extra));
-  // Errors surface on the command that failed; the connection-level event only reconnects.
-  r.on('error', () => {});
+  // Commands fail on their own; the connection-level event says Redis is away (logged, rate-limited).
+  logRedisErrors(r, log, name);
   return r;
 }

@@ -1,6 +1,6 @@
 import type { TableSpec } from './ddl.ts';
 
-// The tables of database `fairwatch` (docs/architecture/contract.md "ClickHouse tables"). No column of any table except
+// The tables of database `fairwatch` (docs/architecture/contract.md, "ClickHouse tables"). No column of any table except
 // `users` holds a raw user name or client IP: people appear as pseudonyms (events, acceptances) or
 // as the opaque user_id of a console account (audit, authorisations).
 

@@ -2,15 +2,17 @@ import { createHash, generateKeyPairSync, randomBytes, X509Certificate } from 'n
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import forge from 'node-forge';
+import { FairwatchError } from '../errors.ts';
 
 // The organisation CA that lets the proxy show a readable block page for a blocked HTTPS site, and
 // open the few allowed tunnels policy.inspect names (proxy/tls/inspect.ts). Browsers trust it once
 // it is deployed (Group Policy / MDM, see docs/operators/network.md); every other allowed tunnel is spliced untouched.
 // The key never leaves the data directory (data/ca/ca.key, mode 0600).
 
-export class CaError extends Error {
-  constructor(readonly code: 'FW_CA_EXISTS' | 'FW_CA_MISSING' | 'FW_CA_INVALID', message: string) {
-    super(message);
+export class CaError extends FairwatchError {
+  declare readonly code: 'FW_CA_EXISTS' | 'FW_CA_MISSING' | 'FW_CA_INVALID';
+  constructor(code: 'FW_CA_EXISTS' | 'FW_CA_MISSING' | 'FW_CA_INVALID', message: string) {
+    super(code, message);
   }
 }
 

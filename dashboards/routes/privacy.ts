@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { AuthRequest } from '../../core/authorisation/model.ts';
 import { listDisclosures, recordDisclosure } from '../../core/privacy/disclosures.ts';
 import { collectSubjectAccess, writeSubjectAccess } from '../../core/privacy/dsar.ts';
-import { HoldError, LegalHolds, type Hold } from '../../core/privacy/holds.ts';
+import { LegalHolds, type Hold } from '../../core/privacy/holds.ts';
 import { buildDpia } from '../../core/privacy/dpia.ts';
 import { tarGzDirectory } from '../../core/evidence/tarball.ts';
 import type { ConsoleDeps } from '../deps.ts';
@@ -15,7 +15,7 @@ import { csrfField, message } from '../views/layout.ts';
 import { UUID_RE } from '../reports.ts';
 import { requireReauth } from '../security/reauth.ts';
 
-// The privacy duties in the console (issue 20). A subject access request is made by a director for
+// The privacy duties in the console. A subject access request is made by a director for
 // a person in the user directory and always needs a second director or the DPO to approve it (in
 // the inbox, with an expiry); the director who made it then downloads the export once approved.
 // Legal holds and the disclosure register are for directors (the DPO may read them). Every route is
@@ -71,10 +71,6 @@ function parseTime(v: string, name: string): Date {
   return new Date(t);
 }
 
-const holdError = (e: unknown): never => {
-  if (e instanceof HoldError) throw new HttpError(e.status, e.message);
-  throw e;
-};
 
 /** Opens a hold from the API's JSON or the page's form (usernames comma-separated there). */
 async function openHold(deps: ConsoleDeps, holds: LegalHolds, c: Ctx): Promise<Hold> {
@@ -93,7 +89,7 @@ async function openHold(deps: ConsoleDeps, holds: LegalHolds, c: Ctx): Promise<H
     legalBasis: str(b, 'legal_basis', { required: true, max: 1000 }), subjects,
     from: parseTime(str(b, 'from', { required: true, max: 40 }), 'from'), to: parseTime(str(b, 'to', { required: true, max: 40 }), 'to'),
     actor: s.userId, note: str(b, 'note', { max: 2000 }),
-  }).catch(holdError);
+  });
   c.header('x-fairwatch-target', h.id);
   return h;
 }
@@ -113,7 +109,7 @@ export function privacyRoutes(deps: ConsoleDeps, t: RouteTable): void {
   t.add({ method: 'POST', path: '/api/legal-holds', who: ['director'], audit: 'hold.open' }, async (c) => c.json(await openHold(deps, holds, c), 201));
   t.add({ method: 'POST', path: '/api/legal-holds/:id/release', who: ['director'], audit: 'hold.release' }, async (c) => {
     c.header('x-fairwatch-target', c.req.param('id')!);
-    return c.json(await holds.release(c.req.param('id')!, c.get('session')!.userId, str(c.get('body'), 'reason', { required: true, max: 2000 })).catch(holdError));
+    return c.json(await holds.release(c.req.param('id')!, c.get('session')!.userId, str(c.get('body'), 'reason', { required: true, max: 2000 })));
   });
   t.add({ method: 'GET', path: '/api/disclosures', who: ['director', 'dpo'], audit: 'disclosure.list' }, async (c) => c.json(await listDisclosures(deps.store)));
 
@@ -147,7 +143,7 @@ export function privacyRoutes(deps: ConsoleDeps, t: RouteTable): void {
   });
   t.add({ method: 'POST', path: '/legal-holds/:id/release', who: ['director'], audit: 'hold.release' }, async (c) => {
     c.header('x-fairwatch-target', c.req.param('id')!);
-    await holds.release(c.req.param('id')!, c.get('session')!.userId, str(c.get('body'), 'reason', { required: true, max: 2000 })).catch(holdError);
+    await holds.release(c.req.param('id')!, c.get('session')!.userId, str(c.get('body'), 'reason', { required: true, max: 2000 }));
     return c.redirect('/legal-holds?done=released', 303);
   });
   // The DPIA draft from the configuration this console runs with (as `fairwatch privacy dpia`)

@@ -8,11 +8,11 @@ import type { Pseudonymiser } from '../../core/identity/pseudonym.ts';
 import { pageHeaders, shortBlockPage, StaffPages, type Page, type PageEvent } from '../../core/pages/index.ts';
 import { localDay, readPersonState } from '../../core/policy/person-state.ts';
 import type { LeafMinter } from '../../core/tls/leaf.ts';
-import type { DecisionContext, ResponseHooks } from '../block-response.ts';
+import type { DecisionContext, ResponseHooks } from '../response-hooks.ts';
 import { rawResponse } from '../pages.ts';
 import { serveBlockOverTls } from './intercept.ts';
 
-// The staff-facing answers of the proxy (ResponseHooks of block-response.ts): the acceptable-use
+// The staff-facing answers of the proxy (ResponseHooks of response-hooks.ts): the acceptable-use
 // gate, the block page, the warning interstitial, over plain HTTP and — with an organisation CA —
 // over HTTPS by terminating TLS for the blocked host only. An allowed CONNECT returns null here and
 // is spliced by tunnel.ts untouched, or opened by tls/inspect.ts when policy.inspect names it.
@@ -27,7 +27,7 @@ export interface StaffHooksOptions {
    * proxy's local address on the client's connection, for a console bound to every interface
    */
   consoleUrl: (proxyAddress?: string) => string;
-  /** null without an organisation CA: blocked HTTPS gets the 403 of docs/architecture/contract.md, a short page */
+  /** null without an organisation CA: blocked HTTPS gets the 403 short page (core/pages/short.ts) */
   minter: LeafMinter | null;
   /** the statement gate; default one on `redis` for config.aup.version */
   aup?: AupGate;

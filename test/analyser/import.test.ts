@@ -167,7 +167,7 @@ describe('CLI: import squid-log and reports run', () => {
   }, 300_000);
 });
 
-describe('import squid-log and retention (issue 15 item 8)', () => {
+describe('import squid-log and retention', () => {
   it('lines older than retention.eventsDays are not counted as imported; the command says how many were skipped and why', async () => {
     const dir = tempDir('fw-import-old-');
     try {

@@ -1,3 +1,4 @@
+import { createLogger } from '../../core/log.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JOBS } from '../../analyser/schedule/jobs.ts';
 import { AnalyserScheduler } from '../../analyser/schedule/scheduler.ts';
@@ -28,7 +29,7 @@ afterAll(async () => {
 });
 
 function scheduler(runner: string) {
-  const redis = connectRedis(platform.redisUrl);
+  const redis = connectRedis(platform.redisUrl, createLogger('test'));
   extraRedis.push(redis);
   return new AnalyserScheduler({ store: platform.store, redis, config: platform.config, log: platform.log, runner, masterKey: loadKey(dataDir, 'report-master', {}) });
 }

@@ -6,7 +6,7 @@ import { activityInScope } from '../../dashboards/activity.ts';
 import type { ConsoleDeps } from '../../dashboards/deps.ts';
 import { openTestPlatform } from '../helpers/platform.ts';
 
-// Issue 15 item 6: one time-online rule. The console's investigation page (dashboards/activity.ts)
+// One time-online rule. The console's investigation page (dashboards/activity.ts)
 // and the sealed investigation report (core/reports/investigation.ts) give the same figure for the
 // same stored events, by the rule in core/timeonline/sessions.ts: a session runs from its first
 // request to its last plus analyser.sessionMinimumMinutes (default 1), and a silence longer than

@@ -109,7 +109,7 @@ describe('notifications', () => {
     const sink = await smtpSink();
     const config = { ...h.p.config, console: { ...h.p.config.console, smtp: { url: `smtp://127.0.0.1:${sink.port}?ignoreTLS=true`, from: 'fairwatch@example.org', to: ['directors@example.org'] } } };
     const notify = smtpNotifier(config, () => 'http://127.0.0.1:8080', (err) => { throw new Error(err); });
-    const stop = await watchRequests(h.p.redis, notify);
+    const stop = await watchRequests(h.p.redis, notify, h.p.log);
     const mails = async (n: number) => {
       for (let i = 0; i < 200 && sink.messages.length < n; i++) await new Promise((r) => setTimeout(r, 50));
       return sink.messages.length;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { pipelineHealth, type PipelineFacts } from '../../core/ops/pipeline-health.ts';
 
-// Issue 23 item 4: the sentences doctor and /health print for each condition (pure; the conditions
+// The sentences doctor and /health print for each condition (pure; the conditions
 // themselves are caused for real in supervision.test.ts and limits.test.ts).
 
 const now = Date.parse('2026-03-02T10:00:00Z');

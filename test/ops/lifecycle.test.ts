@@ -11,7 +11,7 @@ import { tempDir } from '../helpers/tmp.ts';
 import { proxyLoad } from '../pipeline/load.ts';
 import { startOrigin, type Origin } from '../proxy/harness.ts';
 
-// Issue 15 item 7, with real signals to a real process group: `fairwatch` is started in its own
+// With real signals to a real process group: `fairwatch` is started in its own
 // process group (as a terminal or systemd does), requests go through its real proxy, then SIGINT or
 // SIGTERM goes to the whole group (Ctrl-C, systemd's stop) or SIGTERM to the main process alone. It
 // must exit 0, leave no lock file, control socket or redis-server behind, and every event the proxy

@@ -17,7 +17,7 @@ import { tempDir } from '../helpers/tmp.ts';
 import { makeEvent } from '../pipeline/events.ts';
 import { startOrigin, type Origin } from '../proxy/harness.ts';
 
-// Issue 23 item 2: limits that hold, caused for real. The data directory lives on a small tmpfs
+// Limits that hold, caused for real. The data directory lives on a small tmpfs
 // this test mounts (it runs as root), which is then filled: what cannot be kept is counted as
 // dropped with a log line, everything else is stored once the space is back; and the managed
 // redis-server's memory limit (noeviction) is reached with the ingester stopped: Redis refuses the

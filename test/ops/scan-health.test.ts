@@ -7,7 +7,7 @@ import { ManagedClamd } from '../../proxy/managed-clamd.ts';
 import { openConsole, type Account } from '../console/harness.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
-// Issue 25 item 3: virus scanning on the console's /health page (and in doctor, same words). The
+// Virus scanning on the console's /health page (and in doctor, same words). The
 // sentences for each condition (pure), then the page itself with a real managed clamd that this
 // test starts, ages the signatures of, and kills.
 

@@ -12,7 +12,7 @@ import { runCli, startCli } from '../helpers/cli.ts';
 import { openTestPlatform } from '../helpers/platform.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
-// Issue 25 through the real product: `fairwatch start` with scanning on and no scan.clamd, so the
+// Virus scanning through the real product: `fairwatch start` with scanning on and no scan.clamd, so the
 // proxy role starts and supervises its own clamd (Debian's clamav-daemon) reading a signature
 // database this test writes into scan.databaseDir. curl downloads an infected file through the
 // proxy and gets the block page; `fairwatch doctor`, carried out by the running product through

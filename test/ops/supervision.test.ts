@@ -10,7 +10,7 @@ import { tempDir } from '../helpers/tmp.ts';
 import { proxyLoad } from '../pipeline/load.ts';
 import { startOrigin, type Origin } from '../proxy/harness.ts';
 
-// Issue 23 item 1 and issue 22 item 3, on `fairwatch start` as `npm run up` runs it: the managed
+// On `fairwatch start` as `npm run up` runs it: the managed
 // redis-server needs its password, and when it is SIGKILLed (OOM killer, operator mistake) with
 // requests flowing through the real proxy, it is restarted, the proxy's disk spool drains into it on
 // its own, the ingester and the console carry on, and every answered request is stored exactly

@@ -6,7 +6,7 @@ import { recordAupAcceptance } from '../../core/identity/aup.ts';
 import { BIG_SHA, startStack, type Stack } from './stack.ts';
 
 // The proxy's staff answers without an organisation CA, and what raw clients (not browsers) can
-// send: the 403 of docs/architecture/contract.md, a short page for a blocked CONNECT, allowed tunnels byte for byte, and no
+// send: the contract's 403 short page for a blocked CONNECT, allowed tunnels byte for byte, and no
 // markup from a request line ever reaching a page.
 
 let s: Stack;
@@ -65,6 +65,22 @@ describe('without an organisation CA', () => {
     });
     expect(body.issuer).toContain('Public Test CA');
     expect(body.sha).toBe(BIG_SHA);
+  });
+
+  it('a block on plain HTTP gets the staff block page: clause, site, category, rule, reference and the two console links', async () => {
+    await recordAupAcceptance(s.p.store, s.p.redis, { userPseudonym: s.p.pseudonyms.user('alice'), version: '3', clientPseudonym: 'c' });
+    const r = await raw(`GET http://bet.test:${s.httpPort}/spin HTTP/1.1\r\nHost: bet.test\r\nConnection: close\r\n\r\n`);
+    expect(r).toMatch(/^HTTP\/1\.1 403/);
+    expect(r).toContain('This site is blocked');
+    expect(r).toContain('Gambling sites are never acceptable.');
+    expect(r).toContain(`http://bet.test:${s.httpPort}/spin`);
+    expect(r).toContain('Gambling sites');
+    for (let i = 0; i < 50 && !s.sink.events.some((e) => e.host === 'bet.test' && e.path === '/spin'); i++) await new Promise((r) => setTimeout(r, 100));
+    const e = s.sink.events.find((x) => x.host === 'bet.test' && x.path === '/spin');
+    expect(e).toMatchObject({ action: 'block', status: 403, category: 'gambling', rule: 'rule:1' });
+    expect(r).toContain(e!.event_id);
+    expect(r).toContain(`${s.consoleUrl}/request-exception?`);
+    expect(r).toContain(`${s.consoleUrl}/report-accident?`);
   });
 
   it('markup in a raw request line or host never reaches a page', async () => {

@@ -1,3 +1,4 @@
+import { createLogger } from '../../core/log.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { PageTokens, spendToken, tokenSpent, type PageTokenErrorCode } from '../../core/identity/page-token.ts';
@@ -65,7 +66,7 @@ describe('single use (real Redis)', () => {
   let redis: Redis;
   beforeAll(async () => {
     server = await ManagedRedis.start(tmp.dir);
-    redis = connectRedis(server.url);
+    redis = connectRedis(server.url, createLogger('test'));
   });
   afterAll(async () => {
     redis?.disconnect();

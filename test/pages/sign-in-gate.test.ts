@@ -1,3 +1,4 @@
+import { createLogger } from '../../core/log.ts';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect as netConnect } from 'node:net';
@@ -32,7 +33,7 @@ let port = 0;
 
 beforeAll(async () => {
   server = await ManagedRedis.start(tmp.dir);
-  redis = connectRedis(server.url);
+  redis = connectRedis(server.url, createLogger('test'));
   gate = new SignInGate(redis, pseudonyms, config.identity.signInNetworks, 50);
   proxy = createServer(async (req, res) => {
     const ip = req.socket.remoteAddress ?? '';

@@ -1,3 +1,4 @@
+import { blockOnlyHooks } from '../helpers/block-hooks.ts';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -52,7 +53,7 @@ describe('ingester SIGKILLed mid-batch', () => {
     const from = new Date(Date.now() - 60_000).toISOString();
     const config = parseConfig(DEFAULT_YAML, 'test.yaml');
     const sink = createStreamSink({ redis: platform.redisUrl, dataDir, pipeline: pipelineConfig({ stream: STREAM }) });
-    const proxy = createProxyServer({ config, engine: () => allowAll, sink, credentials: new CredentialStore([], 0), pseudonyms, lookup: noDns });
+    const proxy = createProxyServer({ hooks: blockOnlyHooks, config, engine: () => allowAll, sink, credentials: new CredentialStore([], 0), pseudonyms, lookup: noDns });
     const { port } = await proxy.listen(0, '127.0.0.1');
 
     const first = startCli(['ingest'], { env: ingestEnv() });

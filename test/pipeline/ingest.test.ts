@@ -1,4 +1,4 @@
-import { encodeEvent, eventsOfEntries, WIRE_FIELD } from '../../core/events/wire.ts';
+import { encodeEvent, eventsOfEntries, W, WIRE_FIELD } from '../../core/events/wire.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ingester } from '../../analyser/ingest/ingester.ts';
 import { createStreamSink, type StreamSink } from '../../core/events/stream-sink.ts';
@@ -166,10 +166,11 @@ describe('ingester on the embedded ClickHouse', () => {
     const pipeline = pipelineConfig({ stream: 'i:bad', batchRows: 100, batchMs: 100 });
     const sink = createStreamSink({ redis: platform.redis, dataDir, pipeline });
     await send(sink, 0, 10, '/bad/');
-    await platform.redis.xadd('i:bad', '*', 'e', '{"event_id":"nope"}');
-    await platform.redis.xadd('i:bad', '*', 'e', JSON.stringify({ ...makeEvent(11), path: '/bad/11', status: -1 }));
-    // one bad line among good ones in a packed entry: only it is left out
     const good = (n: number) => encodeEvent({ ...makeEvent(n), path: `/bad/${n}` });
+    const withField = (line: string, column: number, value: string) => line.split('\t').map((f, i) => (i === column ? value : f)).join('\t');
+    await platform.redis.xadd('i:bad', '*', WIRE_FIELD, withField(good(10), W.event_id, 'nope'));
+    await platform.redis.xadd('i:bad', '*', WIRE_FIELD, withField(good(11), W.status, '-1'));
+    // one bad line among good ones in a packed entry: only it is left out
     await platform.redis.xadd('i:bad', '*', WIRE_FIELD, [good(12), good(13).replace(/\t443\t|\t80\t/, '\t99999\t'), good(14)].join('\n'));
     await send(sink, 20, 10, '/bad/');
     const ing = new Ingester({ store: platform.store, redis: platform.redis, pipeline });

@@ -1,3 +1,4 @@
+import { blockOnlyHooks } from '../helpers/block-hooks.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -42,7 +43,7 @@ async function counts(prefix: string): Promise<{ n: number; u: number }> {
 async function proxyWith(stream: string, over: Parameters<typeof pipelineConfig>[0] = {}): Promise<{ proxy: ProxyServer; port: number; sink: StreamSink; close(): Promise<void> }> {
   const config = parseConfig(DEFAULT_YAML, 'test.yaml');
   const sink = createStreamSink({ redis: platform.redisUrl, dataDir, pipeline: pipelineConfig({ stream, ...over }) });
-  const proxy = createProxyServer({ config, engine: () => allowAll, sink, credentials: new CredentialStore([], 0), pseudonyms, lookup: noDns });
+  const proxy = createProxyServer({ hooks: blockOnlyHooks, config, engine: () => allowAll, sink, credentials: new CredentialStore([], 0), pseudonyms, lookup: noDns });
   const { port } = await proxy.listen(0, '127.0.0.1');
   return { proxy, port, sink, close: async () => { await proxy.close(); await sink.close(); } };
 }

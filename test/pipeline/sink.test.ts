@@ -1,3 +1,4 @@
+import { createLogger } from '../../core/log.ts';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -6,7 +7,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pipelineMetrics } from '../../core/events/metrics.ts';
 import { encodeBatch } from '../../core/events/spool.ts';
-import { EVENTS_PER_ENTRY, eventsOfEntry } from '../../core/events/wire.ts';
+import { encodeEvent, EVENTS_PER_ENTRY, eventsOfEntry } from '../../core/events/wire.ts';
 import { createStreamSink } from '../../core/events/stream-sink.ts';
 import { connectRedis, ManagedRedis } from '../../core/storage/redis.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -21,7 +22,7 @@ let admin: ReturnType<typeof connectRedis>;
 
 beforeAll(async () => {
   redis = await ManagedRedis.start(tmp.dir);
-  admin = connectRedis(redis.url);
+  admin = connectRedis(redis.url, createLogger('test'));
 });
 afterAll(async () => {
   admin.disconnect();
@@ -143,7 +144,7 @@ describe('stream sink on a real redis-server', () => {
     // what a SIGKILLed proxy worker leaves: its directory, named after a pid that no longer exists
     const dead = join(tmp.dir, 'spool', '999999999-deadbeef0000');
     mkdirSync(dead, { recursive: true });
-    const evs = Array.from({ length: 50 }, (_, i) => JSON.stringify(makeEvent(i)));
+    const evs = Array.from({ length: 50 }, (_, i) => encodeEvent(makeEvent(i)));
     writeFileSync(join(dead, '000000000001.seg'),
       encodeBatch({ sink: '999999999-deadbeef0000', seq: 1, events: evs.slice(0, 25) }) +
       encodeBatch({ sink: '999999999-deadbeef0000', seq: 2, events: evs.slice(25) }) +

@@ -110,20 +110,3 @@ describe('policy reload', () => {
     await until('watch re-armed on the new directory', () => decideFor('https://after-replace.example/').action === 'block');
   });
 });
-
-describe('startPolicy (what the proxy calls)', () => {
-  it('wires the holder and the person-state cache to the platform', async () => {
-    const { startPolicy } = await import('../../core/policy/runtime.ts');
-    const { grantException } = await import('../../core/policy/person-state.ts');
-    const policy = await startPolicy(platform, { watch: false });
-    try {
-      const p = platform.pseudonyms.user('frank');
-      await grantException(platform.redis, { id: 'rt1', userPseudonym: p, host: 'miniclip.com', expiresAt: Date.parse('2030-01-01T00:00:00Z') });
-      await until('exception seen', () => policy.people.get(p).exceptions.length === 1, 2000);
-      const d = policy.holder.current().decide({ ...req('staff', 'https://miniclip.com/', WORK), state: policy.people.get(p) });
-      expect(d.rule).toBe('exception:rt1');
-    } finally {
-      await policy.close();
-    }
-  });
-});

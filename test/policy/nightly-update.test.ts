@@ -3,8 +3,7 @@ import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import '../../analyser/role.ts';
-import { ROLES } from '../../cli/roles.ts';
+import { analyserRole } from '../../analyser/role.ts';
 import { auditLogFor } from '../../core/audit/log.ts';
 import { parseConfig } from '../../core/config/load.ts';
 import { Platform } from '../../core/platform.ts';
@@ -51,7 +50,7 @@ describe('nightly blocklist update with automatic rollback', () => {
 
     const yaml = `policy:\n  rules:\n    - { categories: [gambling, games], action: block, clause: "No gambling or games." }\nblocklists:\n  update:\n    source: "${url}"\n    schedule: "* * * * * *"\n`;
     const p = await Platform.open({ role: 'analyser', loaded: { config: parseConfig(yaml, 'test.yaml'), runtime: { dataDir: join(tmp.dir, 'data'), configPath: null, blocklistsDir: lists, clickhouseUrl: null, redisUrl: null } }, store: true, redis: true, env: {} });
-    const role = await ROLES.analyser!.start(p);
+    const role = await analyserRole.start(p);
     try {
       expect(role.summary).toContain('blocklists update (* * * * * *)');
       const audit = auditLogFor(p.store, p.redis);

@@ -1,3 +1,4 @@
+import { createLogger } from '../../core/log.ts';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -78,8 +79,8 @@ describe('exceptions', () => {
   it('reach every proxy\'s cache within 2 seconds and lapse at expiry without a restart', async () => {
     const p = platform.pseudonyms.user('carol');
     // two "proxies", each with its own Redis connections
-    const r1 = connectRedis(platform.redisUrl);
-    const r2 = connectRedis(platform.redisUrl);
+    const r1 = connectRedis(platform.redisUrl, createLogger('test'));
+    const r2 = connectRedis(platform.redisUrl, createLogger('test'));
     const c1 = new PersonStateCache(r1, { timezone: TZ, exceptionsRefreshMs: 600_000 });
     const c2 = new PersonStateCache(r2, { timezone: TZ, exceptionsRefreshMs: 600_000 });
     await c1.start();
@@ -127,7 +128,7 @@ describe('exceptions', () => {
 describe('warn "continue"', () => {
   it('a continue recorded on one proxy reaches another and allows the category for N minutes', async () => {
     const p = platform.pseudonyms.user('erin');
-    const r2 = connectRedis(platform.redisUrl);
+    const r2 = connectRedis(platform.redisUrl, createLogger('test'));
     const other = new PersonStateCache(r2, { timezone: TZ, refreshMs: 600_000 });
     await other.start();
     try {

@@ -1,3 +1,4 @@
+import { blockOnlyHooks } from '../helpers/block-hooks.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -195,7 +196,7 @@ export async function startProxy(opts: { yaml?: string; lookup?: LookupFn; recor
   const config = parseConfig(opts.yaml ?? DEFAULT_YAML, 'test.yaml');
   const sink = new MemorySink();
   const credentials = new CredentialStore(opts.records ?? [], opts.authCacheMs ?? config.identity.authCacheSeconds * 1000, opts.authLimits);
-  const proxy = createProxyServer({ config, engine: opts.engine ?? (() => allowAll), sink, credentials, pseudonyms, lookup: opts.lookup ?? noDns, signIn: opts.signIn });
+  const proxy = createProxyServer({ hooks: blockOnlyHooks, config, engine: opts.engine ?? (() => allowAll), sink, credentials, pseudonyms, lookup: opts.lookup ?? noDns, signIn: opts.signIn });
   const addr = await proxy.listen(0, '127.0.0.1');
   return {
     proxy, port: addr.port, url: `http://127.0.0.1:${addr.port}`, sink, credentials, config,

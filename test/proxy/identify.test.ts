@@ -7,7 +7,7 @@ import type { CredentialRecord } from '../../proxy/credentials.ts';
 import { parseBasic } from '../../proxy/identify.ts';
 import { basic, pseudonyms, rawExchange, startOrigin, startProxy, type Origin, type TestProxy } from './harness.ts';
 
-// docs/architecture/contract.md, identification order: Basic for directory users, the IP → user map, guest networks, 407.
+// The identification order (docs/architecture/contract.md, "Proxy behaviour"): Basic for directory users, the IP → user map, guest networks, 407.
 
 const run = promisify(execFile);
 let origin: Origin;

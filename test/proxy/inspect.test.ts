@@ -1,3 +1,4 @@
+import { blockOnlyHooks } from '../helpers/block-hooks.ts';
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -341,7 +342,7 @@ describe('inspection settings', () => {
 
   it('an unreadable proxy.upstreamCaFile stops the proxy with the key named', () => {
     const config = parseConfig(`proxy:\n  upstreamCaFile: "${join(tmp.dir, 'missing.pem')}"\n`, 'u.yaml');
-    expect(() => createProxyServer({ config, engine: () => ({ decide: () => ({ action: 'allow', category: '', rule: 'default', reason: '' }) }), sink: new MemorySink(), credentials: new CredentialStore([]), pseudonyms: p.pseudonyms }))
+    expect(() => createProxyServer({ hooks: blockOnlyHooks, config, engine: () => ({ decide: () => ({ action: 'allow', category: '', rule: 'default', reason: '' }) }), sink: new MemorySink(), credentials: new CredentialStore([]), pseudonyms: p.pseudonyms }))
       .toThrow(/proxy\.upstreamCaFile: cannot read .*missing\.pem \(ENOENT\)/);
   });
 

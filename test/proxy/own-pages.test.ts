@@ -1,3 +1,4 @@
+import { blockOnlyHooks } from '../helpers/block-hooks.ts';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../core/config/load.ts';
@@ -19,7 +20,7 @@ const sink = new MemorySink();
 
 beforeAll(async () => {
   const config = parseConfig('organisation: { name: "Hope <Trust>" }\nconsole: { publicUrl: "https://fw.example.org" }\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\n', 't.yaml');
-  proxy = createProxyServer({ config, engine: () => allowAll, sink, credentials: new CredentialStore([]), pseudonyms: new Pseudonymiser(randomBytes(32)), lookup: noDns, caCertPem: CA });
+  proxy = createProxyServer({ hooks: blockOnlyHooks, config, engine: () => allowAll, sink, credentials: new CredentialStore([]), pseudonyms: new Pseudonymiser(randomBytes(32)), lookup: noDns, caCertPem: CA });
   port = (await proxy.listen(0, '127.0.0.1')).port;
 });
 

@@ -1,3 +1,4 @@
+import { createLogger } from '../../core/log.ts';
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer as createHttpsServer } from 'node:https';
@@ -38,7 +39,7 @@ let noCa: TestProxy;
 beforeAll(async () => {
   writeFileSync(caFile, ca.certPem);
   redisServer = await ManagedRedis.start(tmp.dir);
-  redis = connectRedis(redisServer.url);
+  redis = connectRedis(redisServer.url, createLogger('test'));
   origin = await startOrigin();
   const make = async (minter: LeafMinter | null) => {
     let pages: StaffPages | null = null;

@@ -15,6 +15,7 @@ import { LeafMinter } from '../../core/tls/leaf.ts';
 import { CredentialStore } from '../../proxy/credentials.ts';
 import { createProxyServer, type ProxyServer } from '../../proxy/server.ts';
 import { listenerCertificate } from '../../proxy/tls/listener-cert.ts';
+import { blockOnlyHooks } from '../helpers/block-hooks.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { noDns, pseudonyms, rawExchange, startHttpsOrigin, startOrigin, type Origin } from './harness.ts';
 
@@ -64,7 +65,7 @@ beforeAll(async () => {
   sink = new MemorySink();
   const credentials = new CredentialStore([{ username: 'sam', passwordHash: await hashPassword(PASSWORD), group: 'staff', disabled: false }], 60_000);
   const minter = new LeafMinter(orgCa);
-  proxy = createProxyServer({ config, engine: () => allowAll, sink, credentials, pseudonyms, lookup: noDns, inspection: { minter } });
+  proxy = createProxyServer({ hooks: blockOnlyHooks, config, engine: () => allowAll, sink, credentials, pseudonyms, lookup: noDns, inspection: { minter } });
   port = (await proxy.listen(0, '127.0.0.1')).port;
   tlsPort = (await proxy.listenTls(listenerCertificate(config, minter), 0, '127.0.0.1')).port;
 }, 60_000);

@@ -85,24 +85,20 @@ describe('policy decisions', () => {
     expect(blocker.calls[0]).toMatchObject({ user: null, group: 'guests', method: 'GET', scheme: 'http', host: '127.0.0.1', port: origin.port, path: '/small' });
   });
 
-  it('block on plain HTTP: 403 text/html naming category, rule, clause, reference and the two console links', async () => {
+  it('block on plain HTTP: 403 text/html with the escaped clause and the reference; the event names category and rule', async () => {
     const answer = await rawExchange(px.port, `GET http://localhost:${origin.port}/small HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
     expect(answer).toMatch(/^HTTP\/1\.1 403 /);
     expect(answer).toMatch(/Content-Type: text\/html/i);
     const e = await px.find((x) => x.action === 'block' && x.method === 'GET');
     expect(e).toMatchObject({ status: 403, category: 'gambling', rule: 'rule:1', host: 'localhost' });
-    expect(answer).toContain('gambling');
-    expect(answer).toContain('rule:1');
-    // the clause is escaped
+    // the clause is escaped (the staff block page with its console links: test/pages/no-ca.test.ts)
     expect(answer).toContain('Gambling &lt;sites&gt; are never acceptable.');
     expect(answer).toContain(e!.event_id);
-    expect(answer).toContain(`https://console.example.org/request-exception?ref=${e!.event_id}`);
-    expect(answer).toContain(`https://console.example.org/report-accident?ref=${e!.event_id}`);
   });
 
   it('a blocked CONNECT without an organisation CA gets 403 with a short page', async () => {
     const answer = await rawExchange(px.port, 'CONNECT localhost:443 HTTP/1.1\r\nHost: localhost:443\r\n\r\n');
-    expect(answer).toMatch(/^HTTP\/1\.1 403 [\s\S]*this site is blocked/);
+    expect(answer).toMatch(/^HTTP\/1\.1 403 [\s\S]*localhost is blocked by the internet policy/);
     const e = await px.find((x) => x.action === 'block' && x.method === 'CONNECT');
     expect(e).toMatchObject({ status: 403, category: 'gambling', rule: 'rule:1', scheme: 'https', port: 443 });
   });
