@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import { Client, InvalidCredentialsError, ResultCodeError, SizeLimitExceededError, type Entry } from 'ldapts';
 import type { LdapConfig } from '../config/ldap-schema.ts';
+import { FairwatchError } from '../errors.ts';
 import { fillFilter, normaliseDn } from './ldap-filter.ts';
 
 // The LDAP / Active Directory adapter (ldapts): one connection per operation, bound with the
@@ -11,7 +12,11 @@ import { fillFilter, normaliseDn } from './ldap-filter.ts';
 // TLS failure, the service bind refused) is a DirectoryUnavailable, never a wrong password.
 
 /** The directory could not be asked; `message` says why (for the log, not for the client). */
-export class DirectoryUnavailable extends Error {}
+export class DirectoryUnavailable extends FairwatchError {
+  constructor(message: string) {
+    super('FW_DIRECTORY_UNAVAILABLE', message);
+  }
+}
 
 export interface DirectoryUser {
   dn: string;
@@ -169,4 +174,8 @@ export class LdapDirectory {
   }
 }
 
-class BadPassword extends Error {}
+class BadPassword extends FairwatchError {
+  constructor() {
+    super('FW_DIRECTORY_BAD_PASSWORD', 'the directory refused the password');
+  }
+}

@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import * as client from 'openid-client';
 import { Agent, fetch as undiciFetch } from 'undici';
 import type { Config, OidcProvider } from '../../core/config/schema.ts';
+import { FairwatchError } from '../../core/errors.ts';
 
 // OpenID Connect sign-in with openid-client: discovery, the authorization code flow with PKCE,
 // state and nonce. openid-client validates the ID token (signature against the provider's keys,
@@ -37,9 +38,10 @@ export interface Flow {
 
 export type OidcFailure = 'unknown-provider' | 'discovery-failed' | 'state-unknown' | 'browser-mismatch' | 'wrong-purpose' | 'provider-error' | 'token-invalid';
 
-export class OidcError extends Error {
-  constructor(readonly code: OidcFailure, message: string) {
-    super(message);
+export class OidcError extends FairwatchError {
+  declare readonly code: OidcFailure;
+  constructor(code: OidcFailure, message: string) {
+    super(code, message);
   }
 }
 

@@ -4,14 +4,17 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 import type { Config } from '../../core/config/schema.ts';
 import { proxyTlsNames } from '../../core/proxy-address.ts';
 import type { LeafMinter } from '../../core/tls/leaf.ts';
+import { FairwatchError } from '../../core/errors.ts';
 
 // The certificate of the proxy's TLS listener (proxy.tlsPort): proxy.tlsCert/tlsKey when given,
 // else one minted from the organisation CA for proxy.tlsNames (default: the names the PAC file
 // uses), which browsers already trust once the CA is deployed. A minted one is renewed in memory
 // long before it expires, so a proxy that runs for months never serves an expired certificate.
 
-export class ListenerCertError extends Error {
-  readonly code = 'FW_PROXY_TLS';
+export class ListenerCertError extends FairwatchError {
+  constructor(message: string) {
+    super('FW_PROXY_TLS', message);
+  }
 }
 
 /** Days a minted listener certificate is valid; it is replaced after half of them. */

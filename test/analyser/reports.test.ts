@@ -184,7 +184,7 @@ describe('retention', () => {
     expect(await tableTtl(platform.store, 'rollup_person_hourly')).toMatch(/toIntervalDay\(396\)/);
     expect(await tableTtl(platform.store, 'reports')).toMatch(/toIntervalDay\(730\)/);
     const changed = await applyRetention(platform.store, { eventsDays: 30, rollupsDays: 400, reportsDays: 365 });
-    expect(changed.sort()).toEqual(['events', 'reports', 'rollup_domains_hourly', 'rollup_org_hourly', 'rollup_person_hourly']);
+    expect(changed.sort()).toEqual(['alerts', 'events', 'reports', 'rollup_domains_hourly', 'rollup_org_hourly', 'rollup_person_hourly']);
     expect(await tableTtl(platform.store, 'events')).toMatch(/toIntervalDay\(30\)/);
     expect(await tableTtl(platform.store, 'rollup_org_hourly')).toMatch(/toIntervalDay\(400\)/);
     expect(await tableTtl(platform.store, 'reports')).toMatch(/toIntervalDay\(365\)/);
