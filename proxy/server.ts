@@ -9,13 +9,14 @@ import { Upgrader } from './upgrade.ts';
 
 export type { ProxyServerOptions } from './core.ts';
 
-// One proxy listener: the whole proxy in one process. Workers run one each (cluster.ts); tests run
-// one in the test process with a MemorySink.
+// One proxy listener: the whole proxy in one thread. Worker threads run one each on the same port
+// (threads.ts, reusePort); tests run one in the test process with a MemorySink.
 
 export interface ProxyServer {
   readonly server: Server;
   readonly core: ProxyCore;
-  listen(port?: number, host?: string): Promise<AddressInfo>;
+  /** reusePort: several threads' listeners share the port (SO_REUSEPORT; the kernel spreads connections) */
+  listen(port?: number, host?: string, opts?: { reusePort?: boolean }): Promise<AddressInfo>;
   close(): Promise<void>;
 }
 
@@ -47,11 +48,11 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
   return {
     server,
     core,
-    listen(port = cfg.port, host = cfg.bind) {
+    listen(port = cfg.port, host = cfg.bind, listenOpts = {}) {
       return new Promise((resolve, reject) => {
         const onError = (e: Error) => reject(e);
         server.once('error', onError);
-        server.listen(port, host, () => {
+        server.listen({ port, host, reusePort: listenOpts.reusePort ?? false }, () => {
           server.off('error', onError);
           const addr = server.address() as AddressInfo;
           core.listeningOn(addr.port);

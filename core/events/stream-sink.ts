@@ -6,7 +6,7 @@ import type { Config } from '../config/schema.ts';
 import { createLogger, type Logger } from '../log.ts';
 import type { AccessEvent, EventSink } from './event.ts';
 import { pipelineMetrics as m } from './metrics.ts';
-import { Journal, Spool, type SpoolBatch } from './spool.ts';
+import { Journal, sinkOwner, Spool, type SpoolBatch } from './spool.ts';
 import { encodeEvent, EVENTS_PER_ENTRY, LEGACY_FIELD, WIRE_FIELD } from './wire.ts';
 
 // The proxy side of the pipeline (issue 4). emit() encodes the event as a wire line (wire.ts) and
@@ -69,7 +69,7 @@ export function createStreamSink(opts: StreamSinkOptions): StreamSink {
 }
 
 class RedisStreamSink implements StreamSink {
-  readonly sinkId = `${process.pid}-${randomBytes(6).toString('hex')}`;
+  readonly sinkId = `${sinkOwner()}-${randomBytes(6).toString('hex')}`;
   private readonly conn: Redis;
   private readonly spool: Spool;
   private readonly log: Logger;
