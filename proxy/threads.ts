@@ -23,6 +23,8 @@ export interface ThreadPoolOptions {
   runtime: Runtime;
   redisUrl: string;
   threads: number;
+  /** the port to serve (0: any free one; after a restart of the worker process, the one announced before) */
+  port: number;
   records: CredentialRecord[];
   /** the compiled policy every new thread starts with (null: allow everything until one loads) */
   policy: () => SharedPolicy | null;
@@ -64,7 +66,7 @@ export class ProxyThreads {
 
   private spawn(): Promise<number> {
     const { config, runtime, redisUrl } = this.opts;
-    const port = this.port || config.proxy.port;
+    const port = this.port || this.opts.port;
     const w = new Worker(compiledModulePath(import.meta.url, './worker.ts'), { execArgv: [], stdout: false, stderr: false });
     const tid = w.threadId;
     this.workers.add(w);

@@ -54,7 +54,7 @@ async function start(init: WorkerInit): Promise<void> {
   }
   logInspection(log, config, caPresent(runtime.dataDir), holder ? (c) => holder.current().lists.byName.has(c) : () => false, runtime.blocklistsDir);
   const threads = await ProxyThreads.start({
-    config, runtime, redisUrl: init.redisUrl, threads: init.threads, records: init.records, log,
+    config, runtime, redisUrl: init.redisUrl, threads: init.threads, port: init.port, records: init.records, log,
     policy: () => (holder ? sharePolicy(holder.current()) : null),
   });
   holder?.onSwap((s) => threads.setPolicy(sharePolicy(s)));

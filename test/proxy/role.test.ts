@@ -13,8 +13,9 @@ import { pollUntil } from '../helpers/poll.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { startEcho, startOrigin, type Origin } from './harness.ts';
 
-// The real multi-worker role: `fairwatch proxy` with two workers, events through the Redis stream,
-// user records from the directory, and a worker killed with SIGKILL.
+// The real multi-worker role: `fairwatch proxy` with two worker threads (in one worker process),
+// events through the Redis stream, user records from the directory, a worker thread that dies (the
+// SIGUSR2 drill ends one at once) and the whole worker process SIGKILLed.
 
 const run = promisify(execFile);
 const tmp = tempDir('fw-role-');
@@ -25,12 +26,13 @@ let port: number;
 let redis: Redis;
 let env: NodeJS.ProcessEnv;
 
+/** The proxy's worker process(es) under the role process (its threads serve the port). */
 function workerPids(primary: number): number[] {
   return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number).filter((pid) => {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      return ppid === primary && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('dist/proxy/worker.js');
+      return ppid === primary && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('dist/proxy/worker-process.js');
     } catch {
       return false;
     }
@@ -104,12 +106,10 @@ describe('fairwatch proxy (two workers)', () => {
     expect(e).toMatchObject({ action: 'block', category: 'gambling' });
   });
 
-  it('SIGKILL of one worker: the other worker\'s tunnels keep working and a new worker is started', async () => {
-    const pidsBefore = workerPids(server.child.pid!);
-    expect(pidsBefore).toHaveLength(2);
-    // round-robin accept: eight tunnels land four on each worker
+  /** CONNECT tunnels to the echo server; SO_REUSEPORT spreads them over the threads by address hash. */
+  async function openTunnels(n: number): Promise<Socket[]> {
     const tunnels: Socket[] = [];
-    for (let i = 0; i < 8; i++) {
+    for (let i = 0; i < n; i++) {
       tunnels.push(await new Promise<Socket>((resolve, reject) => {
         const s = connect({ port, host: '127.0.0.1', localAddress: '127.0.0.2' });
         s.once('data', (d: Buffer) => (/^HTTP\/1\.1 200 /.test(d.toString()) ? resolve(s) : reject(new Error(d.toString()))));
@@ -117,23 +117,61 @@ describe('fairwatch proxy (two workers)', () => {
         s.write(`CONNECT 127.0.0.1:${echo.port} HTTP/1.1\r\n\r\n`);
       }));
     }
-    process.kill(pidsBefore[0]!, 'SIGKILL');
-    const results = await Promise.all(tunnels.map((s, i) => new Promise<'alive' | 'dead'>((resolve) => {
+    return tunnels;
+  }
+
+  function probe(tunnels: Socket[]): Promise<Array<'alive' | 'dead'>> {
+    return Promise.all(tunnels.map((s, i) => new Promise<'alive' | 'dead'>((resolve) => {
       const timer = setTimeout(() => resolve('dead'), 5000);
       s.once('close', () => { clearTimeout(timer); resolve('dead'); });
       s.once('data', (d: Buffer) => { clearTimeout(timer); resolve(d.toString() === `ping${i}` ? 'alive' : 'dead'); });
-      // give the kill a moment to close the dead worker's sockets before probing
+      // give the crash a moment to close the dead thread's sockets before probing
       setTimeout(() => { if (!s.destroyed) s.write(`ping${i}`); }, 500);
     })));
-    // (normally exactly four each; the point is that the other worker's tunnels were not touched)
+  }
+
+  it('a worker thread that dies (SIGUSR2 drill): the other thread\'s tunnels keep working, a new thread replaces it, and no answered request loses its event', async () => {
+    const pids = workerPids(server.child.pid!);
+    expect(pids).toHaveLength(1);
+    const wp = pids[0]!;
+    // each thread's event sink keeps its own spool directory, named <pid>t<thread>-<id>
+    const spool = join(env.FAIRWATCH_DATA_DIR!, 'spool');
+    const threadDirs = () => readdirSync(spool).filter((d) => d.startsWith(`${wp}t`));
+    const before = await until(threadDirs, (d) => d.length === 2);
+    // answered before the crash, on fresh connections (their events are emitted when they close)
+    const paths = Array.from({ length: 20 }, (_, i) => `/thread-crash-${i}`);
+    for (const p of paths) expect(await curl([`${origin.url}${p}`], true)).toMatch(/^\d{3}$/);
+    // sixteen tunnels: all on one thread by chance is 2 in 65536
+    const tunnels = await openTunnels(16);
+    process.kill(wp, 'SIGUSR2');
+    const results = await probe(tunnels);
     expect(results.filter((r) => r === 'alive').length).toBeGreaterThanOrEqual(1);
     expect(results.filter((r) => r === 'dead').length).toBeGreaterThanOrEqual(1);
     for (const s of tunnels) s.destroy();
-    const pidsAfter = await until(() => workerPids(server.child.pid!), (p) => p.length === 2 && !p.includes(pidsBefore[0]!));
-    expect(pidsAfter).toHaveLength(2);
-    expect(pidsAfter).toContain(pidsBefore[1]);
-    // and the proxy still serves on the same port
+    const said = await until(() => { const o = server.output(); return o.stdout + o.stderr; }, (o) => /"thread":(\d+)[^\n]*SIGUSR2/.test(o));
+    const dead = Number(/"thread":(\d+)[^\n]*SIGUSR2/.exec(said)![1]);
+    expect(said).toMatch(/proxy worker thread died; starting a new one/);
+    // a new thread (a new sink directory) took over; the dead thread's directory was adopted and replayed
+    await until(threadDirs, (d) => d.some((x) => !before.includes(x)) && !d.some((x) => x.includes(`${wp}t${dead}-`)), 30_000);
+    // every request answered before the crash has exactly one event
+    const events = await until(streamEvents, (ev) => paths.every((p) => ev.some((e) => e.path === p)));
+    for (const p of paths) expect(events.filter((e) => e.path === p)).toHaveLength(1);
+    expect(workerPids(server.child.pid!)).toEqual([wp]);
     expect(await curl([`${origin.url}/small`], true)).toBe('200');
+  });
+
+  it('SIGKILL of the worker process: a new one is started on the same port', async () => {
+    const pidsBefore = workerPids(server.child.pid!);
+    expect(pidsBefore).toHaveLength(1);
+    const tunnels = await openTunnels(4);
+    process.kill(pidsBefore[0]!, 'SIGKILL');
+    // every tunnel was served by a thread of the killed process
+    expect(await probe(tunnels)).toEqual(['dead', 'dead', 'dead', 'dead']);
+    for (const s of tunnels) s.destroy();
+    const pidsAfter = await until(() => workerPids(server.child.pid!), (p) => p.length === 1 && p[0] !== pidsBefore[0], 60_000);
+    expect(pidsAfter).toHaveLength(1);
+    // and the proxy serves on the same port again
+    expect(await until(() => curl([`${origin.url}/small`], true), (c) => c === '200', 30_000), JSON.stringify(server.output()).slice(-3000)).toBe('200');
   });
 
   it('a second proxy on a port in use fails with one line naming the port, the setting and the fix', async () => {
