@@ -25,6 +25,8 @@ let server: ReturnType<typeof startCli>;
 let port: number;
 let redis: Redis;
 let env: NodeJS.ProcessEnv;
+let metricsUrl = '';
+const metric = async (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(await (await fetch(metricsUrl)).text())?.[1] ?? NaN);
 
 /** The proxy's worker process(es) under the role process (its threads serve the port). */
 function workerPids(primary: number): number[] {
@@ -55,7 +57,7 @@ beforeAll(async () => {
   origin = await startOrigin();
   echo = await startEcho();
   const cfg = join(tmp.dir, 'fairwatch.yaml');
-  writeFileSync(cfg, `proxy:\n  workers: 2\n  allowDestinations: ["127.0.0.1"]\n  connectPorts: [443, ${echo.port}]\nidentity:\n  guestNetworks: ["127.0.0.2/32"]\n` +
+  writeFileSync(cfg, `metrics:\n  port: 0\nproxy:\n  workers: 2\n  allowDestinations: ["127.0.0.1"]\n  connectPorts: [443, ${echo.port}]\nidentity:\n  guestNetworks: ["127.0.0.2/32"]\n` +
     // blocked before any name lookup: no test may query real DNS
     'policy:\n  rules:\n    - { categories: [gambling], action: block, clause: "Gambling sites are never acceptable." }\n');
   env = {
@@ -67,6 +69,7 @@ beforeAll(async () => {
   const m = /proxy on 127\.0\.0\.1:(\d+) \(2 workers\)/.exec(server.output().stdout);
   expect(m).not.toBeNull();
   port = Number(m![1]);
+  metricsUrl = /metrics on (\S+)/.exec(server.output().stdout)![1]!;
   redis = new Redis(managedRedisUrl(env.FAIRWATCH_DATA_DIR!)!);
 });
 afterAll(async () => {
@@ -134,6 +137,8 @@ describe('fairwatch proxy (two workers)', () => {
     const pids = workerPids(server.child.pid!);
     expect(pids).toHaveLength(1);
     const wp = pids[0]!;
+    expect(await metric('fairwatch_proxy_workers')).toBe(2);
+    expect(await metric('fairwatch_proxy_worker_restarts_total')).toBe(0);
     // each thread's event sink keeps its own spool directory, named <pid>t<thread>-<id>
     const spool = join(env.FAIRWATCH_DATA_DIR!, 'spool');
     const threadDirs = () => readdirSync(spool).filter((d) => d.startsWith(`${wp}t`));
@@ -158,6 +163,9 @@ describe('fairwatch proxy (two workers)', () => {
     for (const p of paths) expect(events.filter((e) => e.path === p)).toHaveLength(1);
     expect(workerPids(server.child.pid!)).toEqual([wp]);
     expect(await curl([`${origin.url}/small`], true)).toBe('200');
+    // counted in the worker process, summed into the role process's /metrics
+    expect(await until(() => metric('fairwatch_proxy_workers'), (n) => n === 2)).toBe(2);
+    expect(await metric('fairwatch_proxy_worker_restarts_total')).toBe(1);
   });
 
   it('SIGKILL of the worker process: a new one is started on the same port', async () => {
@@ -179,13 +187,15 @@ describe('fairwatch proxy (two workers)', () => {
     const busy = await new Promise<number>((r) => blocker.listen(0, '127.0.0.1', () => r((blocker.address() as AddressInfo).port)));
     try {
       const other = tempDir('fw-role2-');
-      const r = await runCli(['proxy'], { env: { ...env, FAIRWATCH_DATA_DIR: other.dir, FAIRWATCH_PROXY_PORT: String(busy) }, timeoutMs: 60_000 });
+      // this test's running proxy holds its port with SO_REUSEPORT, which another fairwatch could
+      // share silently: it must be refused just the same
+      for (const taken of [port, busy]) {
+        const r = await runCli(['proxy'], { env: { ...env, FAIRWATCH_DATA_DIR: other.dir, FAIRWATCH_PROXY_PORT: String(taken) }, timeoutMs: 60_000 });
+        expect(r.code).toBe(1);
+        const errors = r.stderr.trim().split('\n').filter((l) => l.startsWith('fairwatch:'));
+        expect(errors).toEqual([expect.stringMatching(new RegExp(`proxy port ${taken} on 127\\.0\\.0\\.1 is already in use: set proxy\\.port .*FAIRWATCH_PROXY_PORT`))]);
+      }
       other.cleanup();
-      expect(r.code).toBe(1);
-      // (list warnings from the fixture's deliberately bad lines may come first)
-      const errors = r.stderr.trim().split('\n').filter((l) => l.startsWith('fairwatch:'));
-      expect(errors).toHaveLength(1);
-      expect(errors[0]).toMatch(new RegExp(`proxy port ${busy} on 127\\.0\\.0\\.1 is already in use: set proxy\\.port .*FAIRWATCH_PROXY_PORT`));
     } finally {
       blocker.close();
     }
