@@ -60,7 +60,7 @@ export class ProxyCluster {
     // after a restart the port is the one already announced (the config may say 0)
     const port = this.port || config.proxy.port;
     // the compiled worker with no loader flags, whatever started the role process
-    const w = fork(compiledModulePath(import.meta.url, './worker-process.ts'), [], { execArgv: [], stdio: 'inherit', env: { ...process.env, FAIRWATCH_PROXY_WORKER: '1' } });
+    const w = fork(compiledModulePath(import.meta.url, './worker-process.ts'), [], { execArgv: [], stdio: 'inherit' });
     this.child = w;
     const dropSource = addMetricsSource(w);
     return new Promise((resolve, reject) => {

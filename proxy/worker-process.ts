@@ -77,6 +77,9 @@ async function start(init: WorkerInit): Promise<void> {
   // 'stop'), so none dies first and gets replaced during shutdown. SIGTERM alone stops cleanly.
   process.on('SIGINT', () => {});
   process.on('SIGTERM', () => void shutdown());
+  // the role process is gone (killed): stop too, or this process would keep the port
+  process.on('disconnect', () => void shutdown());
+  process.off('disconnect', orphaned);
   // a drill: SIGUSR2 ends one worker thread at once, as a crash would; it is replaced, and its
   // events reach the stream from its journal
   process.on('SIGUSR2', () => {
@@ -106,6 +109,9 @@ function logInspection(log: Logger, config: Config, hasCa: boolean, known: (cate
   if (missing.length) log.warn(`policy.inspect.categories: ${missing.join(', ')} not in ${listsDir}; those sites are not inspected until the lists have them (the full UT1 collection does) or policy.inspect.hosts names them`);
 }
 
+// the role process gone before the threads run: nothing to stop yet
+const orphaned = () => process.exit(0);
+process.once('disconnect', orphaned);
 process.once('message', (m: PrimaryMessage) => {
   if (m.t === 'init') {
     start(m).catch((e: Error & { code?: string }) => {
