@@ -3,10 +3,14 @@
 //   node --import tsx bench/proxy.ts            # ~3 s per cell
 //   BENCH_SECONDS=5 node --import tsx bench/proxy.ts
 //   BENCH_LISTS=/path/to/ut1 node --import tsx bench/proxy.ts   # policy over a full list set
+//   BENCH_LISTS=full …                # UT1 topped up to full size (5.5M names, bench/lib/full-lists.ts)
+//   BENCH_BASELINE=/path/to/checkout … # that checkout's (built) `fairwatch proxy` too, alternating
+//   BENCH_WORKERS=2 …                 # proxy.workers (default 0: one per CPU)
 //
 // - origin: bench/lib/origin-server.mjs in its own process on 127.0.0.1
 // - fairwatch: the real `fairwatch proxy` role (workers = CPU count, events on: every request is
-//   written to the Redis stream by the workers' sinks), policy loaded from ./blocklists
+//   written to the Redis stream by the workers' sinks), policy loaded from ./blocklists; memory is
+//   the RSS of its worker processes (one since the workers are threads; one per worker before)
 // - Squid: Debian's squid, started here on 127.0.0.1 with its own temp config, access log on,
 //   cache off
 // - fairwatch 1 process: the same proxy code in this process with events to memory (no workers,
@@ -33,6 +37,8 @@ import { freePort } from '../core/storage/redis.ts';
 import { CredentialStore } from '../proxy/credentials.ts';
 import { createProxyServer } from '../proxy/server.ts';
 import { tempDir } from '../test/helpers/tmp.ts';
+import { prepareLists } from './lib/full-lists.ts';
+import { loadListsInThread } from '../core/policy/lists-thread.ts';
 
 const run = promisify(execFile);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
@@ -63,15 +69,17 @@ async function startOrigin(): Promise<number> {
   return Number(match[1]);
 }
 
-async function startFairwatch(originPort: number): Promise<{ port: number; pid: number }> {
-  const cfg = join(tmp.dir, 'fairwatch.yaml');
+const LISTS = process.env.BENCH_LISTS === 'full' ? prepareLists() : process.env.BENCH_LISTS;
+
+async function startFairwatch(originPort: number, root = ROOT, name = 'fw'): Promise<{ port: number; pid: number }> {
+  const cfg = join(tmp.dir, `${name}.yaml`);
   // the origins are reached by address: proxy.ipTunnels lets them through (it refuses bare IPs by default)
-  writeFileSync(cfg, `proxy:\n  workers: 0\n  allowDestinations: ["127.0.0.1"]\n  ipTunnels: allow\n  connectPorts: [443, ${originPort}]\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\n`);
+  writeFileSync(cfg, `proxy:\n  workers: ${Number(process.env.BENCH_WORKERS ?? 0)}\n  allowDestinations: ["127.0.0.1"]\n  ipTunnels: allow\n  connectPorts: [443, ${originPort}]\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\n`);
   const env = {
-    ...process.env, FAIRWATCH_DATA_DIR: join(tmp.dir, 'data'), FAIRWATCH_CONFIG: cfg, FAIRWATCH_PROXY_PORT: '0',
-    FAIRWATCH_DIAL_LOOPBACK_ONLY: '1', FAIRWATCH_LOG_LEVEL: 'error', FAIRWATCH_BLOCKLISTS: process.env.BENCH_LISTS ?? join(ROOT, 'blocklists'),
+    ...process.env, FAIRWATCH_DATA_DIR: join(tmp.dir, `data-${name}`), FAIRWATCH_CONFIG: cfg, FAIRWATCH_PROXY_PORT: '0',
+    FAIRWATCH_DIAL_LOOPBACK_ONLY: '1', FAIRWATCH_LOG_LEVEL: 'error', FAIRWATCH_BLOCKLISTS: LISTS ?? join(ROOT, 'blocklists'),
   };
-  const { child, match } = await startChild(process.execPath, [join(ROOT, 'bin/fairwatch'), 'proxy'], /proxy on 127\.0\.0\.1:(\d+)[\s\S]*Press Ctrl-C/, env);
+  const { child, match } = await startChild(process.execPath, [join(root, 'bin/fairwatch'), 'proxy'], /proxy on 127\.0\.0\.1:(\d+)[\s\S]*Press Ctrl-C/, env);
   return { port: Number(match[1]), pid: child.pid! };
 }
 
@@ -163,7 +171,7 @@ async function mbps(url: string, proxyPort: number | null, tunnel: boolean): Pro
   return speeds.sort((a, b) => a - b)[1]!;
 }
 
-/** The proxy workers below `root` (bin/fairwatch may re-run itself on the packaged Node.js first). */
+/** The proxy worker processes below `root` (bin/fairwatch may re-run itself on the packaged Node.js first). */
 function workerRss(root: number): Array<{ pid: number; rssMB: number; peakMB: number }> {
   const parentOf = new Map<number, number>();
   for (const d of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
@@ -178,7 +186,7 @@ function workerRss(root: number): Array<{ pid: number; rssMB: number; peakMB: nu
   };
   return [...parentOf.keys()].filter(below).flatMap((pid) => {
     try {
-      if (!/proxy\/worker\.(ts|js)/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'))) return [];
+      if (!/proxy\/worker(-process)?\.(ts|js)/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'))) return [];
       const status = readFileSync(`/proc/${pid}/status`, 'utf8');
       const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
       return [{ pid, rssMB: kb('VmRSS') / 1024, peakMB: kb('VmHWM') / 1024 }];
@@ -196,10 +204,11 @@ async function main(): Promise<void> {
   console.log(`proxy benchmark: ${SECONDS} s per cell, ${ROUNDS} rounds alternating, ${availableParallelism()} CPUs, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')} at start (numbers are indicative on a shared machine)`);
   const originPort = await startOrigin();
   const fw = await startFairwatch(originPort);
+  const baseline = process.env.BENCH_BASELINE ? await startFairwatch(originPort, process.env.BENCH_BASELINE, 'baseline') : null;
   const squidPort = await startSquid(originPort);
   const oneProcess = await startInProcess(originPort);
   const small = `http://127.0.0.1:${originPort}/1k`;
-  const targets: Array<[string, number | null]> = [['direct', null], ['fairwatch', fw.port], ['fairwatch 1 process', oneProcess], ['squid', squidPort]];
+  const targets: Array<[string, number | null]> = [['direct', null], ['fairwatch', fw.port], ...(baseline ? [['fairwatch baseline', baseline.port] as [string, number]] : []), ['fairwatch 1 process', oneProcess], ['squid', squidPort]];
   // warm-up: pools, JIT, list caches
   for (const [, p] of targets) await load(small, 10, p).catch(() => undefined);
 
@@ -249,11 +258,22 @@ async function main(): Promise<void> {
     if (tunnel) goals.push(goal('CONNECT throughput >= 0.9x direct', fwSpeed / direct >= 0.9, `${f2(fwSpeed / direct)}x`));
     else goals.push(goal('HTTP download >= 1.2x Squid', fwSpeed / sqSpeed >= 1.2, `${f2(fwSpeed / sqSpeed)}x`));
   }
-  const rss = workerRss(fw.pid);
-  const total = rss.reduce((n, w) => n + w.rssMB, 0);
   rows.push('');
-  rows.push(`fairwatch workers: ${rss.map((w) => `${f1(w.rssMB)} MB now, ${f1(w.peakMB)} MB peak`).join('; ')} (together ${f1(total)} MB; lists from ${process.env.BENCH_LISTS ?? 'the starter set'})`);
-  if (process.env.BENCH_LISTS) goals.push(goal('workers together <= 450 MB RSS with the given lists', total <= 450, `${f1(total)} MB`));
+  const memory = (name: string, pid: number) => {
+    const rss = workerRss(pid);
+    const total = rss.reduce((n, w) => n + w.rssMB, 0);
+    rows.push(`${name} worker processes: ${rss.map((w) => `${f1(w.rssMB)} MB now, ${f1(w.peakMB)} MB peak`).join('; ')} (together ${f1(total)} MB; lists from ${LISTS ?? 'the starter set'})`);
+    return total;
+  };
+  const total = memory('fairwatch', fw.pid);
+  if (baseline) memory('fairwatch baseline', baseline.pid);
+  if (LISTS) goals.push(goal('workers together <= 450 MB RSS with the given lists', total <= 450, `${f1(total)} MB`));
+  if (LISTS) {
+    // what a reload does before the swap: compile the directory in a thread into shared memory
+    const started = performance.now();
+    const lists = await loadListsInThread(LISTS);
+    rows.push(`list reload (compile ${lists.table.count} names in a compiler thread): ${f1((performance.now() - started) / 1000)} s`);
+  }
   console.log(rows.join('\n'));
   console.log('\ngoals:\n' + goals.join('\n'));
 }

@@ -1,4 +1,3 @@
-import cluster from 'node:cluster';
 import { createServer, type Server } from 'node:http';
 import { AggregatorRegistry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import { gauge, registry } from './metrics.ts';
@@ -25,48 +24,85 @@ export interface MetricsEndpointOptions {
 
 let defaultsCollected = false;
 
-// node:cluster workers (the proxy's) count in their own registries. The primary asks each worker
-// for its metrics over the cluster IPC channel and serves the sum with its own, so one scrape per
-// container sees every request whichever worker served it.
+// The proxy's worker threads (and the process that runs them) count in their own registries. The
+// role process asks its worker process, which asks each thread, over their message channels, and
+// serves the sum with its own: one scrape per container sees every request whichever thread served
+// it. A channel is a child process (send) or a worker thread / parentPort (postMessage).
 const REQ = 'fairwatch:metrics-req';
 const RES = 'fairwatch:metrics-res';
-type Json = MetricObjectWithValues<MetricValue<string>>[];
-interface MetricsMessage { t: typeof REQ | typeof RES; id: number; metrics?: Json }
+export type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
+interface MetricsMessage { t: typeof REQ | typeof RES; id: number; metrics?: MetricsJson }
 
-/** Call once in a cluster worker: answers the primary's requests for this worker's metrics. */
-export function exposeMetricsToPrimary(): void {
-  if (!cluster.isWorker) return;
-  process.on('message', (m: MetricsMessage) => {
+export interface MetricsChannel {
+  on(event: 'message', fn: (m: unknown) => void): unknown;
+  off(event: 'message', fn: (m: unknown) => void): unknown;
+}
+type Post = (m: MetricsMessage) => void;
+
+const postTo = (ch: MetricsChannel): Post => {
+  const c = ch as { postMessage?: (m: unknown) => void; send?: (m: unknown) => void };
+  return c.postMessage ? (m) => c.postMessage!(m) : (m) => { c.send?.(m); };
+};
+
+/** Answers the requests arriving on `ch` (this thread's or process's parent) with this side's metrics, sources included. */
+export function exposeMetricsTo(ch: MetricsChannel): void {
+  const post = postTo(ch);
+  ch.on('message', (raw) => {
+    const m = raw as MetricsMessage;
     if (m?.t !== REQ) return;
-    registry.getMetricsAsJSON().then(
-      (metrics) => process.send?.({ t: RES, id: m.id, metrics } satisfies MetricsMessage),
-      () => process.send?.({ t: RES, id: m.id, metrics: [] } satisfies MetricsMessage),
+    gatherJson().then(
+      (metrics) => post({ t: RES, id: m.id, metrics }),
+      () => post({ t: RES, id: m.id, metrics: [] }),
     );
   });
 }
 
+const sources = new Set<MetricsChannel>();
 let nextId = 0;
-const unanswered = () => gauge('fairwatch_metrics_workers_unanswered', 'cluster workers that did not answer the last scrape within 2 s');
+const unanswered = () => gauge('fairwatch_metrics_workers_unanswered', 'proxy worker threads and processes that did not answer the last scrape within 2 s');
 
-/** This process's metrics plus, in a cluster primary, every worker's (summed), as exposition text. */
-export async function collectMetrics(timeoutMs = 2000): Promise<string> {
-  const workers = cluster.isPrimary ? Object.values(cluster.workers ?? {}).filter((w) => w?.isConnected()) : [];
-  if (workers.length === 0) return registry.metrics();
+/** Counts `ch` (a worker thread or child process that calls exposeMetricsTo) into every scrape; returns the undo. */
+export function addMetricsSource(ch: MetricsChannel): () => void {
+  sources.add(ch);
+  return () => sources.delete(ch);
+}
+
+function ask(ch: MetricsChannel, timeoutMs: number): Promise<MetricsJson | null> {
   const id = nextId++;
-  const answers = await Promise.all(workers.map((w) => new Promise<Json | null>((resolve) => {
-    const timer = setTimeout(() => { w!.off('message', on); resolve(null); }, timeoutMs);
-    const on = (m: MetricsMessage) => {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => { ch.off('message', on); resolve(null); }, timeoutMs);
+    const on = (raw: unknown) => {
+      const m = raw as MetricsMessage;
       if (m?.t !== RES || m.id !== id) return;
       clearTimeout(timer);
-      w!.off('message', on);
+      ch.off('message', on);
       resolve(m.metrics ?? []);
     };
-    w!.on('message', on);
-    w!.send({ t: REQ, id } satisfies MetricsMessage);
-  })));
+    ch.on('message', on);
+    try {
+      postTo(ch)({ t: REQ, id });
+    } catch {
+      clearTimeout(timer);
+      ch.off('message', on);
+      resolve(null);
+    }
+  });
+}
+
+async function gatherJson(timeoutMs = 1500): Promise<MetricsJson> {
+  if (sources.size === 0) return (await registry.getMetricsAsJSON()) as MetricsJson;
+  const answers = await Promise.all([...sources].map((ch) => ask(ch, timeoutMs)));
   unanswered().set(answers.filter((a) => a === null).length);
-  const own = (await registry.getMetricsAsJSON()) as Json;
-  return AggregatorRegistry.aggregate([own, ...answers.filter((a): a is Json => a !== null)]).metrics();
+  return (await AggregatorRegistry.aggregate([(await registry.getMetricsAsJSON()) as MetricsJson, ...answers.filter((a): a is MetricsJson => a !== null)]).getMetricsAsJSON()) as MetricsJson;
+}
+
+/** This process's metrics plus every worker thread's and worker process's (summed), as exposition text. */
+export async function collectMetrics(timeoutMs = 2000): Promise<string> {
+  if (sources.size === 0) return registry.metrics();
+  const answers = await Promise.all([...sources].map((ch) => ask(ch, timeoutMs)));
+  unanswered().set(answers.filter((a) => a === null).length);
+  const own = (await registry.getMetricsAsJSON()) as MetricsJson;
+  return AggregatorRegistry.aggregate([own, ...answers.filter((a): a is MetricsJson => a !== null)]).metrics();
 }
 
 export function serveMetrics(opts: MetricsEndpointOptions): Promise<MetricsEndpoint> {

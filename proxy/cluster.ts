@@ -1,37 +1,35 @@
-import cluster, { type Worker } from 'node:cluster';
+import { fork, type ChildProcess } from 'node:child_process';
 import { compiledModulePath } from '../core/compiled-module.ts';
 import type { Runtime } from '../core/config/load.ts';
 import type { Config } from '../core/config/schema.ts';
 import type { Logger } from '../core/log.ts';
-import { gauge, counter } from '../core/metrics.ts';
+import { addMetricsSource } from '../core/metrics-http.ts';
+import { counter } from '../core/metrics.ts';
 import type { CredentialRecord } from './credentials.ts';
-import type { PrimaryMessage, WorkerMessage } from './worker.ts';
-import { FairwatchError } from '../core/errors.ts';
+import { ProxyListenError } from './threads.ts';
+import type { PrimaryMessage, WorkerMessage } from './worker-process.ts';
 
-// N proxy workers sharing one listener (node:cluster, round-robin accept in the primary, so
-// connections spread evenly). A worker that dies is replaced; the others' connections are not
-// touched. The primary holds the user records and hands them to every worker.
+export { ProxyListenError } from './threads.ts';
 
-export class ProxyListenError extends FairwatchError {
-  constructor(message: string) {
-    super('FW_PROXY_LISTEN', message);
-  }
-}
+// The proxy role's worker process (worker-process.ts): it compiles the lists once and runs the N
+// worker threads that serve the port. The role process holds the user records and hands them on;
+// if the worker process dies it is started again (at most once a second when it keeps dying).
 
 export interface ProxyClusterOptions {
   config: Config;
   runtime: Runtime;
   redisUrl: string;
+  /** worker threads */
   workers: number;
   records: CredentialRecord[];
   log: Logger;
 }
 
+// the same counter the worker process keeps for its threads: the scrape sums both
 const restarts = counter('fairwatch_proxy_worker_restarts_total', 'Proxy workers replaced after dying');
-const alive = gauge('fairwatch_proxy_workers', 'Proxy workers running');
 
 export class ProxyCluster {
-  private readonly workers = new Set<Worker>();
+  private child: ChildProcess | null = null;
   private records: CredentialRecord[];
   private stopping = false;
   private recentDeaths: number[] = [];
@@ -45,13 +43,8 @@ export class ProxyCluster {
 
   static async start(opts: ProxyClusterOptions): Promise<ProxyCluster> {
     const c = new ProxyCluster(opts);
-    // workers run the compiled worker with no loader flags, whatever started the primary
-    cluster.setupPrimary({ exec: compiledModulePath(import.meta.url, './worker.ts'), execArgv: [] });
     try {
-      // every worker asks for the configured port, even 0 (any free one): the primary keys the
-      // shared handle by what was asked, so they all get the one the first worker was given
       c.port = await c.fork();
-      await Promise.all(Array.from({ length: opts.workers - 1 }, () => c.fork()));
     } catch (e) {
       await c.stop();
       throw e;
@@ -59,21 +52,24 @@ export class ProxyCluster {
     return c;
   }
 
+  /** The worker process's pid (its threads serve the port). */
   pids(): number[] {
-    return [...this.workers].map((w) => w.process.pid ?? 0);
+    return this.child?.pid ? [this.child.pid] : [];
   }
 
   private fork(): Promise<number> {
-    const { config, runtime, redisUrl } = this.opts;
-    const port = config.proxy.port;
-    const w = cluster.fork({ FAIRWATCH_PROXY_WORKER: '1' });
-    this.workers.add(w);
-    alive.set(this.workers.size);
+    const { config, runtime, redisUrl, workers } = this.opts;
+    // after a restart the port is the one already announced (the config may say 0)
+    const port = this.port || config.proxy.port;
+    // the compiled worker with no loader flags, whatever started the role process
+    const w = fork(compiledModulePath(import.meta.url, './worker-process.ts'), [], { execArgv: [], stdio: 'inherit' });
+    this.child = w;
+    const dropSource = addMetricsSource(w);
     return new Promise((resolve, reject) => {
       let listening = false;
       w.on('message', (m: WorkerMessage) => {
         if (m.t === 'ready') {
-          const init: PrimaryMessage = { t: 'init', config, runtime, redisUrl, records: this.records, port, bind: config.proxy.bind };
+          const init: PrimaryMessage = { t: 'init', config, runtime, redisUrl, records: this.records, port, tlsPort: this.tlsPort ?? config.proxy.tlsPort, bind: config.proxy.bind, threads: workers };
           w.send(init);
         } else if (m.t === 'listening') {
           listening = true;
@@ -81,30 +77,28 @@ export class ProxyCluster {
           resolve(m.port);
         } else if (m.t === 'listen-error') {
           reject(m.code === 'EADDRINUSE'
-            ? new ProxyListenError(`proxy port ${port || this.port} on ${config.proxy.bind} is already in use: set proxy.port in the config (or FAIRWATCH_PROXY_PORT) to a free port, or stop the program using it`)
+            ? new ProxyListenError(`proxy port ${port} on ${config.proxy.bind} is already in use: set proxy.port in the config (or FAIRWATCH_PROXY_PORT) to a free port, or stop the program using it`)
             : m.code === 'EACCES'
-              ? new ProxyListenError(`proxy port ${port || this.port} on ${config.proxy.bind} needs privileges: use a port above 1023 (proxy.port or FAIRWATCH_PROXY_PORT)`)
-              : m.code === 'TLS'
-                ? new ProxyListenError(m.message)
-                : new ProxyListenError(`proxy worker could not start: ${m.message}`));
+              ? new ProxyListenError(`proxy port ${port} on ${config.proxy.bind} needs privileges: use a port above 1023 (proxy.port or FAIRWATCH_PROXY_PORT)`)
+              : new ProxyListenError(m.message.startsWith('proxy ') ? m.message : `proxy worker could not start: ${m.message}`));
         }
       });
       w.once('exit', (code, signal) => {
-        this.workers.delete(w);
-        alive.set(this.workers.size);
+        dropSource();
+        if (this.child === w) this.child = null;
         if (!listening) {
           reject(new ProxyListenError(`proxy worker exited before listening (code ${code ?? signal})`));
           return;
         }
         if (this.stopping) return;
-        this.opts.log.warn({ pid: w.process.pid, code, signal }, 'proxy worker died; starting a new one');
+        this.opts.log.warn({ pid: w.pid, code, signal }, 'proxy worker process died; starting a new one');
         restarts.inc();
         this.replace();
       });
     });
   }
 
-  /** Replaces a dead worker; a worker dying over and over is restarted at most once a second. */
+  /** Replaces a dead worker process; one dying over and over is restarted at most once a second. */
   private replace(): void {
     const now = Date.now();
     this.recentDeaths = this.recentDeaths.filter((t) => now - t < 10_000);
@@ -112,24 +106,28 @@ export class ProxyCluster {
     const delay = this.recentDeaths.length > 3 ? 1000 : 0;
     setTimeout(() => {
       if (this.stopping) return;
-      this.fork().catch((e: Error) => this.opts.log.error({ err: e.message }, 'replacement proxy worker failed'));
+      this.fork().catch((e: Error) => {
+        this.opts.log.error({ err: e.message }, 'replacement proxy worker failed');
+        if (!this.stopping) this.replace();
+      });
     }, delay).unref();
   }
 
   /** New directory contents for every worker (after CHANNELS.usersChanged). */
   setRecords(records: CredentialRecord[]): void {
     this.records = records;
-    for (const w of this.workers) if (w.isConnected()) w.send({ t: 'users', records } satisfies PrimaryMessage);
+    if (this.child?.connected) this.child.send({ t: 'users', records } satisfies PrimaryMessage);
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
-    await Promise.all([...this.workers].map((w) => new Promise<void>((resolve) => {
-      if (w.isDead()) return resolve();
-      const timer = setTimeout(() => w.process.kill('SIGKILL'), 5000);
+    const w = this.child;
+    if (!w || w.exitCode !== null || w.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => w.kill('SIGKILL'), 5000);
       w.once('exit', () => { clearTimeout(timer); resolve(); });
-      if (w.isConnected()) w.send({ t: 'stop' } satisfies PrimaryMessage);
-      else w.process.kill('SIGTERM');
-    })));
+      if (w.connected) w.send({ t: 'stop' } satisfies PrimaryMessage);
+      else w.kill('SIGTERM');
+    });
   }
 }

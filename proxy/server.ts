@@ -11,15 +11,16 @@ import type { ListenerCertificate } from './tls/listener-cert.ts';
 
 export type { ProxyServerOptions } from './core.ts';
 
-// One proxy listener: the whole proxy in one process. Workers run one each (cluster.ts); tests run
-// one in the test process with a MemorySink.
+// One proxy listener: the whole proxy in one thread. Worker threads run one each on the same port
+// (threads.ts, reusePort); tests run one in the test process with a MemorySink.
 
 export interface ProxyServer {
   readonly server: Server;
   readonly core: ProxyCore;
-  listen(port?: number, host?: string): Promise<AddressInfo>;
+  /** reusePort: several threads' listeners share the port (SO_REUSEPORT; the kernel spreads connections) */
+  listen(port?: number, host?: string, opts?: { reusePort?: boolean }): Promise<AddressInfo>;
   /** proxy.tlsPort: a second listener where clients speak TLS to the proxy, served by the same handlers */
-  listenTls(cert: ListenerCertificate, port?: number, host?: string): Promise<AddressInfo>;
+  listenTls(cert: ListenerCertificate, port?: number, host?: string, opts?: { reusePort?: boolean }): Promise<AddressInfo>;
   close(): Promise<void>;
 }
 
@@ -49,10 +50,10 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
     s.once('close', () => sockets.delete(s));
   });
   let tls: TlsListener | null = null;
-  const listenOn = (srv: NetServer, port: number, host: string) => new Promise<AddressInfo>((resolve, reject) => {
+  const listenOn = (srv: NetServer, port: number, host: string, reusePort: boolean) => new Promise<AddressInfo>((resolve, reject) => {
     const onError = (e: Error) => reject(e);
     srv.once('error', onError);
-    srv.listen(port, host, () => {
+    srv.listen({ port, host, reusePort }, () => {
       srv.off('error', onError);
       const addr = srv.address() as AddressInfo;
       core.listeningOn(addr.port);
@@ -62,16 +63,16 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
   return {
     server,
     core,
-    listen(port = cfg.port, host = cfg.bind) {
-      return listenOn(server, port, host);
+    listen(port = cfg.port, host = cfg.bind, listenOpts = {}) {
+      return listenOn(server, port, host, listenOpts.reusePort ?? false);
     },
-    listenTls(cert, port = cfg.tlsPort ?? 0, host = cfg.bind) {
+    listenTls(cert, port = cfg.tlsPort ?? 0, host = cfg.bind, listenOpts = {}) {
       tls ??= createTlsListener(server, {
         context: () => cert.context(),
         handshakeMs: cfg.tlsHandshakeSeconds * 1000,
         onPlain: (socket, first) => refusePlainOnTlsPort(core, socket, first),
       });
-      return listenOn(tls.server, port, host);
+      return listenOn(tls.server, port, host, listenOpts.reusePort ?? false);
     },
     async close() {
       if (tls) {

@@ -1,3 +1,4 @@
+import { parentPort } from 'node:worker_threads';
 import type { Runtime } from '../core/config/load.ts';
 import type { Config } from '../core/config/schema.ts';
 import { createStreamSink } from '../core/events/stream-sink.ts';
@@ -6,8 +7,10 @@ import { Pseudonymiser } from '../core/identity/pseudonym.ts';
 import { loadKey } from '../core/keys.ts';
 import { createLogger } from '../core/log.ts';
 import { syslogFromConfig } from '../core/siem/forwarder.ts';
-import { exposeMetricsToPrimary } from '../core/metrics-http.ts';
-import { PolicyHolder } from '../core/policy/holder.ts';
+import { markThreadsDead } from '../core/events/spool.ts';
+import { exposeMetricsTo } from '../core/metrics-http.ts';
+import type { PolicySnapshot } from '../core/policy/engine.ts';
+import { policyFromShared, type SharedPolicy } from './shared-policy.ts';
 import { PersonStateCache } from '../core/policy/person-state.ts';
 import { allowAll, type PolicyEngine } from '../core/policy/types.ts';
 import { connectRedis } from '../core/storage/redis.ts';
@@ -24,56 +27,57 @@ import { staffHooks } from './tls/staff-hooks.ts';
 import { UntrustedCaClients } from './tls/untrusted-ca.ts';
 import { listenerCertificate } from './tls/listener-cert.ts';
 
-// One proxy worker process (node:cluster). It never opens ClickHouse: user records come from the
-// primary over IPC, the policy is loaded here from the lists and config, events go to the Redis
-// stream through this worker's own sink (disk spool when Redis is away).
+// One proxy worker thread (threads.ts starts N of them in the proxy's worker process). It never
+// opens ClickHouse: user records come from the role process; the compiled policy comes from the
+// worker process, built once for all threads (its list table in shared memory); events go to the
+// Redis stream through this thread's own sink (disk spool when Redis is away).
 
-export interface WorkerInit {
+export interface ThreadInit {
   t: 'init';
   config: Config;
   runtime: Runtime;
   redisUrl: string;
   records: CredentialRecord[];
   port: number;
+  /** proxy.tlsPort to serve (0: any free one, for the first thread), undefined: none */
+  tlsPort: number | undefined;
   bind: string;
+  policy: SharedPolicy | null;
+  /** threads of this process that exited before this one started: their event journals are adopted */
+  deadThreads: number[];
 }
 
-export type PrimaryMessage = WorkerInit | { t: 'users'; records: CredentialRecord[] } | { t: 'stop' };
-export type WorkerMessage = { t: 'ready' } | { t: 'listening'; port: number; tlsPort?: number } | { t: 'listen-error'; code: string; message: string };
+export type ToThread = ThreadInit | { t: 'policy'; policy: SharedPolicy } | { t: 'users'; records: CredentialRecord[] } | { t: 'stop' };
+export type ThreadMessage = { t: 'ready' } | { t: 'listening'; port: number; tlsPort?: number } | { t: 'listen-error'; code: string; message: string };
 
-const send = (m: WorkerMessage) => process.send?.(m);
+const port = parentPort!;
+const send = (m: ThreadMessage) => port.postMessage(m);
 
-/** Longest a worker's own shutdown may take (the primary kills it a little later). */
+/** Longest a thread's own shutdown may take (the pool ends it a little later). */
 const WORKER_STOP_MS = 4000;
 
-async function start(init: WorkerInit): Promise<void> {
+async function start(init: ThreadInit): Promise<void> {
   const { config, runtime } = init;
   const log = createLogger('proxy-worker');
-  // this worker's counters are summed into the primary's /metrics
-  exposeMetricsToPrimary();
+  // this thread's counters are summed into the role process's /metrics
+  exposeMetricsTo(port);
   // refused clients and throttled proxy sign-ins go to the SIEM from the worker that saw them
   const siem = syslogFromConfig(config, (msg) => log.warn(msg));
   const pseudonyms = new Pseudonymiser(loadKey(runtime.dataDir, 'pseudonym'));
   const redis = connectRedis(init.redisUrl, log);
+  markThreadsDead(init.deadThreads);
   const sink = createStreamSink({ redis: init.redisUrl, dataDir: runtime.dataDir, pipeline: config.pipeline, log });
-  // A list directory that cannot be read must not stop browsing: allow, record, and say why.
-  let holder: PolicyHolder | null = null;
-  try {
-    holder = await PolicyHolder.open({ config, runtime, log });
-    await holder.watch({ redis, signals: false });
-  } catch (e) {
-    log.error({ err: (e as Error).message }, 'policy not loaded: allowing everything until it loads (fix the lists, then reload)');
-  }
+  // A list directory that cannot be read must not stop browsing: allow until a policy arrives
+  // (the worker process said why). A new policy is swapped in with one assignment.
+  let snapshot: PolicySnapshot | null = init.policy ? policyFromShared(init.policy) : null;
   const people = new PersonStateCache(redis, { timezone: config.organisation.timezone, onError: (e) => log.warn({ err: e.message }, 'person state') });
   // Redis being away must not keep the proxy from listening: state arrives when it is back
   await Promise.race([people.start(), new Promise((r) => setTimeout(r, 3000).unref())])
     .catch((e: Error) => log.warn({ err: e.message }, 'person state not loaded yet'));
-  const engine: PolicyEngine = holder
-    ? {
-      decide: (input) => holder.current().decide({ ...input, state: input.user ? people.get(pseudonyms.user(input.user)) : undefined }),
-      categoriesOf: (host) => holder.current().categoriesOf(host),
-    }
-    : allowAll;
+  const engine: PolicyEngine = {
+    decide: (input) => (snapshot ? snapshot.decide({ ...input, state: input.user ? people.get(pseudonyms.user(input.user)) : undefined }) : allowAll.decide(input)),
+    categoriesOf: (host) => snapshot?.categoriesOf(host) ?? [],
+  };
   // console.publicUrl, else the address the console role published (console.port 0 is known only then)
   const consoleUrl = new ConsoleUrlSource(config, redis);
   await consoleUrl.start();
@@ -117,8 +121,6 @@ async function start(init: WorkerInit): Promise<void> {
     },
   });
 
-  logInspection(log, config, minter !== null, holder ? (c) => holder.current().lists.byName.has(c) : () => false, runtime.blocklistsDir);
-
   let stopping = false;
   const shutdown = async () => {
     if (stopping) return;
@@ -129,22 +131,19 @@ async function start(init: WorkerInit): Promise<void> {
     consoleUrl.stop();
     await sink.close();
     await people.stop().catch(() => {});
-    await holder?.close();
     await siem?.close();
     redis.disconnect();
     process.exit(0);
   };
-  process.on('message', (m: PrimaryMessage) => {
+  onMessage = (m: ToThread) => {
     if (m.t === 'users') credentials.replace(m.records);
+    if (m.t === 'policy') snapshot = policyFromShared(m.policy);
     if (m.t === 'stop') void shutdown();
-  });
-  // Ctrl-C reaches the whole process group: the primary decides when workers stop (it sends
-  // 'stop'), so none dies first and gets replaced during shutdown. SIGTERM alone stops cleanly.
-  process.on('SIGINT', () => {});
-  process.on('SIGTERM', () => void shutdown());
-  let port: number;
+  };
+  for (const m of early.splice(0)) onMessage(m);
+  let listenPort: number;
   try {
-    port = (await proxy.listen(init.port, init.bind)).port;
+    listenPort = (await proxy.listen(init.port, init.bind, { reusePort: true })).port;
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     send({ t: 'listen-error', code: err.code ?? 'ERROR', message: err.message });
@@ -153,16 +152,16 @@ async function start(init: WorkerInit): Promise<void> {
   let tlsPort: number | undefined;
   if (tlsCert) {
     try {
-      tlsPort = (await proxy.listenTls(tlsCert, config.proxy.tlsPort, init.bind)).port;
+      tlsPort = (await proxy.listenTls(tlsCert, init.tlsPort ?? config.proxy.tlsPort, init.bind, { reusePort: true })).port;
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       const why = err.code === 'EADDRINUSE' ? 'is already in use: set proxy.tlsPort to a free port, or stop the program using it'
         : err.code === 'EACCES' ? 'needs privileges: use a port above 1023' : `cannot be opened (${err.message})`;
-      send({ t: 'listen-error', code: 'TLS', message: `proxy.tlsPort ${config.proxy.tlsPort} on ${init.bind} ${why}` });
+      send({ t: 'listen-error', code: 'TLS', message: `proxy.tlsPort ${init.tlsPort ?? config.proxy.tlsPort} on ${init.bind} ${why}` });
       process.exit(3);
     }
   }
-  send({ t: 'listening', port, tlsPort });
+  send({ t: 'listening', port: listenPort, tlsPort });
 }
 
 /** The Redis port when Redis runs on this machine: never a destination, even with 127.0.0.1 allowed. */
@@ -175,20 +174,14 @@ function localServicePorts(redisUrl: string): number[] {
   }
 }
 
-/** One line at start saying what HTTPS inspection will do, and why not when it cannot. */
-function logInspection(log: ReturnType<typeof createLogger>, config: Config, hasCa: boolean, known: (category: string) => boolean, listsDir: string): void {
-  const { inspect } = config.policy;
-  if (inspect.categories.length === 0 && inspect.hosts.length === 0) return;
-  if (!hasCa) {
-    log.info('HTTPS inspection (policy.inspect) is off: no organisation CA yet (`fairwatch ca init`, then deploy the certificate)');
-    return;
-  }
-  const missing = inspect.categories.filter((c) => !known(c));
-  if (missing.length) log.warn(`policy.inspect.categories: ${missing.join(', ')} not in ${listsDir}; those sites are not inspected until the lists have them (the full UT1 collection does) or policy.inspect.hosts names them`);
-}
-
-process.once('message', (m: PrimaryMessage) => {
-  if (m.t === 'init') {
+// messages that arrive while start() is still setting up wait for it (a reload during a start)
+let onMessage: ((m: ToThread) => void) | null = null;
+const early: ToThread[] = [];
+port.on('message', (m: ToThread) => {
+  if (m.t === 'users' || m.t === 'policy' || m.t === 'stop') {
+    if (onMessage) onMessage(m);
+    else early.push(m);
+  } else if (m.t === 'init') {
     start(m).catch((e: Error) => {
       process.stderr.write(`fairwatch proxy worker: ${e.message}\n`);
       send({ t: 'listen-error', code: 'ERROR', message: e.message });
@@ -196,5 +189,5 @@ process.once('message', (m: PrimaryMessage) => {
     });
   }
 });
-// 'online' comes before this module has run; messages sent then would be lost, so ask for init now
+// ask for init once this module runs (the pool's policy may have changed since the thread was made)
 send({ t: 'ready' });

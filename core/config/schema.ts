@@ -41,7 +41,7 @@ export const organisationSchema = z.strictObject({
 export const proxySchema = z.strictObject({
   bind: z.string().default('127.0.0.1'),
   port: listenPort.default(3128),
-  /** worker processes sharing the listener; 0 = one per CPU */
+  /** worker threads serving the port (SO_REUSEPORT), in one worker process; 0 = one per CPU */
   workers: z.number().int().min(0).max(64).default(0),
   clientNetworks: z.array(cidr).default(['127.0.0.0/8']),
   /** CIDRs or host names reachable although private or loopback */

@@ -1,10 +1,11 @@
 import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { open, readFile, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { threadId } from 'node:worker_threads';
 import { isAlive } from '../storage/redis.ts';
 
 // The disk spool: where a sink puts event batches while Redis is unreachable. Each sink owns one
-// directory `spool/<pid>-<id>`; batches are appended as one JSON line each to numbered segment
+// directory `spool/<pid>-<id>` (`spool/<pid>t<thread>-<id>` for a sink in a worker thread); batches are appended as one JSON line each to numbered segment
 // files, fsynced per batch, and replayed segment by segment in order. A directory whose owner
 // process died (a SIGKILLed proxy worker) is adopted by a live sink by renaming it, which is atomic,
 // so two sinks never replay the same segment.
@@ -33,15 +34,34 @@ const JOURNAL_BYTES = 4 << 20;
 const SEG_RE = /^(\d{12})\.seg$/;
 const JNL_RE = /^(\d{15})\.jnl$/;
 
-/** Sinks alive in this process, so a closed sink's directory can be adopted by a newer one here. */
+/** Sinks alive in this thread, so a closed sink's directory can be adopted by a newer one here. */
 const liveHere = new Set<string>();
+/** Threads of this process known to have exited: their sinks' directories may be adopted. */
+const deadThreads = new Set<number>();
+
+/** The owner part of a sink id: this process's pid, plus the thread when not the main thread. */
+export function sinkOwner(): string {
+  return threadId === 0 ? String(process.pid) : `${process.pid}t${threadId}`;
+}
+
+/**
+ * Tells this thread's sinks that worker threads of this process have exited (a thread cannot see
+ * another thread's sinks, and its pid is alive), so their directories are adopted and replayed.
+ */
+export function markThreadsDead(ids: Iterable<number>): void {
+  for (const id of ids) deadThreads.add(id);
+}
 
 function ownerAlive(dirName: string): boolean {
   const owner = dirName.split('~')[0]!;
-  const pid = Number(owner.split('-')[0]);
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  if (pid === process.pid) return liveHere.has(owner);
-  return isAlive(pid);
+  const m = /^(\d+)(?:t(\d+))?$/.exec(owner.split('-')[0]!);
+  if (!m) return false;
+  const pid = Number(m[1]);
+  const thread = Number(m[2] ?? 0);
+  if (pid <= 0) return false;
+  if (pid !== process.pid) return isAlive(pid);
+  if (thread === threadId) return liveHere.has(owner);
+  return !deadThreads.has(thread);
 }
 
 export function encodeBatch(b: SpoolBatch): string {

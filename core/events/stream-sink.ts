@@ -6,7 +6,7 @@ import type { Config } from '../config/schema.ts';
 import { createLogger, type Logger } from '../log.ts';
 import type { AccessEvent, EventSink } from './event.ts';
 import { pipelineMetrics as m } from './metrics.ts';
-import { Journal, Spool, type SpoolBatch } from './spool.ts';
+import { Journal, sinkOwner, Spool, type SpoolBatch } from './spool.ts';
 import { encodeEvent, EVENTS_PER_ENTRY, WIRE_FIELD } from './wire.ts';
 import { FairwatchError } from '../errors.ts';
 import { logRedisErrors } from '../storage/redis-errors.ts';
@@ -75,7 +75,7 @@ export function createStreamSink(opts: StreamSinkOptions): StreamSink {
 }
 
 class RedisStreamSink implements StreamSink {
-  readonly sinkId = `${process.pid}-${randomBytes(6).toString('hex')}`;
+  readonly sinkId = `${sinkOwner()}-${randomBytes(6).toString('hex')}`;
   private readonly conn: Redis;
   private readonly spool: Spool;
   private readonly log: Logger;

@@ -4,12 +4,45 @@
 // request host yields the hash of every suffix (a.b.example.com, b.example.com, example.com, com)
 // and a lookup costs one pass plus one probe per label.
 
+// Every array lives in a SharedArrayBuffer: the proxy compiles the lists once per machine and its
+// worker threads wrap the same memory (see share() / DomainTable.fromShared).
+
 const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
 
 /** Slot of a hash in a table of `n` slots: the high bits of hash × n (no power-of-two size needed). */
 function home(h: number, n: number): number {
   return Math.floor((h >>> 0) * n / 4294967296);
+}
+
+type Shareable = Uint8Array | Uint16Array | Uint32Array | Int32Array;
+type ShareableCtor<T extends Shareable> = { new (buffer: SharedArrayBuffer, byteOffset: number, length: number): T; BYTES_PER_ELEMENT: number };
+
+/** A zero-filled typed array of `n` elements in shared memory. */
+function sharedArray<T extends Shareable>(Ctor: ShareableCtor<T>, n: number): T {
+  return new Ctor(new SharedArrayBuffer(Math.max(1, n) * Ctor.BYTES_PER_ELEMENT), 0, n);
+}
+
+/** The first `n` elements of `a` in a shared buffer of exactly that size. */
+function sharedCopy<T extends Shareable>(Ctor: ShareableCtor<T>, a: T, n: number): T {
+  const b = sharedArray(Ctor, n);
+  b.set(a.subarray(0, n));
+  return b;
+}
+
+const sharedPool = (n: number): Buffer => {
+  const sab = new SharedArrayBuffer(Math.max(1, n));
+  return Buffer.from(sab, 0, n);
+};
+
+/** A DomainTable's arrays as they cross to a worker thread (the buffers are shared, not copied). */
+export interface SharedDomainTable {
+  pool: Uint8Array;
+  slots: Int32Array;
+  offs: Uint32Array;
+  lens: Uint8Array;
+  setOf: Uint16Array;
+  count: number;
 }
 
 /** Sets of category numbers, interned so an entry stores one small id. Id 0 is the empty set. */
@@ -19,6 +52,14 @@ export class CategorySets {
   private unionMemo = new Map<number, number>();
 
   private singles: number[] = [];
+
+  /** The sets of a CategorySets built elsewhere (read-only use: lookups in another thread). */
+  static fromShared(sets: Uint8Array[]): CategorySets {
+    const c = new CategorySets();
+    c.sets.splice(0, c.sets.length, ...sets);
+    c.byKey = new Map(sets.map((set, i) => [set.join(','), i]));
+    return c;
+  }
 
   /** The set holding just `category` (the common case: a name listed once). */
   single(category: number): number {
@@ -58,6 +99,17 @@ export class DomainTable {
     readonly setOf: Uint16Array,
     readonly count: number,
   ) {}
+
+  /** The arrays, for postMessage: each view's SharedArrayBuffer is shared by the receiving thread. */
+  share(): SharedDomainTable {
+    return { pool: this.pool, slots: this.slots, offs: this.offs, lens: this.lens, setOf: this.setOf, count: this.count };
+  }
+
+  /** The table over arrays another thread built (a structured clone turns the Buffer into a Uint8Array). */
+  static fromShared(s: SharedDomainTable): DomainTable {
+    const pool = Buffer.from(s.pool.buffer, s.pool.byteOffset, s.pool.byteLength);
+    return new DomainTable(pool, s.slots, s.offs, s.lens, s.setOf, s.count);
+  }
 
   get bytes(): number {
     return this.pool.byteLength + this.slots.byteLength + this.offs.byteLength + this.lens.byteLength + this.setOf.byteLength;
@@ -129,15 +181,15 @@ export class DomainTableBuilder {
   count = 0;
 
   constructor(readonly sets: CategorySets, expectedEntries = 1024, expectedBytes = 64 * 1024) {
-    this.pool = Buffer.allocUnsafe(Math.max(expectedBytes, 1024));
+    this.pool = sharedPool(Math.max(expectedBytes, 1024));
     // slot i holds [entry, full hash] side by side: a probe compares hashes without touching the
     // entry arrays, so a miss costs about one cache line
     // (sized for a load factor of 0.7, so it stays under 0.75 where probes lengthen)
-    this.slots = new Int32Array(2 * Math.max(1024, Math.ceil(expectedEntries / 0.7))).fill(-1);
+    this.slots = sharedArray(Int32Array, 2 * Math.max(1024, Math.ceil(expectedEntries / 0.7))).fill(-1);
     const cap = Math.max(expectedEntries, 1024);
-    this.offs = new Uint32Array(cap);
-    this.lens = new Uint8Array(cap);
-    this.setOf = new Uint16Array(cap);
+    this.offs = sharedArray(Uint32Array, cap);
+    this.lens = sharedArray(Uint8Array, cap);
+    this.setOf = sharedArray(Uint16Array, cap);
   }
 
   /** Adds bytes buf[start, end) (normalised, ASCII) under `category` (-1: only make sure the entry exists); returns the entry number. */
@@ -164,7 +216,7 @@ export class DomainTableBuilder {
     const e = this.count++;
     if (e >= this.offs.length) this.growEntries();
     if (this.poolLen + len > this.pool.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(this.pool.length * 2, this.poolLen + len));
+      const bigger = sharedPool(Math.max(this.pool.length * 2, this.poolLen + len));
       this.pool.copy(bigger, 0, 0, this.poolLen);
       this.pool = bigger;
     }
@@ -188,19 +240,19 @@ export class DomainTableBuilder {
 
   private growEntries(): void {
     const cap = this.offs.length * 2;
-    const grow = <T extends Uint32Array | Uint8Array | Uint16Array>(a: T, make: (n: number) => T): T => {
-      const b = make(cap);
+    const grow = <T extends Shareable>(Ctor: ShareableCtor<T>, a: T): T => {
+      const b = sharedArray(Ctor, cap);
       b.set(a);
       return b;
     };
-    this.offs = grow(this.offs, (n) => new Uint32Array(n));
-    this.lens = grow(this.lens, (n) => new Uint8Array(n));
-    this.setOf = grow(this.setOf, (n) => new Uint16Array(n));
+    this.offs = grow(Uint32Array, this.offs);
+    this.lens = grow(Uint8Array, this.lens);
+    this.setOf = grow(Uint16Array, this.setOf);
   }
 
   private rehash(): void {
     const old = this.slots;
-    const slots = new Int32Array(old.length * 2).fill(-1);
+    const slots = sharedArray(Int32Array, old.length * 2).fill(-1);
     const n = slots.length >> 1;
     for (let i = 0; i < old.length; i += 2) {
       const e = old[i]!;
@@ -218,8 +270,9 @@ export class DomainTableBuilder {
   finish(): DomainTable {
     const n = this.count;
     // copy only when over-allocated by more than an eighth (a copy briefly doubles the memory)
-    const trim = <T extends Uint8Array | Uint16Array | Uint32Array>(a: T, used: number): T => (a.length - used > a.length / 8 ? a.slice(0, used) as T : a);
-    const pool = this.pool.length - this.poolLen > this.pool.length / 8 ? Buffer.from(this.pool.subarray(0, this.poolLen)) : this.pool.subarray(0, this.poolLen);
-    return new DomainTable(pool, this.slots, trim(this.offs, n), trim(this.lens, n), trim(this.setOf, n), n);
+    const over = (length: number, used: number) => length - used > length / 8;
+    const trim = <T extends Shareable>(Ctor: ShareableCtor<T>, a: T): T => (over(a.length, n) ? sharedCopy(Ctor, a, n) : a.subarray(0, n) as T);
+    const pool = over(this.pool.length, this.poolLen) ? sharedCopy(Uint8Array, this.pool as Uint8Array, this.poolLen) : this.pool.subarray(0, this.poolLen);
+    return new DomainTable(Buffer.from(pool.buffer, pool.byteOffset, pool.byteLength), this.slots, trim(Uint32Array, this.offs), trim(Uint8Array, this.lens), trim(Uint16Array, this.setOf), n);
   }
 }

@@ -6,7 +6,7 @@ import { loadConfig, type LoadedConfig, type Runtime } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
 import { PolicySnapshot } from './engine.ts';
-import { loadLists } from './lists.ts';
+import { loadLists, type CompiledLists } from './lists.ts';
 import type { PolicyEngine } from './types.ts';
 import { logRedisErrors } from '../storage/redis-errors.ts';
 
@@ -22,6 +22,8 @@ export interface PolicyHolderOptions {
   /** re-read the config file on reload (default: when runtime.configPath is set) */
   reloadConfig?: boolean;
   env?: NodeJS.ProcessEnv;
+  /** how a list directory is compiled (default loadLists; the proxy's worker process uses a compiler thread) */
+  loadLists?: (dir: string) => Promise<CompiledLists>;
 }
 
 export interface ReloadResult {
@@ -41,6 +43,7 @@ export class PolicyHolder {
   private reloading: Promise<ReloadResult> | null = null;
   private again = false;
   private readonly onHup = () => { void this.reload('SIGHUP'); };
+  private readonly swapped: Array<(s: PolicySnapshot) => void> = [];
   /** the last refused reload, for status pages */
   lastError: string | null = null;
   reloads = 0;
@@ -61,8 +64,13 @@ export class PolicyHolder {
     return this.snapshot;
   }
 
+  /** Called with every snapshot swapped in by a reload (the proxy hands it to its worker threads). */
+  onSwap(fn: (s: PolicySnapshot) => void): void {
+    this.swapped.push(fn);
+  }
+
   private async build(config: Config): Promise<PolicySnapshot> {
-    const lists = await loadLists(this.opts.runtime.blocklistsDir);
+    const lists = await (this.opts.loadLists ?? loadLists)(this.opts.runtime.blocklistsDir);
     return new PolicySnapshot(config.policy, config.organisation.timezone, lists);
   }
 
@@ -109,6 +117,7 @@ export class PolicyHolder {
       this.reloads++;
       this.lastError = null;
       this.logLoaded(`reloaded (${why})`, next);
+      for (const fn of this.swapped) fn(next);
       return { ok: true, snapshot: next };
     } catch (e) {
       const error = (e as Error).message;

@@ -1,6 +1,6 @@
 import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CategorySets, DomainTable, DomainTableBuilder } from './domain-table.ts';
+import { CategorySets, DomainTable, DomainTableBuilder, type SharedDomainTable } from './domain-table.ts';
 import { parseListLine } from './list-line.ts';
 import { compilePattern } from './safe-pattern.ts';
 import { compileUrlRule, type UrlRule } from './url-rules.ts';
@@ -51,6 +51,17 @@ export interface CompiledLists {
     loadMs: number;
     tableBytes: number;
   };
+}
+
+/** CompiledLists as it crosses to a worker thread: the table's buffers are shared, the rest copied. */
+export type SharedLists = Omit<CompiledLists, 'table' | 'sets'> & { table: SharedDomainTable; sets: Uint8Array[] };
+
+export function shareLists(l: CompiledLists): SharedLists {
+  return { ...l, table: l.table.share(), sets: l.sets.sets };
+}
+
+export function listsFromShared(s: SharedLists): CompiledLists {
+  return { ...s, table: DomainTable.fromShared(s.table), sets: CategorySets.fromShared(s.sets) };
 }
 
 export class ListError extends FairwatchError {

@@ -1,8 +1,8 @@
 import { createHash, generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import forge from 'node-forge';
 import { FairwatchError } from '../errors.ts';
+import { caCertPath, caDir, caKeyPath } from './ca-paths.ts';
 
 // The organisation CA that lets the proxy show a readable block page for a blocked HTTPS site, and
 // open the few allowed tunnels policy.inspect names (proxy/tls/inspect.ts). Browsers trust it once
@@ -16,9 +16,7 @@ export class CaError extends FairwatchError {
   }
 }
 
-export const caDir = (dataDir: string) => join(dataDir, 'ca');
-export const caKeyPath = (dataDir: string) => join(caDir(dataDir), 'ca.key');
-export const caCertPath = (dataDir: string) => join(caDir(dataDir), 'ca.crt');
+export { caDir, caKeyPath, caCertPath } from './ca-paths.ts';
 
 export interface OrganisationCa {
   certPem: string;

@@ -122,7 +122,7 @@ describe('metrics endpoint', () => {
     }
   }, 180_000);
 
-  it('a cluster primary serves its workers\' counters summed with its own', async () => {
+  it('the role process serves its worker process\'s and worker threads\' counters summed with its own', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'fixtures', 'cluster-metrics.ts')], { stdio: ['ignore', 'pipe', 'pipe'] });
     try {
       const url = await new Promise<string>((resolve, reject) => {

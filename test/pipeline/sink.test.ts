@@ -2,11 +2,13 @@ import { createLogger } from '../../core/log.ts';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pipelineMetrics } from '../../core/events/metrics.ts';
-import { encodeBatch } from '../../core/events/spool.ts';
+import { encodeBatch, markThreadsDead } from '../../core/events/spool.ts';
 import { encodeEvent, EVENTS_PER_ENTRY, eventsOfEntry } from '../../core/events/wire.ts';
 import { createStreamSink } from '../../core/events/stream-sink.ts';
 import { connectRedis, ManagedRedis } from '../../core/storage/redis.ts';
@@ -181,6 +183,40 @@ describe('stream sink on a real redis-server', () => {
     const sink = createStreamSink({ redis: redis.url, dataDir: tmp.dir, pipeline: pipelineConfig({ stream }) });
     await waitFor('the journal to be replayed', () => !sink.stats().spooling, 30_000);
     expect(await streamPaths(stream)).toEqual(Array.from({ length: 3000 }, (_, i) => `/p/${i}`));
+    await sink.close();
+    expect(readdirSync(join(tmp.dir, 'spool'))).toEqual([]);
+  });
+
+  it('a proxy worker thread that dies right after emitting: its journal is left alone while the thread may live, and replayed once a sink knows it ended', async () => {
+    const stream = 's:thread';
+    // the thread runs the compiled sink, as the proxy's worker threads do (dist/ is built by the setup)
+    const sinkModule = pathToFileURL(join(import.meta.dirname, '..', '..', 'dist', 'core', 'events', 'stream-sink.js')).href;
+    const code = `
+      const { workerData } = await import('node:worker_threads');
+      const { createStreamSink } = await import(${JSON.stringify(sinkModule)});
+      const { url, dataDir, pipeline, events, streamed } = workerData;
+      const sink = createStreamSink({ redis: url, dataDir, pipeline });
+      for (const e of events.slice(0, streamed)) sink.emit(e);
+      await sink.flush();
+      for (const e of events.slice(streamed)) sink.emit(e);
+      process.exit(1); // ends this thread only, in the same tick: the rest never reaches Redis
+    `;
+    const events = Array.from({ length: 2000 }, (_, i) => makeEvent(i));
+    const w = new Worker(`(async () => { ${code} })()`, { eval: true, workerData: { url: redis.url, dataDir: tmp.dir, pipeline: pipelineConfig({ stream }), events, streamed: 500 } });
+    const tid = w.threadId;
+    expect(await new Promise((r) => w.once('exit', r))).toBe(1);
+    expect(await streamEventCount(admin, stream)).toBe(500);
+    const dirOf = () => readdirSync(join(tmp.dir, 'spool')).filter((d) => d.includes(`${process.pid}t${tid}-`));
+    expect(dirOf()).toHaveLength(1);
+    // same pid, another thread: without word that it ended, its directory is not taken
+    const early = createStreamSink({ redis: redis.url, dataDir: tmp.dir, pipeline: pipelineConfig({ stream }) });
+    await sleep(300);
+    expect(dirOf()).toEqual([expect.stringMatching(new RegExp(`^${process.pid}t${tid}-`))]);
+    await early.close();
+    markThreadsDead([tid]);
+    const sink = createStreamSink({ redis: redis.url, dataDir: tmp.dir, pipeline: pipelineConfig({ stream }) });
+    await waitFor('the thread\'s journal to be replayed', () => !sink.stats().spooling && dirOf().length === 0, 30_000);
+    expect(await streamPaths(stream)).toEqual(Array.from({ length: 2000 }, (_, i) => `/p/${i}`));
     await sink.close();
     expect(readdirSync(join(tmp.dir, 'spool'))).toEqual([]);
   });

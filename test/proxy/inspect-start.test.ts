@@ -11,7 +11,7 @@ import { LeafMinter } from '../../core/tls/leaf.ts';
 import { runCli, startCli } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
-// Inspection through the real `fairwatch start` (cluster worker, Redis stream, ingester, embedded
+// Inspection through the real `fairwatch start` (a worker thread, Redis stream, ingester, embedded
 // ClickHouse): curl fetches an installer over HTTPS from a host in policy.inspect.hosts and gets
 // the block page; the stored events say so. The origin is an IP literal so no name is looked up.
 

@@ -13,8 +13,9 @@ import { pollUntil } from '../helpers/poll.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { startEcho, startOrigin, type Origin } from './harness.ts';
 
-// The real multi-worker role: `fairwatch proxy` with two workers, events through the Redis stream,
-// user records from the directory, and a worker killed with SIGKILL.
+// The real multi-worker role: `fairwatch proxy` with two worker threads (in one worker process),
+// events through the Redis stream, user records from the directory, a worker thread that dies (the
+// SIGUSR2 drill ends one at once) and the whole worker process SIGKILLed.
 
 const run = promisify(execFile);
 const tmp = tempDir('fw-role-');
@@ -24,13 +25,16 @@ let server: ReturnType<typeof startCli>;
 let port: number;
 let redis: Redis;
 let env: NodeJS.ProcessEnv;
+let metricsUrl = '';
+const metric = async (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(await (await fetch(metricsUrl)).text())?.[1] ?? NaN);
 
+/** The proxy's worker process(es) under the role process (its threads serve the port). */
 function workerPids(primary: number): number[] {
   return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number).filter((pid) => {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      return ppid === primary && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('dist/proxy/worker.js');
+      return ppid === primary && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('dist/proxy/worker-process.js');
     } catch {
       return false;
     }
@@ -53,7 +57,7 @@ beforeAll(async () => {
   origin = await startOrigin();
   echo = await startEcho();
   const cfg = join(tmp.dir, 'fairwatch.yaml');
-  writeFileSync(cfg, `proxy:\n  workers: 2\n  allowDestinations: ["127.0.0.1"]\n  ipTunnels: allow\n  connectPorts: [443, ${echo.port}]\nidentity:\n  guestNetworks: ["127.0.0.2/32"]\n` +
+  writeFileSync(cfg, `metrics:\n  port: 0\nproxy:\n  workers: 2\n  allowDestinations: ["127.0.0.1"]\n  ipTunnels: allow\n  connectPorts: [443, ${echo.port}]\nidentity:\n  guestNetworks: ["127.0.0.2/32"]\n` +
     // blocked before any name lookup: no test may query real DNS
     'policy:\n  rules:\n    - { categories: [gambling], action: block, clause: "Gambling sites are never acceptable." }\n');
   env = {
@@ -65,6 +69,7 @@ beforeAll(async () => {
   const m = /proxy on 127\.0\.0\.1:(\d+) \(2 workers\)/.exec(server.output().stdout);
   expect(m).not.toBeNull();
   port = Number(m![1]);
+  metricsUrl = /metrics on (\S+)/.exec(server.output().stdout)![1]!;
   redis = new Redis(managedRedisUrl(env.FAIRWATCH_DATA_DIR!)!);
 });
 afterAll(async () => {
@@ -104,12 +109,10 @@ describe('fairwatch proxy (two workers)', () => {
     expect(e).toMatchObject({ action: 'block', category: 'gambling' });
   });
 
-  it('SIGKILL of one worker: the other worker\'s tunnels keep working and a new worker is started', async () => {
-    const pidsBefore = workerPids(server.child.pid!);
-    expect(pidsBefore).toHaveLength(2);
-    // round-robin accept: eight tunnels land four on each worker
+  /** CONNECT tunnels to the echo server; SO_REUSEPORT spreads them over the threads by address hash. */
+  async function openTunnels(n: number): Promise<Socket[]> {
     const tunnels: Socket[] = [];
-    for (let i = 0; i < 8; i++) {
+    for (let i = 0; i < n; i++) {
       tunnels.push(await new Promise<Socket>((resolve, reject) => {
         const s = connect({ port, host: '127.0.0.1', localAddress: '127.0.0.2' });
         s.once('data', (d: Buffer) => (/^HTTP\/1\.1 200 /.test(d.toString()) ? resolve(s) : reject(new Error(d.toString()))));
@@ -117,23 +120,66 @@ describe('fairwatch proxy (two workers)', () => {
         s.write(`CONNECT 127.0.0.1:${echo.port} HTTP/1.1\r\n\r\n`);
       }));
     }
-    process.kill(pidsBefore[0]!, 'SIGKILL');
-    const results = await Promise.all(tunnels.map((s, i) => new Promise<'alive' | 'dead'>((resolve) => {
+    return tunnels;
+  }
+
+  function probe(tunnels: Socket[]): Promise<Array<'alive' | 'dead'>> {
+    return Promise.all(tunnels.map((s, i) => new Promise<'alive' | 'dead'>((resolve) => {
       const timer = setTimeout(() => resolve('dead'), 5000);
       s.once('close', () => { clearTimeout(timer); resolve('dead'); });
       s.once('data', (d: Buffer) => { clearTimeout(timer); resolve(d.toString() === `ping${i}` ? 'alive' : 'dead'); });
-      // give the kill a moment to close the dead worker's sockets before probing
+      // give the crash a moment to close the dead thread's sockets before probing
       setTimeout(() => { if (!s.destroyed) s.write(`ping${i}`); }, 500);
     })));
-    // (normally exactly four each; the point is that the other worker's tunnels were not touched)
+  }
+
+  it('a worker thread that dies (SIGUSR2 drill): the other thread\'s tunnels keep working, a new thread replaces it, and no answered request loses its event', async () => {
+    const pids = workerPids(server.child.pid!);
+    expect(pids).toHaveLength(1);
+    const wp = pids[0]!;
+    expect(await metric('fairwatch_proxy_workers')).toBe(2);
+    expect(await metric('fairwatch_proxy_worker_restarts_total')).toBe(0);
+    // each thread's event sink keeps its own spool directory, named <pid>t<thread>-<id>
+    const spool = join(env.FAIRWATCH_DATA_DIR!, 'spool');
+    const threadDirs = () => readdirSync(spool).filter((d) => d.startsWith(`${wp}t`));
+    const before = await until(threadDirs, (d) => d.length === 2);
+    // answered before the crash, on fresh connections (their events are emitted when they close)
+    const paths = Array.from({ length: 20 }, (_, i) => `/thread-crash-${i}`);
+    for (const p of paths) expect(await curl([`${origin.url}${p}`], true)).toMatch(/^\d{3}$/);
+    // sixteen tunnels: all on one thread by chance is 2 in 65536
+    const tunnels = await openTunnels(16);
+    process.kill(wp, 'SIGUSR2');
+    const results = await probe(tunnels);
     expect(results.filter((r) => r === 'alive').length).toBeGreaterThanOrEqual(1);
     expect(results.filter((r) => r === 'dead').length).toBeGreaterThanOrEqual(1);
     for (const s of tunnels) s.destroy();
-    const pidsAfter = await until(() => workerPids(server.child.pid!), (p) => p.length === 2 && !p.includes(pidsBefore[0]!));
-    expect(pidsAfter).toHaveLength(2);
-    expect(pidsAfter).toContain(pidsBefore[1]);
-    // and the proxy still serves on the same port
+    const said = await until(() => { const o = server.output(); return o.stdout + o.stderr; }, (o) => /"thread":(\d+)[^\n]*SIGUSR2/.test(o));
+    const dead = Number(/"thread":(\d+)[^\n]*SIGUSR2/.exec(said)![1]);
+    expect(said).toMatch(/proxy worker thread died; starting a new one/);
+    // a new thread (a new sink directory) took over; the dead thread's directory was adopted and replayed
+    await until(threadDirs, (d) => d.some((x) => !before.includes(x)) && !d.some((x) => x.includes(`${wp}t${dead}-`)), 30_000);
+    // every request answered before the crash has exactly one event
+    const events = await until(streamEvents, (ev) => paths.every((p) => ev.some((e) => e.path === p)));
+    for (const p of paths) expect(events.filter((e) => e.path === p)).toHaveLength(1);
+    expect(workerPids(server.child.pid!)).toEqual([wp]);
     expect(await curl([`${origin.url}/small`], true)).toBe('200');
+    // counted in the worker process, summed into the role process's /metrics
+    expect(await until(() => metric('fairwatch_proxy_workers'), (n) => n === 2)).toBe(2);
+    expect(await metric('fairwatch_proxy_worker_restarts_total')).toBe(1);
+  });
+
+  it('SIGKILL of the worker process: a new one is started on the same port', async () => {
+    const pidsBefore = workerPids(server.child.pid!);
+    expect(pidsBefore).toHaveLength(1);
+    const tunnels = await openTunnels(4);
+    process.kill(pidsBefore[0]!, 'SIGKILL');
+    // every tunnel was served by a thread of the killed process
+    expect(await probe(tunnels)).toEqual(['dead', 'dead', 'dead', 'dead']);
+    for (const s of tunnels) s.destroy();
+    const pidsAfter = await until(() => workerPids(server.child.pid!), (p) => p.length === 1 && p[0] !== pidsBefore[0], 60_000);
+    expect(pidsAfter).toHaveLength(1);
+    // and the proxy serves on the same port again
+    expect(await until(() => curl([`${origin.url}/small`], true), (c) => c === '200', 30_000), JSON.stringify(server.output()).slice(-3000)).toBe('200');
   });
 
   it('a second proxy on a port in use fails with one line naming the port, the setting and the fix', async () => {
@@ -141,13 +187,15 @@ describe('fairwatch proxy (two workers)', () => {
     const busy = await new Promise<number>((r) => blocker.listen(0, '127.0.0.1', () => r((blocker.address() as AddressInfo).port)));
     try {
       const other = tempDir('fw-role2-');
-      const r = await runCli(['proxy'], { env: { ...env, FAIRWATCH_DATA_DIR: other.dir, FAIRWATCH_PROXY_PORT: String(busy) }, timeoutMs: 60_000 });
+      // this test's running proxy holds its port with SO_REUSEPORT, which another fairwatch could
+      // share silently: it must be refused just the same
+      for (const taken of [port, busy]) {
+        const r = await runCli(['proxy'], { env: { ...env, FAIRWATCH_DATA_DIR: other.dir, FAIRWATCH_PROXY_PORT: String(taken) }, timeoutMs: 60_000 });
+        expect(r.code).toBe(1);
+        const errors = r.stderr.trim().split('\n').filter((l) => l.startsWith('fairwatch:'));
+        expect(errors).toEqual([expect.stringMatching(new RegExp(`proxy port ${taken} on 127\\.0\\.0\\.1 is already in use: set proxy\\.port .*FAIRWATCH_PROXY_PORT`))]);
+      }
       other.cleanup();
-      expect(r.code).toBe(1);
-      // (list warnings from the fixture's deliberately bad lines may come first)
-      const errors = r.stderr.trim().split('\n').filter((l) => l.startsWith('fairwatch:'));
-      expect(errors).toHaveLength(1);
-      expect(errors[0]).toMatch(new RegExp(`proxy port ${busy} on 127\\.0\\.0\\.1 is already in use: set proxy\\.port .*FAIRWATCH_PROXY_PORT`));
     } finally {
       blocker.close();
     }
