@@ -114,8 +114,3 @@ export function eventsOfEntry(fields: readonly string[]): AccessEvent[] {
   }
   return out;
 }
-
-/** Every event in a list of stream entries (for tests and tools). */
-export function eventsOfEntries(entries: ReadonlyArray<[string, readonly string[]]>): AccessEvent[] {
-  return entries.flatMap(([, fields]) => eventsOfEntry(fields));
-}

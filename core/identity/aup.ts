@@ -31,14 +31,6 @@ export async function hasAcceptedAup(redis: Redis, userPseudonym: string, versio
   return (await redis.sismember(aupSetKey(version), userPseudonym)) === 1;
 }
 
-/** Whether this person accepted this version, from the lasting record. */
-export async function acceptedInStore(store: Store, userPseudonym: string, version: string): Promise<boolean> {
-  const row = await store.one<{ n: number }>(
-    `SELECT count() AS n FROM ${store.database}.aup_acceptances WHERE user_pseudonym = {p:String} AND version = {v:String}`,
-    { p: userPseudonym, v: version });
-  return Number(row?.n ?? 0) > 0;
-}
-
 /** Copies every acceptance of `version` from ClickHouse into Redis; returns how many people. */
 export async function warmAupCache(store: Store, redis: Redis, version: string): Promise<number> {
   const rows = await store.rows<{ p: string }>(

@@ -3,7 +3,8 @@ import { cpSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditLogFor } from '../../core/audit/log.ts';
-import { acceptedInStore, hasAcceptedAup, recordAupAcceptance } from '../../core/identity/aup.ts';
+import { hasAcceptedAup, recordAupAcceptance } from '../../core/identity/aup.ts';
+import { acceptedInStore } from '../helpers/aup-store.ts';
 import { loadKey } from '../../core/keys.ts';
 import { masterKeyId, openReport, sealReport, type SealedPayload } from '../../core/reports/seal.ts';
 import { caKeyPath, createCa, loadCa } from '../../core/tls/ca.ts';

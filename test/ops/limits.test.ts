@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pipelineMetrics } from '../../core/events/metrics.ts';
 import { createStreamSink } from '../../core/events/stream-sink.ts';
-import { eventsOfEntries } from '../../core/events/wire.ts';
+import { eventsOfEntries } from '../helpers/stream-events.ts';
 import { diskOf } from '../../core/ops/pipeline-health.ts';
 import { freePort } from '../../core/storage/redis.ts';
 import { Redis } from 'ioredis';

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { acceptedInStore, AupGate, aupSetKey, hasAcceptedAup, recordAupAcceptance, warmAupCache } from '../../core/identity/aup.ts';
+import { AupGate, aupSetKey, hasAcceptedAup, recordAupAcceptance, warmAupCache } from '../../core/identity/aup.ts';
+import { acceptedInStore } from '../helpers/aup-store.ts';
 import { bindingKey, bindSignIn, signedInAs, signOut } from '../../core/identity/sign-in-binding.ts';
 import type { Platform } from '../../core/platform.ts';
 import { openTestPlatform } from '../helpers/platform.ts';

@@ -1,4 +1,4 @@
-import { eventsOfEntries } from '../../core/events/wire.ts';
+import { eventsOfEntries } from '../helpers/stream-events.ts';
 import { createHash } from 'node:crypto';
 import { mkdirSync, statSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';

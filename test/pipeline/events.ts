@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { AccessEvent } from '../../core/events/event.ts';
 import { parseConfig } from '../../core/config/load.ts';
 import type { PipelineConfig } from '../../core/events/stream-sink.ts';
-import { eventsOfEntries } from '../../core/events/wire.ts';
+import { eventsOfEntries } from '../helpers/stream-events.ts';
 import type { Redis } from 'ioredis';
 import type { Store } from '../../core/storage/clickhouse.ts';
 import { ROLLUP_TABLES } from '../../core/storage/rollup-views.ts';

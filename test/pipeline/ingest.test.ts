@@ -1,4 +1,5 @@
-import { encodeEvent, eventsOfEntries, W, WIRE_FIELD } from '../../core/events/wire.ts';
+import { encodeEvent, W, WIRE_FIELD } from '../../core/events/wire.ts';
+import { eventsOfEntries } from '../helpers/stream-events.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ingester } from '../../analyser/ingest/ingester.ts';
 import { createStreamSink, type StreamSink } from '../../core/events/stream-sink.ts';

@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AccessEvent } from '../../core/events/event.ts';
-import { eventsOfEntries } from '../../core/events/wire.ts';
+import { eventsOfEntries } from '../helpers/stream-events.ts';
 import { aupSetKey } from '../../core/identity/aup.ts';
 import { Pseudonymiser } from '../../core/identity/pseudonym.ts';
 import { loadKey } from '../../core/keys.ts';

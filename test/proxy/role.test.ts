@@ -1,4 +1,4 @@
-import { eventsOfEntries } from '../../core/events/wire.ts';
+import { eventsOfEntries } from '../helpers/stream-events.ts';
 import { execFile } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
