@@ -105,12 +105,3 @@ export function decodeEvent(line: string): AccessEvent {
   if (f[COL.query]) e.query = s('query');
   return e;
 }
-
-/** Every event in one stream entry's fields (as XRANGE / XREADGROUP return them), in order. */
-export function eventsOfEntry(fields: readonly string[]): AccessEvent[] {
-  const out: AccessEvent[] = [];
-  for (let i = 0; i + 1 < fields.length; i += 2) {
-    if (fields[i] === WIRE_FIELD) for (const line of fields[i + 1]!.split('\n')) out.push(decodeEvent(line));
-  }
-  return out;
-}
