@@ -73,8 +73,10 @@ const LISTS = process.env.BENCH_LISTS === 'full' ? prepareLists() : process.env.
 
 async function startFairwatch(originPort: number, root = ROOT, name = 'fw'): Promise<{ port: number; pid: number }> {
   const cfg = join(tmp.dir, `${name}.yaml`);
-  // the origins are reached by address: proxy.ipTunnels lets them through (it refuses bare IPs by default)
-  writeFileSync(cfg, `proxy:\n  workers: ${Number(process.env.BENCH_WORKERS ?? 0)}\n  allowDestinations: ["127.0.0.1"]\n  ipTunnels: allow\n  connectPorts: [443, ${originPort}]\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\n`);
+  // the origins are reached by address: proxy.ipTunnels lets them through (it refuses bare IPs by
+  // default); a baseline checkout from before that key would refuse it as unknown
+  const ipTunnels = readFileSync(join(root, 'core/config/schema.ts'), 'utf8').includes('ipTunnels') ? '  ipTunnels: allow\n' : '';
+  writeFileSync(cfg, `proxy:\n  workers: ${Number(process.env.BENCH_WORKERS ?? 0)}\n  allowDestinations: ["127.0.0.1"]\n${ipTunnels}  connectPorts: [443, ${originPort}]\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\n`);
   const env = {
     ...process.env, FAIRWATCH_DATA_DIR: join(tmp.dir, `data-${name}`), FAIRWATCH_CONFIG: cfg, FAIRWATCH_PROXY_PORT: '0',
     FAIRWATCH_DIAL_LOOPBACK_ONLY: '1', FAIRWATCH_LOG_LEVEL: 'error', FAIRWATCH_BLOCKLISTS: LISTS ?? join(ROOT, 'blocklists'),
