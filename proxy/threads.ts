@@ -39,6 +39,11 @@ export interface ThreadPoolOptions {
 const restarts = counter('fairwatch_proxy_worker_restarts_total', 'Proxy workers replaced after dying');
 const alive = gauge('fairwatch_proxy_workers', 'Proxy workers running');
 
+// A thread's young generation left to grow as it likes swells every thread's heap under load,
+// though little of it is live: capped here, the workers stay small at no measurable cost in speed
+// (docs/benchmarks.md has the runs); much smaller and collections come often enough to cost.
+const YOUNG_GENERATION_MB = 16;
+
 export class ProxyThreads {
   private readonly workers = new Set<Worker>();
   /** worker threads of this process that exited: a new thread adopts their event journals */
@@ -74,7 +79,7 @@ export class ProxyThreads {
   private spawn(): Promise<number> {
     const { config, runtime, redisUrl } = this.opts;
     const port = this.port || this.opts.port;
-    const w = new Worker(compiledModulePath(import.meta.url, './worker.ts'), { execArgv: [], stdout: false, stderr: false });
+    const w = new Worker(compiledModulePath(import.meta.url, './worker.ts'), { execArgv: [], stdout: false, stderr: false, resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } });
     const tid = w.threadId;
     this.workers.add(w);
     alive.set(this.workers.size);
