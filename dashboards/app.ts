@@ -16,6 +16,7 @@ import { selfServiceRoutes } from './routes/self-service.ts';
 import { publicRoutes } from './routes/public.ts';
 import { FORM_ACTION_HEADER, oidcRoutes } from './routes/oidc.ts';
 import { staffRoutes } from './routes/staff.ts';
+import { scimRoutes } from './routes/scim.ts';
 
 // The console: server-rendered pages and the JSON API under /api, one hono app, constructible
 // without a listener (tests call app.request). Every route comes from a RouteTable rule.
@@ -79,6 +80,7 @@ export function createConsoleApp(deps: ConsoleDeps): ConsoleApp {
   overviewRoutes(deps, table);
   peopleRoutes(deps, table);
   selfServiceRoutes(deps, table);
+  scimRoutes(deps, table);
   app.notFound((c) => fail(deps, c as never, 404, 'no such page'));
   // The one place an error becomes an answer: fairwatch's errors carry their HTTP status (a route's
   // HttpError, a core error such as AuthzError); anything else is internal, logged, and not shown.
