@@ -16,7 +16,7 @@ import { selfServiceRoutes } from './routes/self-service.ts';
 import { publicRoutes } from './routes/public.ts';
 import { FORM_ACTION_HEADER, oidcRoutes } from './routes/oidc.ts';
 import { staffRoutes } from './routes/staff.ts';
-import { scimRoutes } from './routes/scim.ts';
+import { SCIM_BASE, scimRoutes } from './routes/scim.ts';
 
 // The console: server-rendered pages and the JSON API under /api, one hono app, constructible
 // without a listener (tests call app.request). Every route comes from a RouteTable rule.
@@ -58,7 +58,9 @@ export function createConsoleApp(deps: ConsoleDeps): ConsoleApp {
   // Origin / Sec-Fetch-Site check for every form post (hono csrf); the RouteTable adds the
   // per-session form token, and JSON bodies cannot be sent cross-origin without a CORS preflight
   // we never answer.
-  app.use('*', csrf());
+  // SCIM (/scim/v2) is exempt: each request carries a bearer token a browser never attaches by itself
+  const formCsrf = csrf();
+  app.use('*', (c, next) => (c.req.path.startsWith(`${SCIM_BASE}/`) ? next() : formCsrf(c, next)));
   app.use('*', async (c, next) => {
     const unsafe = !['GET', 'HEAD', 'OPTIONS'].includes(c.req.method);
     const origin = c.req.header('origin');

@@ -53,7 +53,8 @@ export const createUserSchema = z.looseObject({
   entitlements: noRoles,
 });
 
-const patchOp = z.strictObject({
+// Entra adds a "name" (addMember, removeMember) to group operations: extra keys are ignored
+const patchOp = z.looseObject({
   op: z.string().regex(/^(add|replace|remove)$/i, 'expected add, replace or remove'),
   path: z.string().max(500).optional(),
   value: z.unknown().optional(),
@@ -133,6 +134,7 @@ export interface ScimDeps {
   defaultGroup: string;
   /** a user was disabled: end their console sessions */
   onDisabled: (userId: string) => Promise<void>;
+  now?: () => number;
 }
 
 export const scimIssuer = (providerId: string) => `scim:${providerId}`;
@@ -168,7 +170,7 @@ export class ScimUsers {
 
   /** Counts one change against identity.scim.maxChangesPerMinute; over it, 429. */
   private async budget(): Promise<void> {
-    const key = `fairwatch:scim:changes:${Math.floor(Date.now() / 60_000)}`;
+    const key = `fairwatch:scim:changes:${Math.floor((this.d.now ?? Date.now)() / 60_000)}`;
     const n = await this.d.redis.incr(key);
     if (n === 1) await this.d.redis.expire(key, 120);
     if (n > this.d.config.maxChangesPerMinute) throw new ScimError(429, `more than ${this.d.config.maxChangesPerMinute} changes this minute (identity.scim.maxChangesPerMinute); try again later`, 'tooMany');
