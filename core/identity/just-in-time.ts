@@ -6,8 +6,9 @@ import { scimIssuer } from './scim.ts';
 
 // Accounts from an OpenID provider are made on first sign-in ("just in time") and kept in step
 // with the provider's claims at every later one; each creation and change goes into the audit
-// chain. A leaver is refused by the provider itself; their fairwatch record stays (disabled by IT
-// when they go) because events and authorisations refer to it.
+// chain. A leaver is refused by the provider itself; their fairwatch record stays (disabled by IT,
+// or by the provider's SCIM provisioning, core/identity/scim.ts) because events and authorisations
+// refer to it.
 
 export interface ProvisionInput {
   providerId: string;

@@ -6,6 +6,7 @@ import type { ScimConfig } from '../config/schema.ts';
 import { FairwatchError } from '../errors.ts';
 import type { ExternalAccounts } from './external-accounts.ts';
 import { normaliseUsername } from './pseudonym.ts';
+import { signOutEverywhere } from './sign-in-binding.ts';
 import { UserError, validateUsername, type UserDirectory, type UserRecord } from './users.ts';
 
 // SCIM 2.0 users (RFC 7643/7644) as Entra ID's automatic user provisioning sends them. A SCIM user
@@ -13,7 +14,8 @@ import { UserError, validateUsername, type UserDirectory, type UserRecord } from
 // external_accounts as managed by SCIM for one OpenID provider, so that provider's sign-in and
 // the SCIM user are one record. The rules:
 //   - a local account (it has a password) is never created over, changed or disabled: 409;
-//   - a leaver (active false, or DELETE) is disabled, never deleted; the record keeps its history;
+//   - a leaver (active false, or DELETE) is disabled, never deleted, their console sessions and
+//     shared-computer sign-ins end; the record keeps its history;
 //   - the console role is never set through SCIM (new records are staff); roles in a request are refused;
 //   - the group follows SCIM group membership through identity.scim.groups;
 //   - every change is one audit row naming the user id.
@@ -220,7 +222,11 @@ export class ScimUsers {
     await this.budget();
     const next = active ? await this.d.users.enable(u.username) : await this.d.users.disable(u.username);
     await this.audit(active ? 'user.scim-enable' : 'user.scim-disable', next, active ? 'active in the directory again' : 'leaver: disabled (never deleted)');
-    if (!active) await this.d.onDisabled(next.userId);
+    if (!active) {
+      await this.d.onDisabled(next.userId);
+      // a shared computer they signed in on stops being theirs now, not at identity.signInHours
+      await signOutEverywhere(this.d.redis, next.username);
+    }
     await this.changed();
     return next;
   }

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetch } from 'undici';
 import { provisionExternal } from '../../core/identity/just-in-time.ts';
+import { bindSignIn, signedInAs } from '../../core/identity/sign-in-binding.ts';
 import { issueScimToken } from '../../core/identity/scim-token.ts';
 import { ScimUsers, ScimError } from '../../core/identity/scim.ts';
 import { consoleDeps, startConsole } from '../../dashboards/role.ts';
@@ -136,12 +137,16 @@ describe('SCIM provisioning as Entra ID sends it', () => {
   it('a leaver (PATCH Replace active false) is disabled, not deleted: sessions end, the OpenID sign-in is refused, audited by id', async () => {
     const deps = consoleDeps(t.platform);
     const { id: sessionId } = await deps.sessions.create(id, 'staff');
+    await bindSignIn(t.platform.redis, 'client-sam', { user: 'sam.jones@riverside.example', group: 'staff' }, 8);
+    await bindSignIn(t.platform.redis, 'client-kim', { user: 'kim.other@riverside.example', group: 'staff' }, 8);
     const r = await scim('PATCH', `/Users/${id}`, { Operations: [{ op: 'Replace', path: 'active', value: false }], schemas: [PATCH_OP] });
     expect(r.status).toBe(200);
     expect(r.json).toMatchObject({ id, active: false });
     const rec = (await t.platform.users.getById(id))!;
     expect(rec.disabled).toBe(true);
     expect(await deps.sessions.get(sessionId)).toBeNull();
+    expect(await signedInAs(t.platform.redis, 'client-sam')).toBeNull();
+    expect(await signedInAs(t.platform.redis, 'client-kim')).toMatchObject({ user: 'kim.other@riverside.example' });
     const [row] = await audit().list(1);
     expect(row).toMatchObject({ action: 'user.scim-disable', target: id, actor: 'scim:entra' });
     const signIn = await provisionExternal({ users: t.platform.users, accounts: deps.externalAccounts, audit: audit() },
