@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetch } from 'undici';
 import { provisionExternal } from '../../core/identity/just-in-time.ts';
@@ -5,13 +7,23 @@ import { bindSignIn, signedInAs } from '../../core/identity/sign-in-binding.ts';
 import { issueScimToken } from '../../core/identity/scim-token.ts';
 import { ScimUsers, ScimError } from '../../core/identity/scim.ts';
 import { consoleDeps, startConsole } from '../../dashboards/role.ts';
+import { createCa } from '../../core/tls/ca.ts';
+import { LeafMinter } from '../../core/tls/leaf.ts';
+import { startTestIdp, type TestIdp } from '../helpers/oidc-idp.ts';
 import { openTestPlatform } from '../helpers/platform.ts';
+import { tempDir } from '../helpers/tmp.ts';
+import { HttpBrowser } from './oidc-http.ts';
 
 // SCIM 2.0 provisioning as Microsoft Entra ID sends it (the request bodies below are Entra's
 // documented samples), against the real console on a socket with real ClickHouse and Redis.
 
-const ISSUER = 'https://login.riverside.example/tenant-1/v2.0';
-const yaml = `organisation: { name: "Riverside Care" }
+const files = tempDir();
+const ca = createCa(files.dir, { organisation: 'SCIM Test CA' });
+const caFile = join(files.dir, 'idp-ca.pem');
+writeFileSync(caFile, ca.certPem);
+let idp: TestIdp;
+let ISSUER = '';
+const config = () => `organisation: { name: "Riverside Care" }
 console: { port: 0 }
 identity:
   oidc:
@@ -20,7 +32,9 @@ identity:
       issuer: ${ISSUER}
       clientId: fairwatch
       clientSecret: oidc-client-secret-0123456789
-      usernameClaim: preferred_username
+      caFile: ${caFile}
+      usernameClaim: email
+      roles: { fw-it: it }
   scim:
     enabled: true
     provider: entra
@@ -59,8 +73,12 @@ const entraCreate = (userName: string, extra: Record<string, unknown> = {}) => (
 const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 
 beforeAll(async () => {
-  t = await openTestPlatform({ yaml });
+  idp = await startTestIdp(new LeafMinter(ca));
+  ISSUER = idp.issuer;
+  t = await openTestPlatform({ yaml: config() });
   con = await startConsole(t.platform);
+  await idp.configure([{ client_id: 'fairwatch', client_secret: 'oidc-client-secret-0123456789', redirect_uris: [`${con.url}/auth/oidc/entra/callback`] }]);
+  idp.accounts.set('lee', { email: 'Lee.Hart@riverside.example', email_verified: true, roles: ['fw-it'] });
   base = `${con.url}/scim/v2`;
   // what `fairwatch users scim-token` does: only the hash is kept
   token = issueScimToken(t.dataDir, t.platform.config.identity.scim!).token;
@@ -69,7 +87,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await con?.stop();
+  await idp?.close();
   await t?.cleanup();
+  files.cleanup();
 });
 
 describe('SCIM provisioning as Entra ID sends it', () => {
@@ -89,6 +109,9 @@ describe('SCIM provisioning as Entra ID sends it', () => {
     expect(rec).toMatchObject({ username: 'sam.jones@riverside.example', role: 'staff', group: 'staff', disabled: false, passwordHash: '' });
     const again = await scim('GET', `/Users?filter=${encodeURIComponent('userName eq "sam.jones@riverside.example"')}`);
     expect(again.json).toMatchObject({ totalResults: 1, Resources: [{ id, userName: 'sam.jones@riverside.example', active: true }] });
+    // a form-style query ('+' for spaces), as some clients send it
+    const plus = await scim('GET', '/Users?filter=userName+eq+%22SAM.JONES%40riverside.example%22');
+    expect(plus.json).toMatchObject({ totalResults: 1, Resources: [{ id }] });
     expect((await scim('GET', `/Users/${id}`)).json).toMatchObject({ id, active: true });
     const dup = await scim('POST', '/Users', entraCreate('sam.jones@riverside.example'));
     expect(dup.status).toBe(409);
@@ -174,6 +197,32 @@ describe('SCIM provisioning as Entra ID sends it', () => {
     const c = await scim('POST', '/Users', entraCreate('starter.later@riverside.example', { active: false }));
     expect(c.status).toBe(201);
     expect((await t.platform.users.getById(c.json!.id as string))!.disabled).toBe(true);
+  });
+});
+
+describe('SCIM and the real OpenID sign-in', () => {
+  /** a console sign-in at the test provider as `login`, to the end: the console's final answer */
+  async function signIn(login: string) {
+    const b = new HttpBrowser(ca.certPem, con.url);
+    const start = await b.request(`${con.url}/auth/oidc/entra/start`, { form: {} });
+    expect(start.status, start.text.slice(0, 300)).toBe(303);
+    const { res } = await b.follow(start, login);
+    return res;
+  }
+
+  it('a person Entra provisioned signs in to the same record; once a leaver, the sign-in is refused', async () => {
+    const c = await scim('POST', '/Users', entraCreate('Lee.Hart@riverside.example'));
+    expect(c.status).toBe(201);
+    const id = c.json!.id as string;
+    const ok = await signIn('lee');
+    expect(ok.status, ok.text.slice(0, 300)).toBe(200);
+    expect(ok.text).toContain('Signed in as lee.hart@riverside.example');
+    // one record: the sign-in's role came from the claims, the record is the SCIM one
+    expect(await t.platform.users.get('lee.hart@riverside.example')).toMatchObject({ userId: id, role: 'it', disabled: false });
+    expect((await scim('PATCH', `/Users/${id}`, { schemas: [PATCH_OP], Operations: [{ op: 'Replace', path: 'active', value: false }] })).status).toBe(200);
+    const refused = await signIn('lee');
+    expect(refused.status).toBe(403);
+    expect(refused.text).toContain('disabled');
   });
 });
 
