@@ -198,4 +198,13 @@ export function scimRoutes(deps: ConsoleDeps, t: RouteTable): void {
     return c.body(null, 204);
   });
   scim('DELETE', '/Groups/:id', async (c) => c.body(null, 204));
+
+  // what this service supports (RFC 7643 §5), for clients that ask before provisioning
+  scim('GET', '/ServiceProviderConfig', async (c) => scimJson(c, {
+    schemas: ['urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig'],
+    patch: { supported: true }, bulk: { supported: false, maxOperations: 0, maxPayloadSize: 0 },
+    filter: { supported: true, maxResults: 1 }, changePassword: { supported: false }, sort: { supported: false }, etag: { supported: false },
+    authenticationSchemes: [{ type: 'oauthbearertoken', name: 'Bearer token', description: 'the token from `fairwatch users scim-token`' }],
+    meta: { resourceType: 'ServiceProviderConfig', location: `${base(c)}/ServiceProviderConfig` },
+  }));
 }

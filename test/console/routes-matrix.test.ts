@@ -163,6 +163,7 @@ const CASES: Record<string, Case> = {
   'POST /scim/v2/Groups': { json: { displayName: 'matrix' }, expect: all(404) },
   'PATCH /scim/v2/Groups/:id': { params: token, json: {}, expect: all(404) },
   'DELETE /scim/v2/Groups/:id': { params: token, expect: all(404) },
+  'GET /scim/v2/ServiceProviderConfig': { expect: all(404) },
   'GET /alerts': { expect: directorOnly(200) },
   'GET /api/alerts': { expect: directorOnly(200) },
   'GET /alerts/:id': { params: freshAlert, expect: directorOnly(200) },

@@ -193,6 +193,12 @@ describe('SCIM provisioning as Entra ID sends it', () => {
     expect((await audit().list(1))[0]).toMatchObject({ action: 'user.scim-disable', target: id });
   });
 
+  it('describes itself at /ServiceProviderConfig (behind the token)', async () => {
+    const r = await scim('GET', '/ServiceProviderConfig');
+    expect(r.json).toMatchObject({ patch: { supported: true }, bulk: { supported: false }, filter: { supported: true } });
+    expect((await fetch(`${base}/ServiceProviderConfig`)).status).toBe(401);
+  });
+
   it('a user created inactive is stored disabled', async () => {
     const c = await scim('POST', '/Users', entraCreate('starter.later@riverside.example', { active: false }));
     expect(c.status).toBe(201);
