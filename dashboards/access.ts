@@ -15,9 +15,14 @@ import { FairwatchError } from '../core/errors.ts';
 export type Who = 'anyone' | 'signed-in' | readonly Role[];
 
 export interface RouteRule {
-  method: 'GET' | 'POST' | 'DELETE';
+  method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
   path: string;
   who: Who;
+  /**
+   * a machine API that authenticates each request with a bearer token itself (SCIM): no session,
+   * the body left unread for the handler (who must be 'anyone')
+   */
+  bearer?: true;
   /** audit action written for every attempt, allowed or refused */
   audit?: string;
   /** form posts that must not carry the per-session token (sign-in, first-run setup) */
@@ -151,7 +156,12 @@ export class RouteTable {
     if (this.rules.some((r) => r.method === rule.method && r.path === rule.path)) throw new Error(`route ${rule.method} ${rule.path} declared twice`);
     this.rules.push(rule);
     const deps = this.deps;
+    if (rule.bearer && rule.who !== 'anyone') throw new Error(`route ${rule.method} ${rule.path}: a bearer-token route checks its own token (who: 'anyone')`);
     const run = async (c: Ctx): Promise<Response> => {
+      if (rule.bearer) {
+        c.set('body', {});
+        return handler(c);
+      }
       const s = c.get('session');
       if (rule.who !== 'anyone' && !s) throw new HttpError(401, 'sign in first');
       if (s && !roleAllowed(rule.who, s)) throw new HttpError(403, `your role (${s.role}) may not use this page`);
@@ -182,6 +192,8 @@ export class RouteTable {
     };
     if (rule.method === 'GET') this.app.get(rule.path, audited, run);
     else if (rule.method === 'POST') this.app.post(rule.path, audited, run);
+    else if (rule.method === 'PATCH') this.app.patch(rule.path, audited, run);
+    else if (rule.method === 'PUT') this.app.put(rule.path, audited, run);
     else this.app.delete(rule.path, audited, run);
   }
 }

@@ -16,6 +16,7 @@ import { selfServiceRoutes } from './routes/self-service.ts';
 import { publicRoutes } from './routes/public.ts';
 import { FORM_ACTION_HEADER, oidcRoutes } from './routes/oidc.ts';
 import { staffRoutes } from './routes/staff.ts';
+import { SCIM_BASE, scimRoutes } from './routes/scim.ts';
 
 // The console: server-rendered pages and the JSON API under /api, one hono app, constructible
 // without a listener (tests call app.request). Every route comes from a RouteTable rule.
@@ -57,7 +58,9 @@ export function createConsoleApp(deps: ConsoleDeps): ConsoleApp {
   // Origin / Sec-Fetch-Site check for every form post (hono csrf); the RouteTable adds the
   // per-session form token, and JSON bodies cannot be sent cross-origin without a CORS preflight
   // we never answer.
-  app.use('*', csrf());
+  // SCIM (/scim/v2) is exempt: each request carries a bearer token a browser never attaches by itself
+  const formCsrf = csrf();
+  app.use('*', (c, next) => (c.req.path.startsWith(`${SCIM_BASE}/`) ? next() : formCsrf(c, next)));
   app.use('*', async (c, next) => {
     const unsafe = !['GET', 'HEAD', 'OPTIONS'].includes(c.req.method);
     const origin = c.req.header('origin');
@@ -79,6 +82,7 @@ export function createConsoleApp(deps: ConsoleDeps): ConsoleApp {
   overviewRoutes(deps, table);
   peopleRoutes(deps, table);
   selfServiceRoutes(deps, table);
+  scimRoutes(deps, table);
   app.notFound((c) => fail(deps, c as never, 404, 'no such page'));
   // The one place an error becomes an answer: fairwatch's errors carry their HTTP status (a route's
   // HttpError, a core error such as AuthzError); anything else is internal, logged, and not shown.

@@ -1,11 +1,12 @@
 import { CHANNELS } from '../../core/channels.ts';
 import { ROLES, type Role } from '../../core/identity/users.ts';
 import { describeChange, syncFromDirectory } from '../../core/identity/directory-sync.ts';
+import { issueScimToken } from '../../core/identity/scim-token.ts';
 import { CommandFailure, type CommandContext } from '../io.ts';
 import type { ProgramHandle } from '../program.ts';
 
 export function registerUsers({ program, act }: ProgramHandle, ctx: CommandContext): void {
-  const users = program.command('users').description('the user directory: add, list, disable, enable, sync');
+  const users = program.command('users').description('the user directory: add, list, disable, enable, sync, scim-token');
 
   users.command('add')
     .description('create a user; it, director and dpo accounts get a TOTP secret, printed once')
@@ -76,6 +77,18 @@ export function registerUsers({ program, act }: ProgramHandle, ctx: CommandConte
       ctx.io.out(opts.dryRun
         ? `dry run: ${plan.changes.length} change${plan.changes.length === 1 ? '' : 's'} (nothing written)\n`
         : `${applied} change${applied === 1 ? '' : 's'} applied\n`);
+      return 0;
+    })));
+
+  users.command('scim-token')
+    .description('make a new bearer token for SCIM provisioning (identity.scim), print it once and keep only its hash; the old token stops working')
+    .action(act(async () => ctx.withPlatform({}, async (p) => {
+      const scim = p.config.identity.scim;
+      if (!scim) throw new CommandFailure('identity.scim is not set in the config: see docs/operators/sign-in-entra-id.md (Starters and leavers)', 2);
+      if (p.env[scim.tokenEnv]) throw new CommandFailure(`${scim.tokenEnv} is set, and the console uses it before any token made here: unset it first`, 2);
+      const { token, path } = issueScimToken(p.runtime.dataDir, scim);
+      ctx.io.out(`${token}\n`);
+      ctx.io.err(`the token is printed once; its SHA-256 is in ${path}. Paste it as the Secret Token in the provider's provisioning settings.\n`);
       return 0;
     })));
 }

@@ -120,6 +120,26 @@ export const oidcProviderSchema = z.strictObject({
   caFile: z.string().min(1).optional(),
 }).refine((p) => !!p.clientSecret !== !!p.clientSecretEnv, { message: 'give exactly one of clientSecret and clientSecretEnv' });
 
+/**
+ * SCIM 2.0 provisioning (RFC 7643/7644) at /scim/v2: the OpenID provider's directory (Entra ID's
+ * automatic user provisioning) pushes starters, changes and leavers (docs/operators/sign-in-entra-id.md).
+ */
+export const scimSchema = z.strictObject({
+  enabled: z.boolean().default(false),
+  /** the identity.oidc provider whose people these are: a SCIM user and that provider's sign-in are one record */
+  provider: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'expected the id of a provider in identity.oidc'),
+  /** environment variable holding the bearer token itself (takes precedence over tokenHashFile) */
+  tokenEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'expected an environment variable name').default('FAIRWATCH_SCIM_TOKEN'),
+  /** file holding the token's SHA-256 (`fairwatch users scim-token` writes it); default <data dir>/keys/scim-token.sha256 */
+  tokenHashFile: z.string().min(1).optional(),
+  /** SCIM group displayName or externalId → fairwatch group (policy.groups), first match in this order */
+  groups: z.record(z.string().min(1), z.string().min(1)).default({}),
+  /** the group of a SCIM user in no mapped group; default policy.defaultGroup */
+  defaultGroup: z.string().min(1).optional(),
+  /** at most this many changes (creates, updates, disables) a minute; more are answered 429 */
+  maxChangesPerMinute: z.number().int().min(1).max(10_000).default(600),
+});
+
 export const identitySchema = z.strictObject({
   /** OpenID Connect providers for the console and the shared-computer sign-in page */
   oidc: z.array(oidcProviderSchema).default([])
@@ -136,6 +156,8 @@ export const identitySchema = z.strictObject({
   authCacheSeconds: z.number().int().min(0).max(3600).default(DEFAULT_AUTH_CACHE_SECONDS),
   /** proxy sign-in with an LDAP directory or Active Directory (docs/operators/sign-in-active-directory.md) */
   ldap: ldapSchema.optional(),
+  /** starters and leavers pushed by the OpenID provider's directory over SCIM 2.0 */
+  scim: scimSchema.optional(),
 }).prefault({});
 
 export const retentionSchema = z.strictObject({
@@ -465,6 +487,18 @@ export const configSchema = z.strictObject({
     for (const [value, group] of Object.entries(p.groups)) check(group, ['groups', value]);
     if (p.defaultGroup) check(p.defaultGroup, ['defaultGroup']);
   });
+  const scim = c.identity.scim;
+  if (scim) {
+    if (!c.identity.oidc.some((p) => p.id === scim.provider)) {
+      ctx.addIssue({ code: 'custom', path: ['identity', 'scim', 'provider'], message: `"${scim.provider}" is not the id of a provider in identity.oidc (${c.identity.oidc.map((p) => p.id).join(', ') || 'none configured'})` });
+    }
+    for (const [name, group] of Object.entries(scim.groups)) {
+      if (!Object.hasOwn(c.policy.groups, group)) ctx.addIssue({ code: 'custom', path: ['identity', 'scim', 'groups', name], message: `"${group}" is not a group in policy.groups (${Object.keys(c.policy.groups).join(', ')})` });
+    }
+    if (scim.defaultGroup && !Object.hasOwn(c.policy.groups, scim.defaultGroup)) {
+      ctx.addIssue({ code: 'custom', path: ['identity', 'scim', 'defaultGroup'], message: `"${scim.defaultGroup}" is not a group in policy.groups (${Object.keys(c.policy.groups).join(', ')})` });
+    }
+  }
   // directory groups must land in a policy group, or those people would get no rules of their own
   const ldap = c.identity.ldap;
   if (!ldap) return;
@@ -479,6 +513,7 @@ export const configSchema = z.strictObject({
 
 export type Config = z.infer<typeof configSchema>;
 export type OidcProvider = z.infer<typeof oidcProviderSchema>;
+export type ScimConfig = z.infer<typeof scimSchema>;
 export type Rule = z.infer<typeof ruleSchema>;
 export type AlertsConfig = z.infer<typeof alertsSchema>;
 export type BandName = z.infer<typeof bandName>;

@@ -37,12 +37,17 @@ type LocalUser = Pick<UserRecord, 'username' | 'group' | 'disabled' | 'passwordH
 /** A record made by the sync: it has no local password. */
 export const managedByDirectory = (u: Pick<UserRecord, 'passwordHash'>) => u.passwordHash === '';
 
-/** What a sync would change (pure). Throws when the directory lists nobody but managed accounts exist. */
-export function planSync(local: readonly LocalUser[], directory: readonly DirectoryUser[], cfg: Pick<LdapConfig, 'groups' | 'defaultGroup'>): SyncPlan {
+/**
+ * What a sync would change (pure). Throws when the directory lists nobody but managed accounts exist.
+ * `linked`: names of records an OpenID provider or its SCIM provisioning owns (they have no password
+ * either); the LDAP sync leaves them alone as it does local accounts.
+ */
+export function planSync(local: readonly LocalUser[], directory: readonly DirectoryUser[], cfg: Pick<LdapConfig, 'groups' | 'defaultGroup'>, linked: ReadonlySet<string> = new Set()): SyncPlan {
   const changes: SyncChange[] = [];
   const notes: string[] = [];
   const mine = new Map(local.map((u) => [normaliseUsername(u.username), u]));
-  const managed = local.filter((u) => managedByDirectory(u) && !u.disabled).sort((a, b) => a.username.localeCompare(b.username));
+  const ours = (u: LocalUser) => managedByDirectory(u) && !linked.has(normaliseUsername(u.username));
+  const managed = local.filter((u) => ours(u) && !u.disabled).sort((a, b) => a.username.localeCompare(b.username));
   if (directory.length === 0 && managed.length > 0) {
     throw new Error(`the directory listed no users: refusing to disable ${managed.length} account(s); check identity.ldap.userBase and identity.ldap.syncFilter`);
   }
@@ -69,6 +74,8 @@ export function planSync(local: readonly LocalUser[], directory: readonly Direct
       changes.push({ kind: 'add', username: name, group: group! });
     } else if (!managedByDirectory(rec)) {
       notes.push(`${name}: has a local password, so it is a local account and left alone (local name wins)`);
+    } else if (!ours(rec)) {
+      notes.push(`${name}: signs in with an OpenID provider (or is provisioned by its SCIM); left to it`);
     } else if (rec.disabled) {
       notes.push(`${name}: active in the directory but disabled here; \`fairwatch users enable --username ${name}\` lets them back`);
     } else if (rec.group !== group) {
@@ -118,6 +125,9 @@ export async function applySync(plan: SyncPlan, d: SyncDeps): Promise<number> {
 /** Lists the directory, plans, and (unless `dryRun`) applies: the command and the schedule share it. */
 export async function syncFromDirectory(cfg: LdapConfig, d: SyncDeps, dryRun: boolean): Promise<{ plan: SyncPlan; applied: number }> {
   const listed = await new LdapDirectory(cfg).listUsers();
-  const plan = planSync(await d.users.records(), listed, cfg);
+  const records = await d.users.records();
+  const linkedIds = new Set((await d.store.rows<{ user_id: string }>(`SELECT DISTINCT user_id FROM ${d.store.database}.external_accounts FINAL`)).map((r) => r.user_id));
+  const linked = new Set(records.filter((u) => linkedIds.has(u.userId)).map((u) => normaliseUsername(u.username)));
+  const plan = planSync(records, listed, cfg, linked);
   return { plan, applied: dryRun ? 0 : await applySync(plan, d) };
 }

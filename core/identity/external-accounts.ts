@@ -35,6 +35,13 @@ export class ExternalAccounts {
     return row?.user_id ?? null;
   }
 
+  /** Every link of one record (a provider's sign-in, or a SCIM mark whose issuer is scim:<provider>). */
+  async linksOf(userId: string): Promise<Array<{ issuer: string; providerId: string }>> {
+    const rows = await this.store.rows<{ issuer: string; provider_id: string }>(
+      `SELECT issuer, provider_id FROM ${this.store.database}.external_accounts FINAL WHERE user_id = {u:UUID}`, { u: userId });
+    return rows.map((r) => ({ issuer: r.issuer, providerId: r.provider_id }));
+  }
+
   async link(input: { issuer: string; subject: string; userId: string; providerId: string }): Promise<void> {
     await this.store.insert('external_accounts', [{
       issuer: input.issuer, subject: input.subject, user_id: input.userId, provider_id: input.providerId, created_at: new Date().toISOString(),

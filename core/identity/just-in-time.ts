@@ -2,11 +2,13 @@ import type { AuditLog } from '../audit/log.ts';
 import type { ExternalAccounts } from './external-accounts.ts';
 import type { Role, UserDirectory, UserRecord } from './users.ts';
 import { UserError } from './users.ts';
+import { scimIssuer } from './scim.ts';
 
 // Accounts from an OpenID provider are made on first sign-in ("just in time") and kept in step
 // with the provider's claims at every later one; each creation and change goes into the audit
-// chain. A leaver is refused by the provider itself; their fairwatch record stays (disabled by IT
-// when they go) because events and authorisations refer to it.
+// chain. A leaver is refused by the provider itself; their fairwatch record stays (disabled by IT,
+// or by the provider's SCIM provisioning, core/identity/scim.ts) because events and authorisations
+// refer to it.
 
 export interface ProvisionInput {
   providerId: string;
@@ -41,8 +43,16 @@ export async function provisionExternal(deps: { users: UserDirectory; accounts: 
     return { ok: true, user: next, created: false };
   }
   // A local account of that name is somebody's own: taking it over on an email match would let
-  // whoever controls the provider's claims become that person.
-  if (await deps.users.get(i.username)) {
+  // whoever controls the provider's claims become that person. The one exception is a record this
+  // provider's directory made over SCIM (no password, marked scim:<provider>): the same person, so
+  // their first sign-in links to it; a leaver's disabled record refuses them.
+  const existing = await deps.users.get(i.username);
+  if (existing && existing.passwordHash === '' && (await deps.accounts.linksOf(existing.userId)).some((l) => l.issuer === scimIssuer(i.providerId))) {
+    if (existing.disabled) return { ok: false, code: 'disabled', message: 'this account is disabled in fairwatch: ask IT' };
+    await deps.accounts.link({ issuer: i.issuer, subject: i.subject, userId: existing.userId, providerId: i.providerId });
+    return provisionExternal(deps, i);
+  }
+  if (existing) {
     return { ok: false, code: 'name-taken', message: `a fairwatch account named ${i.username} already exists and is not linked to this sign-in: ask IT` };
   }
   let user: UserRecord;

@@ -38,3 +38,25 @@ export async function signedInAs(redis: Redis, clientPseudonym: string): Promise
 export async function signOut(redis: Redis, clientPseudonym: string): Promise<boolean> {
   return (await redis.del(bindingKey(clientPseudonym))) === 1;
 }
+
+/**
+ * Ends every shared-computer sign-in of one person (a leaver): the bindings are keyed by device, so
+ * they are found by a bounded scan. Returns how many ended.
+ */
+export async function signOutEverywhere(redis: Redis, user: string, maxRounds = 10_000): Promise<number> {
+  let cursor = '0';
+  let ended = 0;
+  for (let round = 0; round < maxRounds; round++) {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', bindingKey('*'), 'COUNT', 500);
+    for (const key of keys) {
+      const raw = await redis.get(key);
+      if (!raw) continue;
+      try {
+        if ((JSON.parse(raw) as SignInBinding).user === user && (await redis.del(key)) === 1) ended++;
+      } catch { /* not a binding */ }
+    }
+    cursor = next;
+    if (cursor === '0') break;
+  }
+  return ended;
+}
