@@ -1,5 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { compiledModulePath } from '../core/compiled-module.ts';
+import { QuickRestart } from '../core/ops/restart-backoff.ts';
 import type { Runtime } from '../core/config/load.ts';
 import type { Config } from '../core/config/schema.ts';
 import type { Logger } from '../core/log.ts';
@@ -32,7 +33,7 @@ export class ProxyCluster {
   private child: ChildProcess | null = null;
   private records: CredentialRecord[];
   private stopping = false;
-  private recentDeaths: number[] = [];
+  private readonly restartRhythm = new QuickRestart();
   port = 0;
   /** proxy.tlsPort as listened on (a configured 0 resolved); undefined without one */
   tlsPort: number | undefined;
@@ -100,10 +101,7 @@ export class ProxyCluster {
 
   /** Replaces a dead worker process; one dying over and over is restarted at most once a second. */
   private replace(): void {
-    const now = Date.now();
-    this.recentDeaths = this.recentDeaths.filter((t) => now - t < 10_000);
-    this.recentDeaths.push(now);
-    const delay = this.recentDeaths.length > 3 ? 1000 : 0;
+    const delay = this.restartRhythm.delay(Date.now());
     setTimeout(() => {
       if (this.stopping) return;
       this.fork().catch((e: Error) => {

@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { compiledModulePath } from '../core/compiled-module.ts';
+import { QuickRestart } from '../core/ops/restart-backoff.ts';
 import { FairwatchError } from '../core/errors.ts';
 import type { Runtime } from '../core/config/load.ts';
 import type { Config } from '../core/config/schema.ts';
@@ -50,7 +51,7 @@ export class ProxyThreads {
   private readonly dead: number[] = [];
   private records: CredentialRecord[];
   private stopping = false;
-  private recentDeaths: number[] = [];
+  private readonly restartRhythm = new QuickRestart();
   port = 0;
   /** proxy.tlsPort as the first thread listened on it (a configured 0 resolved); undefined: none */
   tlsPort: number | undefined;
@@ -124,10 +125,7 @@ export class ProxyThreads {
 
   /** Replaces a dead thread; a thread dying over and over is restarted at most once a second. */
   private replace(): void {
-    const now = Date.now();
-    this.recentDeaths = this.recentDeaths.filter((t) => now - t < 10_000);
-    this.recentDeaths.push(now);
-    const delay = this.recentDeaths.length > 3 ? 1000 : 0;
+    const delay = this.restartRhythm.delay(Date.now());
     setTimeout(() => {
       if (this.stopping) return;
       this.spawn().then(

@@ -1,4 +1,4 @@
-import { offsetMs } from '../schedule/periods.ts';
+import { offsetMs } from '../../core/time/zone.ts';
 import type { BandPolicy } from '../../core/timeonline/bands.ts';
 
 // The same time-online method as sessions.ts + bands.ts, in ClickHouse over the hourly rollup, so

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { AlertsConfig } from '../config/schema.ts';
+import { localDate, offsetMs } from '../time/zone.ts';
 
 // What policy.alerts says for one person's group, and the windows attempts are counted in. Pure.
 // Windows are fixed: a clock hour, and a calendar day in the organisation's time zone. A fixed
@@ -53,21 +54,8 @@ export function watchedCategories(cfg: AlertsConfig): Set<string> {
   return out;
 }
 
-const partsFormat = new Map<string, Intl.DateTimeFormat>();
-function fmt(tz: string): Intl.DateTimeFormat {
-  let f = partsFormat.get(tz);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-GB', { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
-    partsFormat.set(tz, f);
-  }
-  return f;
-}
-
 function local(t: number, tz: string): { y: number; m: number; d: number; offset: number } {
-  const p: Record<string, string> = {};
-  for (const x of fmt(tz).formatToParts(new Date(t))) p[x.type] = x.value;
-  const asUtc = Date.UTC(Number(p.year), Number(p.month) - 1, Number(p.day), Number(p.hour), Number(p.minute), Number(p.second));
-  return { y: Number(p.year), m: Number(p.month), d: Number(p.day), offset: asUtc - Math.floor(t / 1000) * 1000 };
+  return { ...localDate(t, tz), offset: offsetMs(t, tz) };
 }
 
 /** The instant local midnight starts on a calendar date (day may overflow into the next month). */

@@ -1,5 +1,8 @@
-// The restart rhythm of the processes fairwatch supervises (the managed redis-server and clamd):
-// quick at first, slower while one keeps dying, quick again once it has stayed up a while. Pure.
+// The restart rhythms of what fairwatch supervises. Pure.
+// - RestartBackoff (the managed redis-server and clamd): quick at first, slower while one keeps
+//   dying, quick again once it has stayed up a while.
+// - QuickRestart (the proxy's worker process and worker threads): replaced at once, since browsing
+//   waits on them, but no more than about once a second while they keep dying.
 
 export const RESTART_BACKOFF_MS: readonly number[] = [200, 500, 1000, 2000, 5000, 10_000, 30_000];
 /** Up this long: the next death starts the backoff from its first step again. */
@@ -34,5 +37,16 @@ export class RestartBackoff {
 
   counts(now: number): { restarts: number; restartsLastHour: number } {
     return { restarts: this.restarts.length, restartsLastHour: this.restarts.filter((t) => t >= now - HOUR_MS).length };
+  }
+}
+
+/** The wait before replacing a proxy worker that died at `now`: none, unless several died lately. */
+export class QuickRestart {
+  private recent: number[] = [];
+
+  delay(now: number): number {
+    this.recent = this.recent.filter((t) => now - t < 10_000);
+    this.recent.push(now);
+    return this.recent.length > 3 ? 1000 : 0;
   }
 }

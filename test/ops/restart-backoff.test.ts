@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RESTART_BACKOFF_MS, RestartBackoff, STABLE_MS } from '../../core/ops/restart-backoff.ts';
+import { QuickRestart, RESTART_BACKOFF_MS, RestartBackoff, STABLE_MS } from '../../core/ops/restart-backoff.ts';
 
 // The restart rhythm the managed redis-server and clamd share (pure).
 
@@ -23,5 +23,15 @@ describe('RestartBackoff', () => {
     b.restarted(3_000_000);
     b.restarted(3_500_000);
     expect(b.counts(4_000_000)).toEqual({ restarts: 3, restartsLastHour: 2 });
+  });
+});
+
+describe('QuickRestart (proxy workers)', () => {
+  it('replaces at once, waits a second once more than three died within ten seconds, and is quick again after a quiet spell', () => {
+    const q = new QuickRestart();
+    expect([q.delay(0), q.delay(100), q.delay(200)]).toEqual([0, 0, 0]);
+    expect(q.delay(300)).toBe(1000);
+    expect(q.delay(5000)).toBe(1000);
+    expect(q.delay(20_000)).toBe(0);
   });
 });
