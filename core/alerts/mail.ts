@@ -1,20 +1,14 @@
 import nodemailer from 'nodemailer';
 import type { Config } from '../config/schema.ts';
 import { categoryLabel } from '../pages/words.ts';
-import type { PeriodKind } from './rules.ts';
+import type { Alert } from './store.ts';
 
 // The e-mail to policy.alerts.notify when an alert is raised. It carries no personal data: the kind
 // of site, how many attempts, the window, and a link to the console — no name, no pseudonym, no
 // site, no address. Who it was is seen in the console, and only as a pseudonym.
 
-export interface AlertMailFacts {
-  category: string;
-  kind: PeriodKind;
-  from: number;
-  to: number;
-  attempts: number;
-  threshold: number;
-}
+/** What the mail may say: no pseudonym, no site. */
+export type AlertMailFacts = Pick<Alert, 'category' | 'kind' | 'from' | 'to' | 'attempts' | 'threshold'>;
 
 function localTime(t: number, tz: string, withDate: boolean): string {
   return new Intl.DateTimeFormat('en-GB', {

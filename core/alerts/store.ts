@@ -8,15 +8,9 @@ import type { PeriodKind, WatchedWindow } from './rules.ts';
 
 export type AlertStatus = 'open' | 'investigation' | 'dismissed';
 
-export interface Alert {
-  id: string;
-  pseudonym: string;
-  category: string;
-  kind: PeriodKind;
-  from: number;
-  to: number;
+/** A window whose count reached its threshold, and what became of it. */
+export interface Alert extends WatchedWindow {
   attempts: number;
-  threshold: number;
   firstSeen: number;
   lastSeen: number;
   raisedAt: number;
