@@ -62,5 +62,8 @@ describe('config', () => {
   it('environment overrides ports and names a bad value', () => {
     expect(parseConfig('', 'f.yaml', { FAIRWATCH_PROXY_PORT: '4128', FAIRWATCH_CONSOLE_PORT: '9090' }).proxy.port).toBe(4128);
     expect(problems('', { FAIRWATCH_PROXY_PORT: 'x' }).join()).toMatch(/FAIRWATCH_PROXY_PORT=x: expected a port/);
+    expect(parseConfig('', 'f.yaml', { FAIRWATCH_PROXY_TLS_PORT: '3129' }).proxy.tlsPort).toBe(3129);
+    expect(parseConfig('', 'f.yaml', {}).proxy.tlsPort).toBeUndefined();
+    expect(problems('', { FAIRWATCH_PROXY_TLS_PORT: 'https' }).join()).toMatch(/FAIRWATCH_PROXY_TLS_PORT=https: expected a port/);
   });
 });

@@ -84,6 +84,8 @@ function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv)
   };
   const proxyPort = portFromEnv(env, 'FAIRWATCH_PROXY_PORT');
   if (proxyPort !== undefined) section('proxy').port = proxyPort;
+  const proxyTlsPort = portFromEnv(env, 'FAIRWATCH_PROXY_TLS_PORT');
+  if (proxyTlsPort !== undefined) section('proxy').tlsPort = proxyTlsPort;
   const consolePort = portFromEnv(env, 'FAIRWATCH_CONSOLE_PORT');
   if (consolePort !== undefined) section('console').port = consolePort;
   // the directory's service password stays out of the file when it comes from the environment
