@@ -1,5 +1,4 @@
 import { createServer } from 'node:net';
-import type { Runtime } from '../core/config/load.ts';
 import type { Config } from '../core/config/schema.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import { exposeMetricsTo } from '../core/metrics-http.ts';
@@ -10,27 +9,20 @@ import { caPresent } from '../core/tls/ca-paths.ts';
 import type { CredentialRecord } from './credentials.ts';
 import { ProxyThreads } from './threads.ts';
 import { sharePolicy } from './shared-policy.ts';
+import type { ServeInit, ThreadMessage } from './worker.ts';
 
 // The proxy's worker process, forked by the proxy role (cluster.ts). It compiles the lists once
 // (into shared memory), runs the worker threads that serve the proxy port, reloads the policy when
 // the lists or config change (or on CHANNELS.policyReload) and hands each new one to every thread.
 // It stays apart from the role process so the workers' memory is not the embedded ClickHouse's.
 
-export interface WorkerInit {
-  t: 'init';
-  config: Config;
-  runtime: Runtime;
-  redisUrl: string;
-  records: CredentialRecord[];
-  port: number;
-  /** proxy.tlsPort to serve (after a restart: the one announced before); undefined: none */
-  tlsPort: number | undefined;
-  bind: string;
+export interface WorkerInit extends ServeInit {
   threads: number;
 }
 
 export type PrimaryMessage = WorkerInit | { t: 'users'; records: CredentialRecord[] } | { t: 'stop' };
-export type WorkerMessage = { t: 'ready' } | { t: 'listening'; port: number; tlsPort?: number } | { t: 'listen-error'; code: string; message: string };
+/** The worker process answers as each of its threads does. */
+export type WorkerMessage = ThreadMessage;
 
 const send = (m: WorkerMessage) => process.send?.(m);
 

@@ -32,16 +32,20 @@ import { listenerCertificate } from './tls/listener-cert.ts';
 // worker process, built once for all threads (its list table in shared memory); events go to the
 // Redis stream through this thread's own sink (disk spool when Redis is away).
 
-export interface ThreadInit {
+/** What a proxy worker starts with: the worker process from the role process, each thread from the worker process. */
+export interface ServeInit {
   t: 'init';
   config: Config;
   runtime: Runtime;
   redisUrl: string;
   records: CredentialRecord[];
   port: number;
-  /** proxy.tlsPort to serve (0: any free one, for the first thread), undefined: none */
+  /** proxy.tlsPort to serve (0: any free one, for the first), undefined: none; after a restart, the one announced before */
   tlsPort: number | undefined;
   bind: string;
+}
+
+export interface ThreadInit extends ServeInit {
   policy: SharedPolicy | null;
   /** threads of this process that exited before this one started: their event journals are adopted */
   deadThreads: number[];
