@@ -10,12 +10,13 @@ export interface FairwatchErrorOptions {
   cause?: unknown;
 }
 
-export class FairwatchError extends Error {
-  readonly code: string;
+/** `C`: the codes a subclass may carry, so callers can switch on them. */
+export class FairwatchError<C extends string = string> extends Error {
+  readonly code: C;
   readonly exitCode: number;
   readonly httpStatus: number | undefined;
 
-  constructor(code: string, message: string, opts: FairwatchErrorOptions = {}) {
+  constructor(code: C, message: string, opts: FairwatchErrorOptions = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = new.target.name;
     this.code = code;

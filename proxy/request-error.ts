@@ -22,8 +22,7 @@ export type RequestErrorCode =
   | 'FW_UPSTREAM_CERT'
   | 'FW_DIAL_REFUSED';
 
-export class RequestError extends FairwatchError {
-  declare readonly code: RequestErrorCode;
+export class RequestError extends FairwatchError<RequestErrorCode> {
   constructor(
     readonly status: number,
     code: RequestErrorCode,

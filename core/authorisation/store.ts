@@ -11,10 +11,11 @@ import { FairwatchError } from '../errors.ts';
 // so a revocation takes effect at the next access anywhere; expiry needs no invalidation because
 // status is computed at the moment of each access.
 
-export class AuthzError extends FairwatchError {
-  declare readonly code: 'FW_AUTHZ_UNKNOWN' | 'FW_AUTHZ_STATE' | 'FW_AUTHZ_INVALID' | 'FW_AUTHZ_BUSY';
+type AuthzErrorCode = 'FW_AUTHZ_UNKNOWN' | 'FW_AUTHZ_STATE' | 'FW_AUTHZ_INVALID' | 'FW_AUTHZ_BUSY';
+
+export class AuthzError extends FairwatchError<AuthzErrorCode> {
   declare readonly httpStatus: 404 | 409 | 400 | 503;
-  constructor(code: 'FW_AUTHZ_UNKNOWN' | 'FW_AUTHZ_STATE' | 'FW_AUTHZ_INVALID' | 'FW_AUTHZ_BUSY', message: string, status: 404 | 409 | 400 | 503) {
+  constructor(code: AuthzErrorCode, message: string, status: 404 | 409 | 400 | 503) {
     super(code, message, { httpStatus: status });
   }
 }

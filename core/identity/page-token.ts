@@ -31,12 +31,7 @@ export interface PageTokenClaims {
 
 export type PageTokenErrorCode = 'FW_TOKEN_MALFORMED' | 'FW_TOKEN_TAMPERED' | 'FW_TOKEN_EXPIRED' | 'FW_TOKEN_PURPOSE' | 'FW_TOKEN_EVENT' | 'FW_TOKEN_PERSON' | 'FW_TOKEN_USED';
 
-export class PageTokenError extends FairwatchError {
-  declare readonly code: PageTokenErrorCode;
-  constructor(code: PageTokenErrorCode, message: string) {
-    super(code, message);
-  }
-}
+export class PageTokenError extends FairwatchError<PageTokenErrorCode> {}
 
 /** Lifetime of page links: long enough to read a page and write a reason, short enough to go stale. */
 export const DEFAULT_TOKEN_MINUTES = 60;

@@ -16,9 +16,10 @@ export const TOTP_ROLES: readonly Role[] = ['it', 'director', 'dpo'];
 export const MIN_PASSWORD_LENGTH = 10;
 const USERNAME = /^[a-z0-9][a-z0-9._@-]{0,63}$/;
 
-export class UserError extends FairwatchError {
-  declare readonly code: 'FW_USER_EXISTS' | 'FW_USER_UNKNOWN' | 'FW_USER_INVALID';
-  constructor(code: 'FW_USER_EXISTS' | 'FW_USER_UNKNOWN' | 'FW_USER_INVALID', message: string) {
+type UserErrorCode = 'FW_USER_EXISTS' | 'FW_USER_UNKNOWN' | 'FW_USER_INVALID';
+
+export class UserError extends FairwatchError<UserErrorCode> {
+  constructor(code: UserErrorCode, message: string) {
     super(code, message, { exitCode: code === 'FW_USER_INVALID' ? 2 : 1, httpStatus: code === 'FW_USER_EXISTS' ? 409 : 400 });
   }
 }

@@ -7,8 +7,7 @@ import { FairwatchError } from '../errors.ts';
 // more). The owner writes fairwatch.lock with its pid; a second process gets a clear error naming
 // the directory and the holder, and CLI commands talk to the holder over its control socket.
 
-export class DataDirError extends FairwatchError {
-  declare readonly code: 'FW_DATADIR_BUSY' | 'FW_DATADIR_UNUSABLE';
+export class DataDirError extends FairwatchError<'FW_DATADIR_BUSY' | 'FW_DATADIR_UNUSABLE'> {
   constructor(code: 'FW_DATADIR_BUSY' | 'FW_DATADIR_UNUSABLE', message: string, readonly holder?: LockInfo) {
     super(code, message);
   }

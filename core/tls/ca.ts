@@ -9,12 +9,7 @@ import { caCertPath, caDir, caKeyPath } from './ca-paths.ts';
 // it is deployed (Group Policy / MDM, see docs/operators/network.md); every other allowed tunnel is spliced untouched.
 // The key never leaves the data directory (data/ca/ca.key, mode 0600).
 
-export class CaError extends FairwatchError {
-  declare readonly code: 'FW_CA_EXISTS' | 'FW_CA_MISSING' | 'FW_CA_INVALID';
-  constructor(code: 'FW_CA_EXISTS' | 'FW_CA_MISSING' | 'FW_CA_INVALID', message: string) {
-    super(code, message);
-  }
-}
+export class CaError extends FairwatchError<'FW_CA_EXISTS' | 'FW_CA_MISSING' | 'FW_CA_INVALID'> {}
 
 export { caDir, caKeyPath, caCertPath } from './ca-paths.ts';
 

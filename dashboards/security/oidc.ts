@@ -38,12 +38,7 @@ export interface Flow {
 
 export type OidcFailure = 'unknown-provider' | 'discovery-failed' | 'state-unknown' | 'browser-mismatch' | 'wrong-purpose' | 'provider-error' | 'token-invalid';
 
-export class OidcError extends FairwatchError {
-  declare readonly code: OidcFailure;
-  constructor(code: OidcFailure, message: string) {
-    super(code, message);
-  }
-}
+export class OidcError extends FairwatchError<OidcFailure> {}
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 const flowKey = (state: string) => `fairwatch:oidc-flow:${sha256(state)}`;
