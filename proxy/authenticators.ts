@@ -1,6 +1,7 @@
 import { verifyNobody, verifyPassword } from '../core/identity/users.ts';
 import { normaliseUsername } from '../core/identity/pseudonym.ts';
-import { DirectoryUnavailable, type LdapDirectory } from '../core/identity/ldap-directory.ts';
+import { DirectoryUnavailable } from '../core/identity/directory-unavailable.ts';
+import type { LdapDirectory } from '../core/identity/ldap-directory.ts';
 import { mapDirectoryGroup } from '../core/identity/ldap-filter.ts';
 import type { LdapConfig } from '../core/config/ldap-schema.ts';
 import { counter } from '../core/metrics.ts';

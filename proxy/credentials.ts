@@ -3,7 +3,7 @@ import { normaliseUsername } from '../core/identity/pseudonym.ts';
 import { normaliseIp } from '../core/net/cidr.ts';
 import { LocalAuthenticator, type Authenticator, type AuthAnswer, type CredentialRecord } from './authenticators.ts';
 import { FailureCounter } from './failure-counter.ts';
-import { DEFAULT_AUTH_CACHE_SECONDS } from '../core/config/schema.ts';
+import { DEFAULT_AUTH_CACHE_SECONDS } from '../core/config/defaults.ts';
 
 export type { CredentialRecord } from './authenticators.ts';
 

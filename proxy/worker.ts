@@ -18,7 +18,6 @@ import { loadCa } from '../core/tls/ca.ts';
 import { LeafMinter } from '../core/tls/leaf.ts';
 import { CredentialStore, type CredentialRecord } from './credentials.ts';
 import { LdapAuthenticator } from './authenticators.ts';
-import { LdapDirectory } from '../core/identity/ldap-directory.ts';
 import { createProxyServer } from './server.ts';
 import { managedClamdSocket } from './managed-clamd.ts';
 import { ConsoleUrlSource } from '../core/console-url.ts';
@@ -100,8 +99,10 @@ async function start(init: ThreadInit): Promise<void> {
   // proxy.tlsPort: the certificate first, so a bad one stops the start with its reason
   const tlsCert = config.proxy.tlsPort !== undefined ? listenerCertificate(config, minter) : null;
   // identity.ldap: the organisation's directory after the local users (authenticators.ts)
+  // (the LDAP client is loaded only then: every thread would otherwise carry it)
   const ldap = config.identity.ldap;
-  const credentials = new CredentialStore(init.records, config.identity.authCacheSeconds * 1000, {}, Date.now, ldap
+  const { LdapDirectory } = ldap ? await import('../core/identity/ldap-directory.ts') : { LdapDirectory: null };
+  const credentials = new CredentialStore(init.records, config.identity.authCacheSeconds * 1000, {}, Date.now, ldap && LdapDirectory
     ? { directories: [new LdapAuthenticator(new LdapDirectory(ldap), ldap, (m) => log.warn(m))], outageGraceMs: ldap.outageGraceMinutes * 60_000 }
     : {});
   const proxy = createProxyServer({

@@ -4,9 +4,7 @@ import { ldapSchema } from './ldap-schema.ts';
 import { isValidCidr } from '../net/cidr.ts';
 import { normaliseHost } from '../policy/host.ts';
 
-/** Defaults that code outside the schema also falls back to (tests and tools that build parts without a config). */
-export const DEFAULT_REDIS_MAX_MEMORY_MB = 256;
-export const DEFAULT_AUTH_CACHE_SECONDS = 300;
+import { DEFAULT_AUTH_CACHE_SECONDS, DEFAULT_REDIS_MAX_MEMORY_MB } from './defaults.ts';
 
 // The whole configuration shape. Every object is strict so a misspelt key is an error that names
 // it, never a silently ignored setting. Defaults encode a typical UK charity; see

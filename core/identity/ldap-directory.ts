@@ -4,6 +4,7 @@ import { Client, InvalidCredentialsError, ResultCodeError, SizeLimitExceededErro
 import type { LdapConfig } from '../config/ldap-schema.ts';
 import { FairwatchError } from '../errors.ts';
 import { fillFilter, normaliseDn } from './ldap-filter.ts';
+import { DirectoryUnavailable } from './directory-unavailable.ts';
 
 // The LDAP / Active Directory adapter (ldapts): one connection per operation, bound with the
 // service account, closed afterwards. A check is: find the user with the service bind, read its
@@ -11,12 +12,7 @@ import { fillFilter, normaliseDn } from './ldap-filter.ts';
 // Anything that is not an answer from the directory about this user (refused connection, timeout,
 // TLS failure, the service bind refused) is a DirectoryUnavailable, never a wrong password.
 
-/** The directory could not be asked; `message` says why (for the log, not for the client). */
-export class DirectoryUnavailable extends FairwatchError {
-  constructor(message: string) {
-    super('FW_DIRECTORY_UNAVAILABLE', message);
-  }
-}
+export { DirectoryUnavailable };
 
 export interface DirectoryUser {
   dn: string;

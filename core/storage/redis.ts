@@ -8,7 +8,7 @@ import { counter, gauge } from '../metrics.ts';
 import { FairwatchError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { logRedisErrors } from './redis-errors.ts';
-import { DEFAULT_REDIS_MAX_MEMORY_MB } from '../config/schema.ts';
+import { DEFAULT_REDIS_MAX_MEMORY_MB } from '../config/defaults.ts';
 import { RestartBackoff } from '../ops/restart-backoff.ts';
 
 // Redis for every role: REDIS_URL when set, otherwise a redis-server child process bound to
