@@ -8,6 +8,8 @@ const HOP_BY_HOP = new Set([
   'te', 'trailer', 'transfer-encoding', 'upgrade',
 ]);
 
+const NO_EXTRA: ReadonlySet<string> = new Set();
+
 /** End-to-end headers that a Connection token never removes. */
 const NEVER_NAMED_AWAY = new Set(['host', 'content-length', 'content-type', 'content-encoding', 'content-range', 'date', 'cache-control', 'authorization']);
 
@@ -16,16 +18,17 @@ export function isHopByHopHeader(name: string): boolean {
 }
 
 /** The header names a Connection value asks to drop at this hop (lower case, protected ones left out). */
-export function connectionTokens(value: string | string[] | number | undefined): Set<string> {
-  const named = new Set<string>();
-  if (value === undefined) return named;
+export function connectionTokens(value: string | string[] | number | undefined): ReadonlySet<string> {
+  // nearly every message says only "keep-alive" or "close", or nothing: no set is made for those
+  let named: Set<string> | null = null;
+  if (value === undefined) return NO_EXTRA;
   for (const part of (Array.isArray(value) ? value : [String(value)])) {
     for (const t of part.split(',')) {
       const name = t.trim().toLowerCase();
-      if (name && name !== 'close' && name !== 'keep-alive' && !NEVER_NAMED_AWAY.has(name)) named.add(name);
+      if (name && name !== 'close' && name !== 'keep-alive' && !NEVER_NAMED_AWAY.has(name)) (named ??= new Set()).add(name);
     }
   }
-  return named;
+  return named ?? NO_EXTRA;
 }
 
 /**
@@ -52,4 +55,3 @@ export function outgoingRequestHeaders(rawHeaders: string[], host: string, frami
   return out;
 }
 
-const NO_EXTRA: ReadonlySet<string> = new Set();

@@ -34,8 +34,10 @@ function baseName(name: string): string {
 
 /** The path's last segment, decoded (no query string). */
 export function requestFileName(path: string): string {
-  const noQuery = path.split(/[?#]/)[0] ?? '';
+  const q = path.search(/[?#]/);
+  const noQuery = q >= 0 ? path.slice(0, q) : path;
   const last = noQuery.slice(noQuery.lastIndexOf('/') + 1);
+  if (!last.includes('%')) return last.slice(0, 255);
   try {
     return decodeURIComponent(last).slice(0, 255);
   } catch {
@@ -60,16 +62,29 @@ export function groupMayDownloadSoftware(policy: PolicyConfig, group: string): b
   return policy.groups[group]?.permissions.includes(SOFTWARE_PERMISSION) ?? false;
 }
 
+/** policy.softwareDownloads normalised once per policy (it is asked about every response). */
+const softwareSets = new WeakMap<PolicyConfig['softwareDownloads'], { extensions: Set<string>; mimeTypes: Set<string> }>();
+
+function softwareSet(policy: PolicyConfig): { extensions: Set<string>; mimeTypes: Set<string> } {
+  const sd = policy.softwareDownloads;
+  let sets = softwareSets.get(sd);
+  if (!sets) {
+    sets = { extensions: new Set(sd.extensions.map((e) => e.toLowerCase().replace(/^\./, ''))), mimeTypes: new Set(sd.mimeTypes.map((m) => m.toLowerCase())) };
+    softwareSets.set(sd, sets);
+  }
+  return sets;
+}
+
 /** Whether a file name or Content-Type is an executable or installer under policy.softwareDownloads. */
 export function isSoftware(policy: PolicyConfig, res: { path: string; contentType?: string | null; contentDisposition?: string | null }): boolean {
-  const { extensions, mimeTypes } = policy.softwareDownloads;
-  const name = responseFileName(res.path, res.contentDisposition).toLowerCase();
+  const { extensions, mimeTypes } = softwareSet(policy);
+  const name = responseFileName(res.path, res.contentDisposition);
   const dot = name.lastIndexOf('.');
-  const ext = dot >= 0 ? name.slice(dot + 1) : '';
-  const mime = (res.contentType ?? '').split(';')[0]!.trim().toLowerCase();
-  const byExt = ext !== '' && extensions.some((e) => e.toLowerCase().replace(/^\./, '') === ext);
-  const byMime = mime !== '' && mimeTypes.some((m) => m.toLowerCase() === mime);
-  return byExt || byMime;
+  if (dot >= 0 && dot < name.length - 1 && extensions.has(name.slice(dot + 1).toLowerCase())) return true;
+  if (!res.contentType) return false;
+  const semi = res.contentType.indexOf(';');
+  const mime = (semi >= 0 ? res.contentType.slice(0, semi) : res.contentType).trim().toLowerCase();
+  return mime !== '' && mimeTypes.has(mime);
 }
 
 /** The first bytes of a Windows executable (DOS "MZ" header). */

@@ -32,6 +32,24 @@ describe('software downloads', () => {
     expect(checkDownload(policy, 'it', { path, contentType, contentDisposition })).toBeNull();
   });
 
+  it('matches configured extensions and types whatever their case or leading dot, and a policy change is seen', () => {
+    const own = parseConfig(`
+policy:
+  softwareDownloads:
+    extensions: [".PKG", Run]
+    mimeTypes: ["Application/X-Custom"]
+`).policy;
+    expect(checkDownload(own, 'staff', { path: '/a/tool.pkg' })).not.toBeNull();
+    expect(checkDownload(own, 'staff', { path: '/a/install.RUN' })).not.toBeNull();
+    expect(checkDownload(own, 'staff', { path: '/file', contentType: 'application/x-custom; v=1' })).not.toBeNull();
+    expect(checkDownload(own, 'staff', { path: '/a/tool.exe' })).toBeNull();
+    // a name that ends in a dot has no extension
+    expect(checkDownload(own, 'staff', { path: '/a/pkg.' })).toBeNull();
+    // the default policy is its own object: its lists, not the one above
+    expect(checkDownload(policy, 'staff', { path: '/a/tool.pkg' })).not.toBeNull();
+    expect(checkDownload(policy, 'staff', { path: '/a/install.run' })).toBeNull();
+  });
+
   it('an unknown group has no permissions', () => {
     expect(checkDownload(policy, 'visitors', { path: '/x.exe' })).not.toBeNull();
   });
