@@ -13,8 +13,8 @@
 //   the RSS of its worker processes (one since the workers are threads; one per worker before)
 // - Squid: Debian's squid, started here on 127.0.0.1 with its own temp config, access log on,
 //   cache off
-// - fairwatch 1 process: the same proxy code in this process with events to memory (no workers,
-//   no Redis), to separate what the proxy costs from what the role around it costs
+// - fairwatch 1 process: the same proxy code in this process with events counted, not kept (no
+//   workers, no Redis), to separate what the proxy costs from what the role around it costs
 // - load: wrk (one thread, keep-alive, absolute-form request lines through the proxy; latency
 //   percentiles to 0.01 ms), 1 KiB object at concurrency 10 and 100, each cell run ROUNDS times with
 //   the targets alternating, medians reported; curl for a 200 MB download over plain HTTP, over
@@ -31,7 +31,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { parseConfig } from '../core/config/load.ts';
-import { MemorySink } from '../core/events/event.ts';
+import type { EventSink } from '../core/events/event.ts';
 import { Pseudonymiser } from '../core/identity/pseudonym.ts';
 import { allowAll } from '../core/policy/types.ts';
 import { freePort } from '../core/storage/redis.ts';
@@ -92,10 +92,13 @@ async function startFairwatch(origin: Origin, root = ROOT, name = 'fw'): Promise
   return { port: Number(match[1]), pid: child.pid! };
 }
 
-/** The same proxy code in this (otherwise idle) process, events to memory: what one process costs. */
+/** Counts events and keeps none: a sink that held every event would grow this process's heap for the whole run. */
+const countingSink: EventSink & { count: number } = { count: 0, emit() { this.count++; }, async flush() {}, async close() {} };
+
+/** The same proxy code in this (otherwise idle) process, events counted only: what one process costs. */
 async function startInProcess(origin: Origin): Promise<number> {
   const config = parseConfig(`proxy:\n  allowDestinations: ["127.0.0.1"]\n  ipTunnels: allow\n  connectPorts: [${origin.port}, ${origin.tlsPort}]\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\n`, 'bench.yaml');
-  const proxy = createProxyServer({ hooks: blockOnlyHooks, config, engine: () => allowAll, sink: new MemorySink(), credentials: new CredentialStore([]), pseudonyms: new Pseudonymiser(randomBytes(32)) });
+  const proxy = createProxyServer({ hooks: blockOnlyHooks, config, engine: () => allowAll, sink: countingSink, credentials: new CredentialStore([]), pseudonyms: new Pseudonymiser(randomBytes(32)) });
   return (await proxy.listen(0, '127.0.0.1')).port;
 }
 
