@@ -4,7 +4,7 @@
 // over a request host yields the hash of every suffix (a.b.example.com, b.example.com, example.com,
 // com) and a lookup costs one pass plus one probe per label.
 //
-// Layout, chosen so an entry costs its name plus seven bytes:
+// Layout, so that an entry costs little more than its name:
 // - pool: one record per entry, `[name length u8][category-set id u16 LE][name bytes]`. An entry's
 //   number is its record's offset, so no per-entry offset, length or set arrays are needed.
 // - slots: one u32 per slot, 0 when empty. The low `bits` hold the record offset + 1, the rest a
@@ -21,8 +21,10 @@ const FNV_PRIME = 0x01000193;
 
 /** Bytes before a record's name: its length and its category-set id. */
 const HEAD = 3;
-/** Slots per entry in the finished table: a load factor of 0.7, under 0.75 where probes lengthen. */
+/** Load factor of the finished table: under 0.75, where linear probes lengthen. */
 const LOAD = 0.7;
+/** Build-time slot array elements placed between yields in finish() (even: slots are pairs). */
+const FINISH_STEP = 1 << 20;
 /** Record offsets + 1 must fit a u32 slot. */
 export const MAX_POOL_BYTES = 0xffffffff;
 
@@ -213,7 +215,9 @@ export class DomainTableBuilder {
   /** `expectedBytes`: about the names' total length (a list file's size will do). */
   constructor(readonly sets: CategorySets, expectedEntries = 1024, expectedBytes = 64 * 1024) {
     this.pool = sharedPool(Math.max(expectedBytes + HEAD * expectedEntries, 1024));
-    this.slots = new Uint32Array(2 * Math.max(1024, Math.ceil(expectedEntries / LOAD)));
+    // filled although already zero: touching the pages in order here is far cheaper than faulting
+    // them in by the first batch of random inserts, which would stall that batch
+    this.slots = new Uint32Array(2 * Math.max(1024, Math.ceil(expectedEntries / LOAD))).fill(0);
   }
 
   /** Adds bytes buf[start, end) (normalised, ASCII) under `category` (-1: only make sure the entry exists); returns the entry number. */
@@ -289,19 +293,33 @@ export class DomainTableBuilder {
     this.slots = slots;
   }
 
-  /** The finished table: the pool trimmed, the slots rebuilt at their final size (the builder must not be used afterwards). */
-  finish(): DomainTable {
+  /**
+   * The finished table: the pool trimmed, the slots rebuilt at their final size (the builder must
+   * not be used afterwards). Yields to the event loop between steps of the rebuild, as the list
+   * loader does between lines, so a reload in a serving process does not stall it.
+   */
+  async finish(): Promise<DomainTable> {
     let pool = this.pool.subarray(0, this.poolLen);
     // copy only when over-allocated by more than an eighth (a copy briefly doubles the pool)
     if (this.pool.length - this.poolLen > this.pool.length / 8) {
       pool = sharedPool(this.poolLen);
       this.pool.copy(pool, 0, 0, this.poolLen);
     }
-    const { bits, high } = slotLayout(this.poolLen);
     const n = Math.max(1, Math.ceil(this.count / LOAD));
     const slots = new Uint32Array(new SharedArrayBuffer(n * 4));
+    for (let from = 0; from < this.slots.length; from += FINISH_STEP) {
+      if (from > 0) await new Promise((r) => setImmediate(r));
+      this.place(slots, from, Math.min(from + FINISH_STEP, this.slots.length));
+    }
+    return new DomainTable(pool, slots, this.count);
+  }
+
+  /** Places the entries of build-time slots [from, to) into the final `slots`. */
+  private place(slots: Uint32Array, from: number, to: number): void {
+    const { bits, high } = slotLayout(this.poolLen);
     const old = this.slots;
-    for (let i = 0; i < old.length; i += 2) {
+    const n = slots.length;
+    for (let i = from; i < to; i += 2) {
       const v = old[i]!;
       if (v === 0) continue;
       const h = old[i + 1]!;
@@ -309,6 +327,5 @@ export class DomainTableBuilder {
       while (slots[slot] !== 0) slot = slot + 1 === n ? 0 : slot + 1;
       slots[slot] = slotValue(h, v - 1, bits, high);
     }
-    return new DomainTable(pool, slots, this.count);
   }
 }

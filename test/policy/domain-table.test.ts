@@ -24,7 +24,7 @@ interface Built {
   expected: Map<string, Set<number>>;
 }
 
-function build(names: string[], categoriesOf: (name: string, i: number) => number[]): Built {
+async function build(names: string[], categoriesOf: (name: string, i: number) => number[]): Promise<Built> {
   const sets = new CategorySets();
   // deliberately undersized: the build has to grow both its pool and its hash
   const b = new DomainTableBuilder(sets, 1024, 4096);
@@ -37,7 +37,7 @@ function build(names: string[], categoriesOf: (name: string, i: number) => numbe
       s.add(c);
     }
   });
-  return { table: b.finish(), sets, expected };
+  return { table: await b.finish(), sets, expected };
 }
 
 /** Checks every name is found once, with its own length and exactly its categories; returns the entries. */
@@ -73,7 +73,7 @@ describe('slot layout', () => {
 });
 
 describe('domain table', () => {
-  it('finds 200k names, parents and children of each other, each with its own categories', () => {
+  it('finds 200k names, parents and children of each other, each with its own categories', async () => {
     const r = rng(7);
     const names: string[] = [];
     for (let i = 0; i < 40_000; i++) {
@@ -82,7 +82,7 @@ describe('domain table', () => {
       names.push(parent, `zone${i % 97}.example`, `www.${parent}`, `a${i % 5}.b.${parent}`, `x${(r() * 1e9) >>> 0}.${parent}`);
     }
     names.push('example');
-    const built = build(names, (_, i) => (i % 3 === 0 ? [i % 250, (i * 7) % 250] : [i % 250]));
+    const built = await build(names, (_, i) => (i % 3 === 0 ? [i % 250, (i * 7) % 250] : [i % 250]));
     const { table } = built;
     expect(slotLayout(table.share().pool.length).bits).toBeGreaterThan(20);
     const entries = expectAllFound(built);
@@ -103,7 +103,7 @@ describe('domain table', () => {
     expect(out[0]).toBe(table.get('site123.zone26.example'));
   });
 
-  it('tells apart names whose whole hash is the same (so tag and home slot are too)', () => {
+  it('tells apart names whose whole hash is the same (so tag and home slot are too)', async () => {
     // 32-bit hashes of 300k random names collide by the birthday bound (about ten pairs): find such
     // pairs and list them
     const r = rng(11);
@@ -120,7 +120,7 @@ describe('domain table', () => {
     expect(pairs.length).toBeGreaterThan(2);
     // all 300k are listed, so a later name with a seen hash shares it with a listed name
     const names = [...seen.values(), ...pairs.map(([, b]) => b)];
-    const built = build(names, (_, i) => [i % 250]);
+    const built = await build(names, (_, i) => [i % 250]);
     expectAllFound(built);
     const { table } = built;
     for (const [a, b] of pairs) {
@@ -140,11 +140,11 @@ describe('domain table', () => {
     expect(extra.length).toBeGreaterThan(pairs.length);
   });
 
-  it('finds every name in a pool that needs more than 24 bits of offset', () => {
+  it('finds every name in a pool that needs more than 24 bits of offset', async () => {
     // ~75k names of ~230 bytes: a pool over 16 MiB, offsets past bit 24, a tag of a few bits only
     const label = (i: number, n: number) => `l${i}-${'x'.repeat(n)}`;
     const names = Array.from({ length: 75_000 }, (_, i) => `${label(i, 55)}.${label(i % 311, 56)}.${label(i % 7, 56)}.${label(i % 3, 50)}.test`);
-    const built = build(names, (_, i) => [i % 200]);
+    const built = await build(names, (_, i) => [i % 200]);
     const { table } = built;
     const bits = slotLayout(table.share().pool.length).bits;
     expect(bits).toBeGreaterThan(24);
@@ -154,8 +154,8 @@ describe('domain table', () => {
     expect(table.get(n.slice(1))).toBe(-1);
   });
 
-  it('answers the same from the shared arrays another thread would wrap', () => {
-    const built = build(Array.from({ length: 5000 }, (_, i) => `s${i}.shared.test`), (_, i) => [i % 9]);
+  it('answers the same from the shared arrays another thread would wrap', async () => {
+    const built = await build(Array.from({ length: 5000 }, (_, i) => `s${i}.shared.test`), (_, i) => [i % 9]);
     const s = built.table.share();
     expect(Object.keys(s).sort()).toEqual(['count', 'pool', 'slots']);
     for (const a of [s.pool, s.slots]) expect(a.buffer).toBeInstanceOf(SharedArrayBuffer);
