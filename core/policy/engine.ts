@@ -50,7 +50,7 @@ export class PolicySnapshot implements PolicyEngine {
   private readonly rules: CompiledRule[];
   // reused between calls: decide() is synchronous and single-threaded
   private readonly matched: number[] = [];
-  private readonly entries = new Int32Array(128);
+  private readonly entries = new Uint32Array(128);
 
   constructor(readonly policy: PolicyConfig, readonly timezone: string, readonly lists: CompiledLists, readonly loadedAt = new Date()) {
     this.clock = new BandClock(timezone, policy.time);
@@ -111,7 +111,7 @@ export class PolicySnapshot implements PolicyEngine {
     // most specific first, so the first category seen is the most specific one
     for (let k = found - 1; k >= 0; k--) {
       const e = this.entries[k]!;
-      const set = sets.sets[table.setOf[e]!]!;
+      const set = sets.sets[table.setOf(e)]!;
       for (let i = 0; i < set.length; i++) matched.push(set[i]!);
       const urls = urlRules.get(e);
       if (!urls) continue;
@@ -205,11 +205,11 @@ export class PolicySnapshot implements PolicyEngine {
     const n = normaliseHost(rawHost);
     if (!n) return [];
     const { table, sets, categories } = this.lists;
-    const entries = new Int32Array(128);
+    const entries = new Uint32Array(128);
     const found = table.suffixEntries(n.host, n.kind !== 'domain', entries);
     const out: string[] = [];
     for (let k = found - 1; k >= 0; k--) {
-      const set = sets.sets[table.setOf[entries[k]!]!]!;
+      const set = sets.sets[table.setOf(entries[k]!)]!;
       for (let i = 0; i < set.length; i++) {
         const c = set[i]!;
         if (c === LOCAL_DENY || c === LOCAL_ALLOW) continue;

@@ -234,7 +234,7 @@ export async function loadLists(dir: string): Promise<CompiledLists> {
     if (idx > LOCAL_ALLOW && categories[idx] !== name) statsByIndex.find((s) => s.name === categories[idx])?.aliases.push(name);
   }
 
-  const table = builder.finish();
+  const table = await builder.finish();
   return {
     categories, byName, table, sets, urlRules, expressions,
     stats: {

@@ -108,7 +108,7 @@ describe('loading a list directory', () => {
   it('a name in several categories keeps all of them', async () => {
     const l = await loadLists(listDir('multi', { 'a/domains': 'both.example\n', 'b/domains': 'both.example\nBOTH.example.\n' }));
     const e = l.table.get('both.example');
-    expect([...l.sets.sets[l.table.setOf[e]!]!].map((i) => l.categories[i])).toEqual(['a', 'b']);
+    expect([...l.sets.sets[l.table.setOf(e)]!].map((i) => l.categories[i])).toEqual(['a', 'b']);
     expect(l.stats.entries).toBe(1);
   });
 
