@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { compiledModulePath } from '../core/compiled-module.ts';
 import { QuickRestart } from '../core/ops/restart-backoff.ts';
 import type { Runtime } from '../core/config/load.ts';
@@ -15,6 +16,15 @@ export { ProxyListenError } from './threads.ts';
 // The proxy role's worker process (worker-process.ts): it compiles the lists once and runs the N
 // worker threads that serve the port. The role process holds the user records and hands them on;
 // if the worker process dies it is started again (at most once a second when it keeps dying).
+
+/**
+ * V8 runs garbage collection helpers on a pool of background threads (4 unless told). On a small
+ * machine those compete for the cores the worker threads serve on, and a worker thread waiting
+ * for a core is a request waiting: the pool gets the cores the worker threads leave, at least one.
+ */
+export function workerExecArgv(threads: number, cores = availableParallelism()): string[] {
+  return [`--v8-pool-size=${Math.max(1, Math.min(4, cores - threads))}`];
+}
 
 export interface ProxyClusterOptions {
   config: Config;
@@ -63,7 +73,7 @@ export class ProxyCluster {
     // after a restart the port is the one already announced (the config may say 0)
     const port = this.port || config.proxy.port;
     // the compiled worker with no loader flags, whatever started the role process
-    const w = fork(compiledModulePath(import.meta.url, './worker-process.ts'), [], { execArgv: [], stdio: 'inherit' });
+    const w = fork(compiledModulePath(import.meta.url, './worker-process.ts'), [], { execArgv: workerExecArgv(workers), stdio: 'inherit' });
     this.child = w;
     const dropSource = addMetricsSource(w);
     return new Promise((resolve, reject) => {

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { eventsOfEntries } from '../helpers/stream-events.ts';
 import { execFile } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -98,6 +99,12 @@ describe('fairwatch proxy (two workers)', () => {
     expect(JSON.stringify(e)).not.toContain('rita');
     expect((await runCli(['users', 'disable', '--username', 'rita'], { env })).code).toBe(0);
     expect(await until(() => curl(['--proxy-user', 'rita:rita password 1', `${origin.url}/small`]), (c) => c === '407')).toBe('407');
+  });
+
+  it('the worker process gives V8 the cores its threads leave for garbage-collection helpers (at least one)', () => {
+    const [wp] = workerPids(server.child.pid!);
+    const args = readFileSync(`/proc/${wp}/cmdline`, 'utf8').split('\0');
+    expect(args).toContain(`--v8-pool-size=${Math.max(1, Math.min(4, availableParallelism() - 2))}`);
   });
 
   it('guests browse, and a policy block comes from the loaded lists (fixture blocklists)', async () => {
