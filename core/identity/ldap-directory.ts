@@ -12,8 +12,6 @@ import { DirectoryUnavailable } from './directory-unavailable.ts';
 // Anything that is not an answer from the directory about this user (refused connection, timeout,
 // TLS failure, the service bind refused) is a DirectoryUnavailable, never a wrong password.
 
-export { DirectoryUnavailable };
-
 export interface DirectoryUser {
   dn: string;
   /** the usernameAttribute value, lower case */
