@@ -8,6 +8,7 @@ export const pipelineMetrics = {
   streamed: counter('fairwatch_events_streamed_total', 'events written to the Redis stream (live or replayed)'),
   spooled: counter('fairwatch_events_spooled_total', 'events written to the disk spool because Redis was unreachable or slow'),
   replayed: counter('fairwatch_events_replayed_total', 'spooled events replayed into the stream'),
+  replaySkipped: counter('fairwatch_events_replay_skipped_total', 'spooled events found already in the stream when replayed (a write that timed out here but that Redis carried out), not sent again'),
   dropped: counter('fairwatch_events_dropped_total', 'events lost because the spool was full'),
   spoolBytes: gauge('fairwatch_spool_bytes', 'bytes in the disk spool waiting for Redis'),
   spoolUsage: gauge('fairwatch_spool_usage_ratio', 'disk spool size as a share of pipeline.spoolMaxMB (warns at 0.8)'),

@@ -395,6 +395,7 @@ class RedisStreamSink implements StreamSink {
       if (b.seq <= marks.get(b.sink)!) {
         // its write timed out here but was carried out by Redis: already in the stream
         this.log.info({ sink: b.sink, seq: b.seq, events: b.events.length }, 'spooled batch already in the stream: skipped');
+        m.replaySkipped.inc(b.events.length);
         continue;
       }
       await this.write(b); // batches hold at most MAX_PER_TX events, so one transaction each

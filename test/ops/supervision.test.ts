@@ -116,7 +116,9 @@ describe('managed redis-server: supervised', () => {
     // events met no Redis and went to the spool, and the spool was replayed by itself
     const spooled = await metric('fairwatch_events_spooled_total');
     expect(spooled).toBeGreaterThan(0);
-    expect(await metric('fairwatch_events_replayed_total')).toBe(spooled);
+    // a write that timed out while Redis went down may still have been carried out: its spooled
+    // copy is found in the stream at replay and skipped, never sent twice (count 600, unique 600 above)
+    expect(await metric('fairwatch_events_replayed_total') + await metric('fairwatch_events_replay_skipped_total')).toBe(spooled);
     console.log(`${spooled} events went through the disk spool while redis-server was down`);
     const doctor = await runCli(['doctor'], { env, timeoutMs: 120_000 });
     expect(doctor.stdout).toMatch(/managed redis:\s+Redis restarted 1 time in the last hour \(last exit: SIGKILL at \S+\); up now/);

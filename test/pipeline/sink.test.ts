@@ -101,6 +101,8 @@ describe('stream sink on a real redis-server', () => {
   it('a write whose answer is late is spooled, and not doubled when Redis did carry it out', async () => {
     const stream = 's:late';
     const { log, lines } = captureLog();
+    const count = async (c: { get(): Promise<{ values: Array<{ value: number }> }> }) => (await c.get()).values[0]?.value ?? 0;
+    const before = { spooled: await count(pipelineMetrics.spooled), replayed: await count(pipelineMetrics.replayed), skipped: await count(pipelineMetrics.replaySkipped) };
     const sink = createStreamSink({ redis: redis.url, dataDir: tmp.dir, pipeline: pipelineConfig({ stream, writeTimeoutMs: 100 }), log });
     for (let i = 0; i < 200; i++) sink.emit(makeEvent(i));
     await sink.flush();
@@ -116,6 +118,10 @@ describe('stream sink on a real redis-server', () => {
     expect(paths).toEqual(Array.from({ length: 700 }, (_, i) => `/p/${i}`));
     expect(lines.some((l) => l.msg === 'event stream write failed: spooling to disk')).toBe(true);
     expect(lines.some((l) => l.msg === 'spooled batch already in the stream: skipped')).toBe(true);
+    // every spooled event is accounted for: replayed, or skipped because Redis had it already
+    const skipped = await count(pipelineMetrics.replaySkipped) - before.skipped;
+    expect(skipped).toBeGreaterThan(0);
+    expect(await count(pipelineMetrics.replayed) - before.replayed + skipped).toBe(await count(pipelineMetrics.spooled) - before.spooled);
     await sink.close();
   });
 
