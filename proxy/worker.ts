@@ -16,7 +16,7 @@ import { allowAll, type PolicyEngine } from '../core/policy/types.ts';
 import { connectRedis } from '../core/storage/redis.ts';
 import { loadCa } from '../core/tls/ca.ts';
 import { LeafMinter } from '../core/tls/leaf.ts';
-import { CredentialStore, type CredentialRecord } from './credentials.ts';
+import { CredentialStore, type ChainOptions, type CredentialRecord } from './credentials.ts';
 import { LdapAuthenticator } from './authenticators.ts';
 import { createProxyServer } from './server.ts';
 import { managedClamdSocket } from './managed-clamd.ts';
@@ -101,10 +101,12 @@ async function start(init: ThreadInit): Promise<void> {
   // identity.ldap: the organisation's directory after the local users (authenticators.ts)
   // (the LDAP client is loaded only then: every thread would otherwise carry it)
   const ldap = config.identity.ldap;
-  const { LdapDirectory } = ldap ? await import('../core/identity/ldap-directory.ts') : { LdapDirectory: null };
-  const credentials = new CredentialStore(init.records, config.identity.authCacheSeconds * 1000, {}, Date.now, ldap && LdapDirectory
-    ? { directories: [new LdapAuthenticator(new LdapDirectory(ldap), ldap, (m) => log.warn(m))], outageGraceMs: ldap.outageGraceMinutes * 60_000 }
-    : {});
+  let directory: ChainOptions = {};
+  if (ldap) {
+    const { LdapDirectory } = await import('../core/identity/ldap-directory.ts');
+    directory = { directories: [new LdapAuthenticator(new LdapDirectory(ldap), ldap, (m) => log.warn(m))], outageGraceMs: ldap.outageGraceMinutes * 60_000 };
+  }
+  const credentials = new CredentialStore(init.records, config.identity.authCacheSeconds * 1000, {}, Date.now, directory);
   const proxy = createProxyServer({
     config, engine: () => engine, sink, credentials, pseudonyms, hooks, signIn,
     consoleUrl: (proxyAddress) => consoleUrl.current(proxyAddress),
