@@ -21,9 +21,10 @@ export { ProxyListenError } from './threads.ts';
  * V8 runs garbage collection helpers on a pool of background threads (4 unless told). On a small
  * machine those compete for the cores the worker threads serve on, and a worker thread waiting
  * for a core is a request waiting: the pool gets the cores the worker threads leave, at least one.
+ * --expose-gc: a quiet thread gives a burst's grown heap back with a full collection (idle-memory.ts).
  */
 export function workerExecArgv(threads: number, cores = availableParallelism()): string[] {
-  return [`--v8-pool-size=${Math.max(1, Math.min(4, cores - threads))}`];
+  return [`--v8-pool-size=${Math.max(1, Math.min(4, cores - threads))}`, '--expose-gc'];
 }
 
 export interface ProxyClusterOptions {

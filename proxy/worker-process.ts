@@ -2,6 +2,7 @@ import { createServer } from 'node:net';
 import type { Config } from '../core/config/schema.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import { exposeMetricsTo } from '../core/metrics-http.ts';
+import { giveBackWhenIdle } from './idle-memory.ts';
 import { PolicyHolder } from '../core/policy/holder.ts';
 import { loadListsInThread } from '../core/policy/lists-thread.ts';
 import { connectRedis } from '../core/storage/redis.ts';
@@ -34,6 +35,8 @@ async function start(init: WorkerInit): Promise<void> {
   const log = createLogger('proxy-worker');
   // the threads' counters (and this process's) are summed into the role process's /metrics
   exposeMetricsTo(process);
+  // a list reload's grown heap goes back once this thread is quiet again
+  giveBackWhenIdle();
   // the threads share one listening port (SO_REUSEPORT), which would also let a second fairwatch
   // join it: a plain bind first says whether anything else holds the port
   if (init.port !== 0) await portFree(init.port, init.bind);

@@ -9,6 +9,7 @@ import { createLogger } from '../core/log.ts';
 import { syslogFromConfig } from '../core/siem/forwarder.ts';
 import { markThreadsDead } from '../core/events/spool.ts';
 import { exposeMetricsTo } from '../core/metrics-http.ts';
+import { giveBackWhenIdle } from './idle-memory.ts';
 import type { PolicySnapshot } from '../core/policy/engine.ts';
 import { policyFromShared, type SharedPolicy } from './shared-policy.ts';
 import { PersonStateCache } from '../core/policy/person-state.ts';
@@ -64,6 +65,8 @@ async function start(init: ThreadInit): Promise<void> {
   const log = createLogger('proxy-worker');
   // this thread's counters are summed into the role process's /metrics
   exposeMetricsTo(port);
+  // a burst's grown heap goes back once this thread is quiet again
+  giveBackWhenIdle();
   // refused clients and throttled proxy sign-ins go to the SIEM from the worker that saw them
   const siem = syslogFromConfig(config, (msg) => log.warn(msg));
   const pseudonyms = new Pseudonymiser(loadKey(runtime.dataDir, 'pseudonym'));

@@ -11,6 +11,6 @@ describe('the proxy worker process V8 flags', () => {
     [1, 16, 4],
     [8, 4, 1],
   ])('%i threads on %i cores: a V8 helper pool of %i', (threads, cores, pool) => {
-    expect(workerExecArgv(threads, cores)).toEqual([`--v8-pool-size=${pool}`]);
+    expect(workerExecArgv(threads, cores)).toEqual([`--v8-pool-size=${pool}`, '--expose-gc']);
   });
 });

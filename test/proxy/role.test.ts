@@ -105,6 +105,7 @@ describe('fairwatch proxy (two workers)', () => {
     const [wp] = workerPids(server.child.pid!);
     const args = readFileSync(`/proc/${wp}/cmdline`, 'utf8').split('\0');
     expect(args).toContain(`--v8-pool-size=${Math.max(1, Math.min(4, availableParallelism() - 2))}`);
+    expect(args).toContain('--expose-gc');
   });
 
   it('guests browse, and a policy block comes from the loaded lists (fixture blocklists)', async () => {
