@@ -54,6 +54,7 @@ type Collect = (options: { type: 'major'; execution: 'sync'; flavor: 'last-resor
 
 const collections = counter('fairwatch_proxy_idle_collections_total', 'Full collections a proxy thread ran once quiet after a burst, to give its grown heap back');
 const released = counter('fairwatch_proxy_idle_released_bytes_total', 'Heap bytes those collections gave back');
+const paused = counter('fairwatch_proxy_idle_collection_seconds_total', 'Time those collections held their thread');
 
 /**
  * Watches this thread and gives grown heap back once quiet. Needs the process started with
@@ -73,7 +74,9 @@ export function giveBackWhenIdle(opts: IdleMemoryOptions = IDLE_MEMORY_DEFAULTS,
     const step = idleMemoryStep(state, busy, before, opts);
     state = step.state;
     if (!step.collect) return;
+    const started = performance.now();
     gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+    paused.inc((performance.now() - started) / 1000);
     const after = getHeapStatistics().total_heap_size;
     state = { ...state, floor: after };
     // the collection itself must not count as busy time in the next window
