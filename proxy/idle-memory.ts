@@ -8,7 +8,9 @@ import { counter } from '../core/metrics.ts';
 // stayed at their peak size until the next restart. Here, once a thread's event loop has been
 // quiet for a while and its heap is well above where it last settled, one full collection that
 // also shrinks the young generation and returns empty pages to the system gives the memory back.
-// Quiet means nearly idle, so the pause falls where almost nothing waits behind it.
+// Quiet means nearly idle for half a minute, so the pause falls where almost nothing waits behind
+// it; and because a thread runs slower for a second or two after such a collection (its young
+// generation and compiled code grow back), a short lull between bursts is not enough.
 
 export interface IdleMemoryOptions {
   /** how often the loop's busyness and the heap size are looked at */
@@ -24,7 +26,7 @@ export interface IdleMemoryOptions {
 export const IDLE_MEMORY_DEFAULTS: IdleMemoryOptions = {
   windowMs: 5000,
   quietUtilisation: 0.02,
-  quietWindows: 2,
+  quietWindows: 6,
   grownBytes: 16 * 2 ** 20,
 };
 
@@ -50,6 +52,12 @@ export function idleMemoryStep(state: IdleMemoryState, busy: number, heapBytes: 
   return { state: { quiet: collect ? 0 : quiet, floor }, collect };
 }
 
+/** the V8 heap and the memory its dead buffers still hold outside it (a tunnel's read buffers) */
+const heapBytes = () => {
+  const h = getHeapStatistics();
+  return h.total_heap_size + h.external_memory;
+};
+
 type Collect = (options: { type: 'major'; execution: 'sync'; flavor: 'last-resort' }) => void;
 
 const collections = counter('fairwatch_proxy_idle_collections_total', 'Full collections a proxy thread ran once quiet after a burst, to give its grown heap back');
@@ -70,14 +78,14 @@ export function giveBackWhenIdle(opts: IdleMemoryOptions = IDLE_MEMORY_DEFAULTS,
     const now = performance.eventLoopUtilization();
     const busy = performance.eventLoopUtilization(now, last).utilization;
     last = now;
-    const before = getHeapStatistics().total_heap_size;
+    const before = heapBytes();
     const step = idleMemoryStep(state, busy, before, opts);
     state = step.state;
     if (!step.collect) return;
     const started = performance.now();
     gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
     paused.inc((performance.now() - started) / 1000);
-    const after = getHeapStatistics().total_heap_size;
+    const after = heapBytes();
     state = { ...state, floor: after };
     // the collection itself must not count as busy time in the next window
     last = performance.eventLoopUtilization();
