@@ -293,12 +293,15 @@ async function main(): Promise<void> {
   for (const k of kinds) {
     const direct = await mbps(k.url, null, false, k.cacert);
     const fwSpeed = await mbps(k.url, fw.port, k.tunnel, k.cacert);
+    // through the baseline too, so that the two builds' memory afterwards compares like with like
+    const baseSpeed = baseline ? await mbps(k.url, baseline.port, k.tunnel, k.cacert) : NaN;
     const oneSpeed = await mbps(k.url, oneProcess, k.tunnel, k.cacert);
     const sqSpeed = await mbps(k.url, squidPort, k.tunnel, k.cacert);
     const relayed = k.how !== 'HTTP' && minRelay !== null;
     const minSpeed = relayed ? await mbps(k.url, minRelay, k.tunnel, k.cacert) : NaN;
     rows.push(`| direct ${k.how} | ${f1(direct)} | ${f2(direct / sqSpeed)} | 1.00 |`);
     rows.push(`| fairwatch ${k.how} | ${f1(fwSpeed)} | ${f2(fwSpeed / sqSpeed)} | ${f2(fwSpeed / direct)} |`);
+    if (baseline) rows.push(`| fairwatch baseline ${k.how} | ${f1(baseSpeed)} | ${f2(baseSpeed / sqSpeed)} | ${f2(baseSpeed / direct)} |`);
     rows.push(`| fairwatch 1 process ${k.how} | ${f1(oneSpeed)} | ${f2(oneSpeed / sqSpeed)} | ${f2(oneSpeed / direct)} |`);
     rows.push(`| squid ${k.how} | ${f1(sqSpeed)} | 1.00 | ${f2(sqSpeed / direct)} |`);
     if (relayed) rows.push(`| minimal C relay ${k.how} | ${f1(minSpeed)} | ${f2(minSpeed / sqSpeed)} | ${f2(minSpeed / direct)} |`);
@@ -317,7 +320,7 @@ async function main(): Promise<void> {
   };
   const loaded = memory('fairwatch', fw.pid, 'just after the load');
   if (baseline) memory('fairwatch baseline', baseline.pid, 'just after the load');
-  // a worker thread quiet for 30 s gives a burst's grown heap back (proxy/idle-memory.ts)
+  // and again once quiet: a worker thread quiet for 30 s gives a burst's heap back (proxy/idle-memory.ts)
   await new Promise((r) => setTimeout(r, QUIET_WAIT_MS));
   const quiet = memory('fairwatch', fw.pid, `after ${QUIET_WAIT_MS / 1000} s quiet`);
   if (baseline) memory('fairwatch baseline', baseline.pid, `after ${QUIET_WAIT_MS / 1000} s quiet`);
