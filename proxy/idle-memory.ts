@@ -52,7 +52,7 @@ export function idleMemoryStep(state: IdleMemoryState, busy: number, heapBytes: 
   return { state: { quiet: collect ? 0 : quiet, floor }, collect };
 }
 
-/** the V8 heap and the memory its dead buffers still hold outside it (a tunnel's read buffers) */
+/** the V8 heap and the memory buffers hold outside it (dead ones included: a download's read buffers, until collected) */
 const heapBytes = () => {
   const h = getHeapStatistics();
   return h.total_heap_size + h.external_memory;
@@ -67,7 +67,7 @@ const paused = counter('fairwatch_proxy_idle_collection_seconds_total', 'Time th
 /**
  * Watches this thread and gives grown heap back once quiet. Needs the process started with
  * --expose-gc (the proxy's worker process is, proxy/cluster.ts); without it this does nothing and
- * says so by returning false. `onCollect` hears each collection (heap bytes before and after).
+ * says so with `active: false`. `onCollect` hears each collection (heap bytes before and after).
  */
 export function giveBackWhenIdle(opts: IdleMemoryOptions = IDLE_MEMORY_DEFAULTS, onCollect?: (before: number, after: number) => void): { stop(): void; active: boolean } {
   const gc = (globalThis as { gc?: Collect }).gc;
