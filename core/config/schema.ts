@@ -3,7 +3,6 @@ import { z } from 'zod';
 import { ldapSchema } from './ldap-schema.ts';
 import { isValidCidr } from '../net/cidr.ts';
 import { normaliseHost } from '../policy/host.ts';
-
 import { DEFAULT_AUTH_CACHE_SECONDS, DEFAULT_REDIS_MAX_MEMORY_MB } from './defaults.ts';
 
 // The whole configuration shape. Every object is strict so a misspelt key is an error that names
