@@ -8,6 +8,7 @@ import { connectionTokens, isHopByHopHeader, outgoingRequestHeaders } from './ho
 import { admitHttp, contentTypeHidesFiles, responseFileRule, type Admitted } from './pipeline.ts';
 import { RequestError, upstreamError } from './request-error.ts';
 import { respondError } from './respond.ts';
+import { releaseWhenWritten } from './read-buffers.ts';
 import { Upstream } from './upstream.ts';
 import { DownloadScan, scansTotal, type ScanOutlet } from './download-scan.ts';
 import type { Verdict } from './virus-scan.ts';
@@ -83,7 +84,8 @@ export class Forwarder {
     /** the body to the browser: straight, or through the virus scan */
     const forward = (chunk: Buffer) => {
       if (scan) scan.data(chunk);
-      else if (!res.write(chunk)) pauseUpstream?.();
+      // nothing here keeps a chunk once it has gone on, so its read buffer can be freed then
+      else if (!res.write(chunk, releaseWhenWritten(chunk))) pauseUpstream?.();
     };
 
     this.upstream.send({

@@ -25,6 +25,12 @@ function listen(server: Server, host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve) => server.listen(0, host, () => resolve((server.address() as AddressInfo).port)));
 }
 
+/** 8 MiB of random bytes, served by /random; compare a download's SHA-256 with RANDOM_SHA. */
+export const RANDOM = randomBytes(8 * 2 ** 20);
+export const RANDOM_SHA = createHash('sha256').update(RANDOM).digest('hex');
+/** /random writes in these sizes, in turn: pieces under, at and over a socket read's size */
+const RANDOM_PIECES = [70_000, 16_384, 3, 200_000, 65_536, 1, 9_000];
+
 /** 1 KiB of deterministic bytes. */
 export const SMALL = Buffer.alloc(1024, 'a');
 
@@ -70,6 +76,27 @@ function originHandler(req: IncomingMessage, res: ServerResponse): void {
           const n = Math.min(block.length, size - sent);
           sent += n;
           if (!res.write(n === block.length ? block : block.subarray(0, n))) {
+            res.once('drain', pump);
+            return;
+          }
+        }
+        res.end();
+      };
+      pump();
+      return;
+    }
+    case '/random': {
+      // RANDOM in pieces of several sizes; framing=chunked sends it without a Content-Length
+      const chunked = url.searchParams.get('framing') === 'chunked';
+      res.writeHead(200, chunked ? { 'Content-Type': 'application/octet-stream' } : { 'Content-Type': 'application/octet-stream', 'Content-Length': RANDOM.length });
+      let at = 0;
+      let turn = 0;
+      const pump = () => {
+        while (at < RANDOM.length) {
+          const n = Math.min(RANDOM_PIECES[turn++ % RANDOM_PIECES.length]!, RANDOM.length - at);
+          const piece = RANDOM.subarray(at, at + n);
+          at += n;
+          if (!res.write(piece)) {
             res.once('drain', pump);
             return;
           }

@@ -1,0 +1,37 @@
+// Every socket read arrives in a buffer of its own (up to 64 KiB over TCP, 16 KiB over TLS), and V8
+// frees it only when a collection finds it dead. During a fast download thousands of them wait for
+// that, and glibc keeps the space they took long after. A body chunk that is the whole of its read
+// buffer has nothing else in that memory, so once it has been written on it is handed back at once
+// (ArrayBuffer transfer detaches the buffer, which frees its memory) and the next read reuses it.
+
+/** Smaller buffers may be slices of Node's shared 8 KiB pool, which must never be detached. */
+const MIN_OWNED_BYTES = 16 * 1024;
+
+/**
+ * True when `chunk` spans its whole ArrayBuffer, so nothing else can be a view of that memory:
+ * not response headers (they share the first read), not the rest of a read the parser paused in,
+ * not other chunks of a chunked body.
+ */
+export function ownsItsMemory(chunk: Buffer): boolean {
+  return chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength && chunk.byteLength >= MIN_OWNED_BYTES;
+}
+
+/** Frees the chunk's memory now; the Buffer reads as empty afterwards. */
+export function release(chunk: Buffer): void {
+  const buffer = chunk.buffer as ArrayBuffer;
+  if (buffer.detached) return;
+  try {
+    buffer.transfer(0);
+  } catch {
+    // a buffer made non-detachable by its owner stays for the collector
+  }
+}
+
+/**
+ * The callback for writing `chunk` on: it releases the chunk once the write has completed (or
+ * failed), which is when the socket no longer reads from it. Undefined for a chunk that shares its
+ * memory. The caller must not keep the chunk past that write.
+ */
+export function releaseWhenWritten(chunk: Buffer): (() => void) | undefined {
+  return ownsItsMemory(chunk) ? () => release(chunk) : undefined;
+}

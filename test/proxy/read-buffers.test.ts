@@ -1,0 +1,88 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ownsItsMemory, release, releaseWhenWritten } from '../../proxy/read-buffers.ts';
+
+// A read buffer is freed once its chunk has been written on, but only a chunk that is the whole of
+// its buffer: anything sharing that memory (Node's small-buffer pool, the rest of a parsed read)
+// must be left alone. The relay test runs over real sockets, as the proxy's forwarding does.
+
+const servers: Server[] = [];
+afterAll(() => { for (const s of servers) s.close(); });
+
+function listen(onConnection: (s: Socket) => void): Promise<number> {
+  const server = createServer(onConnection);
+  servers.push(server);
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+}
+
+describe('which chunks own their memory', () => {
+  it('a buffer of its own, at read size, does', () => {
+    expect(ownsItsMemory(Buffer.allocUnsafeSlow(65536))).toBe(true);
+    expect(ownsItsMemory(Buffer.allocUnsafeSlow(16384))).toBe(true);
+  });
+
+  it('a slice of Node\'s shared pool, a view into a larger read, and a small buffer do not', () => {
+    const pooled = Buffer.from('a short string');
+    expect(pooled.buffer.byteLength).toBeGreaterThan(pooled.length);
+    expect(ownsItsMemory(pooled)).toBe(false);
+    const read = Buffer.allocUnsafeSlow(65536);
+    expect(ownsItsMemory(read.subarray(200))).toBe(false);
+    expect(ownsItsMemory(read.subarray(0, 40000))).toBe(false);
+    expect(ownsItsMemory(Buffer.allocUnsafeSlow(4096))).toBe(false);
+    expect(releaseWhenWritten(read.subarray(1))).toBeUndefined();
+  });
+
+  it('release empties the buffer, and a second release is harmless', () => {
+    const b = Buffer.allocUnsafeSlow(65536);
+    release(b);
+    expect(b.length).toBe(0);
+    expect((b.buffer as ArrayBuffer).detached).toBe(true);
+    expect(() => release(b)).not.toThrow();
+  });
+});
+
+describe('relaying over sockets', () => {
+  it('a relay that frees each chunk once written delivers every byte in order, and frees the reads', async () => {
+    const data = randomBytes(16 * 2 ** 20);
+    const sha = createHash('sha256').update(data).digest('hex');
+    let done: (r: { sha: string; length: number }) => void = () => {};
+    const received = new Promise<{ sha: string; length: number }>((resolve) => { done = resolve; });
+    const sinkPort = await listen((s) => {
+      const hash = createHash('sha256');
+      let length = 0;
+      let n = 0;
+      s.on('data', (d: Buffer) => {
+        hash.update(d);
+        length += d.length;
+        // a reader that stops now and then, so the relay's writes queue behind it
+        if (++n % 32 === 0) {
+          s.pause();
+          setTimeout(() => s.resume(), 5);
+        }
+      });
+      s.on('end', () => done({ sha: hash.digest('hex'), length }));
+    });
+    const sourcePort = await listen((s) => { s.end(data); });
+    const out = connect(sinkPort, '127.0.0.1');
+    const from = connect(sourcePort, '127.0.0.1');
+    let released = 0;
+    let reads = 0;
+    from.on('data', (chunk: Buffer) => {
+      reads++;
+      const free = releaseWhenWritten(chunk);
+      const ok = out.write(chunk, free && (() => { free(); released++; }));
+      if (!ok) {
+        from.pause();
+        out.once('drain', () => from.resume());
+      }
+    });
+    from.on('end', () => out.end());
+    const got = await received;
+    expect(got.length).toBe(data.length);
+    expect(got.sha).toBe(sha);
+    expect(reads).toBeGreaterThan(0);
+    // socket reads of 64 KiB come in buffers of their own; most of them are freed
+    expect(released).toBeGreaterThan(reads / 2);
+  });
+});
