@@ -1,3 +1,5 @@
+import type { Socket } from 'node:net';
+
 // Every socket read arrives in a buffer of its own (up to 64 KiB over TCP, 16 KiB over TLS), and V8
 // frees it only when a collection finds it dead. During a fast download thousands of them wait for
 // that, and glibc keeps the space they took long after. A body chunk that is the whole of its read
@@ -34,4 +36,32 @@ export function release(chunk: Buffer): void {
  */
 export function releaseWhenWritten(chunk: Buffer): (() => void) | undefined {
   return ownsItsMemory(chunk) ? () => release(chunk) : undefined;
+}
+
+/**
+ * `from.pipe(to)` for two sockets, freeing each chunk once written: `to` ends when `from` ends,
+ * and `from` waits while `to` is backed up. Once `to` is destroyed, what `from` still sends is read
+ * and dropped, so `from` can finish its own way (a TLS close_notify after the other side left).
+ */
+export function relayReleasing(from: Socket, to: Socket): void {
+  let waiting = false;
+  const resume = () => {
+    if (!waiting) return;
+    waiting = false;
+    to.off('drain', resume);
+    from.resume();
+  };
+  from.on('data', (chunk: Buffer) => {
+    if (to.destroyed) return;
+    if (!to.write(chunk, releaseWhenWritten(chunk)) && !waiting) {
+      waiting = true;
+      from.pause();
+      to.once('drain', resume);
+    }
+  });
+  from.once('end', () => {
+    if (!to.destroyed) to.end();
+  });
+  to.once('close', resume);
+  from.resume();
 }

@@ -12,6 +12,7 @@ import { endWhenClosed, respondErrorRaw } from './respond.ts';
 import type { Forwarder } from './forward.ts';
 import { admitSocket, inspectTunnel } from './pipeline.ts';
 import { openTunnel } from './tls/inspect.ts';
+import { relayReleasing } from './read-buffers.ts';
 import { relayReads, type RelayReads } from './relay-socket.ts';
 
 // CONNECT host:port: admit, identify, configured ports only, decide, check the destination, then
@@ -169,9 +170,9 @@ export function splice(client: Socket, upstream: Socket, idleMs: number, ev: Eve
   };
   client.once('close', closed);
   upstream.once('close', closed);
-  // One side gone: pipe() unpipes it, which leaves the other paused, so its last bytes (a TLS
-  // close_notify after the client left) would sit unread, 'end' would never come and the tunnel
-  // and its event would stay open. Reading on, into nothing, lets it finish its own way.
+  // One side gone, the other reads on into nothing: otherwise its last bytes (a TLS close_notify
+  // after the client left) would sit unread, 'end' would never come and the tunnel and its event
+  // would stay open.
   client.once('close', () => upstream.resume());
   upstream.once('close', () => client.resume());
   client.on('error', kill);
@@ -198,9 +199,9 @@ export function splice(client: Socket, upstream: Socket, idleMs: number, ev: Eve
     }
   }, Math.max(50, Math.min(idleMs / 10, 30_000)));
   idle.unref();
-  // pipe() ends the other side's writing when one side ends (FIN passes through); the sockets
-  // allow half-open, and each closes by itself once it has both received and sent its end
-  client.pipe(upstream);
+  // each side's end ends the other side's writing (FIN passes through); the sockets allow
+  // half-open, and each closes by itself once it has both received and sent its end
+  relayReleasing(client, upstream);
   if (relay) relay.start(client);
-  else upstream.pipe(client);
+  else relayReleasing(upstream, client);
 }

@@ -131,6 +131,57 @@ describe('CONNECT tunnels', () => {
     }
   });
 
+  it('a large upload through a tunnel arrives byte for byte when the origin reads slowly, and the reply still comes back', async () => {
+    // the client sends 24 MB of random bytes as fast as it can and then its FIN; the origin pauses
+    // now and then, so the proxy's writes to it back up, and answers with the hash once it has all
+    const body = randomBytes(24 * 1024 * 1024);
+    const server = createNetServer((s) => {
+      s.on('error', () => s.destroy());
+      const hash = createHash('sha256');
+      let n = 0;
+      let pauses = 0;
+      s.on('data', (d: Buffer) => {
+        hash.update(d);
+        n += d.length;
+        if (pauses < 40 && n > (pauses + 1) * 500_000) {
+          pauses++;
+          s.pause();
+          setTimeout(() => s.resume(), 20);
+        }
+      });
+      s.on('end', () => s.end(`${n} ${hash.digest('hex')}`));
+    });
+    server.listen(0, '127.0.0.1');
+    const port = await new Promise<number>((r) => server.once('listening', () => r((server.address() as AddressInfo).port)));
+    const slow = await startProxy({
+      yaml: `proxy:\n  allowDestinations: ["127.0.0.1"]\n  ipTunnels: allow\n  connectPorts: [${port}]\nidentity:\n  guestNetworks: ["127.0.0.0/8"]\n`,
+    });
+    try {
+      const { socket, rest } = await openTunnel(slow.port, `127.0.0.1:${port}`);
+      let reply = rest.toString();
+      const ended = new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no reply (so far "${reply}")`)), 60_000);
+        socket.on('data', (d: Buffer) => { reply += d.toString(); });
+        socket.on('end', () => { clearTimeout(timer); resolve(); });
+      });
+      // written in pieces of several sizes, as a browser's TLS records would come
+      for (let at = 0, i = 0; at < body.length; i++) {
+        const n = [100_000, 16_384, 7, 65_536, 300_000][i % 5]!;
+        socket.write(body.subarray(at, at + n));
+        at += n;
+      }
+      socket.end();
+      await ended;
+      socket.destroy();
+      expect(reply).toBe(`${body.length} ${createHash('sha256').update(body).digest('hex')}`);
+      const e = await slow.find((x) => x.method === 'CONNECT' && x.port === port);
+      expect(e!.bytes_up).toBe(`CONNECT 127.0.0.1:${port} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`.length + body.length);
+    } finally {
+      await slow.close();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
   it('a server that speaks first: its greeting reaches the client after "200 Connection established", not before', async () => {
     const server = createNetServer((s) => { s.on('error', () => s.destroy()); s.write('220 hello from the origin\r\n'); s.on('data', (d) => s.end(`got ${d.toString()}`)); });
     const port = await new Promise<number>((r) => server.listen(0, '127.0.0.1', () => r((server.address() as AddressInfo).port)));
