@@ -65,3 +65,27 @@ export function relayReleasing(from: Socket, to: Socket): void {
   to.once('close', resume);
   from.resume();
 }
+
+/**
+ * From now on, each Buffer written to `socket` that owns its memory is freed once its write has
+ * completed. Only for a socket whose writer keeps nothing it wrote: the origin pool's sockets,
+ * where undici writes a request body's chunks as they come (a body is never sent twice).
+ */
+export function releaseWhatIsWritten(socket: Socket): void {
+  const write = socket.write;
+  socket.write = function (this: Socket, chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
+    if (typeof encoding === 'function') {
+      cb = encoding;
+      encoding = undefined;
+    }
+    const free = Buffer.isBuffer(chunk) ? releaseWhenWritten(chunk) : undefined;
+    if (free) {
+      const then = cb as ((err?: Error | null) => void) | undefined;
+      cb = (err?: Error | null) => {
+        free();
+        then?.(err);
+      };
+    }
+    return (write as (c: unknown, e?: unknown, cb?: unknown) => boolean).call(this, chunk, encoding, cb);
+  } as Socket['write'];
+}

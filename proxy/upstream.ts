@@ -3,11 +3,13 @@ import type { Readable } from 'node:stream';
 import { connect as tlsConnect, rootCertificates } from 'node:tls';
 import { Agent, type Dispatcher } from 'undici';
 import { dial } from './dial.ts';
+import { releaseWhatIsWritten } from './read-buffers.ts';
 
 // The connection pool to origins. Every socket comes from `dial`, to an address the destination
 // guard approved, so the pool never resolves a name itself. Pools are keyed by address and port
 // (the Host header carries the name), kept alive, and let go of idle connections before origins
 // commonly close theirs (Node and Apache after 5 s), so a request rarely meets a closing socket.
+// A request body's chunks are freed as soon as they are written (read-buffers.ts).
 
 export const FREE_SOCKET_TIMEOUT_MS = 4000;
 
@@ -59,6 +61,7 @@ export class Upstream {
           const port = Number(o.port) || (o.protocol === 'https:' ? 443 : 80);
           const raw = dial(address, port, { halfOpen: false });
           if (o.protocol !== 'https:') {
+            releaseWhatIsWritten(raw);
             raw.once('connect', () => callback(null, raw));
             raw.once('error', (e) => callback(e, null));
             return;
@@ -67,6 +70,7 @@ export class Upstream {
           // an IP-literal Host gives no SNI: the certificate is then checked against the address
           // dialled, which is that same literal (a name always comes with its servername)
           const secure = tlsConnect({ socket: raw, servername, host: address, ca: this.opts.ca?.length ? [...rootCertificates, ...this.opts.ca] : undefined, ALPNProtocols: ['http/1.1'] });
+          releaseWhatIsWritten(secure);
           secure.once('secureConnect', () => callback(null, secure));
           secure.once('error', (e) => callback(e, null));
         } catch (e) {

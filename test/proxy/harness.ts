@@ -54,10 +54,22 @@ function originHandler(req: IncomingMessage, res: ServerResponse): void {
       res.end('MZ');
       return;
     case '/echo': {
-      // hashed as it streams, so the origin holds no body in memory
+      // hashed as it streams, so the origin holds no body in memory; slow=1 stops reading for a
+      // moment every half MiB, so the proxy's writes to the origin back up
       const hash = createHash('sha256');
+      const slow = url.searchParams.get('slow') === '1';
       let length = 0;
-      req.on('data', (c: Buffer) => { hash.update(c); length += c.length; });
+      let sinceStop = 0;
+      req.on('data', (c: Buffer) => {
+        hash.update(c);
+        length += c.length;
+        sinceStop += c.length;
+        if (slow && sinceStop >= 2 ** 19) {
+          sinceStop = 0;
+          req.pause();
+          setTimeout(() => req.resume(), 20);
+        }
+      });
       req.on('end', () => {
         const out = JSON.stringify({ method: req.method, url: req.url, headers: req.headers, bodyLength: length, bodySha: hash.digest('hex') });
         res.writeHead(200, { 'Content-Type': 'application/json', 'Keep-Alive': 'timeout=5', 'X-Hop': 'kept', Connection: 'X-Hop-Only, keep-alive', 'X-Hop-Only': 'should-go' });

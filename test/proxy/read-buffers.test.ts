@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ownsItsMemory, relayReleasing, release, releaseWhenWritten } from '../../proxy/read-buffers.ts';
+import { ownsItsMemory, relayReleasing, release, releaseWhatIsWritten, releaseWhenWritten } from '../../proxy/read-buffers.ts';
 
 // A read buffer is freed once its chunk has been written on, but only a chunk that is the whole of
 // its buffer: anything sharing that memory (Node's small-buffer pool, the rest of a parsed read)
@@ -97,5 +97,33 @@ describe('relaying over sockets', () => {
     await ended;
     expect(from.isPaused()).toBe(false);
     expect(after).toBeGreaterThan(0);
+  });
+});
+
+describe('a socket whose writes are freed', () => {
+  it('frees an owned Buffer once written, leaves strings and shared Buffers, and still calls every callback', async () => {
+    let got = Buffer.alloc(0);
+    let received: () => void = () => {};
+    const all = new Promise<void>((resolve) => { received = resolve; });
+    const port = await listen((s) => {
+      s.on('data', (d: Buffer) => { got = Buffer.concat([got, d]); });
+      s.on('end', () => received());
+    });
+    const out = connect(port, '127.0.0.1');
+    releaseWhatIsWritten(out);
+    const owned = Buffer.allocUnsafeSlow(65536).fill(1);
+    const shared = Buffer.from('shared');
+    const calls: string[] = [];
+    out.write(owned, () => calls.push('owned'));
+    out.write('text', 'latin1', () => calls.push('text'));
+    out.write(shared, () => calls.push('shared'));
+    await new Promise<void>((resolve) => out.end(() => resolve()));
+    await all;
+    expect(calls).toEqual(['owned', 'text', 'shared']);
+    expect(owned.length).toBe(0);
+    expect(shared.toString()).toBe('shared');
+    expect(got.length).toBe(65536 + 'text'.length + 'shared'.length);
+    expect(got.subarray(0, 65536).every((b) => b === 1)).toBe(true);
+    expect(got.subarray(65536).toString()).toBe('textshared');
   });
 });

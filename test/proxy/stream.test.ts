@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -18,7 +18,11 @@ const tmp = tempDir('fw-stream-');
 let origin: Origin;
 let px: TestProxy;
 
+let randomFile: string;
+
 beforeAll(async () => {
+  randomFile = join(tmp.dir, 'random.bin');
+  writeFileSync(randomFile, RANDOM);
   origin = await startOrigin();
   px = await startProxy();
 });
@@ -111,6 +115,20 @@ describe('streaming', () => {
     it(`a download to a fast client arrives byte for byte (${framing} framing)`, async () => {
       const { stdout } = await run('sh', ['-c', `curl -sS --max-time 60 --noproxy '' -x ${px.url} '${origin.url}/random?framing=${framing}' | sha256sum`]);
       expect(stdout.split(' ')[0]).toBe(RANDOM_SHA);
+    });
+  }
+
+  // A request body's chunks are freed once written to the origin (read-buffers.ts): with the origin
+  // reading slowly, and with either framing, the origin must still receive exactly what was sent.
+  for (const framing of ['length', 'chunked']) {
+    it(`an upload to a slow origin arrives byte for byte (${framing} framing)`, async () => {
+      const headers = framing === 'chunked' ? ['-H', 'Transfer-Encoding: chunked'] : [];
+      const { stdout } = await run('curl', ['-sS', '--max-time', '60', '--noproxy', '', '-x', px.url, '-H', 'Content-Type: application/octet-stream', ...headers, '--data-binary', `@${randomFile}`, `${origin.url}/echo?slow=1`], { maxBuffer: 1 << 20 });
+      const seen = JSON.parse(stdout) as { bodyLength: number; bodySha: string; headers: Record<string, string> };
+      expect(seen.bodyLength).toBe(RANDOM.length);
+      expect(seen.bodySha).toBe(RANDOM_SHA);
+      if (framing === 'chunked') expect(seen.headers['transfer-encoding']).toBe('chunked');
+      else expect(seen.headers['content-length']).toBe(String(RANDOM.length));
     });
   }
 
