@@ -1,6 +1,6 @@
 import { blockOnlyHooks } from '../helpers/block-hooks.ts';
 import { execFile } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -42,6 +42,8 @@ const run = promisify(execFile);
 const tmp = tempDir('fw-inspect-');
 const MZ_BODY = Buffer.concat([Buffer.from('MZ'), Buffer.alloc(510, 0x90)]);
 const INSTALLER = Buffer.concat([Buffer.from('MZ'), Buffer.alloc(4000, 0x41)]);
+/** random bytes, so a download or upload that loses, repeats or reorders any part shows in its hash */
+const BIG = randomBytes(6 * 2 ** 20);
 
 let p: Platform;
 let cleanup: () => Promise<void>;
@@ -63,6 +65,14 @@ function originHandler(req: IncomingMessage, res: ServerResponse): void {
   if (path === '/setup.exe') {
     res.writeHead(200, { 'content-type': 'application/x-msdownload', 'content-length': INSTALLER.length });
     res.end(INSTALLER);
+  } else if (path === '/big') {
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': BIG.length });
+    res.end(BIG);
+  } else if (path === '/echo') {
+    const hash = createHash('sha256');
+    let n = 0;
+    req.on('data', (d: Buffer) => { hash.update(d); n += d.length; });
+    req.on('end', () => res.end(`${n} ${hash.digest('hex')}`));
   } else if (path === '/tool') {
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': MZ_BODY.length });
     res.end(MZ_BODY);
@@ -258,6 +268,21 @@ describe('selective HTTPS inspection', () => {
     expect(tunnel.bytes_down).toBeGreaterThan(0);
     expect(tunnel.bytes_down).toBeLessThan(INSTALLER.length);
     expect(ev.flags).toContain('executable');
+  });
+
+  it('a large download and a large upload inside an inspected tunnel arrive byte for byte', async () => {
+    const down = await curl(`https://dl.test:${originPort}/big`);
+    expect(down.status).toBe(200);
+    expect(Buffer.from(down.body, 'latin1').equals(BIG)).toBe(true);
+    const file = join(tmp.dir, 'big-upload.bin');
+    writeFileSync(file, BIG);
+    for (const framing of [[], ['-H', 'Transfer-Encoding: chunked']]) {
+      const up = await run('curl', ['-sS', '--max-time', '30', '--proxy', `http://127.0.0.1:${proxyPort}`, '--cacert', files.org, ...framing, '--data-binary', `@${file}`, `https://dl.test:${originPort}/echo`], { timeout: 40_000 });
+      expect(up.stdout).toBe(`${BIG.length} ${createHash('sha256').update(BIG).digest('hex')}`);
+    }
+    const ev = await eventWhere(sink, (e) => e.path === '/big' && e.host === 'dl.test');
+    expect(ev).toMatchObject({ scheme: 'https', action: 'allow', status: 200 });
+    expect(ev.bytes_down).toBeGreaterThanOrEqual(BIG.length);
   });
 
   it('inside an opened tunnel the URL lists apply to the full path; ordinary pages pass, certificate from the organisation CA', async () => {
