@@ -1,4 +1,5 @@
 import { blockOnlyHooks } from '../helpers/block-hooks.ts';
+import { readSlowly } from '../helpers/slow-reader.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -54,22 +55,16 @@ function originHandler(req: IncomingMessage, res: ServerResponse): void {
       res.end('MZ');
       return;
     case '/echo': {
-      // hashed as it streams, so the origin holds no body in memory; slow=1 stops reading for a
-      // moment every half MiB, so the proxy's writes to the origin back up
+      // hashed as it streams, so the origin holds no body in memory; slow=1 stops reading now and
+      // then, so the proxy's writes to the origin back up
       const hash = createHash('sha256');
-      const slow = url.searchParams.get('slow') === '1';
       let length = 0;
-      let sinceStop = 0;
-      req.on('data', (c: Buffer) => {
+      const take = (c: Buffer) => {
         hash.update(c);
         length += c.length;
-        sinceStop += c.length;
-        if (slow && sinceStop >= 2 ** 19) {
-          sinceStop = 0;
-          req.pause();
-          setTimeout(() => req.resume(), 20);
-        }
-      });
+      };
+      if (url.searchParams.get('slow') === '1') readSlowly(req, take);
+      else req.on('data', take);
       req.on('end', () => {
         const out = JSON.stringify({ method: req.method, url: req.url, headers: req.headers, bodyLength: length, bodySha: hash.digest('hex') });
         res.writeHead(200, { 'Content-Type': 'application/json', 'Keep-Alive': 'timeout=5', 'X-Hop': 'kept', Connection: 'X-Hop-Only, keep-alive', 'X-Hop-Only': 'should-go' });

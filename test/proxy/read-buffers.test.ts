@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
+import { readSlowly } from '../helpers/slow-reader.ts';
 import { ownsItsMemory, relayReleasing, release, releaseWhatIsWritten, releaseWhenWritten } from '../../proxy/read-buffers.ts';
 
 // A read buffer is freed once its chunk has been written on, but only a chunk that is the whole of
@@ -51,16 +52,11 @@ describe('relaying over sockets', () => {
     const sinkPort = await listen((s) => {
       const hash = createHash('sha256');
       let length = 0;
-      let n = 0;
-      s.on('data', (d: Buffer) => {
+      // a reader that stops now and then, so the relay's writes queue behind it
+      readSlowly(s, (d) => {
         hash.update(d);
         length += d.length;
-        // a reader that stops now and then, so the relay's writes queue behind it
-        if (++n % 32 === 0) {
-          s.pause();
-          setTimeout(() => s.resume(), 5);
-        }
-      });
+      }, { every: 2 ** 20, ms: 5 });
       s.on('end', () => done({ sha: hash.digest('hex'), length }));
     });
     const sourcePort = await listen((s) => { s.end(data); });

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readSlowly } from '../helpers/slow-reader.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { startEcho, startHttpsOrigin, startOrigin, startProxy, type Origin, type TestProxy } from './harness.ts';
 
@@ -106,17 +107,11 @@ describe('CONNECT tunnels', () => {
       const { socket, rest } = await openTunnel(slow.port, `127.0.0.1:${port}`);
       const hash = createHash('sha256').update(rest);
       let n = rest.length;
-      let pauses = 0;
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`only ${n} bytes arrived`)), 60_000);
-        socket.on('data', (d: Buffer) => {
+        readSlowly(socket, (d) => {
           hash.update(d);
           n += d.length;
-          if (pauses < 40 && n > (pauses + 1) * 500_000) {
-            pauses++;
-            socket.pause();
-            setTimeout(() => socket.resume(), 20);
-          }
         });
         socket.on('end', () => { clearTimeout(timer); resolve(); });
       });
@@ -139,15 +134,9 @@ describe('CONNECT tunnels', () => {
       s.on('error', () => s.destroy());
       const hash = createHash('sha256');
       let n = 0;
-      let pauses = 0;
-      s.on('data', (d: Buffer) => {
+      readSlowly(s, (d) => {
         hash.update(d);
         n += d.length;
-        if (pauses < 40 && n > (pauses + 1) * 500_000) {
-          pauses++;
-          s.pause();
-          setTimeout(() => s.resume(), 20);
-        }
       });
       s.on('end', () => s.end(`${n} ${hash.digest('hex')}`));
     });
