@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readSlowly } from '../helpers/slow-reader.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { RANDOM, RANDOM_SHA, startOrigin, startProxy, type Origin, type TestProxy } from './harness.ts';
 
@@ -88,23 +89,22 @@ describe('streaming', () => {
   // bytes that arrive must still be exactly the origin's, in either framing.
   for (const framing of ['length', 'chunked']) {
     it(`a download to a slow client arrives byte for byte (${framing} framing)`, async () => {
-      // the reader stops for a while every half MiB, so the proxy's writes back up and it pauses the origin
+      // the reader stops now and then, so the proxy's writes back up and it pauses the origin
       const agent = new ProxyAgent({ uri: px.url, proxyTunnel: false });
       try {
         const r = await request(`${origin.url}/random?framing=${framing}`, { dispatcher: agent });
         expect(r.statusCode).toBe(200);
         const hash = createHash('sha256');
         let length = 0;
-        let sinceStop = 0;
-        for await (const chunk of r.body as AsyncIterable<Buffer>) {
+        const ended = new Promise((resolve, reject) => {
+          r.body.once('end', resolve);
+          r.body.once('error', reject);
+        });
+        readSlowly(r.body, (chunk) => {
           hash.update(chunk);
           length += chunk.length;
-          sinceStop += chunk.length;
-          if (sinceStop >= 2 ** 19) {
-            sinceStop = 0;
-            await new Promise((resolve) => setTimeout(resolve, 30));
-          }
-        }
+        }, { every: 2 ** 19, ms: 30 });
+        await ended;
         expect(length).toBe(RANDOM.length);
         expect(hash.digest('hex')).toBe(RANDOM_SHA);
       } finally {
