@@ -1,7 +1,8 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Decision, DecisionInput, PolicyEngine } from '../../core/policy/types.ts';
+import { readSlowly } from '../helpers/slow-reader.ts';
 import { rawExchange, startOrigin, startProxy, type Origin, type TestProxy } from './harness.ts';
 
 // WebSocket upgrades pass through; policy decisions shape the answer and the event.
@@ -74,6 +75,32 @@ describe('WebSocket upgrade over plain HTTP', () => {
     const e = await px.find((x) => x.path === '/chat');
     expect(e).toMatchObject({ method: 'GET', status: 101, action: 'allow' });
     expect(e!.bytes_down).toBeGreaterThan(head.length + 10);
+  });
+
+  it('a large exchange passes both ways byte for byte while the client reads slowly', async () => {
+    // each side's reads are freed once passed on (read-buffers.ts); the client's stops make the
+    // proxy's writes back up in both directions
+    const { socket, head } = await wsHandshake(px.port, `${origin.url}/bulk`);
+    expect(head).toMatch(/^HTTP\/1\.1 101 /);
+    const data = randomBytes(8 * 2 ** 20);
+    const hash = createHash('sha256');
+    let n = 0;
+    const all = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`only ${n} bytes came back`)), 30_000);
+      readSlowly(socket, (d) => {
+        hash.update(d);
+        n += d.length;
+        if (n >= data.length) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    socket.write(data);
+    await all;
+    socket.end();
+    expect(n).toBe(data.length);
+    expect(hash.digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
   });
 });
 
