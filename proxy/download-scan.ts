@@ -1,11 +1,13 @@
 import { counter } from '../core/metrics.ts';
+import { releaseWhenAllWritten, releaseWhenWritten } from './read-buffers.ts';
 import type { ScanSession, Verdict } from './virus-scan.ts';
 
 // One response body on its way to the browser while clamd reads it too (forward.ts). Up to
 // scan.holdKB the whole response waits — headers included — so an infected small file gets the
 // block page; beyond that the headers and all but the newest chunk go on, and the newest chunk
 // waits for the verdict, so an infected file never arrives complete (the connection is cut
-// instead). Past scan.maxMB the scan is dropped and the rest passes, flagged `unscanned`.
+// instead). Past scan.maxMB the scan is dropped and the rest passes, flagged `unscanned`. A chunk
+// goes to clamd and to the browser, and its read buffer is freed once both writes are done.
 
 export const scansTotal = counter('fairwatch_virus_scans_total', 'Downloads given to clamd, by outcome (clean, infected, error, unscanned)', ['outcome']);
 
@@ -13,8 +15,8 @@ export const scansTotal = counter('fairwatch_virus_scans_total', 'Downloads give
 export interface ScanOutlet {
   /** send the held response headers (once) */
   head(): void;
-  /** a body chunk to the browser; false when the browser is behind */
-  write(chunk: Buffer): boolean;
+  /** a body chunk to the browser; false when the browser is behind; `written` once it has gone */
+  write(chunk: Buffer, written?: () => void): boolean;
   end(): void;
   pauseOrigin(): void;
   resumeOrigin(): void;
@@ -27,7 +29,8 @@ type Mode = 'holding' | 'streaming' | 'passing' | 'over';
 
 export class DownloadScan {
   private mode: Mode = 'holding';
-  private held: Buffer[] = [];
+  /** chunks clamd has been given, waiting to go to the browser, each with its second write's callback */
+  private held: Array<{ chunk: Buffer; written: (() => void) | undefined }> = [];
   private heldBytes = 0;
   private seen = 0;
   private originEnded = false;
@@ -40,7 +43,7 @@ export class DownloadScan {
   data(chunk: Buffer): void {
     if (this.mode === 'over') return;
     if (this.mode === 'passing') {
-      this.send(chunk);
+      this.send(chunk, releaseWhenWritten(chunk));
       return;
     }
     this.seen += chunk.length;
@@ -49,15 +52,16 @@ export class DownloadScan {
       this.out.flag('unscanned');
       scansTotal.inc({ outcome: 'unscanned' });
       this.release();
-      this.send(chunk);
+      this.send(chunk, releaseWhenWritten(chunk));
       return;
     }
-    if (!this.session.write(chunk)) {
+    const written = releaseWhenAllWritten(chunk, 2);
+    if (!this.session.write(chunk, written)) {
       // clamd is behind: the origin waits for it (the session's own timer bounds the wait)
       this.out.pauseOrigin();
       this.session.onDrain(() => this.out.resumeOrigin());
     }
-    this.held.push(chunk);
+    this.held.push({ chunk, written });
     this.heldBytes += chunk.length;
     if (this.mode === 'holding' && this.heldBytes > this.limits.holdBytes) {
       this.mode = 'streaming';
@@ -67,8 +71,8 @@ export class DownloadScan {
       // everything but the newest chunk goes on
       while (this.held.length > 1) {
         const c = this.held.shift()!;
-        this.heldBytes -= c.length;
-        this.send(c);
+        this.heldBytes -= c.chunk.length;
+        this.send(c.chunk, c.written);
       }
     }
   }
@@ -113,7 +117,7 @@ export class DownloadScan {
   private release(): void {
     this.mode = 'passing';
     this.sendHead();
-    for (const c of this.held.splice(0)) this.send(c);
+    for (const c of this.held.splice(0)) this.send(c.chunk, c.written);
     this.heldBytes = 0;
     if (this.originEnded) this.finish();
   }
@@ -124,8 +128,8 @@ export class DownloadScan {
     this.out.head();
   }
 
-  private send(chunk: Buffer): void {
-    if (!this.out.write(chunk)) this.out.pauseOrigin();
+  private send(chunk: Buffer, written: (() => void) | undefined): void {
+    if (!this.out.write(chunk, written)) this.out.pauseOrigin();
   }
 
   private finish(): void {

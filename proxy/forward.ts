@@ -105,7 +105,7 @@ export class Forwarder {
         if (hasBody && status < 300) {
           scan = this.startScan(x, upstreamHeaders['content-length'], {
             head: () => pass(status, message, out),
-            write: (chunk) => res.write(chunk),
+            write: (chunk, written) => res.write(chunk, written),
             end: () => { done = true; res.end(); },
             pauseOrigin: pause,
             resumeOrigin: resume,

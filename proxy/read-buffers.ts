@@ -35,7 +35,19 @@ export function release(chunk: Buffer): void {
  * memory. The caller must not keep the chunk past that write.
  */
 export function releaseWhenWritten(chunk: Buffer): (() => void) | undefined {
-  return ownsItsMemory(chunk) ? () => release(chunk) : undefined;
+  return releaseWhenAllWritten(chunk, 1);
+}
+
+/**
+ * The callback for each of `writes` writes of `chunk` (to two sockets, say): it releases the chunk
+ * once all of them have completed. Undefined for a chunk that shares its memory.
+ */
+export function releaseWhenAllWritten(chunk: Buffer, writes: number): (() => void) | undefined {
+  if (!ownsItsMemory(chunk)) return undefined;
+  let left = writes;
+  return () => {
+    if (--left === 0) release(chunk);
+  };
 }
 
 /**

@@ -78,11 +78,17 @@ export class ScanSession {
     return this.settled;
   }
 
-  /** Sends a chunk; false when clamd is behind (wait for onDrain before sending much more). */
-  write(chunk: Buffer): boolean {
-    if (this.settled || this.ended || chunk.length === 0) return true;
+  /**
+   * Sends a chunk; false when clamd is behind (wait for onDrain before sending much more).
+   * `written` is called once the socket no longer needs the chunk (at once when it is not sent).
+   */
+  write(chunk: Buffer, written?: () => void): boolean {
+    if (this.settled || this.ended || chunk.length === 0) {
+      written?.();
+      return true;
+    }
     this.socket.write(chunkPrefix(chunk.length));
-    const ok = this.socket.write(chunk);
+    const ok = this.socket.write(chunk, written);
     // clamd reading nothing for timeoutMs counts as a failure: the download must not wait on it for ever
     if (!ok) this.arm('reading');
     return ok;

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readSlowly } from '../helpers/slow-reader.ts';
-import { ownsItsMemory, relayReleasing, release, releaseWhatIsWritten, releaseWhenWritten } from '../../proxy/read-buffers.ts';
+import { ownsItsMemory, relayReleasing, release, releaseWhatIsWritten, releaseWhenAllWritten, releaseWhenWritten } from '../../proxy/read-buffers.ts';
 
 // A read buffer is freed once its chunk has been written on, but only a chunk that is the whole of
 // its buffer: anything sharing that memory (Node's small-buffer pool, the rest of a parsed read)
@@ -32,6 +32,16 @@ describe('which chunks own their memory', () => {
     expect(ownsItsMemory(read.subarray(0, 40000))).toBe(false);
     expect(ownsItsMemory(Buffer.allocUnsafeSlow(4096))).toBe(false);
     expect(releaseWhenWritten(read.subarray(1))).toBeUndefined();
+  });
+
+  it('a chunk written twice is freed only once both writes are done', () => {
+    const b = Buffer.allocUnsafeSlow(65536);
+    const written = releaseWhenAllWritten(b, 2)!;
+    written();
+    expect(b.length).toBe(65536);
+    written();
+    expect(b.length).toBe(0);
+    expect(releaseWhenAllWritten(Buffer.allocUnsafeSlow(65536).subarray(1), 2)).toBeUndefined();
   });
 
   it('release empties the buffer, and a second release is harmless', () => {

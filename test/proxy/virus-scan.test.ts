@@ -74,6 +74,7 @@ function serve(req: IncomingMessage, res: ServerResponse): void {
   if (path === '/infected.zip') file(SMALL_INFECTED, 'invoice.zip');
   else if (path === '/streamed-infected.zip') file(STREAMED_INFECTED, 'big.zip', true);
   else if (path === '/clean.zip') file(CLEAN, 'clean.zip');
+  else if (path === '/clean-chunked.zip') file(CLEAN, 'clean.zip', true);
   else if (path === '/huge-infected.zip') file(HUGE_INFECTED, 'huge.zip');
   else if (path === '/huge-chunked.zip') file(HUGE_INFECTED, 'huge.zip', true);
   else if (path === '/slow.zip') {
@@ -155,10 +156,10 @@ afterAll(async () => {
 
 interface CurlResult { exit: number; status: number; body: Buffer; stderr: string }
 
-async function curl(url: string, mode: 'allow' | 'block' = 'allow'): Promise<CurlResult> {
+async function curl(url: string, mode: 'allow' | 'block' = 'allow', limitRate?: string): Promise<CurlResult> {
   const out = join(tmp.dir, `body-${Math.random().toString(36).slice(2)}`);
   writeFileSync(out, '');
-  const args = ['-sS', '--max-time', '30', '--proxy', `http://127.0.0.1:${proxies[mode]!.port}`, '--cacert', orgPem, '-o', out, '-w', '%{http_code}', url];
+  const args = ['-sS', '--max-time', '30', '--proxy', `http://127.0.0.1:${proxies[mode]!.port}`, '--cacert', orgPem, '-o', out, '-w', '%{http_code}', ...(limitRate ? ['--limit-rate', limitRate] : []), url];
   try {
     const r = await run('curl', args, { timeout: 40_000, encoding: 'latin1' });
     return { exit: 0, status: Number(r.stdout), body: readFileSync(out), stderr: r.stderr };
@@ -239,6 +240,16 @@ describe('downloads through clamd', () => {
     const ev = await eventFor('allow', (e) => e.path === '/clean.zip' && e.scheme === 'https');
     expect(ev).toMatchObject({ action: 'allow', status: 200 });
     expect(ev.flags).toContain('virus-scanned');
+  });
+
+  it('a clean file reaches a slow client byte for byte in either framing (each chunk goes to clamd and the browser before its buffer is freed)', async () => {
+    for (const path of ['/clean.zip', '/clean-chunked.zip']) {
+      const r = await curl(`http://files.test:${originPort}${path}`, 'allow', '3M');
+      expect(r.status).toBe(200);
+      expect(r.body.equals(CLEAN)).toBe(true);
+      const ev = await eventFor('allow', (e) => e.path === path && e.scheme === 'http');
+      expect(ev.flags).toContain('virus-scanned');
+    }
   });
 
   it('a file above scan.maxMB passes unscanned and flagged, by its declared length and as counted', async () => {
