@@ -35,6 +35,20 @@ const RANDOM_PIECES = [70_000, 16_384, 3, 200_000, 65_536, 1, 9_000];
 /** 1 KiB of deterministic bytes. */
 export const SMALL = Buffer.alloc(1024, 'a');
 
+/** Writes the pieces `next` gives until it gives null, waiting for 'drain' whenever the client is behind. */
+function writeAll(res: ServerResponse, next: () => Buffer | null): void {
+  const pump = () => {
+    for (let piece = next(); piece !== null; piece = next()) {
+      if (!res.write(piece)) {
+        res.once('drain', pump);
+        return;
+      }
+    }
+    res.end();
+  };
+  pump();
+}
+
 function originHandler(req: IncomingMessage, res: ServerResponse): void {
   const url = new URL(req.url ?? '/', 'http://origin');
   switch (url.pathname) {
@@ -78,18 +92,12 @@ function originHandler(req: IncomingMessage, res: ServerResponse): void {
       const block = Buffer.alloc(65536, 7);
       res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': size });
       let sent = 0;
-      const pump = () => {
-        while (sent < size) {
-          const n = Math.min(block.length, size - sent);
-          sent += n;
-          if (!res.write(n === block.length ? block : block.subarray(0, n))) {
-            res.once('drain', pump);
-            return;
-          }
-        }
-        res.end();
-      };
-      pump();
+      writeAll(res, () => {
+        if (sent >= size) return null;
+        const n = Math.min(block.length, size - sent);
+        sent += n;
+        return n === block.length ? block : block.subarray(0, n);
+      });
       return;
     }
     case '/random': {
@@ -98,19 +106,12 @@ function originHandler(req: IncomingMessage, res: ServerResponse): void {
       res.writeHead(200, chunked ? { 'Content-Type': 'application/octet-stream' } : { 'Content-Type': 'application/octet-stream', 'Content-Length': RANDOM.length });
       let at = 0;
       let turn = 0;
-      const pump = () => {
-        while (at < RANDOM.length) {
-          const n = Math.min(RANDOM_PIECES[turn++ % RANDOM_PIECES.length]!, RANDOM.length - at);
-          const piece = RANDOM.subarray(at, at + n);
-          at += n;
-          if (!res.write(piece)) {
-            res.once('drain', pump);
-            return;
-          }
-        }
-        res.end();
-      };
-      pump();
+      writeAll(res, () => {
+        if (at >= RANDOM.length) return null;
+        const n = Math.min(RANDOM_PIECES[turn++ % RANDOM_PIECES.length]!, RANDOM.length - at);
+        at += n;
+        return RANDOM.subarray(at - n, at);
+      });
       return;
     }
     case '/never':
