@@ -327,8 +327,6 @@ async function main(): Promise<void> {
   if (LISTS) {
     goals.push(goal('workers together <= 450 MB RSS with the given lists, quiet after the load', quiet <= 450, `${f1(quiet)} MB`));
     goals.push(goal('workers together <= 450 MB RSS with the given lists, just after the load', loaded <= 450, `${f1(loaded)} MB`));
-  }
-  if (LISTS) {
     // what a reload does before the swap: compile the directory in a thread into shared memory
     const started = performance.now();
     const lists = await loadListsInThread(LISTS);
