@@ -52,7 +52,7 @@ export function idleMemoryStep(state: IdleMemoryState, busy: number, heapBytes: 
   return { state: { quiet: collect ? 0 : quiet, floor }, collect };
 }
 
-/** the V8 heap and the memory buffers hold outside it (dead ones included: a download's read buffers, until collected) */
+/** the V8 heap and the memory buffers hold outside it (dead ones included until collected: the reads not freed as they went on, read-buffers.ts) */
 const heapBytes = () => {
   const h = getHeapStatistics();
   return h.total_heap_size + h.external_memory;
