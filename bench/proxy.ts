@@ -23,6 +23,9 @@
 // - minimal relay: bench/lib/min-relay.c, compiled here with the system's cc (skipped without one),
 //   copies a tunnel's bytes with read/write and does nothing else: the ceiling for any relay on
 //   this machine, printed beside the CONNECT rows
+// - minimal Node proxy: bench/lib/min-node-proxy.mjs, one thread: Node's http.Server and undici's
+//   Pool with nothing else (no policy, identity or events): the ceiling for a proxy on this runtime,
+//   printed beside the 1 KiB rows
 // - goals (issue "Proxy data path at Squid's speed"): printed as PASS/UNDER beside the figures
 // Everything stays on loopback (FAIRWATCH_DIAL_LOOPBACK_ONLY=1; Squid gets IP literals only and a
 // loopback name server).
@@ -161,6 +164,12 @@ async function startMinimalRelay(): Promise<number | null> {
   return port;
 }
 
+/** bench/lib/min-node-proxy.mjs on this Node.js */
+async function startMinimalNodeProxy(): Promise<number> {
+  const { match } = await startChild(process.execPath, [join(ROOT, 'bench', 'lib', 'min-node-proxy.mjs')], /listening (\d+)/);
+  return Number(match[1]);
+}
+
 interface LoadResult { rps: number; p50: number; p99: number; failed: number }
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -243,8 +252,9 @@ async function main(): Promise<void> {
   const squidPort = await startSquid(origin);
   const oneProcess = await startInProcess(origin);
   const minRelay = await startMinimalRelay();
+  const minNode = await startMinimalNodeProxy();
   const small = `http://127.0.0.1:${origin.port}/1k`;
-  const targets: Array<[string, number | null]> = [['direct', null], ['fairwatch', fw.port], ...(baseline ? [['fairwatch baseline', baseline.port] as [string, number]] : []), ['fairwatch 1 process', oneProcess], ['squid', squidPort]];
+  const targets: Array<[string, number | null]> = [['direct', null], ['fairwatch', fw.port], ...(baseline ? [['fairwatch baseline', baseline.port] as [string, number]] : []), ['fairwatch 1 process', oneProcess], ['minimal Node proxy', minNode], ['squid', squidPort]];
   // warm-up: pools, JIT, list caches
   for (const [, p] of targets) await load(small, 10, p).catch(() => undefined);
 
@@ -276,6 +286,8 @@ async function main(): Promise<void> {
   goals.push(goal('req/s at c=100 >= 0.8x Squid', fw100.rps / sq100.rps >= 0.8, `${f2(fw100.rps / sq100.rps)}x`));
   goals.push(goal('median latency at c=10 <= Squid + 0.5 ms', fw10.p50 <= sq10.p50 + 0.5, `${f2(fw10.p50)} vs ${f2(sq10.p50)} ms`));
   goals.push(goal('p99 at c=10 <= Squid + 3 ms', fw10.p99 <= sq10.p99 + 3, `${f2(fw10.p99)} vs ${f2(sq10.p99)} ms`));
+  const floor = (c: number) => `${f2(at[c]!.fairwatch!.rps / at[c]!['minimal Node proxy']!.rps)}x at c=${c}`;
+  rows.push('', `fairwatch against the minimal Node proxy (one thread, no policy or events): req/s ${floor(10)}, ${floor(100)}`);
 
   const size = 200 * 2 ** 20;
   const big = `http://127.0.0.1:${origin.port}/bytes?n=${size}`;
