@@ -12,7 +12,8 @@ import { FairwatchError } from '../errors.ts';
 import { logRedisErrors } from '../storage/redis-errors.ts';
 
 // The proxy side of the pipeline. emit() encodes the event as a wire line (wire.ts) and
-// pushes it onto an array: browsing never waits. Once per event-loop tick the pending events go to
+// pushes it onto an array: browsing never waits. Every LINGER_MS (sooner once LINGER_MAX_EVENTS
+// wait, or on flush) the pending events go to
 // the Redis stream as one MULTI/EXEC of XADDs, EVENTS_PER_ENTRY lines to an entry (pipelined,
 // all-or-nothing), one transaction in flight at a time. A write that fails or is not
 // answered within pipeline.writeTimeoutMs goes to the disk spool instead, and from then on every
@@ -46,8 +47,13 @@ export interface StreamSink extends EventSink {
 
 /** Events per MULTI: bigger batches are split, so one transaction never holds Redis for long. */
 const MAX_PER_TX = 2000;
-/** how long a small batch waits for more events before it is sent */
-const LINGER_MS = 5;
+/**
+ * How long a batch waits for more events before it is sent. Each transaction wakes Redis and then
+ * this thread for the answer, and on a small machine those wake-ups compete with the requests for
+ * the cores; the events are in the journal meanwhile, so waiting loses nothing and only delays
+ * when they reach the stream (the ingester batches for far longer anyway).
+ */
+const LINGER_MS = 20;
 /** a batch this large goes without waiting */
 const LINGER_MAX_EVENTS = 200;
 const MARK_TTL_S = 30 * 86_400;
