@@ -13,11 +13,11 @@ import { logRedisErrors } from '../storage/redis-errors.ts';
 
 // The proxy side of the pipeline. emit() encodes the event as a wire line (wire.ts) and
 // pushes it onto an array: browsing never waits. Every LINGER_MS (sooner once LINGER_MAX_EVENTS
-// wait, or on flush) the pending events go to
-// the Redis stream as one MULTI/EXEC of XADDs, EVENTS_PER_ENTRY lines to an entry (pipelined,
-// all-or-nothing), one transaction in flight at a time. A write that fails or is not
-// answered within pipeline.writeTimeoutMs goes to the disk spool instead, and from then on every
-// new batch is spooled too (behind it) until the spool has been replayed, so order is kept.
+// wait, or on flush) the pending events go to the Redis stream as one MULTI/EXEC of XADDs,
+// EVENTS_PER_ENTRY lines to an entry (pipelined, all-or-nothing), one transaction in flight at a
+// time. A write that fails or is not answered within pipeline.writeTimeoutMs goes to the disk
+// spool instead, and from then on every new batch is spooled too (behind it) until the spool has
+// been replayed, so order is kept.
 //
 // Every event gets a sequence number at emit and is appended to the sink's journal (see spool.ts),
 // so a SIGKILLed proxy worker loses nothing that was emitted: the sink that adopts its directory
