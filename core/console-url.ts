@@ -47,7 +47,12 @@ export class ConsoleUrlSource {
   private published: string | null = null;
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly cfg: Config, private readonly redis: Redis | null, private readonly refreshMs = 5000) {}
+  /** console.publicUrl, else the config's bind:port (the config does not change under a process) */
+  private readonly configured: string;
+
+  constructor(private readonly cfg: Config, private readonly redis: Redis | null, private readonly refreshMs = 5000) {
+    this.configured = configuredConsoleUrl(cfg);
+  }
 
   async refresh(): Promise<void> {
     if (this.cfg.console.publicUrl || !this.redis) return;
@@ -72,9 +77,21 @@ export class ConsoleUrlSource {
     if (this.timer) clearInterval(this.timer);
   }
 
+  /** base URL → (proxy address → URL): asked on every request, and both change rarely */
+  private memo: { base: string; byAddress: Map<string, string> } = { base: '', byAddress: new Map() };
+
   current(proxyAddress?: string): string {
-    const base = this.cfg.console.publicUrl?.replace(/\/$/, '') ?? this.published ?? configuredConsoleUrl(this.cfg);
-    return forProxyAddress(base, proxyAddress);
+    const base = this.cfg.console.publicUrl ? this.configured : this.published ?? this.configured;
+    if (this.memo.base !== base) this.memo = { base, byAddress: new Map() };
+    const key = proxyAddress ?? '';
+    let url = this.memo.byAddress.get(key);
+    if (url === undefined) {
+      // a proxy listens on a handful of local addresses; the bound only guards against surprises
+      if (this.memo.byAddress.size >= 64) this.memo.byAddress.clear();
+      url = forProxyAddress(base.replace(/\/$/, ''), proxyAddress);
+      this.memo.byAddress.set(key, url);
+    }
+    return url;
   }
 }
 

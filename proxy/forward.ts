@@ -9,7 +9,7 @@ import { admitHttp, contentTypeHidesFiles, responseFileRule, type Admitted } fro
 import { RequestError, upstreamError } from './request-error.ts';
 import { respondError } from './respond.ts';
 import { releaseWhenWritten } from './read-buffers.ts';
-import { Upstream } from './upstream.ts';
+import { Upstream, type UpstreamControl, type UpstreamHandler } from './upstream.ts';
 import { DownloadScan, scansTotal, type ScanOutlet } from './download-scan.ts';
 import type { Verdict } from './virus-scan.ts';
 
@@ -33,7 +33,7 @@ interface Exchange {
 export class Forwarder {
   readonly upstream: Upstream;
 
-  constructor(private readonly core: ProxyCore, ca?: string[]) {
+  constructor(readonly core: ProxyCore, ca?: string[]) {
     this.upstream = new Upstream({ timeoutMs: core.upstreamTimeoutMs, ca });
   }
 
@@ -55,7 +55,7 @@ export class Forwarder {
   }
 
   private send(x: Exchange): void {
-    const { ev, req, res, admitted } = x;
+    const { ev, req, admitted } = x;
     const { target } = admitted;
     const bodyLength = req.headers['content-length'];
     const chunked = req.headers['transfer-encoding'] !== undefined;
@@ -67,125 +67,41 @@ export class Forwarder {
     if (chunked) body = this.countedBody(x);
     else if (framing.contentLength !== null && framing.contentLength > 0) body = req;
     else if (framing.contentLength === 0) body = null;
-
-    let abort: ((e?: Error) => void) | null = null;
-    let held: { status: number; message: string; headers: OutgoingHttpHeaders } | null = null;
-    let done = false;
-    let pauseUpstream: (() => void) | null = null;
-    const onClientGone = () => {
-      if (!done) abort?.(new Error('client went away'));
-    };
-    res.once('close', onClientGone);
-
-    const pass = (status: number, message: string, out: OutgoingHttpHeaders) => {
-      res.writeHead(status, message || undefined, out);
-    };
-    let scan: DownloadScan | null = null;
-    /** the body to the browser: straight, or through the virus scan */
-    const forward = (chunk: Buffer) => {
-      if (scan) scan.data(chunk);
-      // nothing here keeps a chunk once it has gone on, so its read buffer can be freed then
-      else if (!res.write(chunk, releaseWhenWritten(chunk))) pauseUpstream?.();
-    };
-
     this.upstream.send({
       address: admitted.address, port: target.port, tls: x.tls, method: req.method ?? 'GET',
       path: target.path + (target.query ? `?${target.query}` : ''), headers, body,
-    }, {
-      onStart: (a) => { abort = a; },
-      onHeaders: (status, upstreamHeaders, message, pause, resume) => {
-        pauseUpstream = pause;
-        res.on('drain', resume);
-        const out = responseHeaders(upstreamHeaders);
-        const type = String(upstreamHeaders['content-type'] ?? '').split(';')[0]!.trim().toLowerCase().slice(0, 128);
-        const disposition = first(upstreamHeaders['content-disposition']);
-        ev.contentType = type;
-        ev.filename = eventFilename(target.path, type, disposition);
-        const hasBody = req.method !== 'HEAD' && status >= 200 && status !== 204 && status !== 304;
-        if (hasBody && status < 300) {
-          scan = this.startScan(x, upstreamHeaders['content-length'], {
-            head: () => pass(status, message, out),
-            write: (chunk, written) => res.write(chunk, written),
-            end: () => { done = true; res.end(); },
-            pauseOrigin: pause,
-            resumeOrigin: resume,
-            flag: (f) => ev.flag(f),
-            refuse: (v) => {
-              done = true;
-              abort?.();
-              this.refuseDownload(x, v);
-            },
-          });
-          if (scan) res.once('close', () => { if (!done) scan?.abandon(); });
-        }
-        if (hasBody && status < 300 && contentTypeHidesFiles(type) && admitted.ctx) {
-          held = { status, message, headers: out };
-          return;
-        }
-        if (hasBody && status < 300 && this.blockResponse(x, { path: target.path, contentType: type, disposition })) {
-          done = true;
-          scan?.abandon();
-          abort?.();
-          return;
-        }
-        if (!scan) pass(status, message, out);
-      },
-      onData: (chunk) => {
-        if (done) return;
-        if (held) {
-          const h = held;
-          held = null;
-          if (this.blockResponse(x, { path: target.path, contentType: ev.contentType, disposition: first(h.headers['content-disposition'] as string | undefined), firstBytes: chunk })) {
-            done = true;
-            scan?.abandon();
-            abort?.();
-            return;
-          }
-          if (!scan) pass(h.status, h.message, h.headers);
-        }
-        forward(chunk);
-      },
-      onEnd: () => {
-        if (done) return;
-        if (held) {
-          const h = held;
-          held = null;
-          if (!scan) pass(h.status, h.message, h.headers);
-        }
-        if (scan) {
-          // the verdict decides whether the held part goes on (DownloadScan calls end or refuse)
-          scan.end();
-          return;
-        }
-        done = true;
-        res.end();
-      },
-      onError: (err) => {
-        if (done) return;
-        if (!res.headersSent && !held && !x.retried && body === null && RETRYABLE.has(req.method ?? '') && isStaleConnection(err) && !res.destroyed) {
-          // an origin may close an idle pooled connection just as it is handed out (RFC 9110 §9.2.2)
-          x.retried = true;
-          ev.flag('retried-stale-connection');
-          res.off('close', onClientGone);
-          scan?.abandon();
-          this.send(x);
-          return;
-        }
-        done = true;
-        scan?.abandon();
-        if (res.destroyed) return;
-        const e = err instanceof RequestError ? err : upstreamError(err, target.url);
-        if (e.status === 502 && e.code === 'FW_UPSTREAM_UNREACHABLE') this.core.dialFailed(ev, target);
-        respondError(res, ev, e);
-      },
-    });
+    }, new Relay(this, x, body));
+  }
+
+  /**
+   * Whether a request that failed before any of its response went on may be sent once more: an
+   * origin may close an idle pooled connection just as it is handed out (RFC 9110 §9.2.2).
+   */
+  mayRetry(x: Exchange, body: Readable | null, err: Error): boolean {
+    const { req, res } = x;
+    return !res.headersSent && !x.retried && body === null && RETRYABLE.has(req.method ?? '') && isStaleConnection(err) && !res.destroyed;
+  }
+
+  retry(x: Exchange): void {
+    x.retried = true;
+    x.ev.flag('retried-stale-connection');
+    this.send(x);
+  }
+
+  /** The origin could not be reached or failed mid-way: the error page, or the cut connection. */
+  failed(x: Exchange, err: Error): void {
+    if (x.res.destroyed) return;
+    const target = x.admitted.target;
+    const e = err instanceof RequestError ? err : upstreamError(err, target.url);
+    if (e.status === 502 && e.code === 'FW_UPSTREAM_UNREACHABLE') this.core.dialFailed(x.ev, target);
+    respondError(x.res, x.ev, e);
   }
 
   /**
    * scan.enabled: a response the proxy may scan (a policy decision was taken for it, within
    * scan.maxMB by its declared length) goes through clamd; null when it passes unscanned.
    */
-  private startScan(x: Exchange, contentLength: string | string[] | undefined, outlet: ScanOutlet): DownloadScan | null {
+  startScan(x: Exchange, contentLength: string | string[] | undefined, outlet: ScanOutlet): DownloadScan | null {
     const scanner = this.core.scanner;
     if (!scanner || !x.admitted.ctx) return null;
     const declared = Number(first(contentLength));
@@ -199,7 +115,7 @@ export class Forwarder {
   }
 
   /** An infected download (or one clamd could not check, under scan.onError: block). */
-  private refuseDownload(x: Exchange, v: Exclude<Verdict, { kind: 'clean' }>): void {
+  refuseDownload(x: Exchange, v: Exclude<Verdict, { kind: 'clean' }>): void {
     const { ev, res, admitted } = x;
     ev.action = 'block';
     const ctx = admitted.ctx!;
@@ -217,7 +133,7 @@ export class Forwarder {
   }
 
   /** The software-download rule on the response; true when the block page was sent instead. */
-  private blockResponse(x: Exchange, seen: { path: string; contentType: string; disposition: string | undefined; firstBytes?: Buffer }): boolean {
+  blockResponse(x: Exchange, seen: { path: string; contentType: string; disposition: string | undefined; firstBytes?: Buffer }): boolean {
     const ctx: DecisionContext | null = responseFileRule(this.core, x.ev, x.admitted.ctx, seen);
     if (!ctx) return false;
     void this.core.hooks.http(ctx, x.req, x.res);
@@ -254,6 +170,131 @@ export class Forwarder {
 
   close(): Promise<void> {
     return this.upstream.close();
+  }
+}
+
+/**
+ * One request's answer on its way from the origin to the browser: undici's callbacks as methods of
+ * one object rather than a dozen closures made for every request. The response goes on as it comes,
+ * or is held for a first look (an executable a site does not name), or goes through the virus scan.
+ */
+class Relay implements UpstreamHandler {
+  private control: UpstreamControl | null = null;
+  private held: { status: number; message: string; headers: OutgoingHttpHeaders } | null = null;
+  private done = false;
+  private scan: DownloadScan | null = null;
+
+  constructor(private readonly f: Forwarder, private readonly x: Exchange, private readonly body: Readable | null) {
+    x.res.once('close', this.clientGone);
+  }
+
+  private readonly clientGone = (): void => {
+    if (!this.done) this.control?.abort(new Error('client went away'));
+  };
+
+  private readonly resumeOrigin = (): void => {
+    this.control?.resume();
+  };
+
+  onStart(control: UpstreamControl): void {
+    this.control = control;
+  }
+
+  onHeaders(status: number, upstreamHeaders: IncomingHttpHeaders, message: string): void {
+    const { ev, req, res, admitted } = this.x;
+    const path = admitted.target.path;
+    res.on('drain', this.resumeOrigin);
+    const out = responseHeaders(upstreamHeaders);
+    const type = String(upstreamHeaders['content-type'] ?? '').split(';')[0]!.trim().toLowerCase().slice(0, 128);
+    const disposition = first(upstreamHeaders['content-disposition']);
+    ev.contentType = type;
+    ev.filename = eventFilename(path, type, disposition);
+    const hasBody = req.method !== 'HEAD' && status >= 200 && status !== 204 && status !== 304;
+    if (hasBody && status < 300 && this.f.core.scanner) this.startScan(status, message, out, upstreamHeaders['content-length']);
+    if (hasBody && status < 300 && contentTypeHidesFiles(type) && admitted.ctx) {
+      this.held = { status, message, headers: out };
+      return;
+    }
+    if (hasBody && status < 300 && this.f.blockResponse(this.x, { path, contentType: type, disposition })) {
+      this.stop();
+      return;
+    }
+    if (!this.scan) this.pass(status, message, out);
+  }
+
+  onData(chunk: Buffer): void {
+    if (this.done) return;
+    const h = this.held;
+    if (h) {
+      this.held = null;
+      if (this.f.blockResponse(this.x, { path: this.x.admitted.target.path, contentType: this.x.ev.contentType, disposition: first(h.headers['content-disposition'] as string | undefined), firstBytes: chunk })) {
+        this.stop();
+        return;
+      }
+      if (!this.scan) this.pass(h.status, h.message, h.headers);
+    }
+    if (this.scan) this.scan.data(chunk);
+    // nothing here keeps a chunk once it has gone on, so its read buffer can be freed then
+    else if (!this.x.res.write(chunk, releaseWhenWritten(chunk))) this.control?.pause();
+  }
+
+  onEnd(): void {
+    if (this.done) return;
+    const h = this.held;
+    if (h) {
+      this.held = null;
+      if (!this.scan) this.pass(h.status, h.message, h.headers);
+    }
+    if (this.scan) {
+      // the verdict decides whether the held part goes on (DownloadScan calls end or refuse)
+      this.scan.end();
+      return;
+    }
+    this.done = true;
+    this.x.res.end();
+  }
+
+  onError(err: Error): void {
+    if (this.done) return;
+    if (!this.held && this.f.mayRetry(this.x, this.body, err)) {
+      this.x.res.off('close', this.clientGone);
+      this.scan?.abandon();
+      this.f.retry(this.x);
+      return;
+    }
+    this.done = true;
+    this.scan?.abandon();
+    this.f.failed(this.x, err);
+  }
+
+  private pass(status: number, message: string, out: OutgoingHttpHeaders): void {
+    this.x.res.writeHead(status, message || undefined, out);
+  }
+
+  /** the response was refused (a block page went instead): nothing more of it goes anywhere */
+  private stop(): void {
+    this.done = true;
+    this.scan?.abandon();
+    this.control?.abort();
+  }
+
+  /** scan.enabled: the body goes through clamd before (and while) it goes on */
+  private startScan(status: number, message: string, out: OutgoingHttpHeaders, contentLength: string | string[] | undefined): void {
+    const { ev, res } = this.x;
+    this.scan = this.f.startScan(this.x, contentLength, {
+      head: () => this.pass(status, message, out),
+      write: (chunk, written) => res.write(chunk, written),
+      end: () => { this.done = true; res.end(); },
+      pauseOrigin: () => this.control?.pause(),
+      resumeOrigin: this.resumeOrigin,
+      flag: (f) => ev.flag(f),
+      refuse: (v) => {
+        this.done = true;
+        this.control?.abort();
+        this.f.refuseDownload(this.x, v);
+      },
+    });
+    if (this.scan) res.once('close', () => { if (!this.done) this.scan?.abandon(); });
   }
 }
 

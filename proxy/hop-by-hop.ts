@@ -21,7 +21,7 @@ export function isHopByHopHeader(name: string): boolean {
 export function connectionTokens(value: string | string[] | number | undefined): ReadonlySet<string> {
   // nearly every message says only "keep-alive" or "close", or nothing: no set is made for those
   let named: Set<string> | null = null;
-  if (value === undefined) return NO_EXTRA;
+  if (value === undefined || value === 'keep-alive' || value === 'close') return NO_EXTRA;
   for (const part of (Array.isArray(value) ? value : [String(value)])) {
     for (const t of part.split(',')) {
       const name = t.trim().toLowerCase();

@@ -31,12 +31,60 @@ export interface UpstreamRequest {
   body: Readable | null;
 }
 
+/** What the caller may do to a request under way. */
+export interface UpstreamControl {
+  abort(reason?: Error): void;
+  /** stop and go on reading the response body (backpressure from the client) */
+  pause(): void;
+  resume(): void;
+}
+
 export interface UpstreamHandler {
-  onStart(abort: (reason?: Error) => void): void;
-  onHeaders(status: number, headers: IncomingHttpHeaders, statusMessage: string, pause: () => void, resume: () => void): void;
+  onStart(control: UpstreamControl): void;
+  onHeaders(status: number, headers: IncomingHttpHeaders, statusMessage: string): void;
   onData(chunk: Buffer): void;
   onEnd(): void;
   onError(err: Error): void;
+}
+
+/** undici's handler for one request, which is also its control: one object, no closures per request. */
+class Dispatch implements Dispatcher.DispatchHandler, UpstreamControl {
+  private controller: Dispatcher.DispatchController | null = null;
+
+  constructor(private readonly h: UpstreamHandler) {}
+
+  abort(reason?: Error): void {
+    this.controller?.abort(reason ?? new Error('aborted'));
+  }
+
+  pause(): void {
+    this.controller?.pause();
+  }
+
+  resume(): void {
+    this.controller?.resume();
+  }
+
+  onRequestStart(c: Dispatcher.DispatchController): void {
+    this.controller = c;
+    this.h.onStart(this);
+  }
+
+  onResponseStart(_c: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
+    this.h.onHeaders(status, headers, statusMessage ?? '');
+  }
+
+  onResponseData(_c: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.h.onData(chunk);
+  }
+
+  onResponseEnd(): void {
+    this.h.onEnd();
+  }
+
+  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+    this.h.onError(err);
+  }
 }
 
 function bare(host: string): string {
@@ -84,29 +132,12 @@ export class Upstream {
   send(r: UpstreamRequest, h: UpstreamHandler): void {
     const host = r.address.includes(':') ? `[${r.address}]` : r.address;
     const origin = `${r.tls ? 'https' : 'http'}://${host}:${r.port}`;
-    const handler: Dispatcher.DispatchHandler = {
-      onRequestStart(c) {
-        h.onStart((reason) => c.abort(reason ?? new Error('aborted')));
-      },
-      onResponseStart(c, status, headers, statusMessage) {
-        h.onHeaders(status, headers, statusMessage ?? '', () => c.pause(), () => c.resume());
-      },
-      onResponseData(_c, chunk) {
-        h.onData(chunk);
-      },
-      onResponseEnd() {
-        h.onEnd();
-      },
-      onResponseError(_c, err) {
-        h.onError(err);
-      },
-    };
     this.agent.dispatch({
       origin, path: r.path, method: r.method, headers: r.headers, body: r.body,
       // only idempotent requests without a body are ever sent again (RFC 9110 §9.2.2)
       idempotent: r.body === null && (r.method === 'GET' || r.method === 'HEAD' || r.method === 'OPTIONS'),
       // TLS: the name for SNI and the certificate check comes from the Host header
-    } as Dispatcher.DispatchOptions, handler);
+    } as Dispatcher.DispatchOptions, new Dispatch(h));
   }
 
   close(): Promise<void> {

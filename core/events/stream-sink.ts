@@ -190,7 +190,7 @@ class RedisStreamSink implements StreamSink {
    */
   private kick(): void {
     if (this.running) return;
-    const urgent = this.buffer.length >= LINGER_MAX_EVENTS || this.waiters.length > 0 || this.closed;
+    const urgent = this.urgent();
     if (this.scheduled) {
       if (!urgent || !this.lingerTimer) return;
       clearTimeout(this.lingerTimer);
@@ -206,11 +206,20 @@ class RedisStreamSink implements StreamSink {
     else this.lingerTimer = setTimeout(go, LINGER_MS);
   }
 
+  /** a batch that goes without lingering: a large one, or one someone waits for */
+  private urgent(): boolean {
+    return this.buffer.length >= LINGER_MAX_EVENTS || this.waiters.length > 0 || this.closed;
+  }
+
   private async run(): Promise<void> {
     if (this.running) return;
     this.running = true;
+    let first = true;
     try {
-      while (this.buffer.length > 0) {
+      // what arrived while a transaction was out waits its turn too (kick below), unless it is urgent:
+      // sending it straight away would be a transaction per round trip to Redis under steady load
+      while (this.buffer.length > 0 && (first || this.urgent())) {
+        first = false;
         const events = this.buffer.splice(0, MAX_PER_TX);
         this.takenSeq += events.length;
         const batch: SpoolBatch = { sink: this.sinkId, seq: this.takenSeq, events };

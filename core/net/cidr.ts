@@ -29,6 +29,20 @@ function ipv6Groups(canonical: string): number[] {
  * self-port and loopback checks are written for IPv4. :: and ::1 stay IPv6. Not an address: unchanged.
  */
 export function normaliseIp(ip: string): string {
+  // asked several times for every request, nearly always about the same few client addresses
+  let known = normalised.get(ip);
+  if (known === undefined) {
+    if (normalised.size >= NORMALISED_MAX) normalised.clear();
+    known = normalise(ip);
+    normalised.set(ip, known);
+  }
+  return known;
+}
+
+const NORMALISED_MAX = 4096;
+const normalised = new Map<string, string>();
+
+function normalise(ip: string): string {
   const bare = ip.replace(/^\[(.*)\]$/, '$1').replace(/%.*$/, '');
   const family = isIP(bare);
   if (family === 4) return bare;

@@ -34,8 +34,8 @@ function baseName(name: string): string {
 
 /** The path's last segment, decoded (no query string). */
 export function requestFileName(path: string): string {
-  const q = path.search(/[?#]/);
-  const noQuery = q >= 0 ? path.slice(0, q) : path;
+  const end = firstOf(path, '?', '#');
+  const noQuery = end >= 0 ? path.slice(0, end) : path;
   const last = noQuery.slice(noQuery.lastIndexOf('/') + 1);
   if (!last.includes('%')) return last.slice(0, 255);
   try {
@@ -43,6 +43,13 @@ export function requestFileName(path: string): string {
   } catch {
     return last.slice(0, 255);
   }
+}
+
+/** Where the first of two characters is in `text`, or -1 (asked for every response: no regular expression). */
+function firstOf(text: string, a: string, b: string): number {
+  const i = text.indexOf(a);
+  const j = text.indexOf(b);
+  return i < 0 ? j : j < 0 ? i : Math.min(i, j);
 }
 
 /** The file a response carries: Content-Disposition filename(*) first, else the path's last segment. */

@@ -1,6 +1,6 @@
 import { createLogger } from '../../core/log.ts';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -8,7 +8,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pipelineMetrics } from '../../core/events/metrics.ts';
-import { encodeBatch, markThreadsDead } from '../../core/events/spool.ts';
+import { decodeSegment, encodeBatch, Journal, markThreadsDead } from '../../core/events/spool.ts';
 import { encodeEvent, EVENTS_PER_ENTRY } from '../../core/events/wire.ts';
 import { eventsOfEntry } from '../helpers/stream-events.ts';
 import { createStreamSink } from '../../core/events/stream-sink.ts';
@@ -70,6 +70,25 @@ describe('stream sink on a real redis-server', () => {
     const dropped = (await pipelineMetrics.dropped.get()).values[0]?.value ?? 0;
     expect(() => sink.emit(makeEvent(9999))).not.toThrow();
     expect((await pipelineMetrics.dropped.get()).values[0]?.value ?? 0).toBe(dropped + 1);
+  });
+
+  it('under steady traffic, events that arrive while a transaction is out wait to join the next batch', async () => {
+    const stream = 's:steady';
+    const sink = createStreamSink({ redis: redis.url, dataDir: tmp.dir, pipeline: pipelineConfig({ stream }) });
+    const started = performance.now();
+    let n = 0;
+    // a few events a millisecond: more than one per round trip to Redis, far fewer than a large batch
+    while (n < 1200) {
+      for (let i = 0; i < 4; i++) sink.emit(makeEvent(n++));
+      await sleep(1);
+    }
+    await sink.flush();
+    const elapsedMs = performance.now() - started;
+    expect(await streamPaths(stream)).toEqual(Array.from({ length: 1200 }, (_, i) => `/p/${i}`));
+    // one transaction (one entry each here) per linger period, or per 200 events when they come faster;
+    // sending what arrived during each round trip at once made one per round trip (hundreds)
+    expect(await admin.xlen(stream)).toBeLessThanOrEqual(Math.ceil(elapsedMs / 20) + Math.ceil(1200 / 200) + 2);
+    await sink.close();
   });
 
   it('Redis killed mid-load: events go to the spool, then are replayed in order after restart, exact count', async () => {
@@ -226,5 +245,20 @@ describe('stream sink on a real redis-server', () => {
     expect(await streamPaths(stream)).toEqual(Array.from({ length: 2000 }, (_, i) => `/p/${i}`));
     await sink.close();
     expect(readdirSync(join(tmp.dir, 'spool'))).toEqual([]);
+  });
+});
+
+describe('the event journal', () => {
+  it('writes each event as a one-event spool batch, so replay reads it like any segment line', () => {
+    const dir = join(tmp.dir, 'journal-lines');
+    mkdirSync(dir, { recursive: true });
+    const journal = new Journal(dir, '123t4-"odd\\sink');
+    const lines = ['plain', 'tab\there "quoted" back\\slash é 日本 \u0001', ''];
+    lines.forEach((line, i) => expect(journal.append(i + 1, line)).toBe(true));
+    journal.close();
+    const [file] = readdirSync(dir);
+    const text = readFileSync(join(dir, file!), 'utf8');
+    expect(text).toBe(lines.map((line, i) => encodeBatch({ sink: '123t4-"odd\\sink', seq: i + 1, events: [line] })).join(''));
+    expect(decodeSegment(text, file!)).toEqual({ batches: lines.map((line, i) => ({ sink: '123t4-"odd\\sink', seq: i + 1, events: [line] })), problems: [] });
   });
 });

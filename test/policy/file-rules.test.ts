@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../core/config/load.ts';
-import { checkDownload, checkUpload, responseFileName } from '../../core/policy/file-rules.ts';
+import { checkDownload, checkUpload, requestFileName, responseFileName } from '../../core/policy/file-rules.ts';
 
 const policy = parseConfig(`
 policy:
@@ -57,6 +57,15 @@ policy:
   it('takes the file name from Content-Disposition before the path', () => {
     expect(responseFileName('/dl/123', 'attachment; filename=tool.jar')).toBe('tool.jar');
     expect(responseFileName('/dl/My%20Setup.exe?token=abc', null)).toBe('My Setup.exe');
+  });
+
+  it("the path's file name stops at the query or fragment, whichever comes first", () => {
+    const cases: Array<[string, string]> = [
+      ['/a/setup.exe', 'setup.exe'], ['/a/setup.exe?x=1', 'setup.exe'], ['/a/setup.exe#top', 'setup.exe'],
+      ['/a/setup.exe?x=1#y', 'setup.exe'], ['/a/setup.exe#y?x=1', 'setup.exe'], ['/a/b?c/d.exe', 'b'], ['/a/b#c/d.exe', 'b'],
+      ['/dir/', ''], ['?only=query', ''], ['/%E6%97%A5.msi', '日.msi'], ['/bad%E6.msi', 'bad%E6.msi'],
+    ];
+    for (const [path, name] of cases) expect(requestFileName(path), path).toBe(name);
   });
 });
 

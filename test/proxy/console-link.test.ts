@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../core/config/load.ts';
-import { configuredConsoleUrl, consoleUrlWarning, forProxyAddress } from '../../core/console-url.ts';
+import { configuredConsoleUrl, ConsoleUrlSource, consoleUrlWarning, forProxyAddress } from '../../core/console-url.ts';
 import { startCli } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
@@ -62,5 +62,17 @@ describe('console links on block pages', () => {
     const pub = parseConfig('console:\n  bind: 0.0.0.0\n  publicUrl: https://console.example.org/\n', 'p.yaml');
     expect(consoleUrlWarning(pub)).toBeNull();
     expect(forProxyAddress(configuredConsoleUrl(pub), '192.0.2.10')).toBe('https://console.example.org');
+  });
+
+  it('the source asked on every request answers each proxy address with its own link, the same each time', () => {
+    const wild = new ConsoleUrlSource(parseConfig('console:\n  bind: 0.0.0.0\n  port: 8080\n', 'w.yaml'), null);
+    const asked = ['::ffff:192.0.2.10', '192.0.2.11', '::ffff:192.0.2.10', 'fd00::1', undefined, '192.0.2.11'];
+    expect(asked.map((a) => wild.current(a))).toEqual([
+      'http://192.0.2.10:8080', 'http://192.0.2.11:8080', 'http://192.0.2.10:8080', 'http://[fd00::1]:8080', 'http://0.0.0.0:8080', 'http://192.0.2.11:8080',
+    ]);
+    // more local addresses than it remembers: still each one's own link
+    for (let i = 0; i < 200; i++) expect(wild.current(`10.0.${i}.1`)).toBe(`http://10.0.${i}.1:8080`);
+    const pub = new ConsoleUrlSource(parseConfig('console:\n  bind: 0.0.0.0\n  publicUrl: https://console.example.org/\n', 'p.yaml'), null);
+    expect([pub.current('192.0.2.10'), pub.current('192.0.2.10'), pub.current()]).toEqual(['https://console.example.org', 'https://console.example.org', 'https://console.example.org']);
   });
 });

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { normaliseIp } from '../../core/net/cidr.ts';
 import { DestinationGuard, isSpecialAddress } from '../../proxy/destination-guard.ts';
 import { dial } from '../../proxy/dial.ts';
 import { fakeDns, rawExchange, startEcho, startOrigin, startProxy, type Origin, type TestProxy } from './harness.ts';
@@ -92,6 +93,20 @@ describe('destination guard (pure)', () => {
     const mapped = new DestinationGuard({ allowDestinations: ['::ffff:10.2.0.1'], selfPorts: [], selfAddresses: [] });
     expect(mapped.check('10.2.0.1', 80, ['10.2.0.1']).ok).toBe(true);
     expect(mapped.check('10.2.0.2', 80, ['::ffff:10.2.0.2']).ok).toBe(false);
+  });
+
+  it('one spelling per address, the same however often and after however many other addresses it is asked', () => {
+    const spellings: Array<[string, string]> = [
+      ['::ffff:127.0.0.1', '127.0.0.1'], ['[::ffff:7f00:1]', '127.0.0.1'], ['::10.0.0.5', '10.0.0.5'], ['FE80::1%eth0', 'fe80::1'],
+      ['0:0:0:0:0:0:0:1', '::1'], ['::', '::'], ['192.0.2.1', '192.0.2.1'], ['not-an-address', 'not-an-address'],
+    ];
+    const ask = () => spellings.map(([given]) => normaliseIp(given));
+    const first = ask();
+    expect(first).toEqual(spellings.map(([, one]) => one));
+    expect(ask()).toEqual(first);
+    // many more distinct addresses than are remembered (a busy network's DHCP range, a scan)
+    for (let i = 0; i < 10_000; i++) expect(normaliseIp(`::ffff:10.${i >> 8}.${i & 255}.1`)).toBe(`10.${i >> 8}.${i & 255}.1`);
+    expect(ask()).toEqual(first);
   });
 
   it('dial refuses non-loopback addresses under FAIRWATCH_DIAL_LOOPBACK_ONLY and host names always', () => {

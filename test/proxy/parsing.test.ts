@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseAbsoluteTarget, parseAuthority } from '../../proxy/core.ts';
 import { filenameFromDisposition, eventFilename as responseFilename } from '../../core/policy/file-rules.ts';
-import { outgoingRequestHeaders } from '../../proxy/hop-by-hop.ts';
+import { connectionTokens, outgoingRequestHeaders } from '../../proxy/hop-by-hop.ts';
 import { RequestError } from '../../proxy/request-error.ts';
 
 // The pure helpers behind the request paths, table-tested.
@@ -66,5 +66,13 @@ describe('hop-by-hop headers', () => {
     expect(outgoingRequestHeaders(raw, 'origin.example', { contentLength: 5 })).toEqual(['host', 'origin.example', 'X-Kept', 'yes', 'content-length', '5']);
     // a chunked body keeps no length: the pool sends it chunked
     expect(outgoingRequestHeaders(['Transfer-Encoding', 'chunked'], 'h', { contentLength: null })).toEqual(['host', 'h']);
+  });
+
+  it("an origin's Connection header names what to drop, however it is spelled; the common values name nothing", () => {
+    for (const v of [undefined, 'keep-alive', 'close', 'Keep-Alive', ' close ', 'keep-alive, close', ['keep-alive'], 'host, content-length']) {
+      expect([...connectionTokens(v)], String(v)).toEqual([]);
+    }
+    expect([...connectionTokens('keep-alive, X-Internal')]).toEqual(['x-internal']);
+    expect([...connectionTokens(['close', 'Set-Cookie2 ,, x-a'])]).toEqual(['set-cookie2', 'x-a']);
   });
 });
