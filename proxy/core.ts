@@ -9,8 +9,8 @@ import type { Decision, PolicyEngine } from '../core/policy/types.ts';
 import type { DecisionContext, ResponseHooks } from './response-hooks.ts';
 import type { CredentialStore } from './credentials.ts';
 import { DestinationGuard } from './destination-guard.ts';
-import { EventBuilder, PseudonymCache } from './event-builder.ts';
-import { Identifier, type Identity } from './identify.ts';
+import { EventBuilder } from './event-builder.ts';
+import { Identifier, type Identity, type IdentifyResult } from './identify.ts';
 import { RequestError } from './request-error.ts';
 import { ScanGuard } from './scan-guard.ts';
 import { safeSearchHost, safeSearchMode } from '../core/policy/safe-search.ts';
@@ -85,6 +85,8 @@ export interface SignInOptions {
   minter: LeafMinter | null;
 }
 
+type Unidentified = Extract<IdentifyResult, { identity: null }>;
+
 export interface Target {
   scheme: 'http' | 'https';
   host: string;
@@ -110,7 +112,7 @@ export class ProxyCore {
   private readonly selfPorts: number[];
   readonly upstreamTimeoutMs: number;
   readonly idleTimeoutMs: number;
-  private readonly pseudonyms: PseudonymCache;
+  private readonly pseudonyms: Pseudonymiser;
   private readonly admitted = new Map<string, boolean>();
   private readonly scans = new ScanGuard();
   /** user|category → the last minute this process counted for it (one count a minute is enough) */
@@ -123,7 +125,7 @@ export class ProxyCore {
   readonly scanner: Scanner | null;
 
   constructor(private readonly opts: ProxyServerOptions) {
-    this.pseudonyms = new PseudonymCache(opts.pseudonyms);
+    this.pseudonyms = opts.pseudonyms;
     const cfg = opts.config;
     this.config = cfg;
     this.engine = opts.engine;
@@ -240,21 +242,35 @@ export class ProxyCore {
   }
 
   /** Identity, or null after marking the event as needing authentication. */
-  async identify(ev: EventBuilder, proxyAuthorization: string | undefined): Promise<Identity | null> {
-    const r = await this.identifier.identify(ev.clientIp, proxyAuthorization);
+  identify(ev: EventBuilder, proxyAuthorization: string | undefined): Identity | null | Promise<Identity | null> {
+    // no promise when nothing has to be waited for (no credentials to check, no sign-in to look up)
+    const r = this.identifier.identify(ev.clientIp, proxyAuthorization);
+    if (r instanceof Promise) return r.then((known) => this.identified(ev, known));
+    return this.identified(ev, r);
+  }
+
+  private identified(ev: EventBuilder, r: IdentifyResult): Identity | null | Promise<Identity | null> {
     if (r.identity) {
       ev.identity = r.identity;
       return r.identity;
     }
-    const gate = this.opts.signIn?.gate;
-    if (gate?.covers(ev.clientIp)) {
-      const bound = await gate.identify(ev.clientIp);
-      if (bound) {
-        const identity: Identity = { user: bound.user, group: bound.group, how: 'sign-in' };
-        ev.identity = identity;
-        return identity;
-      }
+    if (this.opts.signIn?.gate.covers(ev.clientIp)) return this.signedIn(ev, r);
+    return this.unidentified(ev, r);
+  }
+
+  /** identity.signInNetworks: the person this device is bound to at the console, if any. */
+  private async signedIn(ev: EventBuilder, r: Unidentified): Promise<Identity | null> {
+    const bound = await this.opts.signIn!.gate.identify(ev.clientIp);
+    if (bound) {
+      const identity: Identity = { user: bound.user, group: bound.group, how: 'sign-in' };
+      ev.identity = identity;
+      return identity;
     }
+    return this.unidentified(ev, r);
+  }
+
+  /** Nobody: the event says why (offered credentials refused, throttled, the directory away). */
+  private unidentified(ev: EventBuilder, r: Unidentified): null {
     ev.action = 'auth-required';
     if (r.badCredentials) ev.flag('bad-credentials');
     if (r.refused && r.refused !== 'bad-credentials') ev.flag(r.refused);
@@ -349,7 +365,8 @@ export class ProxyCore {
     const safe = safeSearchHost(target.host, safeSearchMode(this.config.policy.safeSearch, ev.identity?.group));
     if (safe) ev.flag('safe-search');
     const name = safe ?? target.host;
-    const addresses = await this.resolver.resolve(name);
+    // most names are answered from the cache: no promise to wait on for those
+    const addresses = this.resolver.known(name) ?? await this.resolver.resolve(name);
     const verdict = this.guard.check(name, target.port, addresses);
     if (!verdict.ok) {
       ev.action = 'block';

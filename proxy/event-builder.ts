@@ -17,31 +17,8 @@ const requestsTotal = counter('fairwatch_proxy_requests_total', 'Requests and tu
 
 export interface EventDeps {
   sink: EventSink;
-  pseudonyms: PseudonymCache;
+  pseudonyms: Pseudonymiser;
   storeQueryStrings: boolean;
-}
-
-/** HMACs of the few people and machines a proxy sees, remembered (measured: ~5% of a request's CPU). */
-export class PseudonymCache {
-  private readonly users = new Map<string, string>();
-  private readonly clients = new Map<string, string>();
-  constructor(private readonly p: Pseudonymiser, private readonly max = 50_000) {}
-  user(name: string): string {
-    return remember(this.users, name, this.max, () => this.p.user(name));
-  }
-  client(ip: string): string {
-    return remember(this.clients, ip, this.max, () => this.p.client(ip));
-  }
-}
-
-function remember(map: Map<string, string>, key: string, max: number, make: () => string): string {
-  let v = map.get(key);
-  if (v === undefined) {
-    if (map.size >= max) map.clear();
-    v = make();
-    map.set(key, v);
-  }
-  return v;
 }
 
 export class EventBuilder {

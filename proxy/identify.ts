@@ -47,14 +47,16 @@ export class Identifier {
     this.ipUsers = new Map(Object.entries(cfg.ipUsers).map(([ip, user]) => [normaliseIp(ip).toLowerCase(), normaliseUsername(user)]));
   }
 
-  async identify(clientIp: string, proxyAuthorization: string | undefined): Promise<IdentifyResult> {
+  /** Synchronous unless credentials were offered (they are checked by the credential store). */
+  identify(clientIp: string, proxyAuthorization: string | undefined): IdentifyResult | Promise<IdentifyResult> {
     const basic = parseBasic(proxyAuthorization);
-    let refused: CheckRefusal | undefined;
-    if (basic) {
-      const checked = await this.credentials.check(basic.username, basic.password, clientIp);
-      if (checked.user) return { identity: { user: checked.user.username, group: checked.user.group, how: 'basic' } };
-      refused = checked.refused;
-    }
+    if (!basic) return this.byAddress(clientIp, proxyAuthorization);
+    return this.credentials.check(basic.username, basic.password, clientIp).then((checked) =>
+      checked.user ? { identity: { user: checked.user.username, group: checked.user.group, how: 'basic' } } : this.byAddress(clientIp, proxyAuthorization, checked.refused));
+  }
+
+  /** Without (valid) credentials: the IP → user map, then the guest networks. */
+  private byAddress(clientIp: string, proxyAuthorization: string | undefined, refused?: CheckRefusal): IdentifyResult {
     const mapped = this.ipUsers.get(normaliseIp(clientIp).toLowerCase());
     if (mapped) {
       const rec = this.credentials.record(mapped);

@@ -75,7 +75,8 @@ export async function admitHttp(core: ProxyCore, ev: EventBuilder, req: Incoming
     ev.rule = 'fairwatch-page';
     return { target, identity: null, address: await core.ownAddress(ev, target), ctx: null };
   }
-  const identity = await core.identify(ev, req.headers['proxy-authorization']);
+  const identifying = core.identify(ev, req.headers['proxy-authorization']);
+  const identity = identifying instanceof Promise ? await identifying : identifying;
   if (!identity && core.answerSignInHttp(ev, res, target)) return null;
   if (!identity) throw new RequestError(407, 'FW_AUTH_REQUIRED', 'Sign in with your fairwatch user name and password to use the internet here.');
   core.checkIpLiteral(ev, target, req.socket.localAddress);
@@ -88,7 +89,9 @@ export async function admitHttp(core: ProxyCore, ev: EventBuilder, req: Incoming
 /** Gate and engine, then the request file rules, then quota use; null when a page was answered. */
 async function decideRequest(core: ProxyCore, ev: EventBuilder, identity: Identity, target: Target, req: IncomingMessage, res: ServerResponse): Promise<DecisionContext | null> {
   const ctx = core.decide(ev, identity, target, req.method ?? 'GET');
-  if (await core.hooks.http(ctx, req, res)) {
+  // the hooks answer an allowed request at once (no page to show): nothing to wait for then
+  const answered = core.hooks.http(ctx, req, res);
+  if (answered === true || (answered !== false && await answered)) {
     if (ctx.eventAction) ev.action = ctx.eventAction;
     return null;
   }

@@ -24,13 +24,19 @@ export class Resolver {
 
   constructor(private readonly lookup: LookupFn = defaultLookup, private readonly hosts: HostsSource | null = null, private readonly ttlMs = 30_000, private readonly timeoutMs = 10_000) {}
 
-  async resolve(host: string): Promise<string[]> {
+  /** The addresses when they are known without asking DNS (an address, the hosts file, the cache); else null. */
+  known(host: string, now = Date.now()): string[] | null {
     if (isIP(host)) return [host];
     const listed = this.hosts?.lookup(host);
     if (listed) return [...listed];
-    const now = Date.now();
     const hit = this.cache.get(host);
-    if (hit && hit.until > now) return hit.addresses;
+    return hit && hit.until > now ? hit.addresses : null;
+  }
+
+  async resolve(host: string): Promise<string[]> {
+    const now = Date.now();
+    const known = this.known(host, now);
+    if (known) return known;
     const addresses = await new Promise<string[]>((resolve, reject) => {
       const timer = setTimeout(() => reject(new RequestError(504, 'FW_DNS_FAILED', `looking up ${host} took too long`, 'dns-failed')), this.timeoutMs);
       this.lookup(host, { all: true }, (err, list) => {

@@ -11,16 +11,38 @@ export function normaliseUsername(name: string): string {
   return name.normalize('NFKC').trim().toLowerCase();
 }
 
+/**
+ * Pseudonyms are asked for several times on every request (the event, the person's policy state, the
+ * acceptable-use gate) about the few people and machines an organisation has: each answer is
+ * remembered rather than computing an HMAC each time.
+ */
 export class Pseudonymiser {
-  constructor(private readonly key: Buffer) {
+  private readonly users = new Map<string, string>();
+  private readonly clients = new Map<string, string>();
+
+  constructor(private readonly key: Buffer, private readonly remember = 50_000) {
     if (key.length < 32) throw new Error('pseudonym key must be at least 32 bytes');
   }
 
   user(username: string): string {
-    return createHmac('sha256', this.key).update('user\0' + normaliseUsername(username)).digest('hex').slice(0, PREFIX_HEX);
+    return this.known(this.users, username, () => this.hmac('user\0' + normaliseUsername(username)));
   }
 
   client(ip: string): string {
-    return createHmac('sha256', this.key).update('ip\0' + normaliseIp(ip).toLowerCase()).digest('hex').slice(0, PREFIX_HEX);
+    return this.known(this.clients, ip, () => this.hmac('ip\0' + normaliseIp(ip).toLowerCase()));
+  }
+
+  private hmac(text: string): string {
+    return createHmac('sha256', this.key).update(text).digest('hex').slice(0, PREFIX_HEX);
+  }
+
+  private known(map: Map<string, string>, key: string, make: () => string): string {
+    let v = map.get(key);
+    if (v === undefined) {
+      if (map.size >= this.remember) map.clear();
+      v = make();
+      map.set(key, v);
+    }
+    return v;
   }
 }

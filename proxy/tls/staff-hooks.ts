@@ -103,29 +103,37 @@ export function staffHooks(opts: StaffHooksOptions): ResponseHooks & { aup: AupG
     return 200;
   };
 
+  /** plain HTTP: the gate's redirect, or the block or warning page; false when the request goes on */
+  const answerHttp = async (ctx: DecisionContext, req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
+    const pages = staffPages(req.socket.localAddress);
+    if (await needsAup(ctx)) {
+      ctx.eventAction = 'aup';
+      ctx.decision = { ...ctx.decision, rule: 'aup' };
+      res.writeHead(302, { Location: pages.aupLocation(pageEvent(ctx)), 'Cache-Control': 'no-store', 'Content-Length': 0 });
+      res.end();
+      return true;
+    }
+    const d = ctx.decision;
+    if (d.action === 'block') {
+      writePage(res, pages.block(pageEvent(ctx), d));
+      return true;
+    }
+    if (d.action === 'warn') {
+      if (await continuedJustNow(ctx)) return false;
+      writePage(res, pages.warn(pageEvent(ctx), d));
+      return true;
+    }
+    return false;
+  };
+
   return {
     aup,
     pages: staffPages,
-    async http(ctx, req, res) {
-      const pages = staffPages(req.socket.localAddress);
-      if (await needsAup(ctx)) {
-        ctx.eventAction = 'aup';
-        ctx.decision = { ...ctx.decision, rule: 'aup' };
-        res.writeHead(302, { Location: pages.aupLocation(pageEvent(ctx)), 'Cache-Control': 'no-store', 'Content-Length': 0 });
-        res.end();
-        return true;
-      }
+    http(ctx, req, res) {
+      // an allowed request from someone the gate has nothing to ask (nearly every request): no page, no wait
       const d = ctx.decision;
-      if (d.action === 'block') {
-        writePage(res, pages.block(pageEvent(ctx), d));
-        return true;
-      }
-      if (d.action === 'warn') {
-        if (await continuedJustNow(ctx)) return false;
-        writePage(res, pages.warn(pageEvent(ctx), d));
-        return true;
-      }
-      return false;
+      if (d.action !== 'block' && d.action !== 'warn' && (!ctx.identity.user || aup.knownAccepted(opts.pseudonyms.user(ctx.identity.user)))) return false;
+      return answerHttp(ctx, req, res);
     },
 
     async connect(ctx, req, socket, head) {
