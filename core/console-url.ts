@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Config } from './config/schema.ts';
+import { remembered } from './remembered.ts';
 
 // Where block pages, the AUP gate and the sign-in redirect send staff browsers: the console.
 // console.publicUrl when set. Otherwise the console role publishes the address it actually listens
@@ -78,20 +79,16 @@ export class ConsoleUrlSource {
   }
 
   /** base URL → (proxy address → URL): asked on every request, and both change rarely */
-  private memo: { base: string; byAddress: Map<string, string> } = { base: '', byAddress: new Map() };
+  private memo: { base: string; byAddress: Map<string, string>; make: (address: string) => string } = { base: '', byAddress: new Map(), make: () => '' };
 
   current(proxyAddress?: string): string {
     const base = this.cfg.console.publicUrl ? this.configured : this.published ?? this.configured;
-    if (this.memo.base !== base) this.memo = { base, byAddress: new Map() };
-    const key = proxyAddress ?? '';
-    let url = this.memo.byAddress.get(key);
-    if (url === undefined) {
-      // a proxy listens on a handful of local addresses; the bound only guards against surprises
-      if (this.memo.byAddress.size >= 64) this.memo.byAddress.clear();
-      url = forProxyAddress(base.replace(/\/$/, ''), proxyAddress);
-      this.memo.byAddress.set(key, url);
+    if (this.memo.base !== base) {
+      const url = base.replace(/\/$/, '');
+      this.memo = { base, byAddress: new Map(), make: (address) => forProxyAddress(url, address || undefined) };
     }
-    return url;
+    // a proxy listens on a handful of local addresses; the bound only guards against surprises
+    return remembered(this.memo.byAddress, proxyAddress ?? '', 64, this.memo.make);
   }
 }
 

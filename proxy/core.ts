@@ -113,7 +113,6 @@ export class ProxyCore {
   readonly upstreamTimeoutMs: number;
   readonly idleTimeoutMs: number;
   private readonly pseudonyms: Pseudonymiser;
-  private readonly admitted = new Map<string, boolean>();
   private readonly scans = new ScanGuard();
   /** user|category → the last minute this process counted for it (one count a minute is enough) */
   private readonly counted = new Map<string, number>();
@@ -227,13 +226,7 @@ export class ProxyCore {
 
   /** Only configured client networks may use the proxy (not an open proxy). */
   admit(ev: EventBuilder): void {
-    let ok = this.admitted.get(ev.clientIp);
-    if (ok === undefined) {
-      if (this.admitted.size > 10_000) this.admitted.clear();
-      ok = this.clientNetworks.has(ev.clientIp);
-      this.admitted.set(ev.clientIp, ok);
-    }
-    if (!ok) {
+    if (!this.clientNetworks.has(ev.clientIp)) {
       ev.action = 'denied-client';
       ev.rule = 'proxy.clientNetworks';
       securityEvent('proxy-denied-client', ev.clientIp, 'a client outside proxy.clientNetworks was refused');

@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { normaliseIp } from '../net/cidr.ts';
+import { remembered } from '../remembered.ts';
 
 // Events carry HMAC-SHA256(pseudonym key, normalised value) instead of names and addresses. The
 // prefix keeps 64 bits: enough that two people in one organisation never collide, short enough to
@@ -25,24 +26,17 @@ export class Pseudonymiser {
   }
 
   user(username: string): string {
-    return this.known(this.users, username, () => this.hmac('user\0' + normaliseUsername(username)));
+    return remembered(this.users, username, this.remember, this.userHmac);
   }
 
   client(ip: string): string {
-    return this.known(this.clients, ip, () => this.hmac('ip\0' + normaliseIp(ip).toLowerCase()));
+    return remembered(this.clients, ip, this.remember, this.clientHmac);
   }
+
+  private readonly userHmac = (username: string): string => this.hmac('user\0' + normaliseUsername(username));
+  private readonly clientHmac = (ip: string): string => this.hmac('ip\0' + normaliseIp(ip).toLowerCase());
 
   private hmac(text: string): string {
     return createHmac('sha256', this.key).update(text).digest('hex').slice(0, PREFIX_HEX);
-  }
-
-  private known(map: Map<string, string>, key: string, make: () => string): string {
-    let v = map.get(key);
-    if (v === undefined) {
-      if (map.size >= this.remember) map.clear();
-      v = make();
-      map.set(key, v);
-    }
-    return v;
   }
 }

@@ -1,4 +1,5 @@
 import { BlockList, isIP } from 'node:net';
+import { remembered } from '../remembered.ts';
 
 // CIDR sets on Node's own BlockList (native, IPv4 and IPv6); addresses are normalised first.
 
@@ -30,13 +31,7 @@ function ipv6Groups(canonical: string): number[] {
  */
 export function normaliseIp(ip: string): string {
   // asked several times for every request, nearly always about the same few client addresses
-  let known = normalised.get(ip);
-  if (known === undefined) {
-    if (normalised.size >= NORMALISED_MAX) normalised.clear();
-    known = normalise(ip);
-    normalised.set(ip, known);
-  }
-  return known;
+  return remembered(normalised, ip, NORMALISED_MAX, normalise);
 }
 
 const NORMALISED_MAX = 4096;
@@ -77,14 +72,12 @@ export class CidrSet {
   private readonly seen = new Map<string, boolean>();
 
   has(ip: string): boolean {
-    let hit = this.seen.get(ip);
-    if (hit === undefined) {
-      const plain = normaliseIp(ip);
-      const family = isIP(plain);
-      hit = family !== 0 && this.list.check(plain, family === 4 ? 'ipv4' : 'ipv6');
-      if (this.seen.size >= 10_000) this.seen.clear();
-      this.seen.set(ip, hit);
-    }
-    return hit;
+    return remembered(this.seen, ip, 10_000, this.check);
   }
+
+  private readonly check = (ip: string): boolean => {
+    const plain = normaliseIp(ip);
+    const family = isIP(plain);
+    return family !== 0 && this.list.check(plain, family === 4 ? 'ipv4' : 'ipv6');
+  };
 }
