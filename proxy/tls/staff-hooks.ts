@@ -57,13 +57,15 @@ export function staffHooks(opts: StaffHooksOptions): ResponseHooks & { aup: AupG
     group: ctx.identity.group,
   });
 
-  /** Guests are not asked (no person to record an acceptance for); everyone else once per version. */
+  /** Guests are not asked (no person to record an acceptance for); nor is anyone this process saw accept. */
+  const surelyNotAsked = (ctx: DecisionContext): boolean =>
+    !ctx.identity.user || aup.knownAccepted(opts.pseudonyms.user(ctx.identity.user));
+
+  /** Everyone else is asked once per version of the statement. */
   const needsAup = async (ctx: DecisionContext): Promise<boolean> => {
-    if (!ctx.identity.user) return false;
-    const who = opts.pseudonyms.user(ctx.identity.user);
-    if (aup.knownAccepted(who)) return false;
+    if (surelyNotAsked(ctx)) return false;
     try {
-      return !(await aup.accepts(who));
+      return !(await aup.accepts(opts.pseudonyms.user(ctx.identity.user!)));
     } catch {
       // Redis away: browsing never stops on storage; the gate asks again when it is back
       return false;
@@ -132,7 +134,7 @@ export function staffHooks(opts: StaffHooksOptions): ResponseHooks & { aup: AupG
     http(ctx, req, res) {
       // an allowed request from someone the gate has nothing to ask (nearly every request): no page, no wait
       const d = ctx.decision;
-      if (d.action !== 'block' && d.action !== 'warn' && (!ctx.identity.user || aup.knownAccepted(opts.pseudonyms.user(ctx.identity.user)))) return false;
+      if (d.action !== 'block' && d.action !== 'warn' && surelyNotAsked(ctx)) return false;
       return answerHttp(ctx, req, res);
     },
 
