@@ -246,6 +246,7 @@ const f2 = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : 'n/a');
 async function main(): Promise<void> {
   process.env.FAIRWATCH_DIAL_LOOPBACK_ONLY = '1';
   console.log(`proxy benchmark: ${SECONDS} s per cell, ${ROUNDS} rounds alternating, ${availableParallelism()} CPUs, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')} at start (numbers are indicative on a shared machine)`);
+  console.log(autogroupNote());
   const origin = await startOrigin();
   const fw = await startFairwatch(origin);
   const baseline = process.env.BENCH_BASELINE ? await startFairwatch(origin, process.env.BENCH_BASELINE, 'baseline') : null;
@@ -346,6 +347,22 @@ async function main(): Promise<void> {
   }
   console.log(rows.join('\n'));
   console.log('\ngoals:\n' + goals.join('\n'));
+}
+
+/**
+ * Linux's autogroup scheduling shares the CPU between sessions before threads. Everything here is
+ * started from this process, so it is one session and the proxies' threads compete one by one; a
+ * proxy started from another terminal (or with setsid) gets one session's share for all its
+ * threads, and its figures change (docs/benchmarks.md, "Two workers, measured in one session").
+ */
+function autogroupNote(): string {
+  let on = '';
+  try {
+    on = readFileSync('/proc/sys/kernel/sched_autogroup_enabled', 'utf8').trim();
+  } catch { /* not Linux, or no such setting */ }
+  return on === '1'
+    ? 'scheduler: autogroup on; origin, proxies and wrk all run in this benchmark\'s session, so they share the CPU thread by thread'
+    : `scheduler: autogroup ${on === '0' ? 'off' : 'not reported'}`;
 }
 
 function goal(what: string, ok: boolean, value: string): string {
