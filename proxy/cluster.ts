@@ -27,6 +27,17 @@ export function workerExecArgv(threads: number, cores = availableParallelism()):
   return [`--v8-pool-size=${Math.max(1, Math.min(4, cores - threads))}`, '--expose-gc'];
 }
 
+/**
+ * The worker process's environment: the role process's, with glibc's allocator held to one arena
+ * per worker thread and two more (the process's main thread, V8's helpers, libuv's pool), unless
+ * the operator set MALLOC_ARENA_MAX. Left alone it makes up to eight per core, one for each thread
+ * that meets contention, and the space a burst grew them to stays resident long after
+ * (docs/architecture/proxy-workers.md, "Memory").
+ */
+export function workerEnv(threads: number, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return { ...env, MALLOC_ARENA_MAX: env.MALLOC_ARENA_MAX ?? String(threads + 2) };
+}
+
 export interface ProxyClusterOptions {
   config: Config;
   runtime: Runtime;
@@ -74,7 +85,7 @@ export class ProxyCluster {
     // after a restart the port is the one already announced (the config may say 0)
     const port = this.port || config.proxy.port;
     // the compiled worker with no loader flags, whatever started the role process
-    const w = fork(compiledModulePath(import.meta.url, './worker-process.ts'), [], { execArgv: workerExecArgv(workers), stdio: 'inherit' });
+    const w = fork(compiledModulePath(import.meta.url, './worker-process.ts'), [], { execArgv: workerExecArgv(workers), env: workerEnv(workers), stdio: 'inherit' });
     this.child = w;
     const dropSource = addMetricsSource(w);
     return new Promise((resolve, reject) => {

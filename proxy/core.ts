@@ -181,10 +181,9 @@ export class ProxyCore {
   }
 
   /** The console's address to dial: resolved like any name, but the guard's self-port rule does not apply to it. */
-  async ownAddress(ev: EventBuilder, target: Target): Promise<string> {
+  async ownAddress(target: Target): Promise<string> {
     const addresses = await this.resolver.resolve(target.host);
     if (addresses.length === 0) throw new RequestError(502, 'FW_DNS_FAILED', `the console's name ${target.host} has no address`, 'dns-failed');
-    void ev;
     return addresses[0]!;
   }
 
@@ -359,7 +358,7 @@ export class ProxyCore {
     if (safe) ev.flag('safe-search');
     const name = safe ?? target.host;
     // most names are answered from the cache: no promise to wait on for those
-    const addresses = this.resolver.known(name) ?? await this.resolver.resolve(name);
+    const addresses = this.resolver.known(name) ?? await this.resolver.ask(name);
     const verdict = this.guard.check(name, target.port, addresses);
     if (!verdict.ok) {
       ev.action = 'block';

@@ -73,7 +73,7 @@ export async function admitHttp(core: ProxyCore, ev: EventBuilder, req: Incoming
   if (core.isOwnPage(target, req.socket.localAddress)) {
     ev.action = 'allow';
     ev.rule = 'fairwatch-page';
-    return { target, identity: null, address: await core.ownAddress(ev, target), ctx: null };
+    return { target, identity: null, address: await core.ownAddress(target), ctx: null };
   }
   const identifying = core.identify(ev, req.headers['proxy-authorization']);
   const identity = identifying instanceof Promise ? await identifying : identifying;

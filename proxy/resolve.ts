@@ -33,10 +33,14 @@ export class Resolver {
     return hit && hit.until > now ? hit.addresses : null;
   }
 
+  /** The addresses: known ones at once, else from DNS. */
   async resolve(host: string): Promise<string[]> {
+    return this.known(host) ?? await this.ask(host);
+  }
+
+  /** Asks DNS (for a name `known` did not answer) and remembers the answer for the TTL. */
+  async ask(host: string): Promise<string[]> {
     const now = Date.now();
-    const known = this.known(host, now);
-    if (known) return known;
     const addresses = await new Promise<string[]>((resolve, reject) => {
       const timer = setTimeout(() => reject(new RequestError(504, 'FW_DNS_FAILED', `looking up ${host} took too long`, 'dns-failed')), this.timeoutMs);
       this.lookup(host, { all: true }, (err, list) => {

@@ -101,11 +101,14 @@ describe('fairwatch proxy (two workers)', () => {
     expect(await until(() => curl(['--proxy-user', 'rita:rita password 1', `${origin.url}/small`]), (c) => c === '407')).toBe('407');
   });
 
-  it('the worker process gives V8 the cores its threads leave for garbage-collection helpers (at least one)', () => {
+  it('the worker process gives V8 the cores its threads leave for garbage-collection helpers (at least one), and holds the C allocator to an arena per thread and two more', () => {
     const [wp] = workerPids(server.child.pid!);
     const args = readFileSync(`/proc/${wp}/cmdline`, 'utf8').split('\0');
     expect(args).toContain(`--v8-pool-size=${Math.max(1, Math.min(4, availableParallelism() - 2))}`);
     expect(args).toContain('--expose-gc');
+    // and its C allocator held to an arena per thread and two more (unless the environment sets it)
+    const env = readFileSync(`/proc/${wp}/environ`, 'utf8').split('\0');
+    expect(env).toContain(`MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX ?? 4}`);
   });
 
   it('guests browse, and a policy block comes from the loaded lists (fixture blocklists)', async () => {
